@@ -1,0 +1,148 @@
+/**
+ * HostClient: typed calls to one hostd over a {@link Transport}.
+ */
+import { randomBytes } from "node:crypto";
+import { Duplex } from "node:stream";
+import { z } from "zod";
+import { KvmError } from "./errors";
+import {
+  AnyMethod,
+  HostHello,
+  hostHello,
+  ParamsIn,
+  PROTOCOL_VERSION,
+  ResponseEnvelope,
+  ResultOf,
+  vmCreate,
+  vmDelete,
+  vmGet,
+  vmList,
+  vmStart,
+  vmStop,
+  vmUpdate,
+} from "./protocol";
+import { readLines } from "./transport/framing";
+import { Transport } from "./transport/types";
+
+export interface CallOptions {
+  /** Give up (and close the channel) after this long. Default: the client's timeout. */
+  timeoutMs?: number;
+}
+
+export class HostClient {
+  private hello?: Promise<HostHello>;
+
+  constructor(
+    readonly transport: Transport,
+    private readonly defaults: { timeoutMs: number } = { timeoutMs: 120_000 },
+  ) {}
+
+  /**
+   * Calls one method. Params are validated here first, so bad input fails
+   * before anything is sent; the result is validated against the protocol.
+   */
+  async call<M extends AnyMethod>(method: M, params: ParamsIn<M>, opts: CallOptions = {}): Promise<ResultOf<M>> {
+    const parsed = method.params.safeParse(params);
+    if (!parsed.success) {
+      throw new KvmError("invalid_params", `${method.name}: ${z.prettifyError(parsed.error)}`, {
+        issues: parsed.error.issues,
+      });
+    }
+    const id = `c-${randomBytes(6).toString("hex")}`;
+    const timeoutMs = opts.timeoutMs ?? this.defaults.timeoutMs;
+    const stream = await this.transport.openStream();
+    const reply = await exchange(stream, JSON.stringify({ id, method: method.name, params: parsed.data }), timeoutMs, this.transport.target, method.name);
+    const env = ResponseEnvelope.safeParse(reply);
+    if (!env.success) {
+      throw new KvmError("protocol_mismatch", `${this.transport.target} sent a reply that is not a protocol response.`);
+    }
+    if ("error" in env.data) {
+      const e = env.data.error;
+      throw new KvmError(e.code, e.message, e.details, env.data.id ?? id);
+    }
+    const result = method.result.safeParse(env.data.result);
+    if (!result.success) {
+      throw new KvmError(
+        "protocol_mismatch",
+        `${this.transport.target} answered ${method.name} with a result this client does not understand (is hostd a different version?): ${z.prettifyError(result.error)}`,
+        undefined,
+        id,
+      );
+    }
+    return result.data as ResultOf<M>;
+  }
+
+  /** `host.hello`, cached per client; checks the protocol version. */
+  async helloOnce(): Promise<HostHello> {
+    this.hello ??= this.call(hostHello, { client: "pulumi-kvm" }).then((h) => {
+      if (h.protocolVersion !== PROTOCOL_VERSION) {
+        throw new KvmError(
+          "protocol_mismatch",
+          `hostd on ${this.transport.target} speaks protocol ${h.protocolVersion}, this client speaks ${PROTOCOL_VERSION}: upgrade the older side.`,
+        );
+      }
+      return h;
+    });
+    this.hello.catch(() => (this.hello = undefined));
+    return this.hello;
+  }
+
+  readonly vm = {
+    create: (spec: ParamsIn<typeof vmCreate>, o?: CallOptions) => this.call(vmCreate, spec, o),
+    get: (name: string, o?: CallOptions) => this.call(vmGet, { name }, o),
+    list: (o?: CallOptions) => this.call(vmList, {}, o),
+    update: (u: ParamsIn<typeof vmUpdate>, o?: CallOptions) => this.call(vmUpdate, u, o),
+    start: (name: string, o?: CallOptions) => this.call(vmStart, { name }, o),
+    stop: (p: ParamsIn<typeof vmStop>, o?: CallOptions) => this.call(vmStop, p, o),
+    delete: (p: ParamsIn<typeof vmDelete>, o?: CallOptions) => this.call(vmDelete, p, o),
+  };
+
+  close(): Promise<void> {
+    return this.transport.close();
+  }
+}
+
+/** Writes one request line, reads one reply line, closes the stream. */
+function exchange(stream: Duplex, line: string, timeoutMs: number, target: string, method: string): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    let done = false;
+    const finish = (err: KvmError | undefined, value?: unknown) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      stream.destroy();
+      if (err) reject(err);
+      else resolve(value);
+    };
+    const timer = setTimeout(
+      () => finish(new KvmError("transport_timeout", `${method} on ${target} did not answer within ${Math.round(timeoutMs / 1000)} s.`)),
+      timeoutMs,
+    );
+    readLines(
+      stream,
+      (l) => {
+        try {
+          finish(undefined, JSON.parse(l));
+        } catch {
+          finish(new KvmError("protocol_mismatch", `${target} sent a line that is not JSON.`));
+        }
+      },
+      () => finish(new KvmError("protocol_mismatch", `${target} sent a reply larger than the frame limit.`)),
+    );
+    const onEnd = () => {
+      const stderr = (stream as unknown as { remoteStderr?: () => string }).remoteStderr?.();
+      finish(
+        new KvmError(
+          "transport_disconnected",
+          `The connection to ${target} closed before ${method} answered${stderr ? `: ${stderr}` : ""}. The operation may or may not have happened on the host.`,
+        ),
+      );
+    };
+    stream.once("end", onEnd);
+    stream.once("close", onEnd);
+    stream.once("error", (e: Error) =>
+      finish(new KvmError("transport_disconnected", `The connection to ${target} failed during ${method}: ${e.message}`)),
+    );
+    stream.write(line + "\n");
+  });
+}

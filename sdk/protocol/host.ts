@@ -1,0 +1,39 @@
+import { z } from "zod";
+import { defineMethod } from "./method";
+
+/**
+ * Capabilities a hostd announces. Clients check these, not version numbers,
+ * before using a feature. Later issues add "disks", "networks", ...
+ */
+export const Capability = z.enum(["vm.kernel-boot", "vm.list", "vm.update.restart"]);
+export type Capability = z.infer<typeof Capability>;
+
+export const Accelerator = z.enum(["kvm", "tcg"]);
+export type Accelerator = z.infer<typeof Accelerator>;
+
+export const AcceleratorInfo = z.strictObject({
+  /** The accelerator new VMs get. */
+  kind: Accelerator,
+  /** Why this one was chosen, in words. */
+  reason: z.string(),
+  /** Set when VMs will run slower than they could, e.g. TCG on a host with /dev/kvm. */
+  warning: z.string().optional(),
+});
+export type AcceleratorInfo = z.infer<typeof AcceleratorInfo>;
+
+export const HostHelloParams = z.strictObject({
+  /** Free-form client identification for hostd's logs. */
+  client: z.string().max(128).optional(),
+});
+
+export const HostHello = z.strictObject({
+  protocolVersion: z.int(),
+  hostdVersion: z.string(),
+  hostname: z.string(),
+  capabilities: z.array(z.string()),
+  accelerator: AcceleratorInfo,
+  qemuVersion: z.string(),
+});
+export type HostHello = z.infer<typeof HostHello>;
+
+export const hostHello = defineMethod("host.hello", HostHelloParams, HostHello, { mutating: false });

@@ -1,0 +1,17 @@
+/**
+ * The hostd wire protocol: the single definition shared by hostd and every
+ * client. See `docs/architecture.md` for how a call travels.
+ */
+export * from "./common";
+export * from "./method";
+export * from "./host";
+export * from "./vm";
+
+import { hostHello } from "./host";
+import { AnyMethod } from "./method";
+import { vmCreate, vmDelete, vmGet, vmList, vmStart, vmStop, vmUpdate } from "./vm";
+
+/** Every method hostd serves, by wire name. */
+export const Methods: ReadonlyMap<string, AnyMethod> = new Map(
+  [hostHello, vmCreate, vmGet, vmList, vmUpdate, vmStart, vmStop, vmDelete].map((m) => [m.name, m]),
+);

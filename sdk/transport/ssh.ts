@@ -1,0 +1,394 @@
+/**
+ * SSH transport: reaches hostd's unix socket on a remote host through
+ * OpenSSH stream-local forwarding (`direct-streamlocal@openssh.com`), or,
+ * where the server forbids that, by running `hostd dial-stdio` on the host.
+ *
+ * One SSH connection per host per process is shared by every concurrent call
+ * (one channel per call), reconnected on demand after a drop, and closed when
+ * idle so short-lived programs can exit.
+ */
+import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { homedir } from "node:os";
+import * as path from "node:path";
+import { Duplex } from "node:stream";
+import { Client, ClientChannel, ConnectConfig, utils as sshUtils } from "ssh2";
+import { KvmError } from "../errors";
+import { DEFAULT_SOCKET_PATH } from "./local";
+import { checkKnownHosts, fingerprintOf, keyTypeOf } from "./known-hosts";
+import { Transport } from "./types";
+
+export interface SshOptions {
+  host: string;
+  /** Default 22. */
+  port?: number;
+  username: string;
+  /** Private key (OpenSSH or PEM; ed25519, RSA, ECDSA). */
+  privateKey?: string | Buffer;
+  passphrase?: string;
+  /** ssh-agent socket; defaults to `$SSH_AUTH_SOCK` when no private key is given. */
+  agent?: string;
+  /** known_hosts content to verify the host key against. */
+  knownHosts?: string;
+  /** known_hosts file; defaults to `~/.ssh/known_hosts` when neither `knownHosts` nor `hostKey` is given. */
+  knownHostsPath?: string;
+  /** Expected host key fingerprint, `SHA256:...` as printed by `ssh-keygen -lf`. */
+  hostKey?: string;
+  /** Accept any host key. Only for throwaway labs; says so in every error. */
+  insecureSkipHostKeyCheck?: boolean;
+  /** hostd's socket on the host. */
+  socketPath?: string;
+  /** argv run on the host for the exec fallback; default `hostd dial-stdio --socket <socketPath>`. */
+  dialCommand?: string[];
+  /** `auto` tries stream-local forwarding, then falls back to exec. */
+  forwarding?: "auto" | "streamlocal" | "exec";
+  connectTimeoutMs?: number;
+  /** Close the shared connection after this long without calls. */
+  idleTimeoutMs?: number;
+}
+
+/** Counters a test or benchmark can read. */
+export interface SshStats {
+  handshakes: number;
+  channels: number;
+  mode: "streamlocal" | "exec" | "unknown";
+}
+
+const SSH_OPEN_ADMINISTRATIVELY_PROHIBITED = 1;
+
+/** Quote one argument for a POSIX shell: the remote sshd runs exec commands through the user's shell. */
+export function shellQuote(arg: string): string {
+  return `'${arg.replace(/'/g, `'\\''`)}'`;
+}
+
+class SshConnection {
+  readonly stats: SshStats = { handshakes: 0, channels: 0, mode: "unknown" };
+  private client?: Promise<Client>;
+  private inflight = 0;
+  private idleTimer?: NodeJS.Timeout;
+  private mode: "streamlocal" | "exec" | undefined;
+
+  constructor(
+    private readonly opts: SshOptions,
+    readonly target: string,
+  ) {
+    if (opts.forwarding === "exec") this.mode = "exec";
+    if (opts.forwarding === "streamlocal") this.mode = "streamlocal";
+  }
+
+  async openStream(): Promise<Duplex> {
+    this.inflight++;
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    let stream: Duplex;
+    try {
+      stream = await this.openChannelWithRetry();
+    } catch (e) {
+      this.release();
+      throw e;
+    }
+    this.stats.channels++;
+    stream.once("close", () => this.release());
+    return stream;
+  }
+
+  close(): void {
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    const c = this.client;
+    this.client = undefined;
+    void c?.then((cl) => cl.end()).catch(() => undefined);
+  }
+
+  private release(): void {
+    this.inflight--;
+    if (this.inflight === 0) {
+      this.idleTimer = setTimeout(() => this.close(), this.opts.idleTimeoutMs ?? 30_000);
+      this.idleTimer.unref();
+    }
+  }
+
+  /** A connection that died since the last call is replaced once, transparently. */
+  private async openChannelWithRetry(): Promise<Duplex> {
+    try {
+      return await this.openChannel(await this.connect());
+    } catch (e) {
+      if (e instanceof KvmError && e.code === "transport_disconnected") {
+        this.client = undefined;
+        return this.openChannel(await this.connect());
+      }
+      throw e;
+    }
+  }
+
+  private openChannel(client: Client): Promise<Duplex> {
+    const socketPath = this.opts.socketPath ?? DEFAULT_SOCKET_PATH;
+    if (this.mode === "exec") return this.openExec(client, socketPath);
+    return new Promise((resolve, reject) => {
+      try {
+        client.openssh_forwardOutStreamLocal(socketPath, (err, stream) => {
+          if (!err) {
+            this.mode = "streamlocal";
+            this.stats.mode = "streamlocal";
+            resolve(stream);
+            return;
+          }
+          const reason = (err as Error & { reason?: number }).reason;
+          if (reason === SSH_OPEN_ADMINISTRATIVELY_PROHIBITED && this.opts.forwarding !== "streamlocal") {
+            // The server disallows stream-local forwarding: use `hostd dial-stdio` from now on.
+            this.mode = "exec";
+            this.openExec(client, socketPath).then(resolve, reject);
+            return;
+          }
+          if (reason === SSH_OPEN_ADMINISTRATIVELY_PROHIBITED) {
+            reject(
+              new KvmError(
+                "connect_failed",
+                `${this.target} refuses stream-local forwarding (AllowStreamLocalForwarding): allow it in sshd_config or use forwarding "exec"/"auto".`,
+              ),
+            );
+            return;
+          }
+          reject(
+            new KvmError(
+              "connect_failed",
+              `hostd is not listening on ${socketPath} on ${this.target}: is it running (\`hostd serve\`)? (${err.message})`,
+              { socketPath },
+            ),
+          );
+        });
+      } catch (e) {
+        reject(new KvmError("transport_disconnected", `SSH connection to ${this.target} was lost: ${(e as Error).message}`));
+      }
+    });
+  }
+
+  private openExec(client: Client, socketPath: string): Promise<Duplex> {
+    const argv = this.opts.dialCommand ?? ["hostd", "dial-stdio", "--socket", socketPath];
+    const command = argv.map(shellQuote).join(" ");
+    return new Promise((resolve, reject) => {
+      try {
+        client.exec(command, (err, channel: ClientChannel) => {
+          if (err) {
+            reject(new KvmError("connect_failed", `Could not run \`${argv.join(" ")}\` on ${this.target}: ${err.message}`));
+            return;
+          }
+          this.stats.mode = "exec";
+          // Keep the remote stderr: if dial-stdio fails, its words are the useful part of the error.
+          let stderr = "";
+          channel.stderr.on("data", (d: Buffer) => {
+            if (stderr.length < 4096) stderr += d.toString();
+          });
+          (channel as unknown as { remoteStderr: () => string }).remoteStderr = () => stderr.trim();
+          resolve(channel);
+        });
+      } catch (e) {
+        reject(new KvmError("transport_disconnected", `SSH connection to ${this.target} was lost: ${(e as Error).message}`));
+      }
+    });
+  }
+
+  private connect(): Promise<Client> {
+    if (this.client) return this.client;
+    const p = this.handshake();
+    this.client = p;
+    p.catch(() => {
+      if (this.client === p) this.client = undefined;
+    });
+    return p;
+  }
+
+  private handshake(): Promise<Client> {
+    const o = this.opts;
+    const port = o.port ?? 22;
+    const verifyHost = hostKeyVerifier(o, this.target);
+    return new Promise((resolve, reject) => {
+      const client = new Client();
+      let ready = false;
+      const config: ConnectConfig = {
+        host: o.host,
+        port,
+        username: o.username,
+        readyTimeout: o.connectTimeoutMs ?? 20_000,
+        keepaliveInterval: 15_000,
+        keepaliveCountMax: 3,
+        hostVerifier: (key: Buffer) => verifyHost.check(key),
+      };
+      if (o.privateKey !== undefined) {
+        config.privateKey = o.privateKey;
+        if (o.passphrase !== undefined) config.passphrase = o.passphrase;
+      }
+      const agent = o.agent ?? (o.privateKey === undefined ? process.env.SSH_AUTH_SOCK : undefined);
+      if (agent) config.agent = agent;
+      if (config.privateKey === undefined && config.agent === undefined) {
+        reject(
+          new KvmError(
+            "auth_failed",
+            `No SSH credentials for ${this.target}: give a private key (kvm:privateKey) or run an ssh-agent (SSH_AUTH_SOCK).`,
+          ),
+        );
+        return;
+      }
+      client.on("ready", () => {
+        ready = true;
+        this.stats.handshakes++;
+        resolve(client);
+      });
+      client.on("error", (err: Error & { level?: string }) => {
+        if (!ready) {
+          reject(this.connectError(err, verifyHost.rejection));
+        }
+        // After ready, errors surface as 'close'; in-flight channels end and their calls fail.
+      });
+      client.on("close", () => {
+        if (this.client) {
+          void this.client.then(
+            (c) => {
+              if (c === client) this.client = undefined;
+            },
+            () => undefined,
+          );
+        }
+        if (!ready) reject(this.connectError(new Error("connection closed during the SSH handshake"), verifyHost.rejection));
+      });
+      try {
+        client.connect(config);
+      } catch (e) {
+        reject(new KvmError("auth_failed", `Could not use the SSH private key for ${this.target}: ${(e as Error).message}`));
+      }
+    });
+  }
+
+  private connectError(err: Error & { level?: string; code?: string }, rejection: KvmError | undefined): KvmError {
+    if (rejection) return rejection;
+    if (err.level === "client-authentication") {
+      const fp = userKeyFingerprint(this.opts);
+      return new KvmError(
+        "auth_failed",
+        `SSH authentication as "${this.opts.username}" to ${this.target} failed: the server accepted none of the offered credentials${fp ? ` (key ${fp})` : ""}. Check kvm:user and kvm:privateKey, and that the public key is in that user's authorized_keys.`,
+        { target: this.target, keyFingerprint: fp },
+      );
+    }
+    if (err.level === "client-timeout") {
+      return new KvmError("transport_timeout", `Timed out connecting to ${this.target} over SSH.`, { target: this.target });
+    }
+    return new KvmError("connect_failed", `Could not connect to ${this.target} over SSH: ${err.message}`, {
+      target: this.target,
+      errno: err.code,
+    });
+  }
+}
+
+function userKeyFingerprint(o: SshOptions): string | undefined {
+  if (o.privateKey === undefined) return undefined;
+  const parsed = sshUtils.parseKey(o.privateKey, o.passphrase);
+  const key = Array.isArray(parsed) ? parsed[0] : parsed;
+  if (!key || key instanceof Error) return undefined;
+  return fingerprintOf(key.getPublicSSH());
+}
+
+/** Builds the host-key check for these options; remembers why it refused a key. */
+function hostKeyVerifier(o: SshOptions, target: string): { check: (key: Buffer) => boolean; rejection?: KvmError } {
+  const state: { check: (key: Buffer) => boolean; rejection?: KvmError } = { check: () => false };
+  const port = o.port ?? 22;
+  state.check = (key: Buffer) => {
+    if (o.insecureSkipHostKeyCheck) return true;
+    const fp = fingerprintOf(key);
+    const type = keyTypeOf(key);
+    const details = { host: o.host, port, fingerprint: fp, keyType: type };
+    if (o.hostKey !== undefined) {
+      if (o.hostKey.trim() === fp) return true;
+      state.rejection = new KvmError(
+        "host_key_mismatch",
+        `Host key of ${target} is ${type} ${fp}, but ${o.hostKey} was expected. Refusing to connect: the host was reinstalled or someone is in the middle. Verify the new key, then update kvm:hostKey.`,
+        details,
+      );
+      return false;
+    }
+    let content = o.knownHosts;
+    const file = o.knownHostsPath ?? path.join(homedir(), ".ssh", "known_hosts");
+    if (content === undefined) {
+      try {
+        content = readFileSync(file, "utf8");
+      } catch {
+        content = "";
+      }
+    }
+    const verdict = checkKnownHosts(content, o.host, port, key);
+    if (verdict.ok) return true;
+    const where = o.knownHosts !== undefined ? "kvm:knownHosts" : file;
+    const how =
+      "Check the fingerprint on the host (`ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub`), then add it to known_hosts or set kvm:hostKey to it.";
+    state.rejection =
+      verdict.reason === "unknown"
+        ? new KvmError("host_key_unknown", `Host key of ${target} is not known (${type} ${fp}; looked in ${where}). ${how}`, details)
+        : new KvmError(
+            "host_key_mismatch",
+            `Host key of ${target} has CHANGED or is revoked: it presented ${type} ${fp}, which ${where} does not list for this host. Refusing to connect. ${how}`,
+            details,
+          );
+    return false;
+  };
+  return state;
+}
+
+const pool = new Map<string, SshConnection>();
+
+function poolKey(o: SshOptions): string {
+  const h = createHash("sha256");
+  h.update(
+    JSON.stringify([
+      o.host,
+      o.port ?? 22,
+      o.username,
+      o.privateKey === undefined ? null : Buffer.from(o.privateKey).toString("base64"),
+      o.passphrase ?? null,
+      o.agent ?? null,
+      o.knownHosts ?? null,
+      o.knownHostsPath ?? null,
+      o.hostKey ?? null,
+      o.insecureSkipHostKeyCheck ?? false,
+      o.socketPath ?? null,
+      o.dialCommand ?? null,
+      o.forwarding ?? "auto",
+    ]),
+  );
+  return h.digest("hex");
+}
+
+/**
+ * A transport to one host over SSH. Instances with the same options share
+ * one SSH connection per process.
+ */
+export class SshTransport implements Transport {
+  readonly target: string;
+  private readonly conn: SshConnection;
+
+  constructor(opts: SshOptions) {
+    this.target = `${opts.username}@${opts.host}:${opts.port ?? 22}`;
+    const key = poolKey(opts);
+    let conn = pool.get(key);
+    if (!conn) {
+      conn = new SshConnection(opts, this.target);
+      pool.set(key, conn);
+    }
+    this.conn = conn;
+  }
+
+  /** Counters of the shared connection behind this transport. */
+  get stats(): SshStats {
+    return this.conn.stats;
+  }
+
+  openStream(): Promise<Duplex> {
+    return this.conn.openStream();
+  }
+
+  async close(): Promise<void> {
+    this.conn.close();
+  }
+}
+
+/** Closes every pooled SSH connection (for tests and clean process exit). */
+export function closeAllSshConnections(): void {
+  for (const c of pool.values()) c.close();
+  pool.clear();
+}
