@@ -1,0 +1,114 @@
+/**
+ * Wires hostd together: probes the host, opens the store, starts the
+ * services and registers one handler per protocol method.
+ */
+import { chmodSync, chownSync, mkdirSync, rmSync } from "node:fs";
+import * as net from "node:net";
+import { hostname } from "node:os";
+import * as path from "node:path";
+import { KvmError } from "../sdk/errors";
+import * as P from "../sdk/protocol";
+import { chooseAccelerator, probeHost } from "./drivers/accel";
+import { QemuDriver } from "./drivers/qemu";
+import { Logger } from "./log";
+import { Server } from "./server";
+import { LONGEST_VM_PATH_SUFFIX, VmService } from "./services/vm";
+import { Store } from "./store";
+import { PACKAGE_VERSION } from "../sdk/version";
+
+export const HOSTD_VERSION = PACKAGE_VERSION;
+
+export interface HostdOptions {
+  socketPath: string;
+  stateDir: string;
+  accel: "auto" | "kvm" | "tcg";
+  /** Group that may use the socket (mode 0660). */
+  socketGroup?: number;
+  log?: Logger;
+}
+
+export interface Hostd {
+  close(): Promise<void>;
+}
+
+/** Unix socket paths are limited to 107 bytes. */
+const MAX_UNIX_PATH = 107;
+
+export async function startHostd(o: HostdOptions): Promise<Hostd> {
+  const log = o.log ?? new Logger({ svc: "hostd" });
+  const stateDir = path.resolve(o.stateDir);
+  if (stateDir.length + LONGEST_VM_PATH_SUFFIX > MAX_UNIX_PATH) {
+    throw new KvmError("invalid_params", `State directory ${stateDir} is too long for QEMU's unix sockets: keep it under ${MAX_UNIX_PATH - LONGEST_VM_PATH_SUFFIX} characters.`);
+  }
+  if (o.socketPath.length > MAX_UNIX_PATH) {
+    throw new KvmError("invalid_params", `Socket path ${o.socketPath} is longer than ${MAX_UNIX_PATH} characters.`);
+  }
+  mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+  mkdirSync(path.dirname(o.socketPath), { recursive: true, mode: 0o755 });
+
+  const accel = chooseAccelerator(probeHost(), o.accel);
+  if (accel.warning) log.warn("accelerator", { kind: accel.kind, reason: accel.reason, warning: accel.warning });
+  else log.info("accelerator", { kind: accel.kind, reason: accel.reason });
+
+  const qemu = new QemuDriver();
+  let qemuVersion: string;
+  try {
+    qemuVersion = await qemu.version();
+  } catch (e) {
+    throw new KvmError("unsupported", `${qemu.binary} is not usable: ${(e as Error).message}. Install qemu-system-x86.`);
+  }
+
+  await refuseIfServing(o.socketPath);
+
+  const store = new Store(path.join(stateDir, "hostd.db"));
+  const vms = new VmService({ store, qemu, accel, stateDir, log });
+  await vms.init();
+
+  const server = new Server(log);
+  server.handle(P.hostHello, async (p, ctx) => {
+    ctx.log.debug("hello", { client: p.client });
+    return {
+      protocolVersion: P.PROTOCOL_VERSION,
+      hostdVersion: HOSTD_VERSION,
+      hostname: hostname(),
+      capabilities: [...P.Capability.options],
+      accelerator: { kind: accel.kind, reason: accel.reason, ...(accel.warning && { warning: accel.warning }) },
+      qemuVersion,
+    };
+  });
+  server.handle(P.vmCreate, (spec) => vms.create(spec));
+  server.handle(P.vmGet, (p) => vms.get(p.name));
+  server.handle(P.vmList, async () => ({ vms: await vms.list() }));
+  server.handle(P.vmUpdate, (u) => vms.update(u));
+  server.handle(P.vmStart, (p) => vms.start(p.name));
+  server.handle(P.vmStop, (p) => vms.stop(p));
+  server.handle(P.vmDelete, (p) => vms.delete(p));
+
+  await server.listen(o.socketPath);
+  chmodSync(o.socketPath, 0o660);
+  if (o.socketGroup !== undefined) chownSync(o.socketPath, process.getuid?.() ?? 0, o.socketGroup);
+  log.info("serving", { socket: o.socketPath, stateDir, version: HOSTD_VERSION, qemu: qemuVersion });
+
+  return {
+    async close() {
+      await server.close();
+      vms.shutdown();
+      store.close();
+      log.info("stopped; VMs keep running");
+    },
+  };
+}
+
+/** A stale socket file is removed; a live hostd on it is an error, not something to steal. */
+async function refuseIfServing(socketPath: string): Promise<void> {
+  const live = await new Promise<boolean>((resolve) => {
+    const s = net.createConnection(socketPath);
+    s.once("connect", () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once("error", () => resolve(false));
+  });
+  if (live) throw new KvmError("conflict", `Another hostd is already serving on ${socketPath}.`);
+  rmSync(socketPath, { force: true });
+}

@@ -1,0 +1,126 @@
+#!/usr/bin/env node
+/**
+ * The `hostd` command: `serve` runs the daemon, `dial-stdio` bridges
+ * stdin/stdout to its socket for SSH servers without stream-local
+ * forwarding, and `vm` commands are a human view over the same API.
+ */
+import * as net from "node:net";
+import { parseArgs } from "node:util";
+import { HostClient } from "../sdk/client";
+import { KvmError } from "../sdk/errors";
+import { DEFAULT_SOCKET_PATH, LocalTransport } from "../sdk/transport/local";
+import { HOSTD_VERSION, startHostd } from "./app";
+import { Logger } from "./log";
+
+const USAGE = `hostd ${HOSTD_VERSION}: runs QEMU/KVM virtual machines for pulumi-kvm.
+
+Usage:
+  hostd serve [--socket PATH] [--state-dir DIR] [--accel auto|kvm|tcg] [--socket-group GID]
+  hostd dial-stdio [--socket PATH]
+  hostd vm list [--socket PATH] [--json]
+  hostd vm show NAME [--socket PATH]
+  hostd version
+
+Defaults: --socket ${DEFAULT_SOCKET_PATH}, --state-dir /var/lib/hostd, --accel auto.`;
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      socket: { type: "string", default: process.env.HOSTD_SOCKET ?? DEFAULT_SOCKET_PATH },
+      "state-dir": { type: "string", default: process.env.HOSTD_STATE_DIR ?? "/var/lib/hostd" },
+      accel: { type: "string", default: "auto" },
+      "socket-group": { type: "string" },
+      json: { type: "boolean", default: false },
+      help: { type: "boolean", short: "h", default: false },
+    },
+  });
+  const [cmd, sub, arg] = positionals;
+  if (values.help || cmd === undefined || cmd === "help") {
+    process.stdout.write(USAGE + "\n");
+    return cmd === undefined && !values.help ? 2 : 0;
+  }
+  switch (cmd) {
+    case "version":
+      process.stdout.write(`hostd ${HOSTD_VERSION}\n`);
+      return 0;
+    case "serve":
+      return serve(values.socket, values["state-dir"], values.accel, values["socket-group"]);
+    case "dial-stdio":
+      return dialStdio(values.socket);
+    case "vm":
+      return vmCommand(values.socket, sub, arg, values.json);
+    default:
+      process.stderr.write(`hostd: unknown command "${cmd}"\n\n${USAGE}\n`);
+      return 2;
+  }
+}
+
+async function serve(socketPath: string, stateDir: string, accel: string, group: string | undefined): Promise<number> {
+  if (accel !== "auto" && accel !== "kvm" && accel !== "tcg") {
+    process.stderr.write(`hostd: --accel must be auto, kvm or tcg\n`);
+    return 2;
+  }
+  const gid = group === undefined ? undefined : Number.parseInt(group, 10);
+  if (group !== undefined && !Number.isInteger(gid)) {
+    process.stderr.write(`hostd: --socket-group takes a numeric gid\n`);
+    return 2;
+  }
+  const log = new Logger({ svc: "hostd" });
+  const h = await startHostd({ socketPath, stateDir, accel, socketGroup: gid, log });
+  await new Promise<void>((resolve) => {
+    for (const sig of ["SIGTERM", "SIGINT"] as const) process.once(sig, () => resolve());
+  });
+  await h.close();
+  return 0;
+}
+
+/** Bridges stdin/stdout to hostd's socket; exits when hostd closes the connection. */
+function dialStdio(socketPath: string): Promise<number> {
+  return new Promise((resolve) => {
+    const sock = net.createConnection(socketPath);
+    sock.once("error", (e: NodeJS.ErrnoException) => {
+      process.stderr.write(`hostd dial-stdio: cannot connect to ${socketPath}: ${e.message}\n`);
+      resolve(1);
+    });
+    sock.once("connect", () => {
+      process.stdin.pipe(sock);
+      sock.pipe(process.stdout);
+      sock.once("close", () => resolve(0));
+    });
+  });
+}
+
+async function vmCommand(socketPath: string, sub: string | undefined, name: string | undefined, json: boolean): Promise<number> {
+  const client = new HostClient(new LocalTransport(socketPath));
+  if (sub === "list") {
+    const { vms } = await client.vm.list();
+    if (json) {
+      process.stdout.write(JSON.stringify(vms, null, 2) + "\n");
+      return 0;
+    }
+    const rows = [["NAME", "STATE", "VCPUS", "MEMORY", "PID", "ACCEL", "ID"]];
+    for (const v of vms) {
+      rows.push([v.name, v.state, String(v.spec.vcpus), `${v.spec.memoryMiB} MiB`, v.pid ? String(v.pid) : "-", v.accelerator ?? "-", v.id]);
+    }
+    const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+    for (const r of rows) process.stdout.write(r.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd() + "\n");
+    return 0;
+  }
+  if (sub === "show" && name) {
+    process.stdout.write(JSON.stringify(await client.vm.get(name), null, 2) + "\n");
+    return 0;
+  }
+  process.stderr.write(`hostd vm: use "list" or "show NAME"\n`);
+  return 2;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    if (e instanceof KvmError) process.stderr.write(`hostd: ${e.toString()}\n`);
+    else process.stderr.write(`hostd: ${(e as Error).stack ?? String(e)}\n`);
+    process.exit(1);
+  },
+);

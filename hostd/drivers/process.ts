@@ -1,0 +1,53 @@
+/**
+ * Process facts from /proc. hostd does not own QEMU as a child (QEMU
+ * daemonizes into its own session), so liveness is read from /proc: a pid
+ * is "our QEMU" only if it is alive, not a zombie, and its command line
+ * carries the VM's uuid — which also guards against pid reuse.
+ */
+import { readFileSync } from "node:fs";
+
+export function procState(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // Field 3, after the parenthesised comm which may itself contain spaces.
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[0];
+  } catch {
+    return undefined;
+  }
+}
+
+export function cmdline(pid: number): string[] {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").filter((s) => s !== "");
+  } catch {
+    return [];
+  }
+}
+
+/** True when `pid` is a live (non-zombie) process whose argv contains `-uuid <uuid>`. */
+export function isOurQemu(pid: number, uuid: string): boolean {
+  const st = procState(pid);
+  if (st === undefined || st === "Z" || st === "X") return false;
+  const argv = cmdline(pid);
+  const i = argv.indexOf("-uuid");
+  return i >= 0 && argv[i + 1] === uuid;
+}
+
+export function readPidfile(path: string): number | undefined {
+  try {
+    const n = Number.parseInt(readFileSync(path, "utf8").trim(), 10);
+    return Number.isInteger(n) && n > 0 ? n : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Waits until `alive()` turns false, polling; resolves true if it did within `timeoutMs`. */
+export async function waitGone(alive: () => boolean, timeoutMs: number, stepMs = 50): Promise<boolean> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    if (!alive()) return true;
+    await new Promise((r) => setTimeout(r, stepMs));
+  }
+  return !alive();
+}

@@ -1,0 +1,132 @@
+/**
+ * hostd's edge: accepts connections on the unix socket, parses each frame,
+ * validates it against the protocol, dispatches to a handler and maps every
+ * error to the wire in one place. It holds no rules of its own.
+ */
+import { randomBytes } from "node:crypto";
+import * as net from "node:net";
+import { z } from "zod";
+import { KvmError } from "../sdk/errors";
+import { AnyMethod, ErrorBody, MAX_FRAME_BYTES, ParamsOut, RequestEnvelope, ResultOf } from "../sdk/protocol";
+import { readLines } from "../sdk/transport/framing";
+import { Logger } from "./log";
+
+export interface RequestContext {
+  requestId: string;
+  log: Logger;
+}
+
+type Handler = (params: unknown, ctx: RequestContext) => Promise<unknown>;
+
+export class Server {
+  private readonly handlers = new Map<string, { method: AnyMethod; fn: Handler }>();
+  private server?: net.Server;
+  private readonly sockets = new Set<net.Socket>();
+
+  constructor(private readonly log: Logger) {}
+
+  handle<M extends AnyMethod>(method: M, fn: (params: ParamsOut<M>, ctx: RequestContext) => Promise<ResultOf<M>>): void {
+    this.handlers.set(method.name, { method, fn: fn as Handler });
+  }
+
+  /** Serves on an already-listening or new net.Server bound to `socketPath`. */
+  listen(socketPath: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const srv = net.createServer((sock) => this.onConnection(sock));
+      srv.once("error", reject);
+      srv.listen(socketPath, () => {
+        srv.removeListener("error", reject);
+        this.server = srv;
+        resolve();
+      });
+    });
+  }
+
+  close(): Promise<void> {
+    for (const s of this.sockets) s.destroy();
+    return new Promise((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+  }
+
+  private onConnection(sock: net.Socket): void {
+    this.sockets.add(sock);
+    sock.on("close", () => this.sockets.delete(sock));
+    sock.on("error", () => undefined);
+    readLines(
+      sock,
+      (line) => void this.onFrame(sock, line),
+      () => {
+        this.reply(sock, null, undefined, new KvmError("invalid_request", `Frame larger than ${MAX_FRAME_BYTES} bytes.`));
+        sock.end();
+      },
+    );
+  }
+
+  private async onFrame(sock: net.Socket, line: string): Promise<void> {
+    let raw: unknown;
+    try {
+      raw = JSON.parse(line);
+    } catch {
+      this.reply(sock, null, undefined, new KvmError("invalid_request", "The frame is not valid JSON."));
+      return;
+    }
+    const env = RequestEnvelope.safeParse(raw);
+    if (!env.success) {
+      const rawId = (raw as { id?: unknown } | null)?.id;
+      const id = typeof rawId === "string" && rawId.length <= 64 ? rawId : null;
+      this.reply(sock, id, undefined, new KvmError("invalid_request", `Not a request envelope: ${z.prettifyError(env.error)}`));
+      return;
+    }
+    const { id, method: name, params } = env.data;
+    const requestId = `${id}.${randomBytes(3).toString("hex")}`;
+    const log = this.log.child({ req: requestId, method: name });
+    const h = this.handlers.get(name);
+    if (!h) {
+      this.reply(sock, id, undefined, new KvmError("unknown_method", `Unknown method "${name.slice(0, 64)}". Known: ${[...this.handlers.keys()].join(", ")}.`), requestId);
+      return;
+    }
+    const started = Date.now();
+    const parsed = h.method.params.safeParse(params ?? {});
+    if (!parsed.success) {
+      const err = new KvmError("invalid_params", `${name}: ${z.prettifyError(parsed.error)}`, {
+        issues: parsed.error.issues.map((i: z.core.$ZodIssue) => ({ path: i.path.map(String), message: i.message, code: i.code })),
+      });
+      log.info("rejected", { code: err.code });
+      this.reply(sock, id, undefined, err, requestId);
+      return;
+    }
+    try {
+      const result = await h.fn(parsed.data, { requestId, log });
+      log.log(h.method.mutating ? "info" : "debug", "ok", { ms: Date.now() - started });
+      this.reply(sock, id, result, undefined, requestId);
+    } catch (e) {
+      const err = toWireError(e, log);
+      log.log(err.code === "internal" ? "error" : "info", "failed", { ms: Date.now() - started, code: err.code, err: err.message });
+      this.reply(sock, id, undefined, err, requestId);
+    }
+  }
+
+  private reply(sock: net.Socket, id: string | null, result: unknown, err: KvmError | undefined, requestId?: string): void {
+    if (sock.destroyed || !sock.writable) return;
+    let body: unknown;
+    if (err) {
+      const error: ErrorBody = { code: err.code as ErrorBody["code"], message: err.message };
+      const details = { ...(err.details ?? {}), ...(requestId ? { requestId } : {}) };
+      if (Object.keys(details).length > 0) error.details = details;
+      body = { id, error };
+    } else {
+      body = { id, result };
+    }
+    sock.write(JSON.stringify(body) + "\n");
+  }
+}
+
+/** The one place where any thrown value becomes a wire error. */
+export function toWireError(e: unknown, log: Logger): KvmError {
+  if (e instanceof KvmError) {
+    // Transport codes never come from hostd; anything else passes through.
+    return e;
+  }
+  const err = e as Error;
+  log.error("internal error", { err: err?.message, stack: err?.stack });
+  return new KvmError("internal", `hostd hit an internal error: ${err?.message ?? String(e)}. See hostd's log for this request id.`);
+}

@@ -1,0 +1,459 @@
+/**
+ * The VM service: the rules of VM lifecycle. It keeps the desired spec in the
+ * store, turns it into QEMU processes through the drivers, and reports what
+ * is really there (from /proc and QMP), not what the database remembers.
+ *
+ * Operations on one VM are serialized by name; different VMs proceed in
+ * parallel. Multi-step changes undo themselves on failure.
+ */
+import { randomUUID } from "node:crypto";
+import { existsSync, mkdirSync, rmSync } from "node:fs";
+import * as path from "node:path";
+import { errors, KvmError } from "../../sdk/errors";
+import type { ExitReason, VmInfo, VmSpec, VmState, VmUpdate } from "../../sdk/protocol";
+import { AcceleratorChoice } from "../drivers/accel";
+import { isOurQemu, waitGone } from "../drivers/process";
+import { QemuDriver } from "../drivers/qemu";
+import { QemuPaths, QemuVmConfig } from "../drivers/qemu-argv";
+import { QmpClient, QmpEvent } from "../drivers/qmp";
+import { ExecError } from "../exec";
+import { Logger } from "../log";
+import { withRevert } from "../revert";
+import { Store, VmRecord } from "../store";
+import { KeyedMutex } from "../mutex";
+
+type Rec = VmRecord<VmSpec>;
+
+export interface VmServiceDeps {
+  store: Store;
+  qemu: QemuDriver;
+  accel: AcceleratorChoice;
+  /** Per-VM runtime files live in `<stateDir>/vms/<id>/`. */
+  stateDir: string;
+  log: Logger;
+}
+
+/** hostd's live QMP connection to one running VM, and what it heard. */
+interface Monitor {
+  qmp: QmpClient;
+  pid: number;
+  lastShutdown?: { guest: boolean; reason: string };
+}
+
+/** How often hostd re-checks VMs whose QMP connection is gone (a backstop to QMP close events). */
+const POLL_MS = 1000;
+
+export class VmService {
+  private readonly monitors = new Map<string, Monitor>();
+  private readonly locks = new KeyedMutex();
+  private poller?: NodeJS.Timeout;
+
+  constructor(private readonly d: VmServiceDeps) {}
+
+  /**
+   * Reattaches to QEMU processes that survived a hostd restart and records
+   * the ones that vanished meanwhile. Called once at startup.
+   */
+  async init(): Promise<void> {
+    mkdirSync(path.join(this.d.stateDir, "vms"), { recursive: true, mode: 0o700 });
+    for (const rec of this.d.store.listVms<VmSpec>()) {
+      if (rec.pid === null) continue;
+      if (isOurQemu(rec.pid, rec.id)) {
+        try {
+          await this.attach(rec, rec.pid);
+          this.d.log.info("reattached to running VM", { vm: rec.name, pid: rec.pid });
+        } catch (e) {
+          this.d.log.warn("VM is running but its QMP socket did not answer; will retry", {
+            vm: rec.name,
+            pid: rec.pid,
+            err: (e as Error).message,
+          });
+        }
+      } else {
+        this.recordExit(rec, undefined);
+      }
+    }
+    this.poller = setInterval(() => void this.poll(), POLL_MS);
+    this.poller.unref();
+  }
+
+  /** Detaches from VMs (they keep running) and stops background work. */
+  shutdown(): void {
+    if (this.poller) clearInterval(this.poller);
+    for (const m of this.monitors.values()) {
+      m.qmp.removeAllListeners();
+      m.qmp.close();
+    }
+    this.monitors.clear();
+  }
+
+  // ---- API operations -------------------------------------------------------
+
+  async create(spec: VmSpec): Promise<VmInfo> {
+    return this.locks.run(spec.name, async () => {
+      const existing = this.d.store.getVmByName<VmSpec>(spec.name);
+      if (existing) {
+        // A retry of the same create (e.g. after a dropped connection) is not an error.
+        if (stableJson(existing.spec) === stableJson(spec)) return this.info(existing);
+        throw errors.alreadyExists("VM", spec.name, "Pick another name, or update or delete the existing VM.");
+      }
+      this.checkHostFiles(spec);
+      const now = new Date().toISOString();
+      const rec: Rec = {
+        id: randomUUID(),
+        name: spec.name,
+        spec,
+        pid: null,
+        accelerator: null,
+        stopRequested: false,
+        lastExit: null,
+        createdAt: now,
+        updatedAt: now,
+      };
+      return withRevert(this.d.log, async (r) => {
+        this.d.store.insertVm(rec);
+        r.add("delete VM row", () => this.d.store.deleteVm(rec.id));
+        const dir = this.vmDir(rec.id);
+        mkdirSync(dir, { recursive: true, mode: 0o700 });
+        r.add("remove VM directory", () => rmSync(dir, { recursive: true, force: true }));
+        if (spec.running) {
+          await this.startQemu(rec);
+          r.add("stop QEMU", () => this.stopQemu(rec, { force: true, timeoutSeconds: 0 }));
+        }
+        this.d.log.info("VM created", { vm: rec.name, id: rec.id, running: spec.running });
+        return this.info(rec);
+      });
+    });
+  }
+
+  async get(name: string): Promise<VmInfo> {
+    return this.info(this.mustGet(name));
+  }
+
+  /** Every VM in one call; live state is read for all of them concurrently. */
+  async list(): Promise<VmInfo[]> {
+    return Promise.all(this.d.store.listVms<VmSpec>().map((r) => this.info(r)));
+  }
+
+  async update(u: VmUpdate): Promise<{ vm: VmInfo; restarted: boolean }> {
+    return this.locks.run(u.name, async () => {
+      const rec = this.mustGet(u.name);
+      const before = rec.spec;
+      const after: VmSpec = {
+        ...before,
+        ...(u.vcpus !== undefined && { vcpus: u.vcpus }),
+        ...(u.memoryMiB !== undefined && { memoryMiB: u.memoryMiB }),
+        ...(u.running !== undefined && { running: u.running }),
+        ...(u.kernel !== undefined && { kernel: u.kernel }),
+      };
+      this.checkHostFiles(after);
+      const hardwareChanged =
+        after.vcpus !== before.vcpus ||
+        after.memoryMiB !== before.memoryMiB ||
+        stableJson(after.kernel) !== stableJson(before.kernel);
+      const alive = this.isAlive(rec);
+      let restarted = false;
+      rec.spec = after;
+      this.d.store.saveVm(rec);
+      try {
+        if (alive && hardwareChanged) {
+          // QEMU cannot change these on a running VM without hot-plug support; restart it.
+          await this.stopQemu(rec, { force: false, timeoutSeconds: u.stopTimeoutSeconds ?? 60 });
+          if (after.running) {
+            await this.startQemu(rec);
+            restarted = true;
+          }
+        } else if (after.running && !alive) {
+          await this.startQemu(rec);
+        } else if (!after.running && alive) {
+          await this.stopQemu(rec, { force: false, timeoutSeconds: u.stopTimeoutSeconds ?? 60 });
+        }
+      } catch (e) {
+        // Put the old spec back and, if the VM was running, bring the old one back up.
+        rec.spec = before;
+        this.d.store.saveVm(rec);
+        if (alive && !this.isAlive(rec)) {
+          await this.startQemu(rec).catch((e2: Error) =>
+            this.d.log.error("could not restart VM with its previous spec", { vm: rec.name, err: e2.message }),
+          );
+        }
+        throw e;
+      }
+      this.d.log.info("VM updated", { vm: rec.name, restarted });
+      return { vm: await this.info(rec), restarted };
+    });
+  }
+
+  async start(name: string): Promise<VmInfo> {
+    return this.locks.run(name, async () => {
+      const rec = this.mustGet(name);
+      if (!rec.spec.running) {
+        rec.spec = { ...rec.spec, running: true };
+        this.d.store.saveVm(rec);
+      }
+      if (!this.isAlive(rec)) {
+        this.checkHostFiles(rec.spec);
+        await this.startQemu(rec);
+      }
+      return this.info(rec);
+    });
+  }
+
+  async stop(p: { name: string; force: boolean; timeoutSeconds: number }): Promise<VmInfo> {
+    return this.locks.run(p.name, async () => {
+      const rec = this.mustGet(p.name);
+      if (rec.spec.running) {
+        rec.spec = { ...rec.spec, running: false };
+        this.d.store.saveVm(rec);
+      }
+      if (this.isAlive(rec)) await this.stopQemu(rec, p);
+      return this.info(rec);
+    });
+  }
+
+  async delete(p: { name: string; id?: string }): Promise<{ existed: boolean }> {
+    return this.locks.run(p.name, async () => {
+      const rec = this.d.store.getVmByName<VmSpec>(p.name);
+      // A namesake with another id is not the VM the caller means: leave it alone.
+      if (!rec || (p.id !== undefined && rec.id !== p.id)) return { existed: false };
+      if (this.isAlive(rec)) await this.stopQemu(rec, { force: true, timeoutSeconds: 0 });
+      rmSync(this.vmDir(rec.id), { recursive: true, force: true });
+      this.d.store.deleteVm(rec.id);
+      this.d.log.info("VM deleted", { vm: rec.name, id: rec.id });
+      return { existed: true };
+    });
+  }
+
+  // ---- QEMU lifecycle -------------------------------------------------------
+
+  private async startQemu(rec: Rec): Promise<void> {
+    const cfg = this.qemuConfig(rec);
+    mkdirSync(this.vmDir(rec.id), { recursive: true, mode: 0o700 });
+    let pid: number;
+    try {
+      pid = await this.d.qemu.launch(cfg);
+    } catch (e) {
+      const msg = e instanceof ExecError ? e.stderr.trim().split("\n").slice(-3).join(" | ") || e.message : (e as Error).message;
+      throw new KvmError("qemu_failed", `QEMU could not start VM "${rec.name}": ${msg}`, { vm: rec.name });
+    }
+    rec.pid = pid;
+    rec.accelerator = cfg.accel;
+    rec.stopRequested = false;
+    this.d.store.saveVm(rec);
+    try {
+      await this.attach(rec, pid);
+    } catch (e) {
+      process.kill(pid, "SIGKILL");
+      await waitGone(() => isOurQemu(pid, rec.id), 5000);
+      rec.pid = null;
+      this.d.store.saveVm(rec);
+      throw new KvmError("qemu_failed", `QEMU started VM "${rec.name}" but its QMP socket did not answer: ${(e as Error).message}`);
+    }
+    this.d.log.info("VM started", { vm: rec.name, pid, accel: cfg.accel });
+  }
+
+  /**
+   * Stops QEMU: ACPI power button first (unless forced), then QMP `quit`,
+   * then SIGKILL, each bounded, so a stop always ends.
+   */
+  private async stopQemu(rec: Rec, o: { force: boolean; timeoutSeconds: number }): Promise<void> {
+    const pid = rec.pid;
+    if (pid === null) return;
+    const alive = () => isOurQemu(pid, rec.id);
+    rec.stopRequested = true;
+    this.d.store.saveVm(rec);
+    const mon = this.monitors.get(rec.id);
+    if (!o.force && o.timeoutSeconds > 0 && mon) {
+      await mon.qmp.execute("system_powerdown").catch(() => undefined);
+      if (!(await waitGone(alive, o.timeoutSeconds * 1000))) {
+        this.d.log.warn("guest did not power off in time; powering it off", { vm: rec.name, timeoutSeconds: o.timeoutSeconds });
+      }
+    }
+    if (alive() && mon) {
+      await mon.qmp.execute("quit").catch(() => undefined);
+      await waitGone(alive, 5000);
+    }
+    if (alive()) {
+      process.kill(pid, "SIGKILL");
+      if (!(await waitGone(alive, 10_000))) {
+        throw new KvmError("timeout", `QEMU (pid ${pid}) of VM "${rec.name}" did not exit even after SIGKILL.`);
+      }
+    }
+    this.recordExit(rec, this.monitors.get(rec.id));
+  }
+
+  /** Connects hostd's QMP monitor to a running QEMU and listens for its end. */
+  private async attach(rec: Rec, pid: number): Promise<void> {
+    const qmpPath = this.paths(rec.id).qmp;
+    let qmp: QmpClient | undefined;
+    let lastErr: Error | undefined;
+    for (let i = 0; i < 50 && !qmp; i++) {
+      try {
+        qmp = await QmpClient.connect(qmpPath, 5000);
+      } catch (e) {
+        lastErr = e as Error;
+        if (!isOurQemu(pid, rec.id)) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+    if (!qmp) throw lastErr ?? new Error("QMP connect failed");
+    const mon: Monitor = { qmp, pid };
+    this.monitors.get(rec.id)?.qmp.close();
+    this.monitors.set(rec.id, mon);
+    qmp.on("event", (ev: QmpEvent) => {
+      if (ev.event === "SHUTDOWN") {
+        mon.lastShutdown = { guest: ev.data?.guest === true, reason: String(ev.data?.reason ?? "") };
+      }
+    });
+    qmp.on("close", () => {
+      // QEMU closes its sockets just before exiting: give /proc a moment, then record the exit.
+      void waitGone(() => isOurQemu(pid, rec.id), 2000).then(() => this.reap(rec.name, rec.id, pid));
+    });
+  }
+
+  /** Backstop: VMs whose QEMU disappeared without a QMP close we noticed, or whose QMP we lost. */
+  private async poll(): Promise<void> {
+    for (const rec of this.d.store.listVms<VmSpec>()) {
+      if (rec.pid === null) continue;
+      if (!isOurQemu(rec.pid, rec.id)) this.reap(rec.name, rec.id, rec.pid);
+      else if (!this.monitors.has(rec.id) || this.monitors.get(rec.id)!.qmp.isClosed) {
+        await this.attach(rec, rec.pid).catch(() => undefined);
+      }
+    }
+  }
+
+  /** Records the exit of QEMU `pid` of VM `id`, once, if it is really gone. */
+  private reap(name: string, id: string, pid: number): void {
+    const rec = this.d.store.getVmByName<VmSpec>(name);
+    if (!rec || rec.id !== id || rec.pid !== pid || isOurQemu(pid, id)) return;
+    this.recordExit(rec, this.monitors.get(id));
+  }
+
+  private recordExit(rec: Rec, mon: Monitor | undefined): void {
+    if (rec.pid === null) return;
+    let reason: ExitReason;
+    const sd = mon?.lastShutdown;
+    if (rec.stopRequested) reason = "hostd-stop";
+    else if (sd?.guest) reason = "guest-shutdown";
+    else if (sd?.reason.startsWith("host-signal")) reason = "host-signal";
+    else if (sd) reason = "hostd-stop";
+    else reason = "vanished";
+    const detail = sd ? `QEMU reported SHUTDOWN (${sd.reason})` : "QEMU exited without a SHUTDOWN event (killed or crashed)";
+    rec.lastExit = { reason, at: new Date().toISOString(), detail };
+    const level = reason === "vanished" || reason === "host-signal" ? "warn" : "info";
+    this.d.log.log(level, "VM exited", { vm: rec.name, pid: rec.pid, reason, detail });
+    rec.pid = null;
+    rec.stopRequested = false;
+    this.d.store.saveVm(rec);
+    mon?.qmp.removeAllListeners();
+    mon?.qmp.close();
+    this.monitors.delete(rec.id);
+  }
+
+  // ---- reading the real state ------------------------------------------------
+
+  private isAlive(rec: Rec): boolean {
+    return rec.pid !== null && isOurQemu(rec.pid, rec.id);
+  }
+
+  private async info(rec: Rec): Promise<VmInfo> {
+    if (rec.pid !== null && !isOurQemu(rec.pid, rec.id)) this.recordExit(rec, this.monitors.get(rec.id));
+    let state: VmState;
+    let qemuStatus: string | null = null;
+    let actual: VmInfo["actual"] = null;
+    if (rec.pid !== null) {
+      const mon = this.monitors.get(rec.id);
+      if (mon && !mon.qmp.isClosed) {
+        try {
+          const [st, mem, cpus] = await Promise.all([
+            mon.qmp.execute("query-status") as Promise<{ status: string }>,
+            mon.qmp.execute("query-memory-size-summary") as Promise<{ "base-memory": number; "plugged-memory"?: number }>,
+            mon.qmp.execute("query-cpus-fast") as Promise<unknown[]>,
+          ]);
+          qemuStatus = st.status;
+          actual = {
+            memoryMiB: Math.round((mem["base-memory"] + (mem["plugged-memory"] ?? 0)) / (1024 * 1024)),
+            vcpus: cpus.length,
+          };
+        } catch {
+          qemuStatus = null;
+        }
+      }
+      state = qemuStatus === null || qemuStatus === "running" ? "running" : "paused";
+    } else {
+      state = rec.lastExit?.reason === "vanished" || rec.lastExit?.reason === "host-signal" ? "crashed" : "stopped";
+    }
+    return {
+      id: rec.id,
+      name: rec.name,
+      spec: rec.spec,
+      state,
+      qemuStatus,
+      pid: rec.pid,
+      accelerator: rec.accelerator,
+      actual,
+      lastExit: rec.lastExit,
+      createdAt: rec.createdAt,
+      updatedAt: rec.updatedAt,
+    };
+  }
+
+  // ---- helpers ----------------------------------------------------------------
+
+  private mustGet(name: string): Rec {
+    const rec = this.d.store.getVmByName<VmSpec>(name);
+    if (!rec) throw errors.notFound("VM", name);
+    return rec;
+  }
+
+  /** Host files the spec names must exist before anything is created. */
+  private checkHostFiles(spec: VmSpec): void {
+    for (const [what, f] of [
+      ["kernel", spec.kernel.path],
+      ["initrd", spec.kernel.initrd],
+    ] as const) {
+      if (f !== undefined && !existsSync(f)) {
+        throw errors.conflict(`The ${what} file ${f} of VM "${spec.name}" does not exist on this host.`, { file: f });
+      }
+    }
+  }
+
+  private vmDir(id: string): string {
+    return path.join(this.d.stateDir, "vms", id);
+  }
+
+  private paths(id: string): QemuPaths {
+    const dir = this.vmDir(id);
+    return {
+      qmp: path.join(dir, "qmp.sock"),
+      opsQmp: path.join(dir, "qmp-ops.sock"),
+      pidfile: path.join(dir, "qemu.pid"),
+      serialSocket: path.join(dir, "serial.sock"),
+      serialLog: path.join(dir, "serial.log"),
+    };
+  }
+
+  private qemuConfig(rec: Rec): QemuVmConfig {
+    return {
+      uuid: rec.id,
+      name: rec.name,
+      vcpus: rec.spec.vcpus,
+      memoryMiB: rec.spec.memoryMiB,
+      accel: this.d.accel.kind,
+      kernel: rec.spec.kernel,
+      paths: this.paths(rec.id),
+    };
+  }
+}
+
+/** JSON with sorted keys, for comparing specs regardless of key order. */
+export function stableJson(v: unknown): string {
+  return JSON.stringify(v, (_k, val: unknown) =>
+    val && typeof val === "object" && !Array.isArray(val)
+      ? Object.fromEntries(Object.entries(val as Record<string, unknown>).sort(([a], [b]) => a.localeCompare(b)))
+      : val,
+  );
+}
+
+/** The longest path hostd puts under stateDir, for the unix socket length check. */
+export const LONGEST_VM_PATH_SUFFIX = "/vms/00000000-0000-0000-0000-000000000000/qmp-ops.sock".length;
