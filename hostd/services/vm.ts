@@ -42,6 +42,8 @@ interface Monitor {
 
 /** How often hostd re-checks VMs whose QMP connection is gone (a backstop to QMP close events). */
 const POLL_MS = 1000;
+/** How often a graceful stop presses the ACPI power button again. */
+const POWERDOWN_REPEAT_MS = 3000;
 
 export class VmService {
   private readonly monitors = new Map<string, Monitor>();
@@ -264,8 +266,13 @@ export class VmService {
     this.d.store.saveVm(rec);
     const mon = this.monitors.get(rec.id);
     if (!o.force && o.timeoutSeconds > 0 && mon) {
-      await mon.qmp.execute("system_powerdown").catch(() => undefined);
-      if (!(await waitGone(alive, o.timeoutSeconds * 1000))) {
+      // A press of the ACPI button before the guest listens for it (early boot) is lost, so press again now and then.
+      const deadline = Date.now() + o.timeoutSeconds * 1000;
+      while (alive() && Date.now() < deadline) {
+        await mon.qmp.execute("system_powerdown").catch(() => undefined);
+        await waitGone(alive, Math.min(POWERDOWN_REPEAT_MS, Math.max(0, deadline - Date.now())));
+      }
+      if (alive()) {
         this.d.log.warn("guest did not power off in time; powering it off", { vm: rec.name, timeoutSeconds: o.timeoutSeconds });
       }
     }

@@ -1,0 +1,203 @@
+/**
+ * hostd against real QEMU (tiny Debian guest, TCG here): lifecycle, restart
+ * survival, in-place updates, and bad input at the API.
+ */
+import * as net from "node:net";
+import * as path from "node:path";
+import { existsSync, readdirSync } from "node:fs";
+import { isKvmError, KvmError } from "../sdk/errors";
+import { QmpClient } from "../hostd/drivers/qmp";
+import { procState } from "../hostd/drivers/process";
+import { announceAccelerator, queryDb, tinyGuest, waitFor } from "./fixtures/env";
+import { HostdFixture } from "./fixtures/hostd";
+
+jest.setTimeout(240_000);
+
+
+const g = tinyGuest();
+const kernel = { path: g.kernel, initrd: g.initrd, cmdline: g.cmdline };
+let hd: HostdFixture;
+
+beforeAll(async () => {
+  announceAccelerator();
+  hd = await HostdFixture.start();
+});
+afterAll(async () => {
+  if (process.env.PKVM_DEBUG) console.log(hd?.log);
+  await hd?.cleanup();
+});
+
+async function opsQmp(vmId: string, cmd: string): Promise<unknown> {
+  const q = await QmpClient.connect(path.join(hd.stateDir, "vms", vmId, "qmp-ops.sock"));
+  try {
+    return await q.execute(cmd);
+  } finally {
+    q.close();
+  }
+}
+
+/** Alive and not a zombie (PID 1 here reaps orphans lazily). */
+function alive(pid: number): boolean {
+  const st = procState(pid);
+  return st !== undefined && st !== "Z" && st !== "X";
+}
+
+test("a VM boots the tiny guest to its readiness line, and delete leaves nothing", async () => {
+  const c = hd.client();
+  const vm = await c.vm.create({ name: "boot", memoryMiB: 128, kernel });
+  expect(vm.state).toBe("running");
+  expect(vm.accelerator).toMatch(/^(tcg|kvm)$/);
+  expect(vm.actual).toEqual({ memoryMiB: 128, vcpus: 1 });
+  await waitFor("READY on the serial console", () => /READY ip=\S+ mem=\d+ cpus=1/.test(hd.serialLog(vm.id)), 90_000);
+
+  // Retrying the same create is not an error and does not make a second VM.
+  const again = await c.vm.create({ name: "boot", memoryMiB: 128, kernel });
+  expect(again.id).toBe(vm.id);
+  expect(hd.qemuPids()).toHaveLength(1);
+
+  await expect(c.vm.create({ name: "boot", memoryMiB: 256, kernel })).rejects.toMatchObject({ code: "already_exists" });
+
+  expect(await c.vm.delete({ name: "boot" })).toEqual({ existed: true });
+  expect(alive(vm.pid!)).toBe(false);
+  expect(existsSync(path.join(hd.stateDir, "vms", vm.id))).toBe(false);
+  expect((await c.vm.list()).vms).toEqual([]);
+  expect(await c.vm.delete({ name: "boot" })).toEqual({ existed: false });
+});
+
+test("changing memory restarts the same VM in place; QMP shows the new size", async () => {
+  const c = hd.client();
+  const vm = await c.vm.create({ name: "grow", memoryMiB: 128, kernel });
+  const { vm: after, restarted } = await c.vm.update({ name: "grow", memoryMiB: 256, stopTimeoutSeconds: 30 });
+  expect(restarted).toBe(true);
+  expect(after.id).toBe(vm.id);
+  expect(after.state).toBe("running");
+  const mem = (await opsQmp(vm.id, "query-memory-size-summary")) as { "base-memory": number };
+  expect(mem["base-memory"]).toBe(256 * 1024 * 1024);
+  await c.vm.delete({ name: "grow" });
+});
+
+test("hostd killed with SIGKILL: VMs keep running and are reported correctly after restart", async () => {
+  const c = hd.client();
+  const a = await c.vm.create({ name: "survive-a", memoryMiB: 128, kernel });
+  const b = await c.vm.create({ name: "survive-b", memoryMiB: 128, kernel });
+  const stopped = await c.vm.create({ name: "survive-off", memoryMiB: 128, running: false, kernel });
+  expect(stopped.state).toBe("stopped");
+
+  await hd.kill("SIGKILL");
+  expect(alive(a.pid!)).toBe(true);
+  expect(alive(b.pid!)).toBe(true);
+  // While hostd is down, b's QEMU dies: the restarted hostd must notice.
+  process.kill(b.pid!, "SIGKILL");
+  await waitFor("b's QEMU to exit", () => !alive(b.pid!), 10_000);
+
+  await hd.start();
+  const byName = Object.fromEntries((await c.vm.list()).vms.map((v) => [v.name, v]));
+  expect(byName["survive-a"]).toMatchObject({ state: "running", pid: a.pid, id: a.id, qemuStatus: "running" });
+  expect(byName["survive-a"]!.actual).toEqual({ memoryMiB: 128, vcpus: 1 });
+  expect(byName["survive-b"]).toMatchObject({ state: "crashed", pid: null, lastExit: { reason: "vanished" } });
+  expect(byName["survive-off"]).toMatchObject({ state: "stopped", pid: null });
+
+  // The reattached monitor still works: a graceful stop and a start go through QMP.
+  const s = await c.vm.stop({ name: "survive-a", timeoutSeconds: 30 });
+  expect(s).toMatchObject({ state: "stopped", lastExit: { reason: "hostd-stop" } });
+  for (const n of ["survive-a", "survive-b", "survive-off"]) await c.vm.delete({ name: n });
+  expect(hd.qemuPids()).toEqual([]);
+});
+
+test("a QEMU killed out of band is reported crashed within 2 s", async () => {
+  const c = hd.client();
+  const vm = await c.vm.create({ name: "crashy", memoryMiB: 128, kernel });
+  process.kill(vm.pid!, "SIGKILL");
+  const t0 = Date.now();
+  await waitFor("hostd to notice", async () => (await c.vm.get("crashy")).state === "crashed", 5_000, 50);
+  expect(Date.now() - t0).toBeLessThan(2_000 + 500);
+  // Database agrees with the world.
+  const [row] = queryDb(path.join(hd.stateDir, "hostd.db"), "SELECT pid, last_exit FROM vms WHERE name = ?", "crashy") as {
+    pid: number | null;
+    last_exit: string;
+  }[];
+  expect(row?.pid).toBeNull();
+  expect(JSON.parse(row!.last_exit)).toMatchObject({ reason: "vanished" });
+  const restarted = await c.vm.start("crashy");
+  expect(restarted.state).toBe("running");
+  await c.vm.delete({ name: "crashy" });
+});
+
+describe("bad input gets a structured error and creates nothing", () => {
+  const bad: [string, Record<string, unknown>][] = [
+    ["uppercase name", { name: "Web", kernel }],
+    ["name too long", { name: "a".repeat(64), kernel }],
+    ["name with injection", { name: "x; rm -rf /", kernel }],
+    ["negative memory", { name: "m", memoryMiB: -1, kernel }],
+    ["absurd memory", { name: "m", memoryMiB: 1e12, kernel }],
+    ["fractional vcpus", { name: "m", vcpus: 1.5, kernel }],
+    ["zero vcpus", { name: "m", vcpus: 0, kernel }],
+    ["unknown field", { name: "m", kernel, disks: [] }],
+    ["unknown nested field", { name: "m", kernel: { ...kernel, extra: 1 } }],
+    ["relative kernel path", { name: "m", kernel: { path: "vmlinuz" } }],
+    ["path traversal", { name: "m", kernel: { path: "/srv/../etc/shadow" } }],
+    ["comma injection into qemu options", { name: "m", kernel: { path: "/x,readonly=off" } }],
+    ["command substitution", { name: "m", kernel: { path: "/$(reboot)" } }],
+    ["control characters in cmdline", { name: "m", kernel: { ...kernel, cmdline: "console=ttyS0\n-device foo" } }],
+    ["wrong type", { name: 7, kernel }],
+    ["missing kernel", { name: "m" }],
+  ];
+
+  /** Sends one raw frame to hostd, bypassing the client's own validation. */
+  function raw(frame: string): Promise<{ id: string | null; error?: { code: string; message: string } }> {
+    return new Promise((resolve, reject) => {
+      const s = net.createConnection(hd.socketPath);
+      let buf = "";
+      s.on("data", (d) => {
+        buf += d.toString();
+        const nl = buf.indexOf("\n");
+        if (nl >= 0) {
+          s.destroy();
+          resolve(JSON.parse(buf.slice(0, nl)));
+        }
+      });
+      s.on("error", reject);
+      s.write(frame + "\n");
+    });
+  }
+
+  test.each(bad)("%s: refused by hostd with invalid_params", async (_what, params) => {
+    const r = await raw(JSON.stringify({ id: "t1", method: "vm.create", params }));
+    expect(r.id).toBe("t1");
+    expect(r.error?.code).toBe("invalid_params");
+    expect(r.error?.message).not.toMatch(/\n\s+at /); // no stack trace
+  });
+
+  test.each(bad)("%s: refused by the client before sending", async (_what, params) => {
+    const err = await hd.client().vm.create(params as never).catch((e: unknown) => e);
+    expect(isKvmError(err, "invalid_params")).toBe(true);
+  });
+
+  test("malformed frames", async () => {
+    expect((await raw("{not json")).error?.code).toBe("invalid_request");
+    expect((await raw(JSON.stringify({ id: "a", method: "vm.nuke" }))).error?.code).toBe("unknown_method");
+    expect((await raw(JSON.stringify({ id: "a", method: "vm.list", params: {}, extra: true }))).error?.code).toBe("invalid_request");
+    expect((await raw(JSON.stringify([1, 2, 3]))).error?.code).toBe("invalid_request");
+    expect((await raw("x".repeat(1024 * 1024 + 10))).error?.code).toBe("invalid_request");
+  });
+
+  test("a kernel file that does not exist: clear error, nothing left", async () => {
+    const err = (await hd.client().vm.create({ name: "nokernel", kernel: { path: "/nonexistent/vmlinuz" } }).catch((e: unknown) => e)) as KvmError;
+    expect(err.code).toBe("conflict");
+    expect(err.message).toContain("/nonexistent/vmlinuz");
+    expect(err.requestId).toBeTruthy();
+  });
+
+  test("QEMU refusing to start: qemu_failed with QEMU's words, and the create is undone", async () => {
+    // An initrd that is not an initrd is fine for QEMU; a directory as kernel is not.
+    const err = (await hd.client().vm.create({ name: "badkernel", kernel: { path: "/etc" } }).catch((e: unknown) => e)) as KvmError;
+    expect(err.code).toBe("qemu_failed");
+    expect(err.message).toMatch(/qemu|kernel/i);
+  });
+
+  afterAll(async () => {
+    expect((await hd.client().vm.list()).vms).toEqual([]);
+    expect(hd.qemuPids()).toEqual([]);
+    expect(readdirSync(path.join(hd.stateDir, "vms"))).toEqual([]);
+  });
+});
