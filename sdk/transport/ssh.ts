@@ -54,8 +54,6 @@ export interface SshStats {
   mode: "streamlocal" | "exec" | "unknown";
 }
 
-const SSH_OPEN_ADMINISTRATIVELY_PROHIBITED = 1;
-
 /** Quote one argument for a POSIX shell: the remote sshd runs exec commands through the user's shell. */
 export function shellQuote(arg: string): string {
   return `'${arg.replace(/'/g, `'\\''`)}'`;
@@ -131,26 +129,20 @@ class SshConnection {
             resolve(stream);
             return;
           }
-          const reason = (err as Error & { reason?: number }).reason;
-          if (reason === SSH_OPEN_ADMINISTRATIVELY_PROHIBITED && this.opts.forwarding !== "streamlocal") {
-            // The server disallows stream-local forwarding: use `hostd dial-stdio` from now on.
-            this.mode = "exec";
-            this.openExec(client, socketPath).then(resolve, reject);
-            return;
-          }
-          if (reason === SSH_OPEN_ADMINISTRATIVELY_PROHIBITED) {
-            reject(
-              new KvmError(
-                "connect_failed",
-                `${this.target} refuses stream-local forwarding (AllowStreamLocalForwarding): allow it in sshd_config or use forwarding "exec"/"auto".`,
-              ),
-            );
+          if (this.opts.forwarding !== "streamlocal") {
+            // OpenSSH answers "open failed" both when forwarding is disallowed and when the socket is
+            // missing, so try `hostd dial-stdio`: it works in the first case and, in the second, its
+            // stderr says exactly what is wrong. Stay with exec only if it reaches hostd.
+            this.openExec(client, socketPath).then((ch) => {
+              ch.once("data", () => (this.mode = "exec"));
+              resolve(ch);
+            }, reject);
             return;
           }
           reject(
             new KvmError(
               "connect_failed",
-              `hostd is not listening on ${socketPath} on ${this.target}: is it running (\`hostd serve\`)? (${err.message})`,
+              `${this.target} refused to forward to ${socketPath} (${err.message}): hostd is not listening there, or sshd disallows stream-local forwarding (AllowStreamLocalForwarding, AllowTcpForwarding, DisableForwarding). Fix that, or use forwarding "auto"/"exec".`,
               { socketPath },
             ),
           );
