@@ -187,8 +187,9 @@ export async function diff(_id: string, olds: VmOutputs, news: VmInputs): Promis
     changes: replaces.length > 0 || changed.length > 0,
     replaces,
     stables: ["vmId"],
-    // The same name cannot exist twice on one host: a replacement there must delete first.
-    deleteBeforeReplace: replaces.length > 0 && !hostChanged && same(olds.name, news.name),
+    // The same name cannot exist twice on one host, so any replacement that keeps the name there
+    // (including `pulumi up --replace`, which skips our replaces list) must delete first.
+    deleteBeforeReplace: !hostChanged && same(olds.name, news.name),
   };
 }
 

@@ -1,0 +1,92 @@
+import { check, diff, UNKNOWN, VmOutputs } from "./vm-provider";
+
+const kernel = { path: "/k/vmlinuz" };
+
+describe("check", () => {
+  test("fills defaults and generates a stable name from the prefix", async () => {
+    const r = await check({}, { namePrefix: "Web Server", kernel });
+    expect(r.failures).toEqual([]);
+    expect(r.inputs).toMatchObject({ vcpus: 1, memoryMiB: 512, running: true, timeoutSeconds: 300, kernel });
+    expect(r.inputs.name).toMatch(/^web-server-[0-9a-f]{7}$/);
+    // Kept on the next run, so an update never renames (and so replaces) the VM.
+    const again = await check({ ...r.inputs } as Partial<VmOutputs>, { namePrefix: "Web Server", kernel, memoryMiB: 1024 });
+    expect(again.inputs.name).toBe(r.inputs.name);
+  });
+
+  test("an explicit name wins", async () => {
+    expect((await check({}, { name: "db", namePrefix: "x", kernel })).inputs.name).toBe("db");
+  });
+
+  test("reports each bad field with a stable code", async () => {
+    const r = await check({}, { name: "Bad_Name", memoryMiB: -1, vcpus: 1000, kernel: { path: "../x" }, bogus: 1 });
+    const byProp = Object.fromEntries(r.failures!.map((f) => [f.property, f.reason]));
+    expect(Object.keys(byProp).sort()).toEqual(["(resource)", "kernel.path", "memoryMiB", "name", "vcpus"].sort());
+    for (const reason of Object.values(byProp)) expect(reason).toMatch(/^\[invalid_params\] /);
+  });
+
+  test("a missing kernel is reported", async () => {
+    const r = await check({}, { name: "x" });
+    expect(r.failures!.map((f) => f.property)).toContain("kernel");
+  });
+
+  test("unknown values during preview are tolerated; known ones are still checked", async () => {
+    const ok = await check({}, { name: "x", memoryMiB: UNKNOWN, kernel: { path: UNKNOWN } });
+    expect(ok.failures).toEqual([]);
+    const bad = await check({}, { name: "x", memoryMiB: UNKNOWN, vcpus: -1, kernel: { path: UNKNOWN } });
+    expect(bad.failures!.map((f) => f.property)).toEqual(["vcpus"]);
+  });
+
+  test("connection settings are validated too", async () => {
+    const r = await check({}, { name: "x", kernel, connection: { host: "a b", hostKey: "md5:xx" } });
+    expect(r.failures!.map((f) => f.property).sort()).toEqual(["connection.host", "connection.hostKey"]);
+  });
+});
+
+describe("diff", () => {
+  const olds: VmOutputs = {
+    name: "web-1",
+    namePrefix: "web",
+    vcpus: 1,
+    memoryMiB: 128,
+    running: true,
+    kernel,
+    timeoutSeconds: 300,
+    vmId: "11111111-2222-3333-4444-555555555555",
+    host: "unix:/run/hostd/hostd.sock",
+    state: "running",
+    accelerator: "tcg",
+    pid: 1,
+    qemuStatus: "running",
+    lastExit: null,
+  };
+  const news = { name: "web-1", namePrefix: "web", vcpus: 1, memoryMiB: 128, running: true, kernel, timeoutSeconds: 300 };
+
+  test("no change", async () => {
+    expect(await diff("id", olds, news)).toMatchObject({ changes: false, replaces: [] });
+  });
+
+  test("memory and vcpus update in place (and say the VM restarts)", async () => {
+    const log = jest.spyOn(console, "log").mockImplementation(() => undefined);
+    const d = await diff("id", olds, { ...news, memoryMiB: 256, vcpus: 2 });
+    expect(d).toMatchObject({ changes: true, replaces: [] });
+    expect(log.mock.calls.join(" ")).toContain("restarts the running VM in place");
+    log.mockRestore();
+  });
+
+  test("a crashed VM (running: false after refresh) is an update, not a replacement", async () => {
+    expect(await diff("id", { ...olds, running: false, state: "crashed" }, news)).toMatchObject({ changes: true, replaces: [] });
+  });
+
+  test("a new name replaces, creating the new VM first (the names differ)", async () => {
+    expect(await diff("id", olds, { ...news, name: "web-2" })).toMatchObject({ replaces: ["name"], deleteBeforeReplace: false });
+  });
+
+  test("any replacement that keeps the name on the same host deletes first", async () => {
+    expect((await diff("id", olds, { ...news, memoryMiB: 256 })).deleteBeforeReplace).toBe(true);
+  });
+
+  test("another host replaces; outputs that are not inputs are ignored", async () => {
+    const d = await diff("id", { ...olds, pid: 999, state: "paused" }, { ...news, connection: { host: "10.0.0.9" } });
+    expect(d.replaces).toEqual(["connection"]);
+  });
+});

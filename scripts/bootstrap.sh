@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Installs what this project needs on a fresh machine, idempotently and
+# quickly when everything is already there:
+#   apt packages (QEMU, qemu-img, OpenSSH, busybox, ...), Node 24 from the npm
+#   registry, npm dependencies (native addons built against Node 24), the
+#   TypeScript build, the packed package in node_modules, the tiny test guest,
+#   and the Pulumi CLI built from Go modules.
+# Source it (`. scripts/bootstrap.sh`) to get Node 24 and Pulumi on PATH.
+set -euo pipefail
+_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+_log() { printf '[bootstrap] %s\n' "$*" >&2; }
+
+# 1. Debian packages.
+_apt=(qemu-system-x86 qemu-utils openssh-server openssh-client busybox-static cpio iproute2 ca-certificates)
+_missing=()
+for p in "${_apt[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || _missing+=("$p")
+done
+if [ ${#_missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    _log "missing Debian packages: ${_missing[*]} (run as root, or: sudo apt-get install ${_missing[*]})"
+    exit 1
+  fi
+  _log "installing ${_missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${_missing[@]}" >/dev/null
+fi
+
+# 2. Node 24 (the machine's Node 20 is too old for @pulumi/pulumi).
+_nodebin=$("$_root/scripts/setup-node.sh")
+export PATH="$_nodebin:$PATH"
+
+# 3. npm dependencies, native addons against Node 24's headers.
+_stamp="$_root/node_modules/.pulumi-kvm-installed"
+if [ ! -f "$_stamp" ] || [ "$_root/package-lock.json" -nt "$_stamp" ] || [ "$_root/package.json" -nt "$_stamp" ]; then
+  _log "npm ci"
+  (cd "$_root" && npm ci --no-audit --no-fund --nodedir="$(dirname "$_nodebin")" >/dev/null)
+  touch "$_stamp"
+fi
+
+# 4. Build and install the package into node_modules as users get it.
+_log "tsc"
+(cd "$_root" && npx tsc -p tsconfig.json)
+chmod +x "$_root/dist/hostd/cli.js"
+"$_root/scripts/install-self.sh"
+
+# 5. The tiny test guest (Debian cloud kernel + busybox initramfs).
+"$_root/scripts/build-tiny-guest.sh" >&2
+
+# 6. The Pulumi CLI at the version of our @pulumi/pulumi.
+_pulumi_version=$(node -p 'require(process.argv[1]).version' "$_root/node_modules/@pulumi/pulumi/package.json")
+"$_root/scripts/build-pulumi.sh" "$_pulumi_version" >&2
+export PATH="$_root/.cache/pulumi/$_pulumi_version/bin:$PATH"
+_log "ready: node $(node --version), pulumi $(pulumi version)"

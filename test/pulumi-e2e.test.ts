@@ -1,0 +1,154 @@
+/**
+ * End to end with the real Pulumi CLI: `pulumi up` → provider → SSH (real
+ * sshd on 127.0.0.1) → hostd → QEMU, then preview, in-place update, drift
+ * on refresh, recovery, destroy, and bad input at preview time.
+ */
+import { existsSync, readdirSync } from "node:fs";
+import * as path from "node:path";
+import { QmpClient } from "../hostd/drivers/qmp";
+import { procState } from "../hostd/drivers/process";
+import { announceAccelerator, queryDb, tinyGuest, waitFor } from "./fixtures/env";
+import { HostdFixture } from "./fixtures/hostd";
+import { PulumiProject } from "./fixtures/pulumi";
+import { SshdFixture } from "./fixtures/sshd";
+
+jest.setTimeout(900_000);
+
+const g = tinyGuest();
+let hd: HostdFixture;
+let sshd: SshdFixture;
+
+const PROGRAM = `
+import * as pulumi from "@pulumi/pulumi";
+import * as kvm from "pulumi-kvm";
+
+const cfg = new pulumi.Config();
+const vm = new kvm.Vm("e2e", {
+  memoryMiB: cfg.requireNumber("memoryMiB"),
+  kernel: { path: cfg.require("kernel"), initrd: cfg.require("initrd"), cmdline: cfg.require("cmdline") },
+  timeoutSeconds: 120,
+});
+export const name = vm.name;
+export const vmId = vm.vmId;
+export const state = vm.state;
+export const running = vm.running;
+export const pid = vm.pid;
+export const accelerator = vm.accelerator;
+export const host = vm.host;
+export const memoryMiB = vm.memoryMiB;
+`;
+
+beforeAll(async () => {
+  announceAccelerator();
+  hd = await HostdFixture.start();
+  sshd = await SshdFixture.start();
+});
+afterAll(async () => {
+  await hd?.cleanup();
+  await sshd?.stop();
+});
+
+function alive(pid: number): boolean {
+  const st = procState(pid);
+  return st !== undefined && st !== "Z";
+}
+
+async function memoryFromQmp(vmId: string): Promise<number> {
+  const q = await QmpClient.connect(path.join(hd.stateDir, "vms", vmId, "qmp-ops.sock"));
+  try {
+    const m = (await q.execute("query-memory-size-summary")) as { "base-memory": number };
+    return m["base-memory"] / (1024 * 1024);
+  } finally {
+    q.close();
+  }
+}
+
+test("pulumi up / preview / update / refresh / up / destroy over SSH", async () => {
+  const p = await PulumiProject.create(PROGRAM, {
+    "kvm:host": sshd.host,
+    "kvm:port": String(sshd.port),
+    "kvm:user": sshd.user,
+    "kvm:privateKey": { secret: sshd.userKeys.ed25519.privateKey },
+    "kvm:knownHosts": sshd.knownHostsLine(),
+    "kvm:socketPath": hd.socketPath,
+    memoryMiB: "128",
+    kernel: g.kernel,
+    initrd: g.initrd,
+    cmdline: g.cmdline,
+  });
+  try {
+    // 1. up: the VM is created and its guest prints the readiness line.
+    await p.up();
+    let out = await p.outputs();
+    expect(out).toMatchObject({ state: "running", running: true, memoryMiB: 128, host: `${sshd.user}@${sshd.host}:${sshd.port}:${hd.socketPath}` });
+    expect(out.accelerator).toMatch(/^(tcg|kvm)$/);
+    const vmId = out.vmId as string;
+    const firstPid = out.pid as number;
+    expect(alive(firstPid)).toBe(true);
+    await waitFor("the guest's READY line", () => /READY ip=/.test(hd.serialLog(vmId)), 120_000);
+    // The private key is in state only encrypted.
+    const keyBody = sshd.userKeys.ed25519.privateKey.split("\n")[1]!;
+    expect(await p.exportState()).not.toContain(keyBody);
+
+    // 2. preview right after: no changes.
+    const pv = await p.run(["preview", "--expect-no-changes", "--diff"]);
+    expect(pv.code).toBe(0);
+
+    // 3. memory 128 → 256: an in-place update of the same VM, visible in QMP.
+    await p.setConfig("memoryMiB", "256");
+    const preview = await p.must(["preview", "--diff"]);
+    expect(preview.output).toMatch(/~\s*1 to update/);
+    expect(preview.output).not.toMatch(/replace/);
+    expect(preview.output).toContain("restarts the running VM in place");
+    const upd = await p.up();
+    expect(upd.output).toMatch(/1 updated/);
+    out = await p.outputs();
+    expect(out).toMatchObject({ vmId, state: "running", memoryMiB: 256 });
+    expect(await memoryFromQmp(vmId)).toBe(256);
+    const secondPid = out.pid as number;
+
+    // 4. QEMU killed out of band: refresh reports the VM not running.
+    process.kill(secondPid, "SIGKILL");
+    await waitFor("QEMU to die", () => !alive(secondPid), 10_000);
+    await p.must(["refresh", "--yes", "--skip-preview"]);
+    out = await p.outputs();
+    expect(out).toMatchObject({ vmId, running: false, state: "crashed", pid: null });
+    const drift = await p.run(["preview", "--expect-no-changes"]);
+    expect(drift.code).not.toBe(0); // running: false → true is a change
+
+    // 5. up starts it again (same VM, new process).
+    await p.up();
+    out = await p.outputs();
+    expect(out).toMatchObject({ vmId, state: "running", running: true });
+    expect(out.pid).not.toBe(secondPid);
+    expect(alive(out.pid as number)).toBe(true);
+
+    // 6. destroy leaves no process, socket, pidfile, directory or row behind.
+    await p.must(["destroy", "--yes", "--skip-preview"]);
+    expect(alive(out.pid as number)).toBe(false);
+    expect(hd.qemuPids()).toEqual([]);
+    expect(existsSync(path.join(hd.stateDir, "vms", vmId))).toBe(false);
+    expect(readdirSync(path.join(hd.stateDir, "vms"))).toEqual([]);
+    expect(queryDb(path.join(hd.stateDir, "hostd.db"), "SELECT id FROM vms")).toEqual([]);
+  } finally {
+    await p.cleanup();
+  }
+});
+
+test("bad input fails at preview with a stable code, no stack trace, and nothing on the host", async () => {
+  const bad = `
+import * as kvm from "pulumi-kvm";
+new kvm.Vm("bad", { name: "Bad_Name;rm -rf /", memoryMiB: -5, vcpus: 100000, kernel: { path: "../etc/passwd" } });
+`;
+  const p = await PulumiProject.create(bad, { "kvm:transport": "local", "kvm:socketPath": hd.socketPath });
+  try {
+    const r = await p.run(["preview"]);
+    expect(r.code).not.toBe(0);
+    expect(r.output).toContain("[invalid_params]");
+    for (const field of ["name", "memoryMiB", "vcpus", "kernel.path"]) expect(r.output).toContain(`${field}:`);
+    expect(r.output).not.toMatch(/\n\s+at .*\.js:\d+/); // no JS stack trace
+    expect((await hd.client().vm.list()).vms).toEqual([]);
+  } finally {
+    await p.cleanup();
+  }
+});
