@@ -3,11 +3,11 @@
  * sshd on 127.0.0.1) → hostd → QEMU, then preview, in-place update, drift
  * on refresh, recovery, destroy, and bad input at preview time.
  */
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import * as path from "node:path";
 import { QmpClient } from "../hostd/drivers/qmp";
 import { procState } from "../hostd/drivers/process";
-import { announceAccelerator, queryDb, tinyGuest, waitFor } from "./fixtures/env";
+import { announceAccelerator, queryDb, REPO, tinyGuest, waitFor } from "./fixtures/env";
 import { HostdFixture } from "./fixtures/hostd";
 import { PulumiProject } from "./fixtures/pulumi";
 import { SshdFixture } from "./fixtures/sshd";
@@ -18,25 +18,8 @@ const g = tinyGuest();
 let hd: HostdFixture;
 let sshd: SshdFixture;
 
-const PROGRAM = `
-import * as pulumi from "@pulumi/pulumi";
-import * as kvm from "pulumi-kvm";
-
-const cfg = new pulumi.Config();
-const vm = new kvm.Vm("e2e", {
-  memoryMiB: cfg.requireNumber("memoryMiB"),
-  kernel: { path: cfg.require("kernel"), initrd: cfg.require("initrd"), cmdline: cfg.require("cmdline") },
-  timeoutSeconds: 120,
-});
-export const name = vm.name;
-export const vmId = vm.vmId;
-export const state = vm.state;
-export const running = vm.running;
-export const pid = vm.pid;
-export const accelerator = vm.accelerator;
-export const host = vm.host;
-export const memoryMiB = vm.memoryMiB;
-`;
+/** The example program users read is the one under test. */
+const PROGRAM = readFileSync(path.join(REPO, "examples", "remote-host", "index.ts"), "utf8");
 
 beforeAll(async () => {
   announceAccelerator();

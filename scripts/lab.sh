@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# The quick-start lab (`npm run lab`): installs what is missing, starts a
+# hostd for the lab on this machine (unless one already serves), and runs
+# `pulumi up` on the root Pulumi.yaml with a local file backend.
+#   npm run lab               bring the lab up and print the VM's state
+#   npm run lab -- destroy    tear it down and stop the lab's hostd
+#   npm run lab -- <pulumi args...>   any other pulumi command on the lab stack
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+. "$root/scripts/bootstrap.sh"
+cd "$root"
+
+lab="$root/.cache/lab"
+mkdir -p "$lab/backend" "$lab/home"
+sock="$lab/hostd.sock"
+export PULUMI_BACKEND_URL="file://$lab/backend"
+export PULUMI_HOME="$lab/home"
+export PULUMI_CONFIG_PASSPHRASE="${PULUMI_CONFIG_PASSPHRASE:-quickstart}"
+export PULUMI_SKIP_UPDATE_CHECK=true
+export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true
+export PULUMI_NODEJS_TRANSPILE_ONLY=true
+
+hostd_up() { node -e 'require("net").createConnection(process.argv[1]).on("connect",()=>process.exit(0)).on("error",()=>process.exit(1))' "$sock"; }
+
+if ! hostd_up; then
+  echo "[lab] starting hostd (socket $sock, state $lab/state, log $lab/hostd.log)" >&2
+  setsid node "$root/dist/hostd/cli.js" serve --socket "$sock" --state-dir "$lab/state" </dev/null >>"$lab/hostd.log" 2>&1 &
+  for _ in $(seq 1 100); do hostd_up && break; sleep 0.1; done
+  hostd_up || { echo "[lab] hostd did not start; see $lab/hostd.log" >&2; tail -5 "$lab/hostd.log" >&2; exit 1; }
+fi
+
+pulumi stack select --create lab --non-interactive >/dev/null
+pulumi config set kvm:transport local --non-interactive
+pulumi config set kvm:socketPath "$sock" --non-interactive
+
+case "${1:-up}" in
+  up)
+    pulumi up --yes --non-interactive --skip-preview
+    echo
+    node "$root/dist/hostd/cli.js" vm list --socket "$sock"
+    ;;
+  destroy)
+    pulumi destroy --yes --non-interactive --skip-preview
+    if hostd_up; then pkill -f "hostd/cli.js serve --socket $sock" || true; fi
+    ;;
+  *)
+    pulumi "$@" --non-interactive
+    ;;
+esac
