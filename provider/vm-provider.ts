@@ -110,7 +110,9 @@ function autoName(prefix: string | undefined): string {
   return `${base}-${randomBytes(4).toString("hex").slice(0, 7)}`;
 }
 
-export async function check(olds: Partial<VmOutputs>, news: Record<string, unknown>): Promise<dynamic.CheckResult> {
+export async function check(olds: Partial<VmOutputs>, allNews: Record<string, unknown>): Promise<dynamic.CheckResult> {
+  // Pulumi's own serialized provider reference rides along with the inputs; it is not ours to check.
+  const { __provider: _provider, ...news } = allNews;
   const failures: dynamic.CheckFailure[] = [];
   const known = withoutUnknowns(news);
   // Validate the known part with the protocol's own schemas; unknown values are checked at apply time.

@@ -62,9 +62,16 @@ export class Vm extends pulumi.dynamic.Resource {
   declare readonly lastExit: pulumi.Output<VmOutputs["lastExit"]>;
 
   constructor(name: string, args: VmArgs, opts?: pulumi.CustomResourceOptions) {
+    // Every property is listed, even when undefined: Pulumi only creates outputs for keys present here.
     const inputs: Record<string, unknown> = {
-      ...args,
+      name: args.name,
       namePrefix: args.namePrefix ?? name,
+      vcpus: args.vcpus,
+      memoryMiB: args.memoryMiB,
+      running: args.running,
+      kernel: args.kernel,
+      timeoutSeconds: args.timeoutSeconds,
+      connection: args.connection,
       // Outputs the provider fills in.
       vmId: undefined,
       host: undefined,

@@ -94,8 +94,7 @@ test("pulumi up / preview / update / refresh / up / destroy over SSH", async () 
     process.kill(secondPid, "SIGKILL");
     await waitFor("QEMU to die", () => !alive(secondPid), 10_000);
     await p.must(["refresh", "--yes", "--skip-preview"]);
-    out = await p.outputs();
-    expect(out).toMatchObject({ vmId, running: false, state: "crashed", pid: null });
+    expect(await p.resourceOutputs("app")).toMatchObject({ vmId, running: false, state: "crashed", pid: null, lastExit: { reason: "vanished" } });
     const drift = await p.run(["preview", "--expect-no-changes"]);
     expect(drift.code).not.toBe(0); // running: false → true is a change
 
