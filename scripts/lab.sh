@@ -4,7 +4,8 @@
 # `pulumi up` on the root Pulumi.yaml with a local file backend.
 #   npm run lab               bring the lab up and print the VM's state
 #   npm run lab -- destroy    tear it down and stop the lab's hostd
-#   npm run lab -- <pulumi args...>   any other pulumi command on the lab stack
+#   npm run lab -- preview|refresh
+#   npm run lab -- <pulumi args...>   any other pulumi command on the lab stack (e.g. stack output)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 . "$root/scripts/bootstrap.sh"
@@ -18,7 +19,6 @@ export PULUMI_HOME="$lab/home"
 export PULUMI_CONFIG_PASSPHRASE="${PULUMI_CONFIG_PASSPHRASE:-quickstart}"
 export PULUMI_SKIP_UPDATE_CHECK=true
 export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true
-export PULUMI_NODEJS_TRANSPILE_ONLY=true
 
 hostd_up() { node -e 'require("net").createConnection(process.argv[1]).on("connect",()=>process.exit(0)).on("error",()=>process.exit(1))' "$sock"; }
 
@@ -33,14 +33,22 @@ pulumi stack select --create lab --non-interactive >/dev/null
 pulumi config set kvm:transport local --non-interactive
 pulumi config set kvm:socketPath "$sock" --non-interactive
 
+# Engine operations go through the real CLI attached to Pulumi's own Node language runtime
+# (scripts/pulumi-inline.js): the standalone language host cannot be built on these machines.
+# Where it is installed, `pulumi up` in this folder does the same.
+op() { node "$root/scripts/pulumi-inline.js" "$1" --stack lab --program examples/quickstart/index.ts; }
+
 case "${1:-up}" in
   up)
-    pulumi up --yes --non-interactive --skip-preview
+    op up
     echo
     node "$root/dist/hostd/cli.js" vm list --socket "$sock"
     ;;
+  preview|refresh)
+    op "$1"
+    ;;
   destroy)
-    pulumi destroy --yes --non-interactive --skip-preview
+    op destroy
     if hostd_up; then pkill -f "hostd/cli.js serve --socket $sock" || true; fi
     ;;
   *)

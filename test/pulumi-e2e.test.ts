@@ -74,12 +74,12 @@ test("pulumi up / preview / update / refresh / up / destroy over SSH", async () 
     expect(await p.exportState()).not.toContain(keyBody);
 
     // 2. preview right after: no changes.
-    const pv = await p.run(["preview", "--expect-no-changes", "--diff"]);
+    const pv = await p.operation("preview", { expectNoChanges: true, diff: true });
     expect(pv.code).toBe(0);
 
     // 3. memory 128 → 256: an in-place update of the same VM, visible in QMP.
     await p.setConfig("memoryMiB", "256");
-    const preview = await p.must(["preview", "--diff"]);
+    const preview = await p.mustOperation("preview", { diff: true });
     expect(preview.output).toMatch(/~\s*1 to update/);
     expect(preview.output).not.toMatch(/replace/);
     expect(preview.output).toContain("restarts the running VM in place");
@@ -93,9 +93,9 @@ test("pulumi up / preview / update / refresh / up / destroy over SSH", async () 
     // 4. QEMU killed out of band: refresh reports the VM not running.
     process.kill(secondPid, "SIGKILL");
     await waitFor("QEMU to die", () => !alive(secondPid), 10_000);
-    await p.must(["refresh", "--yes", "--skip-preview"]);
+    await p.mustOperation("refresh");
     expect(await p.resourceOutputs("app")).toMatchObject({ vmId, running: false, state: "crashed", pid: null, lastExit: { reason: "vanished" } });
-    const drift = await p.run(["preview", "--expect-no-changes"]);
+    const drift = await p.operation("preview", { expectNoChanges: true });
     expect(drift.code).not.toBe(0); // running: false → true is a change
 
     // 5. up starts it again (same VM, new process).
@@ -106,7 +106,7 @@ test("pulumi up / preview / update / refresh / up / destroy over SSH", async () 
     expect(alive(out.pid as number)).toBe(true);
 
     // 6. destroy leaves no process, socket, pidfile, directory or row behind.
-    await p.must(["destroy", "--yes", "--skip-preview"]);
+    await p.mustOperation("destroy");
     expect(alive(out.pid as number)).toBe(false);
     expect(hd.qemuPids()).toEqual([]);
     expect(existsSync(path.join(hd.stateDir, "vms", vmId))).toBe(false);
@@ -124,7 +124,7 @@ new kvm.Vm("bad", { name: "Bad_Name;rm -rf /", memoryMiB: -5, vcpus: 100000, ker
 `;
   const p = await PulumiProject.create(bad, { "kvm:transport": "local", "kvm:socketPath": hd.socketPath });
   try {
-    const r = await p.run(["preview"]);
+    const r = await p.operation("preview");
     expect(r.code).not.toBe(0);
     expect(r.output).toContain("[invalid_params]");
     for (const field of ["name", "memoryMiB", "vcpus", "kernel.path"]) expect(r.output).toContain(`${field}:`);

@@ -9,7 +9,8 @@ import * as pulumi from "@pulumi/pulumi";
 import * as kvm from "pulumi-kvm";
 
 const cfg = new pulumi.Config();
-const guest = cfg.get("guestDir") ?? path.resolve(__dirname, "..", "..", ".cache", "guest", "tiny");
+// Pulumi runs programs from the project root (the repo root for this lab).
+const guest = cfg.get("guestDir") ?? path.resolve(".cache", "guest", "tiny");
 
 const vm = new kvm.Vm("hello", {
   vcpus: 1,
