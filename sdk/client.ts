@@ -140,7 +140,7 @@ function exchange(stream: Duplex, line: string, timeoutMs: number, target: strin
     };
     stream.once("end", onEnd);
     stream.once("close", onEnd);
-    stream.once("error", (e: Error) =>
+    stream.on("error", (e: Error) =>
       finish(new KvmError("transport_disconnected", `The connection to ${target} failed during ${method}: ${e.message}`)),
     );
     stream.write(line + "\n");

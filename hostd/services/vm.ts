@@ -49,6 +49,7 @@ export class VmService {
   private readonly monitors = new Map<string, Monitor>();
   private readonly locks = new KeyedMutex();
   private poller?: NodeJS.Timeout;
+  private polling = false;
 
   constructor(private readonly d: VmServiceDeps) {}
 
@@ -276,8 +277,10 @@ export class VmService {
         this.d.log.warn("guest did not power off in time; powering it off", { vm: rec.name, timeoutSeconds: o.timeoutSeconds });
       }
     }
-    if (alive() && mon) {
-      await mon.qmp.execute("quit").catch(() => undefined);
+    if (alive()) {
+      // QMP quit, or SIGTERM when hostd has no monitor: both make QEMU exit cleanly.
+      if (mon && !mon.qmp.isClosed) await mon.qmp.execute("quit").catch(() => undefined);
+      else process.kill(pid, "SIGTERM");
       await waitGone(alive, 5000);
     }
     if (alive()) {
@@ -289,12 +292,16 @@ export class VmService {
     this.recordExit(rec, this.monitors.get(rec.id));
   }
 
-  /** Connects hostd's QMP monitor to a running QEMU and listens for its end. */
-  private async attach(rec: Rec, pid: number): Promise<void> {
+  /**
+   * Connects hostd's QMP monitor to a running QEMU and listens for its end.
+   * Right after a launch the socket may need a moment; the poller makes one
+   * attempt per round instead.
+   */
+  private async attach(rec: Rec, pid: number, attempts = 50): Promise<void> {
     const qmpPath = this.paths(rec.id).qmp;
     let qmp: QmpClient | undefined;
     let lastErr: Error | undefined;
-    for (let i = 0; i < 50 && !qmp; i++) {
+    for (let i = 0; i < attempts && !qmp; i++) {
       try {
         qmp = await QmpClient.connect(qmpPath, 5000);
       } catch (e) {
@@ -320,12 +327,18 @@ export class VmService {
 
   /** Backstop: VMs whose QEMU disappeared without a QMP close we noticed, or whose QMP we lost. */
   private async poll(): Promise<void> {
-    for (const rec of this.d.store.listVms<VmSpec>()) {
-      if (rec.pid === null) continue;
-      if (!isOurQemu(rec.pid, rec.id)) this.reap(rec.name, rec.id, rec.pid);
-      else if (!this.monitors.has(rec.id) || this.monitors.get(rec.id)!.qmp.isClosed) {
-        await this.attach(rec, rec.pid).catch(() => undefined);
+    if (this.polling) return;
+    this.polling = true;
+    try {
+      for (const rec of this.d.store.listVms<VmSpec>()) {
+        if (rec.pid === null) continue;
+        if (!isOurQemu(rec.pid, rec.id)) this.reap(rec.name, rec.id, rec.pid);
+        else if (!this.monitors.has(rec.id) || this.monitors.get(rec.id)!.qmp.isClosed) {
+          await this.attach(rec, rec.pid, 1).catch(() => undefined);
+        }
       }
+    } finally {
+      this.polling = false;
     }
   }
 
