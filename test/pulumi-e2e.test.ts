@@ -134,3 +134,46 @@ new kvm.Vm("bad", { name: "Bad_Name;rm -rf /", memoryMiB: -5, vcpus: 100000, ker
     await p.cleanup();
   }
 });
+
+test("a per-resource connection with a secret key never reaches state in plain text", async () => {
+  const program = `
+import * as pulumi from "@pulumi/pulumi";
+import * as kvm from "pulumi-kvm";
+const cfg = new pulumi.Config();
+const vm = new kvm.Vm("scoped", {
+  memoryMiB: 96,
+  kernel: { path: cfg.require("kernel"), initrd: cfg.require("initrd"), cmdline: cfg.require("cmdline") },
+  connection: {
+    host: cfg.require("sshHost"),
+    port: cfg.requireNumber("sshPort"),
+    user: cfg.require("sshUser"),
+    privateKey: cfg.requireSecret("sshKey"),
+    knownHosts: cfg.require("knownHosts"),
+    socketPath: cfg.require("socketPath"),
+  },
+});
+export const state = vm.state;
+`;
+  const p = await PulumiProject.create(program, {
+    kernel: g.kernel,
+    initrd: g.initrd,
+    cmdline: g.cmdline,
+    sshHost: sshd.host,
+    sshPort: String(sshd.port),
+    sshUser: sshd.user,
+    sshKey: { secret: sshd.userKeys.rsa.privateKey },
+    knownHosts: sshd.knownHostsLine(),
+    socketPath: hd.socketPath,
+  });
+  try {
+    await p.up();
+    expect((await p.outputs()).state).toBe("running");
+    const state = await p.exportState();
+    for (const line of sshd.userKeys.rsa.privateKey.split("\n").slice(1, 4)) expect(state).not.toContain(line);
+    // Delete works from state alone (the key comes back decrypted from the secret output).
+    await p.mustOperation("destroy");
+    expect(hd.qemuPids()).toEqual([]);
+  } finally {
+    await p.cleanup();
+  }
+});

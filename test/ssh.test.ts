@@ -4,7 +4,8 @@
  * fallback, reconnects, and refusing unknown or changed host keys and
  * wrong user keys.
  */
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
+import { existsSync } from "node:fs";
 import { HostClient } from "../sdk/client";
 import { KvmError } from "../sdk/errors";
 import { closeAllSshConnections, SshOptions, SshTransport } from "../sdk/transport/ssh";
@@ -113,6 +114,20 @@ test("where sshd forbids stream-local forwarding, calls go through `hostd dial-s
   } finally {
     closeAllSshConnections();
     await strict.stop();
+  }
+});
+
+test("an ssh-agent can hold the key instead of the program", async () => {
+  const sock = `${sshd.dir}/agent.sock`;
+  const agent = spawn("ssh-agent", ["-D", "-a", sock], { stdio: "ignore" });
+  try {
+    await waitFor("ssh-agent socket", () => existsSync(sock), 5_000, 50);
+    execFileSync("ssh-add", [sshd.userKeys.ed25519.path], { env: { ...process.env, SSH_AUTH_SOCK: sock }, stdio: "ignore" });
+    const t = new SshTransport(opts({ privateKey: undefined, agent: sock }));
+    expect((await new HostClient(t).vm.list()).vms).toEqual([]);
+    expect(t.stats.handshakes).toBe(1);
+  } finally {
+    agent.kill();
   }
 });
 
