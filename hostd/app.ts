@@ -10,6 +10,9 @@ import { KvmError } from "../sdk/errors";
 import * as P from "../sdk/protocol";
 import { chooseAccelerator, probeHost } from "./drivers/accel";
 import { QemuDriver } from "./drivers/qemu";
+import { ImageCache } from "./drivers/image-cache";
+import { QemuImg } from "./drivers/qemu-img";
+import { DiskService } from "./services/disk";
 import { Logger } from "./log";
 import { Server } from "./server";
 import { LONGEST_VM_PATH_SUFFIX, VmService } from "./services/vm";
@@ -61,7 +64,14 @@ export async function startHostd(o: HostdOptions): Promise<Hostd> {
   await refuseIfServing(o.socketPath);
 
   const store = new Store(path.join(stateDir, "hostd.db"));
-  const vms = new VmService({ store, qemu, accel, stateDir, log });
+  const disks = new DiskService({
+    store,
+    qemuImg: new QemuImg(),
+    images: new ImageCache(path.join(stateDir, "images"), log),
+    stateDir,
+    log,
+  });
+  const vms = new VmService({ store, qemu, accel, stateDir, log, disks });
   await vms.init();
 
   const server = new Server(log);
@@ -83,6 +93,13 @@ export async function startHostd(o: HostdOptions): Promise<Hostd> {
   server.handle(P.vmStart, (p) => vms.start(p.name));
   server.handle(P.vmStop, (p) => vms.stop(p));
   server.handle(P.vmDelete, (p) => vms.delete(p));
+  server.handle(P.diskCreate, (spec) => disks.create(spec));
+  server.handle(P.diskGet, (p) => disks.get(p.name));
+  server.handle(P.diskList, async () => ({ disks: await disks.list() }));
+  server.handle(P.diskUpdate, (u) => disks.update(u));
+  server.handle(P.diskDelete, (p) => disks.delete(p));
+  server.handle(P.imageList, () => disks.listImages());
+  server.handle(P.imagePrune, (p) => disks.pruneImages(p.sha256));
 
   await server.listen(o.socketPath);
   chmodSync(o.socketPath, 0o660);

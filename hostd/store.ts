@@ -22,6 +22,7 @@ export interface VmRecord<Spec = unknown> {
   /** Set while hostd itself is stopping the VM, so its exit is attributed to hostd. */
   stopRequested: boolean;
   lastExit: LastExit | null;
+  devices: VmDevices;
   createdAt: string;
   updatedAt: string;
 }
@@ -34,6 +35,7 @@ interface Row {
   accelerator: string | null;
   stop_requested: number;
   last_exit: string | null;
+  devices: string;
   created_at: string;
   updated_at: string;
 }
@@ -50,7 +52,48 @@ const MIGRATIONS = [
      created_at TEXT NOT NULL,
      updated_at TEXT NOT NULL
    )`,
+  `CREATE TABLE disks (
+     id TEXT PRIMARY KEY,
+     name TEXT NOT NULL UNIQUE,
+     spec TEXT NOT NULL,
+     path TEXT NOT NULL,
+     format TEXT NOT NULL,
+     backing_sha256 TEXT,
+     created_at TEXT NOT NULL,
+     updated_at TEXT NOT NULL
+   )`,
+  // Where each device of a VM sits (PCI slots, MACs), kept for the VM's life.
+  `ALTER TABLE vms ADD COLUMN devices TEXT NOT NULL DEFAULT '{}'`,
 ];
+
+/** Device placement of one VM: kept so a device never moves (and a guest never renames it). */
+export interface VmDevices {
+  /** Root-port slot of each virtio disk, by disk name; SCSI id / SATA port for other buses. */
+  diskSlots?: Record<string, number>;
+}
+
+export interface DiskRecord<Spec = unknown> {
+  id: string;
+  name: string;
+  spec: Spec;
+  path: string;
+  format: "qcow2" | "raw";
+  /** sha256 of the cached image a clone reads through. */
+  backingSha256: string | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
+interface DiskRow {
+  id: string;
+  name: string;
+  spec: string;
+  path: string;
+  format: string;
+  backing_sha256: string | null;
+  created_at: string;
+  updated_at: string;
+}
 
 export class Store {
   private readonly db: DatabaseSync;
@@ -89,6 +132,7 @@ export class Store {
       accelerator: r.accelerator as VmRecord["accelerator"],
       stopRequested: r.stop_requested === 1,
       lastExit: r.last_exit ? (JSON.parse(r.last_exit) as LastExit) : null,
+      devices: JSON.parse(r.devices) as VmDevices,
       createdAt: r.created_at,
       updatedAt: r.updated_at,
     };
@@ -97,8 +141,8 @@ export class Store {
   insertVm<S>(rec: VmRecord<S>): void {
     this.db
       .prepare(
-        `INSERT INTO vms (id, name, spec, pid, accelerator, stop_requested, last_exit, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO vms (id, name, spec, pid, accelerator, stop_requested, last_exit, devices, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
       .run(
         rec.id,
@@ -108,6 +152,7 @@ export class Store {
         rec.accelerator,
         rec.stopRequested ? 1 : 0,
         rec.lastExit ? JSON.stringify(rec.lastExit) : null,
+        JSON.stringify(rec.devices),
         rec.createdAt,
         rec.updatedAt,
       );
@@ -118,7 +163,7 @@ export class Store {
     rec.updatedAt = new Date().toISOString();
     this.db
       .prepare(
-        `UPDATE vms SET spec = ?, pid = ?, accelerator = ?, stop_requested = ?, last_exit = ?, updated_at = ? WHERE id = ?`,
+        `UPDATE vms SET spec = ?, pid = ?, accelerator = ?, stop_requested = ?, last_exit = ?, devices = ?, updated_at = ? WHERE id = ?`,
       )
       .run(
         JSON.stringify(rec.spec),
@@ -126,6 +171,7 @@ export class Store {
         rec.accelerator,
         rec.stopRequested ? 1 : 0,
         rec.lastExit ? JSON.stringify(rec.lastExit) : null,
+        JSON.stringify(rec.devices),
         rec.updatedAt,
         rec.id,
       );
@@ -142,5 +188,48 @@ export class Store {
 
   listVms<S>(): VmRecord<S>[] {
     return (this.db.prepare("SELECT * FROM vms ORDER BY name").all() as unknown as Row[]).map((r) => Store.toRecord<S>(r));
+  }
+
+  // ---- disks ----
+
+  private static toDisk<S>(r: DiskRow): DiskRecord<S> {
+    return {
+      id: r.id,
+      name: r.name,
+      spec: JSON.parse(r.spec) as S,
+      path: r.path,
+      format: r.format as DiskRecord["format"],
+      backingSha256: r.backing_sha256,
+      createdAt: r.created_at,
+      updatedAt: r.updated_at,
+    };
+  }
+
+  insertDisk<S>(d: DiskRecord<S>): void {
+    this.db
+      .prepare(
+        `INSERT INTO disks (id, name, spec, path, format, backing_sha256, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(d.id, d.name, JSON.stringify(d.spec), d.path, d.format, d.backingSha256, d.createdAt, d.updatedAt);
+  }
+
+  saveDisk<S>(d: DiskRecord<S>): void {
+    d.updatedAt = new Date().toISOString();
+    this.db
+      .prepare(`UPDATE disks SET spec = ?, backing_sha256 = ?, updated_at = ? WHERE id = ?`)
+      .run(JSON.stringify(d.spec), d.backingSha256, d.updatedAt, d.id);
+  }
+
+  deleteDisk(id: string): void {
+    this.db.prepare("DELETE FROM disks WHERE id = ?").run(id);
+  }
+
+  getDiskByName<S>(name: string): DiskRecord<S> | undefined {
+    const r = this.db.prepare("SELECT * FROM disks WHERE name = ?").get(name) as DiskRow | undefined;
+    return r ? Store.toDisk<S>(r) : undefined;
+  }
+
+  listDisks<S>(): DiskRecord<S>[] {
+    return (this.db.prepare("SELECT * FROM disks ORDER BY name").all() as unknown as DiskRow[]).map((r) => Store.toDisk<S>(r));
   }
 }

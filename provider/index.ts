@@ -5,5 +5,6 @@
  * import * as kvm from "pulumi-kvm";
  * ```
  */
-export { Vm, VmArgs, KernelBootArgs, ConnectionArgs } from "./vm";
+export { Vm, VmArgs, KernelBootArgs, ConnectionArgs, VmDiskArgs, UserNicArgs, PortForwardArgs, CloudInitArgs } from "./vm";
+export { Disk, DiskArgs, DiskSourceArgs } from "./disk";
 export { KvmError } from "../sdk/errors";

@@ -1,4 +1,4 @@
-import { check, diff, UNKNOWN, VmOutputs } from "./vm-provider";
+import { check, diff, UNKNOWN, VmInputs, VmOutputs } from "./vm-provider";
 
 const kernel = { path: "/k/vmlinuz" };
 
@@ -50,6 +50,11 @@ describe("diff", () => {
     memoryMiB: 128,
     running: true,
     kernel,
+    firmware: "bios",
+    disks: [],
+    networkInterfaces: [],
+    guestAgent: true,
+    waitFor: "running",
     timeoutSeconds: 300,
     vmId: "11111111-2222-3333-4444-555555555555",
     host: "unix:/run/hostd/hostd.sock",
@@ -58,8 +63,26 @@ describe("diff", () => {
     pid: 1,
     qemuStatus: "running",
     lastExit: null,
+    macAddresses: [],
+    ipAddress: null,
+    ipAddresses: [],
+    guestHostname: null,
+    guestOs: null,
   };
-  const news = { name: "web-1", namePrefix: "web", vcpus: 1, memoryMiB: 128, running: true, kernel, timeoutSeconds: 300 };
+  const news: VmInputs = {
+    name: "web-1",
+    namePrefix: "web",
+    vcpus: 1,
+    memoryMiB: 128,
+    running: true,
+    kernel,
+    firmware: "bios",
+    disks: [],
+    networkInterfaces: [],
+    guestAgent: true,
+    waitFor: "running",
+    timeoutSeconds: 300,
+  };
 
   test("no change", async () => {
     expect(await diff("id", olds, news)).toMatchObject({ changes: false, replaces: [] });

@@ -7,18 +7,43 @@
  * in state, so no connection, key or schema object is ever captured, and old
  * state keeps working after upgrades. Keep this path stable.
  */
-import { randomBytes } from "node:crypto";
 import type * as dynamic from "@pulumi/pulumi/dynamic";
 import { z } from "zod";
 import { isKvmError, KvmError } from "../sdk/errors";
-import { KernelBoot, MemoryMiB, Name, Vcpus, VmInfo, VmSpec } from "../sdk/protocol";
-import { clientFor, CONFIG_KEYS, ConnectionSettings, targetOf } from "./connection";
+import {
+  CloudInit,
+  Firmware,
+  HostPath,
+  KernelBoot,
+  MemoryMiB,
+  Name,
+  NetworkInterface,
+  Vcpus,
+  VmDisk,
+  VmInfo,
+  VmSpec,
+  VmUpdate,
+} from "../sdk/protocol";
+import { clientFor, ConnectionSettings, targetOf } from "./connection";
+import {
+  configureFromStack,
+  failuresOf,
+  hasUnknown,
+  nameFor,
+  ownInputs,
+  same,
+  settingsFor,
+  withoutUnknowns,
+  withUserErrors,
+} from "./common";
 
-/** What Pulumi sends as a value that is not known yet during preview. */
-export const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
+export { UNKNOWN } from "./common";
 
-/** Default bound on waiting for a VM to run, when `timeoutSeconds` is not given. */
+/** Default bound on waiting on create and update, when `timeoutSeconds` is not given. */
 const DEFAULT_TIMEOUT_SECONDS = 300;
+
+export const WaitFor = z.enum(["running", "agent", "ip"]);
+export type WaitFor = z.infer<typeof WaitFor>;
 
 /** Inputs after check: what diff/create/update see. */
 export interface VmInputs {
@@ -27,7 +52,15 @@ export interface VmInputs {
   vcpus: number;
   memoryMiB: number;
   running: boolean;
-  kernel: { path: string; initrd?: string; cmdline?: string };
+  kernel?: z.output<typeof KernelBoot>;
+  firmware: "bios" | "uefi";
+  disks: z.output<typeof VmDisk>[];
+  cdrom?: { path: string };
+  bootOrder?: ("cdrom" | "disk")[];
+  networkInterfaces: z.output<typeof NetworkInterface>[];
+  cloudInit?: z.output<typeof CloudInit>;
+  guestAgent: boolean;
+  waitFor: WaitFor;
   timeoutSeconds: number;
   connection?: ConnectionSettings;
 }
@@ -41,6 +74,13 @@ export interface VmOutputs extends VmInputs {
   pid: number | null;
   qemuStatus: string | null;
   lastExit: VmInfo["lastExit"];
+  /** MAC of each NIC, in order. */
+  macAddresses: string[];
+  /** First IPv4 address the guest agent reports (not loopback or link-local). */
+  ipAddress: string | null;
+  ipAddresses: string[];
+  guestHostname: string | null;
+  guestOs: string | null;
 }
 
 const Inputs = z.strictObject({
@@ -49,122 +89,67 @@ const Inputs = z.strictObject({
   vcpus: Vcpus.optional(),
   memoryMiB: MemoryMiB.optional(),
   running: z.boolean().optional(),
-  kernel: KernelBoot,
+  kernel: KernelBoot.optional(),
+  firmware: Firmware.optional(),
+  disks: z.array(VmDisk).max(16).optional(),
+  cdrom: z.strictObject({ path: HostPath }).optional(),
+  bootOrder: z.array(z.enum(["cdrom", "disk"])).min(1).max(2).optional(),
+  networkInterfaces: z.array(NetworkInterface).max(8).optional(),
+  cloudInit: CloudInit.optional(),
+  guestAgent: z.boolean().optional(),
+  waitFor: WaitFor.optional(),
   timeoutSeconds: z.int().min(1).max(86_400).optional(),
   connection: ConnectionSettings.optional(),
 });
 
-// ---- configuration -----------------------------------------------------------
-
-/** Stack config, set by `configure`. Module state is safe here: this module is required, not serialized. */
-let stackConnection: ConnectionSettings = {};
-
-export async function configure(req: dynamic.ConfigureRequest): Promise<void> {
-  const raw: Record<string, unknown> = {};
-  for (const key of CONFIG_KEYS) {
-    const v = req.config.get(`kvm:${key}`);
-    if (v === undefined) continue;
-    raw[key] = key === "dialCommand" ? safeJson(v) : v;
-  }
-  const parsed = ConnectionSettings.safeParse(raw);
-  if (!parsed.success) {
-    throw new Error(`[invalid_params] stack config kvm:*: ${z.prettifyError(parsed.error)}`);
-  }
-  stackConnection = parsed.data;
-}
-
-function safeJson(s: string): unknown {
-  try {
-    return JSON.parse(s);
-  } catch {
-    return s;
-  }
-}
-
-function settingsFor(inputs: { connection?: ConnectionSettings }): ConnectionSettings {
-  return { ...stackConnection, ...(inputs.connection ?? {}) };
-}
+export const configure = configureFromStack;
 
 // ---- check -------------------------------------------------------------------
 
-function hasUnknown(v: unknown): boolean {
-  if (v === UNKNOWN) return true;
-  if (Array.isArray(v)) return v.some(hasUnknown);
-  if (v && typeof v === "object") return Object.values(v).some(hasUnknown);
-  return false;
-}
-
-/** Drops properties that are unknown during preview, so the rest can still be validated. */
-function withoutUnknowns(v: Record<string, unknown>): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(v).filter(([, x]) => !hasUnknown(x)));
-}
-
-/** A stable auto-generated name: `<prefix>-<7 hex>`, kept across updates. */
-function autoName(prefix: string | undefined): string {
-  const base =
-    (prefix ?? "vm")
-      .toLowerCase()
-      .replace(/[^a-z0-9-]+/g, "-")
-      .replace(/^-+|-+$/g, "")
-      .slice(0, 55) || "vm";
-  return `${base}-${randomBytes(4).toString("hex").slice(0, 7)}`;
-}
-
 export async function check(olds: Partial<VmOutputs>, allNews: Record<string, unknown>): Promise<dynamic.CheckResult> {
-  // Pulumi's own serialized provider reference rides along with the inputs; it is not ours to check.
-  const { __provider: _provider, ...news } = allNews;
-  const failures: dynamic.CheckFailure[] = [];
-  const known = withoutUnknowns(news);
+  const news = ownInputs(allNews);
   // Validate the known part with the protocol's own schemas; unknown values are checked at apply time.
-  const shape = Inputs.partial({ kernel: true }).safeParse(known);
-  if (!shape.success) {
-    for (const i of shape.error.issues) {
-      failures.push({
-        property: i.path.length ? i.path.map(String).join(".") : "(resource)",
-        reason: `[invalid_params] ${i.path.length ? i.path.map(String).join(".") + ": " : ""}${i.message}`,
-      });
-    }
-  }
-  if (news.kernel === undefined) {
-    failures.push({ property: "kernel", reason: "[invalid_params] kernel: a boot source is required (kernel.path)" });
-  }
-  if (failures.length > 0) return { inputs: news, failures };
+  const shape = Inputs.safeParse(withoutUnknowns(news));
+  if (!shape.success) return { inputs: news, failures: failuresOf(shape.error) };
 
-  const inputs: Record<string, unknown> = { ...news };
-  if (news.name === undefined) {
-    inputs.name = olds.name !== undefined && olds.namePrefix === news.namePrefix ? olds.name : autoName(news.namePrefix as string | undefined);
-  }
+  const inputs: Record<string, unknown> = { ...news, name: nameFor(olds, news, "vm") };
   inputs.vcpus ??= 1;
   inputs.memoryMiB ??= 512;
   inputs.running ??= true;
+  inputs.firmware ??= "bios";
+  inputs.disks ??= [];
+  inputs.networkInterfaces ??= [];
+  inputs.guestAgent ??= true;
+  inputs.waitFor ??= "running";
   inputs.timeoutSeconds ??= DEFAULT_TIMEOUT_SECONDS;
 
-  // The whole spec as hostd will see it, when every part is known.
+  // The whole spec as hostd will see it, when every part is known (defaults of nested objects included).
   if (!hasUnknown(inputs)) {
     const spec = VmSpec.safeParse(specOf(inputs as unknown as VmInputs));
-    if (!spec.success) {
-      for (const i of spec.error.issues) {
-        failures.push({ property: i.path.map(String).join("."), reason: `[invalid_params] ${i.message}` });
-      }
-    }
+    if (!spec.success) return { inputs, failures: failuresOf(spec.error) };
+    Object.assign(inputs, { disks: spec.data.disks, networkInterfaces: spec.data.networkInterfaces });
   }
-  return { inputs, failures };
+  return { inputs, failures: [] };
 }
 
 // ---- diff --------------------------------------------------------------------
 
-/** Properties hostd changes in place; the ones marked restart need QEMU restarted while it runs. */
-const IN_PLACE: Record<string, "restart" | "live" | "none"> = {
+/** How hostd applies a change to each property. */
+const EFFECT: Record<string, "restart" | "live" | "seed" | "none"> = {
   vcpus: "restart",
   memoryMiB: "restart",
   kernel: "restart",
+  firmware: "restart",
+  cdrom: "restart",
+  bootOrder: "restart",
+  networkInterfaces: "restart",
+  guestAgent: "restart",
+  disks: "live",
   running: "live",
+  cloudInit: "seed",
+  waitFor: "none",
   timeoutSeconds: "none",
 };
-
-function same(a: unknown, b: unknown): boolean {
-  return JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
-}
 
 export async function diff(_id: string, olds: VmOutputs, news: VmInputs): Promise<dynamic.DiffResult> {
   const replaces: string[] = [];
@@ -173,40 +158,78 @@ export async function diff(_id: string, olds: VmOutputs, news: VmInputs): Promis
   const hostChanged = !hasUnknown(news.connection) && olds.host !== undefined && targetOf(settingsFor(news)) !== olds.host;
   if (hostChanged) replaces.push("connection");
   else if (!same(olds.connection, news.connection)) changed.push("connection");
-  for (const k of Object.keys(IN_PLACE) as (keyof VmInputs)[]) {
+  for (const k of Object.keys(EFFECT) as (keyof VmInputs)[]) {
     if (!same(olds[k], news[k])) changed.push(k);
   }
   if (!same(olds.namePrefix, news.namePrefix) && news.name === olds.name) changed.push("namePrefix");
 
-  const restartFor = changed.filter((k) => IN_PLACE[k] === "restart");
-  if (replaces.length === 0 && restartFor.length > 0 && olds.running && news.running !== false) {
-    // Dynamic providers cannot annotate the plan, so say it where the CLI shows provider output.
+  // Dynamic providers cannot annotate the plan, so say what happens where the CLI shows provider output.
+  if (replaces.length === 0 && olds.running && news.running !== false) {
+    const restartFor = changed.filter((k) => EFFECT[k] === "restart");
+    if (restartFor.length > 0) {
+      console.log(`kvm: Vm "${olds.name}": changing ${restartFor.join(", ")} restarts the running VM in place (same VM, same id; the guest is shut down and booted again).`);
+    } else if (changed.includes("disks")) {
+      console.log(`kvm: Vm "${olds.name}": disks change on the running VM by hot-plug (no restart, NICs and other devices unchanged) where the bus allows it.`);
+    }
+  }
+  if (changed.includes("cloudInit") && olds.cloudInit && news.cloudInit) {
+    const rerun = !same(olds.cloudInit.instanceId, news.cloudInit.instanceId);
     console.log(
-      `kvm: Vm "${olds.name}": changing ${restartFor.join(", ")} restarts the running VM in place (same VM, same id; the guest is shut down and booted again).`,
+      `kvm: Vm "${olds.name}": cloud-init data changes: the seed is rewritten now and the guest reads it at its next boot; ` +
+        (rerun
+          ? `instanceId changes, so cloud-init runs its per-instance steps (users, keys, runcmd) again.`
+          : `instanceId is unchanged, so per-instance steps (users, keys, runcmd) do NOT run again; change cloudInit.instanceId to re-run them.`),
     );
   }
   return {
     changes: replaces.length > 0 || changed.length > 0,
     replaces,
     stables: ["vmId"],
-    // The same name cannot exist twice on one host, so any replacement that keeps the name there
-    // (including `pulumi up --replace`, which skips our replaces list) must delete first.
-    deleteBeforeReplace: !hostChanged && same(olds.name, news.name),
+    // The same name cannot exist twice on one host, and a Disk belongs to one VM at a time: a replacement
+    // that keeps the name or the disks there (including `pulumi up --replace`) must delete first.
+    deleteBeforeReplace: !hostChanged && (same(olds.name, news.name) || (news.disks ?? []).length > 0),
   };
 }
 
 // ---- create / read / update / delete -------------------------------------------
 
 function specOf(i: VmInputs): z.input<typeof VmSpec> {
-  return { name: i.name, vcpus: i.vcpus, memoryMiB: i.memoryMiB, running: i.running, kernel: i.kernel };
+  return {
+    name: i.name,
+    vcpus: i.vcpus,
+    memoryMiB: i.memoryMiB,
+    running: i.running,
+    kernel: i.kernel,
+    firmware: i.firmware,
+    disks: i.disks,
+    cdrom: i.cdrom,
+    bootOrder: i.bootOrder,
+    networkInterfaces: i.networkInterfaces,
+    cloudInit: i.cloudInit,
+    guestAgent: i.guestAgent,
+  };
+}
+
+/** Addresses worth reporting: not loopback, not IPv4/IPv6 link-local. */
+function usableAddresses(vm: VmInfo): { v4: string[]; all: string[] } {
+  const all: string[] = [];
+  for (const i of vm.guest?.interfaces ?? []) {
+    for (const a of i.addresses) {
+      if (a.address.startsWith("127.") || a.address === "::1" || a.address.startsWith("169.254.") || a.address.toLowerCase().startsWith("fe80:")) continue;
+      all.push(a.address);
+    }
+  }
+  return { v4: all.filter((a) => !a.includes(":")), all };
 }
 
 function outputsOf(i: VmInputs, vm: VmInfo, host: string): VmOutputs {
+  const addrs = usableAddresses(vm);
   return {
     ...i,
     vcpus: vm.spec.vcpus,
     memoryMiB: vm.spec.memoryMiB,
     kernel: vm.spec.kernel,
+    disks: vm.spec.disks,
     // The real power state, so `pulumi refresh` shows a VM that stopped or crashed.
     running: vm.state === "running" || vm.state === "paused",
     vmId: vm.id,
@@ -216,34 +239,34 @@ function outputsOf(i: VmInputs, vm: VmInfo, host: string): VmOutputs {
     pid: vm.pid,
     qemuStatus: vm.qemuStatus,
     lastExit: vm.lastExit,
+    macAddresses: vm.nics.map((n) => n.mac),
+    ipAddress: addrs.v4[0] ?? null,
+    ipAddresses: addrs.all,
+    guestHostname: vm.guest?.hostname ?? null,
+    guestOs: vm.guest?.os ?? null,
   };
 }
 
-/** Errors reach the user through the CLI as `[code] message (hostd request id)`. */
-async function withUserErrors<T>(what: string, fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (e) {
-    if (isKvmError(e)) throw new Error(`${what}: ${e.toString()}`);
-    throw e;
-  }
-}
-
-/** Polls until the VM runs, bounded: refresh never calls this. */
-async function waitRunning(client: ReturnType<typeof clientFor>, name: string, timeoutSeconds: number): Promise<VmInfo> {
+/** Polls until the VM is as ready as asked, bounded. Refresh never calls this. */
+async function waitReady(client: ReturnType<typeof clientFor>, name: string, waitFor: WaitFor, timeoutSeconds: number): Promise<VmInfo> {
   const deadline = Date.now() + timeoutSeconds * 1000;
   for (;;) {
     const vm = await client.vm.get(name);
-    if (vm.state === "running") return vm;
-    if (vm.state === "stopped" || vm.state === "crashed" || Date.now() > deadline) {
+    const ready =
+      vm.state === "running" &&
+      (waitFor === "running" || (waitFor === "agent" && vm.guest !== null) || (waitFor === "ip" && usableAddresses(vm).all.length > 0));
+    if (ready) return vm;
+    const gone = vm.state === "stopped" || vm.state === "crashed";
+    if (gone || Date.now() > deadline) {
+      const what = waitFor === "running" ? "running" : waitFor === "agent" ? "answering through its guest agent" : "reporting an IP address through its guest agent";
       throw new KvmError(
         "timeout",
-        `VM "${name}" is ${vm.state}${vm.qemuStatus ? ` (QEMU: ${vm.qemuStatus})` : ""}, not running${
-          vm.state === "paused" ? ` after ${timeoutSeconds} s` : ""
-        }${vm.lastExit ? `; last exit: ${vm.lastExit.reason} (${vm.lastExit.detail ?? ""})` : ""}. See the serial log on the host.`,
+        `VM "${name}" is not ${what}${gone ? "" : ` after ${timeoutSeconds} s`}: it is ${vm.state}${vm.qemuStatus ? ` (QEMU: ${vm.qemuStatus})` : ""}${
+          vm.lastExit && gone ? `; last exit: ${vm.lastExit.reason} (${vm.lastExit.detail ?? ""})` : ""
+        }${waitFor !== "running" && !gone ? "; is qemu-guest-agent installed and running in the guest?" : ""}. See the serial log on the host.`,
       );
     }
-    await new Promise((r) => setTimeout(r, 250));
+    await new Promise((r) => setTimeout(r, 500));
   }
 }
 
@@ -253,7 +276,7 @@ export async function create(inputs: VmInputs): Promise<dynamic.CreateResult<VmO
     const client = clientFor(settings, inputs.timeoutSeconds * 1000);
     await client.helloOnce();
     let vm = await client.vm.create(specOf(inputs));
-    if (inputs.running) vm = await waitRunning(client, inputs.name, inputs.timeoutSeconds);
+    if (inputs.running) vm = await waitReady(client, inputs.name, inputs.waitFor, inputs.timeoutSeconds);
     return { id: vm.id, outs: outputsOf(inputs, vm, targetOf(settings)) };
   });
 }
@@ -279,21 +302,26 @@ export async function update(id: string, olds: VmOutputs, news: VmInputs): Promi
   return withUserErrors(`updating VM "${news.name}"`, async () => {
     const settings = settingsFor(news);
     const client = clientFor(settings, news.timeoutSeconds * 1000 + 120_000);
-    const u: Parameters<typeof client.vm.update>[0] = { name: news.name };
+    const u: z.input<typeof VmUpdate> = { name: news.name };
     if (olds.vcpus !== news.vcpus) u.vcpus = news.vcpus;
     if (olds.memoryMiB !== news.memoryMiB) u.memoryMiB = news.memoryMiB;
-    if (!same(olds.kernel, news.kernel)) u.kernel = news.kernel;
+    if (!same(olds.firmware, news.firmware)) u.firmware = news.firmware;
+    if (!same(olds.disks, news.disks)) u.disks = news.disks;
+    if (!same(olds.networkInterfaces, news.networkInterfaces)) u.networkInterfaces = news.networkInterfaces;
+    if (!same(olds.guestAgent, news.guestAgent)) u.guestAgent = news.guestAgent;
+    for (const k of ["kernel", "cdrom", "bootOrder", "cloudInit"] as const) {
+      if (!same(olds[k], news[k])) (u as Record<string, unknown>)[k] = news[k] ?? null;
+    }
     // `olds.running` is the real state from the last read, so this also starts a VM that stopped or crashed.
     if (olds.running !== news.running) u.running = news.running;
     let vm: VmInfo;
     if (Object.keys(u).length > 1) {
-      const res = await client.vm.update(u);
-      vm = res.vm;
+      vm = (await client.vm.update(u)).vm;
       if (vm.id !== id) throw new KvmError("not_found", `VM "${news.name}" on the host is not the one in this stack (id ${vm.id}, expected ${id}). Run \`pulumi refresh\`.`);
     } else {
       vm = await client.vm.get(news.name);
     }
-    if (news.running) vm = await waitRunning(client, news.name, news.timeoutSeconds);
+    if (news.running) vm = await waitReady(client, news.name, news.waitFor, news.timeoutSeconds);
     return { outs: outputsOf(news, vm, olds.host ?? targetOf(settings)) };
   });
 }

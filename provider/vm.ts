@@ -1,6 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { ConnectionSettings } from "./connection";
 import type { VmOutputs } from "./vm-provider";
+import { Disk } from "./disk";
 
 /** How to reach hostd; every field is optional and overrides the stack's `kvm:*` config. */
 export type ConnectionArgs = { [K in keyof ConnectionSettings]?: pulumi.Input<ConnectionSettings[K]> };
@@ -12,6 +13,38 @@ export interface KernelBootArgs {
   initrd?: pulumi.Input<string>;
   /** Kernel command line. */
   cmdline?: pulumi.Input<string>;
+}
+
+/** A Disk attached to a VM: the Disk resource (or a disk's name on the host) and its bus. */
+export interface VmDiskArgs {
+  disk: pulumi.Input<string> | Disk;
+  /** virtio (default; hot-pluggable), scsi (hot-pluggable) or sata (restart). */
+  bus?: pulumi.Input<"virtio" | "scsi" | "sata">;
+}
+
+export interface PortForwardArgs {
+  protocol?: pulumi.Input<"tcp" | "udp">;
+  /** Default 127.0.0.1: nothing is exposed beyond the host unless you say so. */
+  hostAddress?: pulumi.Input<string>;
+  hostPort: pulumi.Input<number>;
+  guestPort: pulumi.Input<number>;
+}
+
+/** A NIC on QEMU's private user-mode network (isolated; port forwards in). */
+export interface UserNicArgs {
+  type: pulumi.Input<"user">;
+  /** Default: stable, derived from the VM's id and the NIC's position. */
+  mac?: pulumi.Input<string>;
+  portForwards?: pulumi.Input<pulumi.Input<PortForwardArgs>[]>;
+}
+
+export interface CloudInitArgs {
+  /** cloud-config or script; kept secret in state. */
+  userData: pulumi.Input<string>;
+  metaData?: pulumi.Input<string>;
+  networkConfig?: pulumi.Input<string>;
+  /** Change it to make cloud-init run its per-instance steps again. Default: the VM's id. */
+  instanceId?: pulumi.Input<string>;
 }
 
 export interface VmArgs {
@@ -26,8 +59,23 @@ export interface VmArgs {
   /** Desired power state. Default true. */
   running?: pulumi.Input<boolean>;
   /** Direct kernel boot from files on the host. */
-  kernel: pulumi.Input<KernelBootArgs>;
-  /** Bound, in seconds, on waiting for the VM to run on create and update (customTimeouts do not reach dynamic providers). Default 300. */
+  kernel?: pulumi.Input<KernelBootArgs>;
+  /** `bios` (SeaBIOS, default) or `uefi` (OVMF, with the VM's own NVRAM). */
+  firmware?: pulumi.Input<"bios" | "uefi">;
+  /** Disks, boot disk first. Adding or removing one on a running VM hot-plugs it. */
+  disks?: pulumi.Input<VmDiskArgs[]>;
+  /** A read-only ISO on the host (installers). */
+  cdrom?: pulumi.Input<{ path: pulumi.Input<string> }>;
+  /** Default: cdrom first when there is one. */
+  bootOrder?: pulumi.Input<pulumi.Input<"cdrom" | "disk">[]>;
+  networkInterfaces?: pulumi.Input<pulumi.Input<UserNicArgs>[]>;
+  /** cloud-init NoCloud data (a `cidata` seed disk hostd builds). */
+  cloudInit?: pulumi.Input<CloudInitArgs>;
+  /** Add the qemu-guest-agent channel (IPs, hostname, OS, clean shutdown). Default true. */
+  guestAgent?: pulumi.Input<boolean>;
+  /** What create and update wait for: `running` (default), `agent` or `ip`. Refresh never waits. */
+  waitFor?: pulumi.Input<"running" | "agent" | "ip">;
+  /** Bound, in seconds, on that wait (customTimeouts do not reach dynamic providers). Default 300. */
   timeoutSeconds?: pulumi.Input<number>;
   /** Per-resource connection; defaults to the stack config `kvm:*`. */
   connection?: pulumi.Input<ConnectionArgs>;
@@ -60,9 +108,20 @@ export class Vm extends pulumi.dynamic.Resource {
   declare readonly pid: pulumi.Output<number | null>;
   declare readonly qemuStatus: pulumi.Output<string | null>;
   declare readonly lastExit: pulumi.Output<VmOutputs["lastExit"]>;
+  /** MAC of each NIC, in order (stable for the VM's life). */
+  declare readonly macAddresses: pulumi.Output<string[]>;
+  /** First IPv4 address the guest agent reports. */
+  declare readonly ipAddress: pulumi.Output<string | null>;
+  declare readonly ipAddresses: pulumi.Output<string[]>;
+  declare readonly guestHostname: pulumi.Output<string | null>;
+  declare readonly guestOs: pulumi.Output<string | null>;
 
   constructor(name: string, args: VmArgs, opts?: pulumi.CustomResourceOptions) {
     // Every property is listed, even when undefined: Pulumi only creates outputs for keys present here.
+    // A Disk resource stands for its name on the host (and makes the VM depend on it).
+    const disks = Array.isArray(args.disks)
+      ? args.disks.map((d: VmDiskArgs) => ({ ...d, disk: d.disk instanceof Disk ? d.disk.name : d.disk }))
+      : args.disks;
     const inputs: Record<string, unknown> = {
       name: args.name,
       namePrefix: args.namePrefix ?? name,
@@ -70,6 +129,14 @@ export class Vm extends pulumi.dynamic.Resource {
       memoryMiB: args.memoryMiB,
       running: args.running,
       kernel: args.kernel,
+      firmware: args.firmware,
+      disks,
+      cdrom: args.cdrom,
+      bootOrder: args.bootOrder,
+      networkInterfaces: args.networkInterfaces,
+      cloudInit: args.cloudInit ? pulumi.secret(args.cloudInit) : undefined,
+      guestAgent: args.guestAgent,
+      waitFor: args.waitFor,
       timeoutSeconds: args.timeoutSeconds,
       connection: args.connection,
       // Outputs the provider fills in.
@@ -80,14 +147,19 @@ export class Vm extends pulumi.dynamic.Resource {
       pid: undefined,
       qemuStatus: undefined,
       lastExit: undefined,
+      macAddresses: undefined,
+      ipAddress: undefined,
+      ipAddresses: undefined,
+      guestHostname: undefined,
+      guestOs: undefined,
     };
     // The provider is a module required by path: state stores only that require, never a closure.
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const provider = require("./vm-provider") as pulumi.dynamic.ResourceProvider;
     super(provider, name, inputs, {
       ...opts,
-      // A per-resource private key must never reach state in plain text.
-      additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), "connection"],
+      // A per-resource private key and cloud-init user-data must never reach state in plain text.
+      additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), "connection", "cloudInit"],
     }, "kvm", "Vm");
   }
 }

@@ -13,6 +13,13 @@ import {
   PROTOCOL_VERSION,
   ResponseEnvelope,
   ResultOf,
+  diskCreate,
+  diskDelete,
+  diskGet,
+  diskList,
+  diskUpdate,
+  imageList,
+  imagePrune,
   vmCreate,
   vmDelete,
   vmGet,
@@ -95,6 +102,19 @@ export class HostClient {
     start: (name: string, o?: CallOptions) => this.call(vmStart, { name }, o),
     stop: (p: ParamsIn<typeof vmStop>, o?: CallOptions) => this.call(vmStop, p, o),
     delete: (p: ParamsIn<typeof vmDelete>, o?: CallOptions) => this.call(vmDelete, p, o),
+  };
+
+  readonly disk = {
+    create: (spec: ParamsIn<typeof diskCreate>, o?: CallOptions) => this.call(diskCreate, spec, o),
+    get: (name: string, o?: CallOptions) => this.call(diskGet, { name }, o),
+    list: (o?: CallOptions) => this.call(diskList, {}, o),
+    update: (u: ParamsIn<typeof diskUpdate>, o?: CallOptions) => this.call(diskUpdate, u, o),
+    delete: (p: ParamsIn<typeof diskDelete>, o?: CallOptions) => this.call(diskDelete, p, o),
+  };
+
+  readonly image = {
+    list: (o?: CallOptions) => this.call(imageList, {}, o),
+    prune: (sha256?: string, o?: CallOptions) => this.call(imagePrune, sha256 ? { sha256 } : {}, o),
   };
 
   close(): Promise<void> {

@@ -31,6 +31,12 @@ export const DomainErrorCodes = [
   "qemu_failed",
   /** An operation on the host did not finish in time. */
   "timeout",
+  /** An image could not be downloaded (unreachable URL, HTTP error, stalled transfer). */
+  "download_failed",
+  /** A downloaded image does not have the sha256 the spec names. */
+  "checksum_mismatch",
+  /** The host's disk is full. */
+  "insufficient_space",
   /** A bug in hostd: the message says where to look. */
   "internal",
 ] as const;

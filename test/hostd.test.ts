@@ -132,7 +132,7 @@ describe("bad input gets a structured error and creates nothing", () => {
     ["absurd memory", { name: "m", memoryMiB: 1e12, kernel }],
     ["fractional vcpus", { name: "m", vcpus: 1.5, kernel }],
     ["zero vcpus", { name: "m", vcpus: 0, kernel }],
-    ["unknown field", { name: "m", kernel, disks: [] }],
+    ["unknown field", { name: "m", kernel, volumes: [] }],
     ["unknown nested field", { name: "m", kernel: { ...kernel, extra: 1 } }],
     ["relative kernel path", { name: "m", kernel: { path: "vmlinuz" } }],
     ["path traversal", { name: "m", kernel: { path: "/srv/../etc/shadow" } }],

@@ -7,7 +7,18 @@ const base: QemuVmConfig = {
   memoryMiB: 256,
   accel: "tcg",
   kernel: { path: "/k/vmlinuz", initrd: "/k/initrd.img", cmdline: "console=ttyS0 quiet" },
-  paths: { qmp: "/s/qmp.sock", opsQmp: "/s/qmp-ops.sock", pidfile: "/s/qemu.pid", serialSocket: "/s/serial.sock", serialLog: "/s/serial.log" },
+  firmware: { type: "bios" },
+  disks: [],
+  nics: [],
+  guestAgent: false,
+  paths: {
+    qmp: "/s/qmp.sock",
+    opsQmp: "/s/qmp-ops.sock",
+    pidfile: "/s/qemu.pid",
+    serialSocket: "/s/serial.sock",
+    serialLog: "/s/serial.log",
+    guestAgent: "/s/qga.sock",
+  },
 };
 
 function after(argv: string[], flag: string): string[] {
@@ -53,4 +64,62 @@ test("commas in option values are escaped as QEMU expects", () => {
   expect(optValue("/a,b/c")).toBe("/a,,b/c");
   const argv = buildQemuArgv({ ...base, paths: { ...base.paths, qmp: "/x,y/qmp.sock" } });
   expect(argv).toContain("socket,id=qmp,path=/x,,y/qmp.sock,server=on,wait=off");
+});
+
+function devices(argv: string[]): Record<string, unknown>[] {
+  return after(argv, "-device").map((d) => JSON.parse(d) as Record<string, unknown>);
+}
+
+test("sixteen hot-plug root ports at fixed addresses, without I/O reservations", () => {
+  const ports = devices(buildQemuArgv(base)).filter((d) => d.driver === "pcie-root-port");
+  expect(ports).toHaveLength(16);
+  expect(ports[0]).toMatchObject({ id: "rp0", addr: "0x2.0", multifunction: true, "io-reserve": 0 });
+  expect(ports[9]).toMatchObject({ id: "rp9", addr: "0x3.1" });
+});
+
+test("disks on their buses with boot order; seed, agent and NICs at fixed places", () => {
+  const argv = buildQemuArgv({
+    ...base,
+    kernel: undefined,
+    disks: [
+      { id: "disk-a", node: "da", file: "/d/a.qcow2", format: "qcow2", readOnly: false, bus: "virtio", slot: 3, serial: "root", bootIndex: 1 },
+      { id: "disk-b", node: "db", file: "/d/b.raw", format: "raw", readOnly: false, bus: "scsi", slot: 0, serial: "data" },
+      { id: "disk-c", node: "dc", file: "/d/c.qcow2", format: "qcow2", readOnly: false, bus: "sata", slot: 1, serial: "old" },
+    ],
+    cdrom: { file: "/iso/install.iso", bootIndex: 2 },
+    seed: "/s/seed.iso",
+    nics: [{ id: "nic0", mac: "52:54:00:aa:bb:cc", slot: 10, netdev: { type: "user", hostForwards: [{ protocol: "tcp", hostAddress: "127.0.0.1", hostPort: 2222, guestPort: 22 }] } }],
+    guestAgent: true,
+    firmware: { type: "uefi", code: "/fw/CODE.fd", vars: "/s/VARS.fd" },
+  });
+  const dev = devices(argv);
+  expect(dev).toContainEqual({ driver: "virtio-blk-pci", bus: "rp3", serial: "root", id: "disk-a", drive: "da", bootindex: 1 });
+  expect(dev).toContainEqual(expect.objectContaining({ driver: "scsi-hd", bus: "scsi0.0", "scsi-id": 0, drive: "db" }));
+  expect(dev).toContainEqual(expect.objectContaining({ driver: "virtio-scsi-pci", addr: "0x6" }));
+  expect(dev).toContainEqual(expect.objectContaining({ driver: "ide-hd", bus: "ide.1", drive: "dc" }));
+  expect(dev).toContainEqual(expect.objectContaining({ driver: "ide-cd", bus: "ide.5", bootindex: 2 }));
+  expect(dev).toContainEqual(expect.objectContaining({ driver: "virtio-blk-pci", id: "seed", addr: "0x4" }));
+  expect(dev).toContainEqual(expect.objectContaining({ driver: "virtio-serial-pci", addr: "0x5" }));
+  expect(dev).toContainEqual({ driver: "virtserialport", chardev: "qga0", name: "org.qemu.guest_agent.0" });
+  expect(dev).toContainEqual({ driver: "virtio-net-pci", id: "nic0", netdev: "nic0-net", mac: "52:54:00:aa:bb:cc", bus: "rp10" });
+  expect(after(argv, "-netdev")).toEqual(["user,id=nic0-net,restrict=on,hostfwd=tcp:127.0.0.1:2222-:22"]);
+  const blockdevs = after(argv, "-blockdev").map((b) => JSON.parse(b) as { "node-name": string; "read-only": boolean });
+  expect(blockdevs.find((b) => b["node-name"] === "seed")?.["read-only"]).toBe(true);
+  expect(blockdevs.find((b) => b["node-name"] === "cdrom0")?.["read-only"]).toBe(true);
+  expect(after(argv, "-drive")).toEqual(["if=pflash,format=raw,unit=0,readonly=on,file=/fw/CODE.fd", "if=pflash,format=raw,unit=1,file=/s/VARS.fd"]);
+  expect(argv).not.toContain("-kernel");
+});
+
+test("adding a seed or a disk does not move the NIC (stable guest device names)", () => {
+  const nic = { id: "nic0", mac: "52:54:00:aa:bb:cc", slot: 10, netdev: { type: "user" as const, hostForwards: [] } };
+  const a = devices(buildQemuArgv({ ...base, nics: [nic] })).find((d) => d.driver === "virtio-net-pci");
+  const b = devices(
+    buildQemuArgv({
+      ...base,
+      nics: [nic],
+      seed: "/s/seed.iso",
+      disks: [{ id: "disk-x", node: "dx", file: "/x", format: "raw", readOnly: false, bus: "virtio", slot: 0, serial: "x" }],
+    }),
+  ).find((d) => d.driver === "virtio-net-pci");
+  expect(b).toEqual(a);
 });

@@ -2,6 +2,16 @@
  * Builds QEMU's argv from a VM's configuration. A pure function: no I/O, so
  * every flag (KVM path included, which these machines cannot run) is unit
  * tested. It sees hostd's own VM config, never wire types.
+ *
+ * Device layout (q35), fixed so that a device keeps its PCI address for the
+ * VM's whole life — adding a disk or a cloud-init seed never renames a NIC:
+ *
+ *   00:02.0-7, 00:03.0-7  16 pcie-root-ports rp0..rp15 (hot-plug targets)
+ *                         rp0..rp9: virtio disks (slot kept per disk), rp10..rp15: NICs
+ *   00:04.0               cloud-init seed (virtio-blk, read-only)
+ *   00:05.0               virtio-serial (guest agent channel)
+ *   00:06.0               virtio-scsi controller (scsi disks)
+ *   00:1f.2               q35's built-in AHCI: sata disks, cdrom
  */
 import { AcceleratorKind } from "./accel";
 
@@ -14,6 +24,42 @@ export interface QemuPaths {
   /** Serial console: a socket to attach to, mirrored into a log file. */
   serialSocket: string;
   serialLog: string;
+  /** qemu-guest-agent channel. */
+  guestAgent: string;
+}
+
+export const ROOT_PORTS = 16;
+export const DISK_SLOTS = 10;
+export const FIRST_NIC_SLOT = DISK_SLOTS;
+export const MAX_NICS = ROOT_PORTS - DISK_SLOTS;
+/** AHCI ports on q35's built-in controller: ide.0 .. ide.5. */
+export const SATA_PORTS = 6;
+
+export interface QemuDisk {
+  /** Stable device id (also used by hot-plug). */
+  id: string;
+  /** Block node name (blockdev). */
+  node: string;
+  file: string;
+  format: "qcow2" | "raw";
+  readOnly: boolean;
+  bus: "virtio" | "scsi" | "sata";
+  /** virtio: root port index; scsi: SCSI id; sata: AHCI port. */
+  slot: number;
+  /** Serial shown to the guest (/dev/disk/by-id/virtio-<serial>); ≤ 20 chars. */
+  serial: string;
+  bootIndex?: number;
+}
+
+export interface QemuNic {
+  id: string;
+  mac: string;
+  /** Root port index (FIRST_NIC_SLOT..). */
+  slot: number;
+  netdev: {
+    type: "user";
+    hostForwards: { protocol: "tcp" | "udp"; hostAddress: string; hostPort: number; guestPort: number }[];
+  };
 }
 
 export interface QemuVmConfig {
@@ -22,13 +68,59 @@ export interface QemuVmConfig {
   vcpus: number;
   memoryMiB: number;
   accel: AcceleratorKind;
-  kernel: { path: string; initrd?: string; cmdline?: string };
+  kernel?: { path: string; initrd?: string; cmdline?: string };
+  firmware: { type: "bios" } | { type: "uefi"; code: string; vars: string };
+  disks: QemuDisk[];
+  cdrom?: { file: string; bootIndex?: number };
+  /** cloud-init NoCloud seed image (read-only virtio-blk). */
+  seed?: string;
+  nics: QemuNic[];
+  guestAgent: boolean;
   paths: QemuPaths;
 }
 
 /** QEMU option values use ',' as separator; a literal comma is written ',,'. */
 export function optValue(s: string): string {
   return s.replace(/,/g, ",,");
+}
+
+/** JSON form of -blockdev/-device: no comma escaping needed. */
+const json = (o: Record<string, unknown>) => JSON.stringify(o);
+
+export function rootPortAddr(slot: number): string {
+  return `0x${(2 + Math.floor(slot / 8)).toString(16)}.${slot % 8}`;
+}
+
+/** The blockdev node and device (minus bus) QMP hot-plug also uses. */
+export function blockdevOf(d: QemuDisk): Record<string, unknown> {
+  return {
+    driver: d.format,
+    "node-name": d.node,
+    "read-only": d.readOnly,
+    file: { driver: "file", filename: d.file, "read-only": d.readOnly },
+  };
+}
+
+export function diskDeviceOf(d: QemuDisk): Record<string, unknown> {
+  const common = { id: d.id, drive: d.node, ...(d.bootIndex !== undefined && { bootindex: d.bootIndex }) };
+  switch (d.bus) {
+    case "virtio":
+      return { driver: "virtio-blk-pci", bus: `rp${d.slot}`, serial: d.serial, ...common };
+    case "scsi":
+      return { driver: "scsi-hd", bus: "scsi0.0", "scsi-id": d.slot, lun: 0, serial: d.serial, ...common };
+    case "sata":
+      return { driver: "ide-hd", bus: `ide.${d.slot}`, serial: d.serial, ...common };
+  }
+}
+
+export function nicDeviceOf(n: QemuNic): Record<string, unknown> {
+  return { driver: "virtio-net-pci", id: n.id, netdev: `${n.id}-net`, mac: n.mac, bus: `rp${n.slot}` };
+}
+
+export function netdevOf(n: QemuNic): string {
+  const fwd = n.netdev.hostForwards.map((f) => `,hostfwd=${f.protocol}:${f.hostAddress}:${f.hostPort}-:${f.guestPort}`).join("");
+  // restrict=on: the guest talks to nothing but the host's forwards (no route out).
+  return `user,id=${n.id}-net,restrict=on${fwd}`;
 }
 
 export function buildQemuArgv(c: QemuVmConfig): string[] {
@@ -53,9 +145,54 @@ export function buildQemuArgv(c: QemuVmConfig): string[] {
     // Own session, detached from hostd: stopping or crashing hostd never stops a VM.
     "-daemonize",
     "-msg", "timestamp=on",
-    "-kernel", c.kernel.path,
   ];
-  if (c.kernel.initrd) argv.push("-initrd", c.kernel.initrd);
-  if (c.kernel.cmdline) argv.push("-append", c.kernel.cmdline);
+  if (c.firmware.type === "uefi") {
+    argv.push(
+      "-drive", `if=pflash,format=raw,unit=0,readonly=on,file=${optValue(c.firmware.code)}`,
+      "-drive", `if=pflash,format=raw,unit=1,file=${optValue(c.firmware.vars)}`,
+    );
+  }
+  if (c.kernel) {
+    argv.push("-kernel", c.kernel.path);
+    if (c.kernel.initrd) argv.push("-initrd", c.kernel.initrd);
+    if (c.kernel.cmdline) argv.push("-append", c.kernel.cmdline);
+  }
+  // Hot-plug targets. io-reserve=0: sixteen ports would otherwise exhaust the 64 KiB I/O space.
+  for (let i = 0; i < ROOT_PORTS; i++) {
+    const fn0 = i % 8 === 0;
+    argv.push("-device", json({
+      driver: "pcie-root-port", id: `rp${i}`, bus: "pcie.0", chassis: i + 1, addr: rootPortAddr(i),
+      ...(fn0 && { multifunction: true }), "io-reserve": 0,
+    }));
+  }
+  if (c.disks.some((d) => d.bus === "scsi")) {
+    argv.push("-device", json({ driver: "virtio-scsi-pci", id: "scsi0", bus: "pcie.0", addr: "0x6" }));
+  }
+  for (const d of c.disks) {
+    argv.push("-blockdev", json(blockdevOf(d)), "-device", json(diskDeviceOf(d)));
+  }
+  if (c.cdrom) {
+    argv.push(
+      "-blockdev", json({ driver: "raw", "node-name": "cdrom0", "read-only": true, file: { driver: "file", filename: c.cdrom.file, "read-only": true } }),
+      "-device", json({ driver: "ide-cd", id: "cdrom0", bus: `ide.${SATA_PORTS - 1}`, drive: "cdrom0", ...(c.cdrom.bootIndex !== undefined && { bootindex: c.cdrom.bootIndex }) }),
+    );
+  }
+  if (c.seed) {
+    // virtio-blk, not a cdrom: Debian's cloud kernel has no AHCI driver, and this works on BIOS and UEFI alike.
+    argv.push(
+      "-blockdev", json({ driver: "raw", "node-name": "seed", "read-only": true, file: { driver: "file", filename: c.seed, "read-only": true } }),
+      "-device", json({ driver: "virtio-blk-pci", id: "seed", drive: "seed", bus: "pcie.0", addr: "0x4", serial: "cidata" }),
+    );
+  }
+  for (const n of c.nics) {
+    argv.push("-netdev", netdevOf(n), "-device", json(nicDeviceOf(n)));
+  }
+  if (c.guestAgent) {
+    argv.push(
+      "-chardev", `socket,id=qga0,path=${optValue(p.guestAgent)},server=on,wait=off`,
+      "-device", json({ driver: "virtio-serial-pci", id: "vser0", bus: "pcie.0", addr: "0x5" }),
+      "-device", json({ driver: "virtserialport", chardev: "qga0", name: "org.qemu.guest_agent.0" }),
+    );
+  }
   return argv;
 }

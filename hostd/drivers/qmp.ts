@@ -101,6 +101,36 @@ export class QmpClient extends EventEmitter<QmpClientEvents> {
     });
   }
 
+  /**
+   * Resolves with the first event named `name` that `match` accepts, or
+   * rejects after `timeoutMs`. Register before issuing the command that
+   * triggers it.
+   */
+  waitEvent(name: string, match: (ev: QmpEvent) => boolean, timeoutMs: number): Promise<QmpEvent> {
+    return new Promise((resolve, reject) => {
+      const onEvent = (ev: QmpEvent) => {
+        if (ev.event !== name || !match(ev)) return;
+        cleanup();
+        resolve(ev);
+      };
+      const onClose = () => {
+        cleanup();
+        reject(new Error(`QMP closed while waiting for ${name}`));
+      };
+      const timer = setTimeout(() => {
+        cleanup();
+        reject(new Error(`no ${name} event within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const cleanup = () => {
+        clearTimeout(timer);
+        this.off("event", onEvent);
+        this.off("close", onClose);
+      };
+      this.on("event", onEvent);
+      this.on("close", onClose);
+    });
+  }
+
   close(): void {
     this.sock.destroy();
   }

@@ -7,20 +7,34 @@
  * parallel. Multi-step changes undo themselves on failure.
  */
 import { randomUUID } from "node:crypto";
-import { existsSync, mkdirSync, rmSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, rmSync } from "node:fs";
 import * as path from "node:path";
 import { errors, KvmError } from "../../sdk/errors";
-import type { ExitReason, VmInfo, VmSpec, VmState, VmUpdate } from "../../sdk/protocol";
+import type { ExitReason, VmDisk, VmInfo, VmSpec, VmState, VmUpdate } from "../../sdk/protocol";
 import { AcceleratorChoice } from "../drivers/accel";
 import { isOurQemu, waitGone } from "../drivers/process";
 import { QemuDriver } from "../drivers/qemu";
-import { QemuPaths, QemuVmConfig } from "../drivers/qemu-argv";
+import { blockdevOf, diskDeviceOf, QemuPaths, QemuVmConfig } from "../drivers/qemu-argv";
+import { buildSeed, renderMetaData } from "../drivers/cloud-init";
+import { GuestAgent } from "../drivers/guest-agent";
 import { QmpClient, QmpEvent } from "../drivers/qmp";
 import { ExecError } from "../exec";
 import { Logger } from "../log";
 import { withRevert } from "../revert";
 import { Store, VmRecord } from "../store";
 import { KeyedMutex } from "../mutex";
+import { DiskService } from "./disk";
+import {
+  assignDiskSlots,
+  diskHotplugPlan,
+  diskIds,
+  nicMacs,
+  qemuDisks,
+  qemuNics,
+  ResolvedDisk,
+  bootIndexes,
+  slotKey,
+} from "./vm-devices";
 
 type Rec = VmRecord<VmSpec>;
 
@@ -31,7 +45,13 @@ export interface VmServiceDeps {
   /** Per-VM runtime files live in `<stateDir>/vms/<id>/`. */
   stateDir: string;
   log: Logger;
+  disks: DiskService;
+  /** OVMF firmware for `firmware: uefi` (Debian's ovmf package). */
+  ovmf?: { code: string; vars: string };
 }
+
+/** What qemu-guest-agent last told hostd about a VM. */
+type GuestSnapshot = NonNullable<VmInfo["guest"]>;
 
 /** hostd's live QMP connection to one running VM, and what it heard. */
 interface Monitor {
@@ -44,14 +64,24 @@ interface Monitor {
 const POLL_MS = 1000;
 /** How often a graceful stop presses the ACPI power button again. */
 const POWERDOWN_REPEAT_MS = 3000;
+/** Guest agent polling: often until it first answers, then now and then. */
+const AGENT_RETRY_MS = 2000;
+const AGENT_REFRESH_MS = 10_000;
 
 export class VmService {
   private readonly monitors = new Map<string, Monitor>();
   private readonly locks = new KeyedMutex();
   private poller?: NodeJS.Timeout;
   private polling = false;
+  private readonly guests = new Map<string, GuestSnapshot>();
+  private readonly agentPolls = new Map<string, { next: number; busy: boolean }>();
 
-  constructor(private readonly d: VmServiceDeps) {}
+  constructor(private readonly d: VmServiceDeps) {
+    d.disks.setUsers({
+      attachedTo: (disk) => this.d.store.listVms<VmSpec>().find((v) => v.spec.disks.some((x) => x.disk === disk))?.name ?? null,
+      resizeOnline: (disk, bytes) => this.resizeOnline(disk, bytes),
+    });
+  }
 
   /**
    * Reattaches to QEMU processes that survived a hostd restart and records
@@ -100,7 +130,7 @@ export class VmService {
         if (stableJson(existing.spec) === stableJson(spec)) return this.info(existing);
         throw errors.alreadyExists("VM", spec.name, "Pick another name, or update or delete the existing VM.");
       }
-      this.checkHostFiles(spec);
+      this.checkResources(spec);
       const now = new Date().toISOString();
       const rec: Rec = {
         id: randomUUID(),
@@ -110,6 +140,7 @@ export class VmService {
         accelerator: null,
         stopRequested: false,
         lastExit: null,
+        devices: {},
         createdAt: now,
         updatedAt: now,
       };
@@ -138,42 +169,44 @@ export class VmService {
     return Promise.all(this.d.store.listVms<VmSpec>().map((r) => this.info(r)));
   }
 
-  async update(u: VmUpdate): Promise<{ vm: VmInfo; restarted: boolean }> {
+  async update(u: VmUpdate): Promise<{ vm: VmInfo; restarted: boolean; hotplugged: string[] }> {
     return this.locks.run(u.name, async () => {
       const rec = this.mustGet(u.name);
       const before = rec.spec;
-      const after: VmSpec = {
-        ...before,
-        ...(u.vcpus !== undefined && { vcpus: u.vcpus }),
-        ...(u.memoryMiB !== undefined && { memoryMiB: u.memoryMiB }),
-        ...(u.running !== undefined && { running: u.running }),
-        ...(u.kernel !== undefined && { kernel: u.kernel }),
-      };
-      this.checkHostFiles(after);
-      const hardwareChanged =
-        after.vcpus !== before.vcpus ||
-        after.memoryMiB !== before.memoryMiB ||
-        stableJson(after.kernel) !== stableJson(before.kernel);
+      const after = applyUpdate(before, u);
+      this.checkResources(after);
+      const needsRestart = RESTART_FIELDS.some((k) => stableJson(after[k]) !== stableJson(before[k]));
+      const diskPlan = diskHotplugPlan(before.disks, after.disks);
       const alive = this.isAlive(rec);
+      const beforeDevices = rec.devices;
       let restarted = false;
+      const hotplugged: string[] = [];
       rec.spec = after;
       this.d.store.saveVm(rec);
       try {
-        if (alive && hardwareChanged) {
-          // QEMU cannot change these on a running VM without hot-plug support; restart it.
+        if (stableJson(after.cloudInit) !== stableJson(before.cloudInit)) {
+          // A new seed takes effect at the next boot; a running guest keeps what it read.
+          await this.writeSeed(rec);
+        }
+        if (alive && (needsRestart || diskPlan === null)) {
           await this.stopQemu(rec, { force: false, timeoutSeconds: u.stopTimeoutSeconds ?? 60 });
           if (after.running) {
             await this.startQemu(rec);
             restarted = true;
           }
-        } else if (after.running && !alive) {
+        } else if (alive && diskPlan && (diskPlan.attach.length > 0 || diskPlan.detach.length > 0)) {
+          await this.hotplugDisks(rec, diskPlan.attach, diskPlan.detach);
+          hotplugged.push(...diskPlan.detach.map((d) => `-${d.disk}`), ...diskPlan.attach.map((d) => `+${d.disk}`));
+        }
+        if (after.running && !this.isAlive(rec)) {
           await this.startQemu(rec);
-        } else if (!after.running && alive) {
+        } else if (!after.running && this.isAlive(rec)) {
           await this.stopQemu(rec, { force: false, timeoutSeconds: u.stopTimeoutSeconds ?? 60 });
         }
       } catch (e) {
         // Put the old spec back and, if the VM was running, bring the old one back up.
         rec.spec = before;
+        rec.devices = beforeDevices;
         this.d.store.saveVm(rec);
         if (alive && !this.isAlive(rec)) {
           await this.startQemu(rec).catch((e2: Error) =>
@@ -182,8 +215,8 @@ export class VmService {
         }
         throw e;
       }
-      this.d.log.info("VM updated", { vm: rec.name, restarted });
-      return { vm: await this.info(rec), restarted };
+      this.d.log.info("VM updated", { vm: rec.name, restarted, hotplugged });
+      return { vm: await this.info(rec), restarted, hotplugged };
     });
   }
 
@@ -195,7 +228,7 @@ export class VmService {
         this.d.store.saveVm(rec);
       }
       if (!this.isAlive(rec)) {
-        this.checkHostFiles(rec.spec);
+        this.checkResources(rec.spec);
         await this.startQemu(rec);
       }
       return this.info(rec);
@@ -230,8 +263,13 @@ export class VmService {
   // ---- QEMU lifecycle -------------------------------------------------------
 
   private async startQemu(rec: Rec): Promise<void> {
-    const cfg = this.qemuConfig(rec);
     mkdirSync(this.vmDir(rec.id), { recursive: true, mode: 0o700 });
+    if (rec.spec.cloudInit && !existsSync(this.seedPath(rec.id))) await this.writeSeed(rec);
+    const cfg = this.qemuConfig(rec);
+    if (cfg.firmware.type === "uefi" && !existsSync(cfg.firmware.vars)) {
+      // The VM's own NVRAM: created once, kept across restarts, removed with the VM.
+      copyFileSync(this.ovmf().vars, cfg.firmware.vars);
+    }
     let pid: number;
     try {
       pid = await this.d.qemu.launch(cfg);
@@ -243,6 +281,8 @@ export class VmService {
     rec.accelerator = cfg.accel;
     rec.stopRequested = false;
     this.d.store.saveVm(rec);
+    this.guests.delete(rec.id);
+    this.agentPolls.delete(rec.id);
     try {
       await this.attach(rec, pid);
     } catch (e) {
@@ -267,6 +307,10 @@ export class VmService {
     this.d.store.saveVm(rec);
     const mon = this.monitors.get(rec.id);
     if (!o.force && o.timeoutSeconds > 0 && mon) {
+      // The guest agent shuts down cleanly even where ACPI is ignored; ACPI covers guests without one.
+      if (this.guests.has(rec.id)) {
+        await new GuestAgent(this.paths(rec.id).guestAgent).shutdown("powerdown").catch(() => undefined);
+      }
       // A press of the ACPI button before the guest listens for it (early boot) is lost, so press again now and then.
       const deadline = Date.now() + o.timeoutSeconds * 1000;
       while (alive() && Date.now() < deadline) {
@@ -335,6 +379,8 @@ export class VmService {
         if (!isOurQemu(rec.pid, rec.id)) this.reap(rec.name, rec.id, rec.pid);
         else if (!this.monitors.has(rec.id) || this.monitors.get(rec.id)!.qmp.isClosed) {
           await this.attach(rec, rec.pid, 1).catch(() => undefined);
+        } else if (rec.spec.guestAgent) {
+          this.pollAgent(rec);
         }
       }
     } finally {
@@ -368,6 +414,8 @@ export class VmService {
     mon?.qmp.removeAllListeners();
     mon?.qmp.close();
     this.monitors.delete(rec.id);
+    this.guests.delete(rec.id);
+    this.agentPolls.delete(rec.id);
   }
 
   // ---- reading the real state ------------------------------------------------
@@ -413,6 +461,8 @@ export class VmService {
       accelerator: rec.accelerator,
       actual,
       lastExit: rec.lastExit,
+      nics: nicMacs(rec.id, rec.spec).map((mac, i) => ({ type: rec.spec.networkInterfaces[i]!.type, mac })),
+      guest: rec.pid !== null ? (this.guests.get(rec.id) ?? null) : null,
       createdAt: rec.createdAt,
       updatedAt: rec.updatedAt,
     };
@@ -426,16 +476,139 @@ export class VmService {
     return rec;
   }
 
-  /** Host files the spec names must exist before anything is created. */
-  private checkHostFiles(spec: VmSpec): void {
+  /** Host files and Disks the spec names must exist (and the disks be free) before anything changes. */
+  private checkResources(spec: VmSpec): void {
     for (const [what, f] of [
-      ["kernel", spec.kernel.path],
-      ["initrd", spec.kernel.initrd],
+      ["kernel", spec.kernel?.path],
+      ["initrd", spec.kernel?.initrd],
+      ["cdrom", spec.cdrom?.path],
     ] as const) {
       if (f !== undefined && !existsSync(f)) {
         throw errors.conflict(`The ${what} file ${f} of VM "${spec.name}" does not exist on this host.`, { file: f });
       }
     }
+    for (const d of spec.disks) {
+      if (!this.d.disks.record(d.disk)) {
+        throw errors.conflict(`VM "${spec.name}" uses disk "${d.disk}", which does not exist on this host: create the Disk first.`, { disk: d.disk });
+      }
+      const owner = this.d.store.listVms<VmSpec>().find((v) => v.name !== spec.name && v.spec.disks.some((x) => x.disk === d.disk));
+      if (owner) {
+        throw errors.conflict(`Disk "${d.disk}" is already attached to VM "${owner.name}"; a disk belongs to one VM at a time.`, { disk: d.disk, vm: owner.name });
+      }
+    }
+    if (spec.firmware === "uefi") this.ovmf();
+  }
+
+  private ovmf(): { code: string; vars: string } {
+    const o = this.d.ovmf ?? { code: "/usr/share/OVMF/OVMF_CODE_4M.fd", vars: "/usr/share/OVMF/OVMF_VARS_4M.fd" };
+    if (!existsSync(o.code) || !existsSync(o.vars)) {
+      throw new KvmError("unsupported", `UEFI firmware is not installed on this host (${o.code}): install the ovmf package.`);
+    }
+    return o;
+  }
+
+  private seedPath(id: string): string {
+    return path.join(this.vmDir(id), "seed.iso");
+  }
+
+  /** (Re)builds the VM's cloud-init seed, or removes it when the spec has no cloud-init. */
+  private async writeSeed(rec: Rec): Promise<void> {
+    const ci = rec.spec.cloudInit;
+    if (!ci) {
+      rmSync(this.seedPath(rec.id), { force: true });
+      return;
+    }
+    const instanceId = ci.instanceId ?? rec.id;
+    const metaData = ci.metaData
+      ? /instance-id\s*:/.test(ci.metaData)
+        ? ci.metaData
+        : renderMetaData({ instanceId, hostname: rec.name }) + ci.metaData
+      : renderMetaData({ instanceId, hostname: rec.name });
+    mkdirSync(this.vmDir(rec.id), { recursive: true, mode: 0o700 });
+    await buildSeed(this.seedPath(rec.id), { userData: ci.userData, metaData, networkConfig: ci.networkConfig });
+  }
+
+  /** Attaches and detaches disks of a running VM over QMP; the VM and its other devices stay as they are. */
+  private async hotplugDisks(rec: Rec, attach: VmDisk[], detach: VmDisk[]): Promise<void> {
+    const mon = this.monitors.get(rec.id);
+    if (!mon) throw errors.invalidState(`VM "${rec.name}" is running but hostd has no QMP connection to it yet; retry in a moment.`);
+    for (const d of detach) {
+      const r = this.d.disks.record(d.disk);
+      const ids = r ? diskIds(r.id) : undefined;
+      if (!ids) continue;
+      const deleted = mon.qmp.waitEvent("DEVICE_DELETED", (ev) => ev.data?.device === ids.id, 30_000);
+      await mon.qmp.execute("device_del", { id: ids.id });
+      try {
+        await deleted;
+      } catch {
+        throw new KvmError("timeout", `The guest of VM "${rec.name}" did not release disk "${d.disk}" within 30 s (PCIe hot-unplug needs the guest's cooperation).`);
+      }
+      await mon.qmp.execute("blockdev-del", { "node-name": ids.node });
+    }
+    const slots = assignDiskSlots(rec.spec.disks, rec.devices);
+    rec.devices = { ...rec.devices, diskSlots: slots };
+    this.d.store.saveVm(rec);
+    const all = qemuDisks(rec.spec, this.resolveDisks(rec.spec), slots);
+    for (const d of attach) {
+      const qd = all.find((x) => x.slot === slots[slotKey(d)] && x.bus === d.bus)!;
+      await mon.qmp.execute("blockdev-add", blockdevOf(qd));
+      try {
+        await mon.qmp.execute("device_add", diskDeviceOf(qd));
+      } catch (e) {
+        await mon.qmp.execute("blockdev-del", { "node-name": qd.node }).catch(() => undefined);
+        throw new KvmError("qemu_failed", `QEMU could not hot-plug disk "${d.disk}" into VM "${rec.name}": ${(e as Error).message}`);
+      }
+    }
+  }
+
+  /** QMP block_resize for a disk attached to a running VM. */
+  private async resizeOnline(disk: string, bytes: number): Promise<boolean> {
+    const rec = this.d.store.listVms<VmSpec>().find((v) => v.spec.disks.some((x) => x.disk === disk));
+    const r = this.d.disks.record(disk);
+    if (!rec || !r || !this.isAlive(rec)) return false;
+    const mon = this.monitors.get(rec.id);
+    if (!mon) return false;
+    await mon.qmp.execute("block_resize", { "node-name": diskIds(r.id).node, size: bytes });
+    return true;
+  }
+
+  /** Asks the guest agent for addresses, hostname and OS, without ever blocking a request. */
+  private pollAgent(rec: Rec): void {
+    const st = this.agentPolls.get(rec.id) ?? { next: 0, busy: false };
+    this.agentPolls.set(rec.id, st);
+    if (st.busy || Date.now() < st.next) return;
+    st.busy = true;
+    const agent = new GuestAgent(this.paths(rec.id).guestAgent);
+    void (async () => {
+      try {
+        const [interfaces, hostname, os] = await Promise.all([
+          agent.interfaces(),
+          agent.hostname().catch(() => null),
+          agent.osInfo().catch(() => null),
+        ]);
+        this.guests.set(rec.id, {
+          hostname,
+          os: os ? (os.prettyName ?? os.name ?? null) : null,
+          interfaces: interfaces.map((i) => ({ name: i.name, mac: i.mac ?? null, addresses: i.addresses })),
+          at: new Date().toISOString(),
+        });
+        st.next = Date.now() + AGENT_REFRESH_MS;
+      } catch {
+        st.next = Date.now() + AGENT_RETRY_MS;
+      } finally {
+        st.busy = false;
+      }
+    })();
+  }
+
+  private resolveDisks(spec: VmSpec): Map<string, ResolvedDisk> {
+    const m = new Map<string, ResolvedDisk>();
+    for (const d of spec.disks) {
+      const r = this.d.disks.record(d.disk);
+      if (!r) throw errors.conflict(`Disk "${d.disk}" of VM "${spec.name}" does not exist on this host.`, { disk: d.disk });
+      m.set(d.disk, { name: r.name, id: r.id, file: r.path, format: r.format });
+    }
+    return m;
   }
 
   private vmDir(id: string): string {
@@ -450,20 +623,58 @@ export class VmService {
       pidfile: path.join(dir, "qemu.pid"),
       serialSocket: path.join(dir, "serial.sock"),
       serialLog: path.join(dir, "serial.log"),
+      guestAgent: path.join(dir, "qga.sock"),
     };
   }
 
   private qemuConfig(rec: Rec): QemuVmConfig {
+    const spec = rec.spec;
+    const slots = assignDiskSlots(spec.disks, rec.devices);
+    rec.devices = { ...rec.devices, diskSlots: slots };
+    const boot = bootIndexes(spec);
     return {
       uuid: rec.id,
       name: rec.name,
-      vcpus: rec.spec.vcpus,
-      memoryMiB: rec.spec.memoryMiB,
+      vcpus: spec.vcpus,
+      memoryMiB: spec.memoryMiB,
       accel: this.d.accel.kind,
-      kernel: rec.spec.kernel,
+      kernel: spec.kernel,
+      firmware:
+        spec.firmware === "uefi"
+          ? { type: "uefi", code: this.ovmf().code, vars: path.join(this.vmDir(rec.id), "OVMF_VARS.fd") }
+          : { type: "bios" },
+      disks: qemuDisks(spec, this.resolveDisks(spec), slots),
+      cdrom: spec.cdrom ? { file: spec.cdrom.path, ...(spec.kernel === undefined && { bootIndex: boot.cdrom }) } : undefined,
+      seed: spec.cloudInit ? this.seedPath(rec.id) : undefined,
+      nics: qemuNics(rec.id, spec),
+      guestAgent: spec.guestAgent,
       paths: this.paths(rec.id),
     };
   }
+}
+
+/** Fields QEMU cannot change on a running VM here: changing them restarts it. */
+const RESTART_FIELDS = ["vcpus", "memoryMiB", "kernel", "firmware", "cdrom", "bootOrder", "networkInterfaces", "guestAgent"] as const;
+
+/** The spec after an update: given fields replace, `null` removes optional ones. */
+export function applyUpdate(before: VmSpec, u: VmUpdate): VmSpec {
+  const out: VmSpec = { ...before };
+  if (u.vcpus !== undefined) out.vcpus = u.vcpus;
+  if (u.memoryMiB !== undefined) out.memoryMiB = u.memoryMiB;
+  if (u.running !== undefined) out.running = u.running;
+  if (u.firmware !== undefined) out.firmware = u.firmware;
+  if (u.disks !== undefined) out.disks = u.disks;
+  if (u.networkInterfaces !== undefined) out.networkInterfaces = u.networkInterfaces;
+  if (u.guestAgent !== undefined) out.guestAgent = u.guestAgent;
+  for (const k of ["kernel", "cdrom", "bootOrder", "cloudInit"] as const) {
+    const v = u[k];
+    if (v === null) delete out[k];
+    else if (v !== undefined) (out as Record<string, unknown>)[k] = v;
+  }
+  if (out.kernel === undefined && out.disks.length === 0 && out.cdrom === undefined) {
+    throw new KvmError("invalid_params", `VM "${before.name}" would have no boot source left: keep a kernel, a disk or a cdrom.`);
+  }
+  return out;
 }
 
 /** JSON with sorted keys, for comparing specs regardless of key order. */

@@ -5,7 +5,20 @@ import { defineMethod } from "./method";
  * Capabilities a hostd announces. Clients check these, not version numbers,
  * before using a feature. Later issues add "disks", "networks", ...
  */
-export const Capability = z.enum(["vm.kernel-boot", "vm.list", "vm.update.restart"]);
+export const Capability = z.enum([
+  "vm.kernel-boot",
+  "vm.list",
+  "vm.update.restart",
+  "disks",
+  "disks.grow-online",
+  "images",
+  "vm.disks.hotplug",
+  "vm.firmware.uefi",
+  "vm.cdrom",
+  "vm.cloud-init",
+  "vm.guest-agent",
+  "vm.nic.user",
+]);
 export type Capability = z.infer<typeof Capability>;
 
 export const Accelerator = z.enum(["kvm", "tcg"]);

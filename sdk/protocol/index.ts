@@ -6,12 +6,30 @@ export * from "./common";
 export * from "./method";
 export * from "./host";
 export * from "./vm";
+export * from "./disk";
 
 import { hostHello } from "./host";
 import { AnyMethod } from "./method";
 import { vmCreate, vmDelete, vmGet, vmList, vmStart, vmStop, vmUpdate } from "./vm";
+import { diskCreate, diskDelete, diskGet, diskList, diskUpdate, imageList, imagePrune } from "./disk";
 
 /** Every method hostd serves, by wire name. */
 export const Methods: ReadonlyMap<string, AnyMethod> = new Map(
-  [hostHello, vmCreate, vmGet, vmList, vmUpdate, vmStart, vmStop, vmDelete].map((m) => [m.name, m]),
+  [
+    hostHello,
+    vmCreate,
+    vmGet,
+    vmList,
+    vmUpdate,
+    vmStart,
+    vmStop,
+    vmDelete,
+    diskCreate,
+    diskGet,
+    diskList,
+    diskUpdate,
+    diskDelete,
+    imageList,
+    imagePrune,
+  ].map((m) => [m.name, m]),
 );

@@ -38,20 +38,96 @@ export const KernelBoot = z.strictObject({
 });
 export type KernelBoot = z.infer<typeof KernelBoot>;
 
-/**
- * The desired spec of a VM. Disks, firmware, cloud-init and network
- * interfaces join this object in later protocol versions (announced as
- * capabilities); a VM then needs exactly one boot source.
- */
-export const VmSpec = z.strictObject({
-  name: Name,
-  vcpus: Vcpus.default(1),
-  memoryMiB: MemoryMiB.default(512),
-  /** Desired power state. */
-  running: z.boolean().default(true),
-  /** Direct kernel boot source. Required until disk boot exists. */
-  kernel: KernelBoot,
+export const DiskBus = z.enum(["virtio", "scsi", "sata"]);
+export type DiskBus = z.infer<typeof DiskBus>;
+
+/** A Disk attached to the VM. Disks are listed boot disk first. */
+export const VmDisk = z.strictObject({
+  /** Name of a Disk on the same host. */
+  disk: Name,
+  /** virtio (default; hot-pluggable), scsi (virtio-scsi; hot-pluggable) or sata (AHCI; needs a restart). */
+  bus: DiskBus.default("virtio"),
 });
+export type VmDisk = z.output<typeof VmDisk>;
+
+export const Firmware = z.enum(["bios", "uefi"]);
+
+/** A unicast, locally administered-or-not MAC address in lowercase. */
+export const Mac = z
+  .string()
+  .regex(/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/, "must be a MAC address like 52:54:00:12:34:56 (lowercase hex)")
+  .refine((m) => (Number.parseInt(m.slice(0, 2), 16) & 1) === 0, "must be a unicast MAC (first octet even)");
+
+export const PortForward = z.strictObject({
+  protocol: z.enum(["tcp", "udp"]).default("tcp"),
+  /** Host address to listen on; loopback by default, so nothing is exposed by accident. */
+  hostAddress: z.ipv4().default("127.0.0.1"),
+  hostPort: z.int().min(1).max(65535),
+  guestPort: z.int().min(1).max(65535),
+});
+
+/**
+ * A NIC on QEMU's user-mode network: private, isolated (`restrict=on`: the guest
+ * reaches nothing outside), with optional port forwards into the guest. Bridged,
+ * NAT and isolated networks come with the Network resource.
+ */
+export const UserNic = z.strictObject({
+  type: z.literal("user"),
+  /** Default: derived from the VM's id and the NIC's position, stable for the VM's life. */
+  mac: Mac.optional(),
+  portForwards: z.array(PortForward).max(16).default([]),
+});
+export const NetworkInterface = z.discriminatedUnion("type", [UserNic]);
+export type NetworkInterface = z.output<typeof NetworkInterface>;
+
+const CloudInitDoc = z.string().max(64 * 1024);
+/** cloud-init NoCloud data; hostd builds the `cidata` seed disk from it. */
+export const CloudInit = z.strictObject({
+  userData: CloudInitDoc,
+  /** Extra meta-data (YAML); instance-id and local-hostname are filled in unless given here. */
+  metaData: CloudInitDoc.optional(),
+  networkConfig: CloudInitDoc.optional(),
+  /**
+   * cloud-init runs per-instance steps (users, keys, runcmd) again only when this changes.
+   * Default: the VM's id, so changing userData alone updates the seed without re-running them.
+   */
+  instanceId: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, "must be 1-64 of letters, digits, . _ -").optional(),
+});
+export type CloudInit = z.output<typeof CloudInit>;
+
+/**
+ * The desired spec of a VM. A VM needs a boot source: a kernel (direct
+ * boot), a disk, or a cdrom.
+ */
+export const VmSpec = z
+  .strictObject({
+    name: Name,
+    vcpus: Vcpus.default(1),
+    memoryMiB: MemoryMiB.default(512),
+    /** Desired power state. */
+    running: z.boolean().default(true),
+    /** Direct kernel boot from host files (skips firmware and boot loader). */
+    kernel: KernelBoot.optional(),
+    firmware: Firmware.default("bios"),
+    /** Disks, boot disk first. */
+    disks: z.array(VmDisk).max(16).default([]),
+    /** A read-only ISO on the host, e.g. an installer. */
+    cdrom: z.strictObject({ path: HostPath }).optional(),
+    /** Boot from the cdrom or from the first disk first. Default: cdrom first when there is one. */
+    bootOrder: z.array(z.enum(["cdrom", "disk"])).min(1).max(2).optional(),
+    networkInterfaces: z.array(NetworkInterface).max(8).default([]),
+    cloudInit: CloudInit.optional(),
+    /** Add the virtio-serial channel qemu-guest-agent talks on (IPs, OS, hostname, clean shutdown). */
+    guestAgent: z.boolean().default(true),
+  })
+  .refine((v) => v.kernel !== undefined || v.disks.length > 0 || v.cdrom !== undefined, {
+    message: "a VM needs a boot source: kernel, disks or cdrom",
+    path: ["kernel"],
+  })
+  .refine((v) => new Set(v.disks.map((d) => d.disk)).size === v.disks.length, {
+    message: "a disk may be attached once",
+    path: ["disks"],
+  });
 export type VmSpec = z.output<typeof VmSpec>;
 export type VmSpecInput = z.input<typeof VmSpec>;
 
@@ -63,12 +139,19 @@ export const VmUpdate = z
     vcpus: Vcpus.optional(),
     memoryMiB: MemoryMiB.optional(),
     running: z.boolean().optional(),
-    kernel: KernelBoot.optional(),
+    kernel: KernelBoot.nullable().optional(),
+    firmware: Firmware.optional(),
+    disks: z.array(VmDisk).max(16).optional(),
+    cdrom: z.strictObject({ path: HostPath }).nullable().optional(),
+    bootOrder: z.array(z.enum(["cdrom", "disk"])).min(1).max(2).nullable().optional(),
+    networkInterfaces: z.array(NetworkInterface).max(8).optional(),
+    cloudInit: CloudInit.nullable().optional(),
+    guestAgent: z.boolean().optional(),
     /** How long a graceful shutdown may take before power-off, when a restart is needed. */
     stopTimeoutSeconds: z.int().min(0).max(3600).optional(),
   })
   .refine((u) => Object.keys(u).some((k) => k !== "name" && k !== "stopTimeoutSeconds"), {
-    message: "an update must change at least one of vcpus, memoryMiB, running, kernel",
+    message: "an update must change at least one property of the VM",
   });
 export type VmUpdate = z.output<typeof VmUpdate>;
 
@@ -120,6 +203,23 @@ export const VmInfo = z.strictObject({
       detail: z.string().optional(),
     })
     .nullable(),
+  /** NICs as QEMU has them, in spec order. */
+  nics: z.array(z.strictObject({ type: z.string(), mac: Mac })),
+  /** What qemu-guest-agent last reported; null until it has answered. Never waited for. */
+  guest: z
+    .strictObject({
+      hostname: z.string().nullable(),
+      os: z.string().nullable(),
+      interfaces: z.array(
+        z.strictObject({
+          name: z.string(),
+          mac: z.string().nullable(),
+          addresses: z.array(z.strictObject({ address: z.string(), prefix: z.int(), family: z.enum(["ipv4", "ipv6"]) })),
+        }),
+      ),
+      at: Timestamp,
+    })
+    .nullable(),
   createdAt: Timestamp,
   updatedAt: Timestamp,
 });
@@ -156,6 +256,8 @@ export const vmUpdate = defineMethod(
     vm: VmInfo,
     /** True when QEMU was restarted to apply the change. */
     restarted: z.boolean(),
+    /** Disks hot-plugged (+name) and unplugged (-name) without a restart. */
+    hotplugged: z.array(z.string()),
   }),
   { mutating: true },
 );

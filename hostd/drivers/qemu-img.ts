@@ -1,0 +1,272 @@
+/**
+ * Disk images through qemu-img: inspect, create blank disks and thin
+ * copy-on-write overlays, copy, and grow. Every call goes through the one
+ * exec helper; failures become a {@link QemuImgError} whose `kind` the
+ * service layer maps to the error catalogue, so it never parses qemu-img's
+ * stderr itself.
+ *
+ * Paths are resolved to absolute paths before they reach qemu-img: an
+ * absolute path cannot be mistaken for an option (a leading "-") or for a
+ * protocol prefix ("nbd:…", "file:…"), which qemu-img looks for before the
+ * first "/".
+ */
+import { lstat, rm } from "node:fs/promises";
+import { isAbsolute, resolve } from "node:path";
+import { z } from "zod";
+import { ExecError, run } from "../exec";
+
+/** What went wrong, for the service layer to map; never branch on the message. */
+export type QemuImgErrorKind =
+  /** The image (or its directory, or its backing file) does not exist. */
+  | "not_found"
+  /** Another process (a running VM) holds the image's lock. */
+  | "locked"
+  /** The filesystem is full. */
+  | "no_space"
+  /** Bad arguments, or the file is not an image in the stated format. */
+  | "invalid"
+  /** The target of create/createOverlay/convert already exists; qemu-img would truncate it. */
+  | "exists"
+  /** A resize (or an overlay) smaller than the image: refused, it would lose data. */
+  | "shrink_refused"
+  /** Anything else: qemu-img's own words are in the message. */
+  | "failed";
+
+export class QemuImgError extends Error {
+  override readonly name = "QemuImgError";
+  constructor(
+    readonly kind: QemuImgErrorKind,
+    message: string,
+    /** The image the operation was about. */
+    readonly path: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** Formats hostd creates; `info` may report others (vmdk, vdi…) for images it did not make. */
+export type DiskFormat = "qcow2" | "raw";
+
+export interface ImageInfo {
+  /** qemu-img's format name: "qcow2", "raw", "vmdk", … */
+  format: string;
+  /** Size the guest sees, in bytes. */
+  virtualSize: number;
+  /** Bytes allocated on the host filesystem. */
+  actualSize: number;
+  /** Absolute path of the backing file, for overlays. */
+  backingFile?: string;
+  backingFormat?: string;
+  /** qcow2 dirty flag (lazy refcounts after an unclean shutdown). */
+  dirty?: boolean;
+  /**
+   * qcow2 external data file: the guest's data lives in this other host
+   * file. An image from elsewhere carrying one (or a backing file) could
+   * make a VM read arbitrary host files.
+   */
+  dataFile?: string;
+}
+
+// qemu-img info --output=json; unknown keys (format-specific, cluster-size…) are dropped.
+const InfoJson = z.object({
+  format: z.string(),
+  "virtual-size": z.int().nonnegative(),
+  "actual-size": z.int().nonnegative().optional(),
+  "backing-filename": z.string().optional(),
+  // Resolved against the overlay's directory when the recorded name is relative.
+  "full-backing-filename": z.string().optional(),
+  "backing-filename-format": z.string().optional(),
+  "dirty-flag": z.boolean().optional(),
+  // Its shape depends on the format; only qcow2's data-file is read, leniently.
+  "format-specific": z.unknown().optional(),
+});
+const Qcow2Specific = z.object({ type: z.literal("qcow2"), data: z.object({ "data-file": z.string().optional() }) });
+
+const SECTOR = 512;
+
+export class QemuImg {
+  constructor(readonly binary = process.env.HOSTD_QEMU_IMG ?? "qemu-img") {}
+
+  /**
+   * Reads an image's format, sizes and backing file. `shared` adds `-U`
+   * (force-share), needed to inspect a disk a running VM holds locked; the
+   * answer may then be slightly stale. `format` skips format probing, which
+   * matters for raw disks whose guest may have written a qcow2 header.
+   */
+  async info(path: string, opts: { shared?: boolean; format?: string } = {}): Promise<ImageInfo> {
+    const abs = resolve(path);
+    const args = ["info", "--output=json"];
+    if (opts.shared) args.push("-U");
+    if (opts.format) args.push("-f", opts.format);
+    const { stdout } = await this.exec("read", abs, [...args, "--", abs], 30_000);
+    let json: unknown;
+    try {
+      json = JSON.parse(stdout);
+    } catch {
+      throw new QemuImgError("failed", `qemu-img info printed something other than JSON for ${abs}.`, abs);
+    }
+    const parsed = InfoJson.safeParse(json);
+    if (!parsed.success) {
+      throw new QemuImgError("failed", `qemu-img info for ${abs} did not have the expected fields: ${parsed.error.message}`, abs);
+    }
+    const j = parsed.data;
+    const backingFile = j["full-backing-filename"] ?? j["backing-filename"];
+    const dataFile = Qcow2Specific.safeParse(j["format-specific"]).data?.data["data-file"];
+    return {
+      format: j.format,
+      virtualSize: j["virtual-size"],
+      actualSize: j["actual-size"] ?? 0,
+      ...(backingFile !== undefined && { backingFile }),
+      ...(j["backing-filename-format"] !== undefined && { backingFormat: j["backing-filename-format"] }),
+      ...(j["dirty-flag"] !== undefined && { dirty: j["dirty-flag"] }),
+      ...(dataFile !== undefined && { dataFile }),
+    };
+  }
+
+  /** Creates a blank disk. Refuses to overwrite an existing file (qemu-img would truncate it). */
+  async create(path: string, opts: { format: DiskFormat; sizeBytes: number }): Promise<void> {
+    const abs = resolve(path);
+    checkSize(abs, opts.sizeBytes);
+    await refuseExisting(abs);
+    await this.exec("create", abs, ["create", "-q", "-f", opts.format, "--", abs, String(opts.sizeBytes)], 60_000);
+  }
+
+  /**
+   * Creates a thin copy-on-write clone of `backingFile`: reads come from the
+   * base, writes land in the new qcow2. The base must then never change.
+   * `backingFormat` is recorded in the overlay so QEMU never probes the base.
+   * `sizeBytes` may grow the disk beyond the base; it may not shrink it.
+   */
+  async createOverlay(path: string, opts: { backingFile: string; backingFormat: string; sizeBytes?: number }): Promise<void> {
+    const abs = resolve(path);
+    if (!isAbsolute(opts.backingFile)) {
+      // qemu-img would record a relative name and resolve it against the overlay's directory.
+      throw new QemuImgError("invalid", `The backing file must be an absolute path, got "${opts.backingFile}".`, abs);
+    }
+    if (opts.sizeBytes !== undefined) {
+      checkSize(abs, opts.sizeBytes);
+      // The base may be in use by other VMs' overlays: read it force-shared.
+      const base = await this.info(opts.backingFile, { shared: true, format: opts.backingFormat });
+      if (opts.sizeBytes < base.virtualSize) {
+        throw new QemuImgError(
+          "shrink_refused",
+          `The disk size ${opts.sizeBytes} bytes is smaller than its base image ${opts.backingFile} (${base.virtualSize} bytes); ` +
+            `use a size of at least ${base.virtualSize} bytes.`,
+          abs,
+        );
+      }
+    }
+    await refuseExisting(abs);
+    const args = ["create", "-q", "-f", "qcow2", "-b", opts.backingFile, "-F", opts.backingFormat, "--", abs];
+    if (opts.sizeBytes !== undefined) args.push(String(opts.sizeBytes));
+    await this.exec("create", abs, args, 60_000);
+  }
+
+  /**
+   * Copies `src` into a new standalone image at `dst` (no backing file), e.g.
+   * a full clone of a cached base. Large images take a while: the default
+   * timeout is an hour. A failed copy leaves no `dst` behind.
+   */
+  async convert(src: string, dst: string, opts: { dstFormat: DiskFormat; srcFormat?: string; timeoutMs?: number }): Promise<void> {
+    const absSrc = resolve(src);
+    const absDst = resolve(dst);
+    await refuseExisting(absDst);
+    const args = ["convert", "-q", "-O", opts.dstFormat];
+    if (opts.srcFormat) args.push("-f", opts.srcFormat);
+    args.push("--", absSrc, absDst);
+    try {
+      await this.exec("convert", absSrc, args, opts.timeoutMs ?? 3_600_000);
+    } catch (e) {
+      // We made sure dst did not exist, so whatever is there is our half-written copy.
+      await rm(absDst, { force: true });
+      throw e;
+    }
+  }
+
+  /**
+   * Grows a disk to `sizeBytes`. Shrinking loses the guest's data past the
+   * new end, so it is refused here (and `--shrink` is never passed); an
+   * equal size is a no-op. Fails with "locked" while a VM runs the disk:
+   * live resizes go through QMP block_resize instead.
+   */
+  async resize(path: string, sizeBytes: number, opts: { format: DiskFormat }): Promise<void> {
+    const abs = resolve(path);
+    checkSize(abs, sizeBytes);
+    const cur = await this.info(abs, { format: opts.format });
+    if (sizeBytes < cur.virtualSize) {
+      throw new QemuImgError(
+        "shrink_refused",
+        `Refusing to shrink ${abs} from ${cur.virtualSize} to ${sizeBytes} bytes: it would destroy data at the end of the disk. ` +
+          `Disks can only grow; to get a smaller disk, create a new one.`,
+        abs,
+      );
+    }
+    if (sizeBytes === cur.virtualSize) return;
+    await this.exec("resize", abs, ["resize", "-q", "-f", opts.format, "--", abs, String(sizeBytes)], 60_000);
+  }
+
+  private async exec(op: Op, path: string, args: string[], timeoutMs: number): Promise<{ stdout: string }> {
+    try {
+      return await run(this.binary, args, { timeoutMs });
+    } catch (e) {
+      throw classify(op, path, e);
+    }
+  }
+}
+
+type Op = "read" | "create" | "convert" | "resize";
+const verb: Record<Op, string> = { read: "read", create: "create", convert: "copy", resize: "resize" };
+
+/** Turns a failed qemu-img run into a typed error with a sentence a user can act on. */
+function classify(op: Op, path: string, e: unknown): QemuImgError {
+  if (!(e instanceof ExecError)) {
+    return new QemuImgError("failed", `Could not ${verb[op]} image ${path}: ${String(e)}`, path, { cause: e });
+  }
+  const said = qemuImgSays(e.stderr);
+  const fail = (kind: QemuImgErrorKind, message: string) => new QemuImgError(kind, message, path, { cause: e });
+  if (e.exitCode === null && e.signal === null && /ENOENT/.test(e.message)) {
+    return fail("failed", `qemu-img was not found ("${e.command}"); install qemu-utils or set HOSTD_QEMU_IMG.`);
+  }
+  if (e.signal !== null) return fail("failed", `qemu-img was stopped (${e.signal}) while trying to ${verb[op]} ${path}; it may have timed out.`);
+  if (/Failed to get .*lock|Is another process using the image/i.test(e.stderr)) {
+    return fail("locked", `Image ${path} is in use by another process (a running VM?); stop it first${op === "read" ? " or read it force-shared" : ""}. qemu-img said: ${said}`);
+  }
+  if (/No space left on device|ENOSPC/i.test(e.stderr)) {
+    return fail("no_space", `The filesystem holding ${path} is full; free some space and retry. qemu-img said: ${said}`);
+  }
+  if (/No such file or directory/i.test(e.stderr)) {
+    return fail("not_found", `Could not ${verb[op]} image ${path}: a file or directory it needs does not exist. qemu-img said: ${said}`);
+  }
+  if (/Permission denied/i.test(e.stderr)) {
+    return fail("failed", `hostd may not access ${path} (permission denied); check the file's owner and mode. qemu-img said: ${said}`);
+  }
+  if (/Image is not in .* format|Unknown file format|Unknown driver|Invalid (image )?size|must be a multiple|Invalid parameter|Could not open backing image|unrecognized option|invalid option/i.test(e.stderr)) {
+    return fail("invalid", `Could not ${verb[op]} image ${path}: ${said}`);
+  }
+  return fail("failed", `qemu-img could not ${verb[op]} ${path}: ${said || e.message}`);
+}
+
+/** stderr without the "qemu-img: " prefixes, joined on one line. */
+function qemuImgSays(stderr: string): string {
+  return stderr
+    .split("\n")
+    .map((l) => l.replace(/^qemu-img: /, "").trim())
+    .filter((l) => l !== "")
+    .join(" ");
+}
+
+function checkSize(path: string, sizeBytes: number): void {
+  // qemu-img silently rounds up to whole sectors on create and rejects other sizes on resize: say so up front.
+  if (!Number.isSafeInteger(sizeBytes) || sizeBytes <= 0 || sizeBytes % SECTOR !== 0) {
+    throw new QemuImgError("invalid", `Disk size must be a positive whole number of 512-byte sectors, got ${sizeBytes} for ${path}.`, path);
+  }
+}
+
+async function refuseExisting(path: string): Promise<void> {
+  const st = await lstat(path).catch((e: NodeJS.ErrnoException) => {
+    if (e.code === "ENOENT") return undefined;
+    throw new QemuImgError("failed", `Could not check whether ${path} exists: ${e.message}`, path, { cause: e });
+  });
+  if (st) throw new QemuImgError("exists", `${path} already exists; refusing to overwrite it. Remove it first if it is not needed.`, path);
+}

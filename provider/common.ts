@@ -1,0 +1,102 @@
+/**
+ * What every resource provider of pulumi-kvm shares: the stack's connection
+ * settings (from `configure`), preview-time tolerance of unknown values,
+ * generated names, and turning errors into the CLI's `[code] message`.
+ */
+import { randomBytes } from "node:crypto";
+import type * as dynamic from "@pulumi/pulumi/dynamic";
+import { z } from "zod";
+import { isKvmError } from "../sdk/errors";
+import { CONFIG_KEYS, ConnectionSettings } from "./connection";
+
+/** What Pulumi sends as a value that is not known yet during preview. */
+export const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
+
+/** Stack config, set by `configure`. Module state is safe: provider modules are required, not serialized. */
+let stackConnection: ConnectionSettings = {};
+
+/** The `configure` of every provider module: reads `kvm:*` stack config. */
+export async function configureFromStack(req: dynamic.ConfigureRequest): Promise<void> {
+  const raw: Record<string, unknown> = {};
+  for (const key of CONFIG_KEYS) {
+    const v = req.config.get(`kvm:${key}`);
+    if (v === undefined) continue;
+    raw[key] = key === "dialCommand" ? safeJson(v) : v;
+  }
+  const parsed = ConnectionSettings.safeParse(raw);
+  if (!parsed.success) {
+    throw new Error(`[invalid_params] stack config kvm:*: ${z.prettifyError(parsed.error)}`);
+  }
+  stackConnection = parsed.data;
+}
+
+function safeJson(s: string): unknown {
+  try {
+    return JSON.parse(s);
+  } catch {
+    return s;
+  }
+}
+
+/** Stack settings overridden field by field by a resource's `connection`. */
+export function settingsFor(inputs: { connection?: ConnectionSettings }): ConnectionSettings {
+  return { ...stackConnection, ...(inputs.connection ?? {}) };
+}
+
+export function hasUnknown(v: unknown): boolean {
+  if (v === UNKNOWN) return true;
+  if (Array.isArray(v)) return v.some(hasUnknown);
+  if (v && typeof v === "object") return Object.values(v).some(hasUnknown);
+  return false;
+}
+
+/** Drops properties that are unknown during preview, so the rest can still be validated. */
+export function withoutUnknowns(v: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(v).filter(([, x]) => !hasUnknown(x)));
+}
+
+/** A stable auto-generated name: `<prefix>-<7 hex>`, kept across updates. */
+export function autoName(prefix: string | undefined, fallback: string): string {
+  const base =
+    (prefix ?? fallback)
+      .toLowerCase()
+      .replace(/[^a-z0-9-]+/g, "-")
+      .replace(/^-+|-+$/g, "")
+      .slice(0, 55) || fallback;
+  return `${base}-${randomBytes(4).toString("hex").slice(0, 7)}`;
+}
+
+/** The name to use: given, kept from the last run, or generated. */
+export function nameFor(olds: { name?: string; namePrefix?: string }, news: Record<string, unknown>, fallback: string): string {
+  if (typeof news.name === "string") return news.name;
+  if (olds.name !== undefined && olds.namePrefix === news.namePrefix) return olds.name;
+  return autoName(news.namePrefix as string | undefined, fallback);
+}
+
+/** zod issues as Pulumi check failures: `[invalid_params] path: message`. */
+export function failuresOf(error: z.ZodError, prefix: string[] = []): dynamic.CheckFailure[] {
+  return error.issues.map((i) => {
+    const p = [...prefix, ...i.path.map(String)].join(".");
+    return { property: p || "(resource)", reason: `[invalid_params] ${p ? p + ": " : ""}${i.message}` };
+  });
+}
+
+/** Strips Pulumi's serialized provider reference, which rides along with the inputs. */
+export function ownInputs(news: Record<string, unknown>): Record<string, unknown> {
+  const { __provider: _provider, ...rest } = news;
+  return rest;
+}
+
+export function same(a: unknown, b: unknown): boolean {
+  return JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
+}
+
+/** Errors reach the user through the CLI as `what: [code] message (hostd request id)`. */
+export async function withUserErrors<T>(what: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    if (isKvmError(e)) throw new Error(`${what}: ${e.toString()}`);
+    throw e;
+  }
+}

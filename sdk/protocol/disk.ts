@@ -1,0 +1,130 @@
+/**
+ * Disks and the image cache. A Disk is a host file (qcow2 or raw) with a
+ * life of its own: it outlives the VMs that use it, grows in place and is
+ * never shrunk. Images are base files downloaded once per host, verified
+ * by sha256, and shared copy-on-write by clones.
+ */
+import { z } from "zod";
+import { HostPath, Name, Timestamp } from "./common";
+import { defineMethod } from "./method";
+
+export const DISK_LIMITS = {
+  minSizeGiB: 1,
+  /** 64 TiB: qcow2's practical limit with default clusters. */
+  maxSizeGiB: 64 * 1024,
+} as const;
+
+export const SizeGiB = z.int().min(DISK_LIMITS.minSizeGiB).max(DISK_LIMITS.maxSizeGiB);
+
+export const Sha256 = z.string().regex(/^[0-9a-f]{64}$/, "must be a sha256 digest: 64 lowercase hex characters");
+
+/** Image URLs: http(s) only, no credentials in the URL (they would end up in logs and state). */
+export const ImageUrl = z
+  .url({ protocol: /^https?$/ })
+  .max(2048)
+  .refine((u) => !/^[a-z]+:\/\/[^/]*@/i.test(u), "must not contain user:password@");
+
+export const DiskFormat = z.enum(["qcow2", "raw"]);
+export type DiskFormat = z.infer<typeof DiskFormat>;
+
+export const DiskSource = z.discriminatedUnion("kind", [
+  /** An empty disk of `sizeGiB`. */
+  z.strictObject({ kind: z.literal("blank") }),
+  /**
+   * An image downloaded once per host into the image cache and verified.
+   * `clone: true` (default) makes a thin copy-on-write overlay on the cached
+   * base; `false` a standalone copy.
+   */
+  z.strictObject({ kind: z.literal("url"), url: ImageUrl, sha256: Sha256, clone: z.boolean().default(true) }),
+  /** An image file already on the host; copied, or cloned copy-on-write with `clone: true` (it must then never change). */
+  z.strictObject({ kind: z.literal("hostPath"), path: HostPath, clone: z.boolean().default(false) }),
+]);
+export type DiskSource = z.output<typeof DiskSource>;
+
+export const DiskSpec = z
+  .strictObject({
+    name: Name,
+    /** Size; for image sources, default is the image's own size (and it may only be larger). */
+    sizeGiB: SizeGiB.optional(),
+    format: DiskFormat.default("qcow2"),
+    source: DiskSource.default({ kind: "blank" }),
+  })
+  .refine((d) => d.source.kind !== "blank" || d.sizeGiB !== undefined, {
+    message: "a blank disk needs sizeGiB",
+    path: ["sizeGiB"],
+  })
+  .refine((d) => !(d.source.kind !== "blank" && d.source.clone && d.format !== "qcow2"), {
+    message: "a copy-on-write clone must be qcow2",
+    path: ["format"],
+  });
+export type DiskSpec = z.output<typeof DiskSpec>;
+
+export const DiskUpdate = z.strictObject({
+  name: Name,
+  /** The new size: larger than the current one (disks are never shrunk). */
+  sizeGiB: SizeGiB,
+});
+
+export const DiskInfo = z.strictObject({
+  id: z.uuid(),
+  name: Name,
+  spec: DiskSpec,
+  format: DiskFormat,
+  /** Where the file lives on the host. */
+  path: z.string(),
+  virtualSizeBytes: z.int(),
+  /** Bytes the file really takes on the host (a clone takes little). */
+  actualSizeBytes: z.int(),
+  /** The cached base image a clone reads through, if any. */
+  backingFile: z.string().nullable(),
+  /** The VM using the disk, if any. */
+  attachedTo: Name.nullable(),
+  createdAt: Timestamp,
+  updatedAt: Timestamp,
+});
+export type DiskInfo = z.infer<typeof DiskInfo>;
+
+export const ImageInfo = z.strictObject({
+  sha256: Sha256,
+  url: z.string(),
+  path: z.string(),
+  format: z.string(),
+  sizeBytes: z.int(),
+  downloadedAt: Timestamp,
+  /** Disks cloned from this image; an image in use is never pruned. */
+  usedBy: z.array(Name),
+});
+export type ImageInfo = z.infer<typeof ImageInfo>;
+
+export const DiskRef = z.strictObject({ name: Name });
+
+export const diskCreate = defineMethod("disk.create", DiskSpec, DiskInfo, { mutating: true });
+export const diskGet = defineMethod("disk.get", DiskRef, DiskInfo, { mutating: false });
+export const diskList = defineMethod("disk.list", z.strictObject({}), z.strictObject({ disks: z.array(DiskInfo) }), { mutating: false });
+export const diskUpdate = defineMethod(
+  "disk.update",
+  DiskUpdate,
+  z.strictObject({ disk: DiskInfo, online: z.boolean() }),
+  { mutating: true },
+);
+export const diskDelete = defineMethod(
+  "disk.delete",
+  z.strictObject({ name: Name, id: z.uuid().optional() }),
+  z.strictObject({ existed: z.boolean() }),
+  { mutating: true },
+);
+export const imageList = defineMethod(
+  "image.list",
+  z.strictObject({}),
+  z.strictObject({
+    images: z.array(ImageInfo),
+    downloads: z.array(z.strictObject({ sha256: Sha256, url: z.string(), bytes: z.int(), totalBytes: z.int().nullable() })),
+  }),
+  { mutating: false },
+);
+export const imagePrune = defineMethod(
+  "image.prune",
+  z.strictObject({ sha256: Sha256.optional() }),
+  z.strictObject({ removed: z.array(Sha256) }),
+  { mutating: true },
+);
