@@ -19,6 +19,9 @@ Usage:
   hostd dial-stdio [--socket PATH]
   hostd vm list [--socket PATH] [--json]
   hostd vm show NAME [--socket PATH]
+  hostd disk list [--socket PATH] [--json]
+  hostd image list [--socket PATH] [--json]     cached base images and downloads in progress
+  hostd image prune [SHA256] [--socket PATH]   remove cached images no disk uses
   hostd version
 
 Defaults: --socket ${DEFAULT_SOCKET_PATH}, --state-dir /var/lib/hostd, --accel auto.`;
@@ -51,6 +54,10 @@ async function main(argv: string[]): Promise<number> {
       return dialStdio(values.socket);
     case "vm":
       return vmCommand(values.socket, sub, arg, values.json);
+    case "disk":
+      return diskCommand(values.socket, sub, values.json);
+    case "image":
+      return imageCommand(values.socket, sub, arg, values.json);
     default:
       process.stderr.write(`hostd: unknown command "${cmd}"\n\n${USAGE}\n`);
       return 2;
@@ -104,8 +111,7 @@ async function vmCommand(socketPath: string, sub: string | undefined, name: stri
     for (const v of vms) {
       rows.push([v.name, v.state, String(v.spec.vcpus), `${v.spec.memoryMiB} MiB`, v.pid ? String(v.pid) : "-", v.accelerator ?? "-", v.id]);
     }
-    const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-    for (const r of rows) process.stdout.write(r.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd() + "\n");
+    printTable(rows);
     return 0;
   }
   if (sub === "show" && name) {
@@ -113,6 +119,66 @@ async function vmCommand(socketPath: string, sub: string | undefined, name: stri
     return 0;
   }
   process.stderr.write(`hostd vm: use "list" or "show NAME"\n`);
+  return 2;
+}
+
+function printTable(rows: string[][]): void {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  for (const r of rows) process.stdout.write(r.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd() + "\n");
+}
+
+function size(bytes: number): string {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let v = bytes;
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  return `${v.toFixed(u === 0 ? 0 : 1)} ${units[u]}`;
+}
+
+async function diskCommand(socketPath: string, sub: string | undefined, json: boolean): Promise<number> {
+  if (sub !== "list") {
+    process.stderr.write(`hostd disk: use "list"\n`);
+    return 2;
+  }
+  const { disks } = await new HostClient(new LocalTransport(socketPath)).disk.list();
+  if (json) {
+    process.stdout.write(JSON.stringify(disks, null, 2) + "\n");
+    return 0;
+  }
+  const rows = [["NAME", "FORMAT", "SIZE", "ON HOST", "ATTACHED TO", "BASE"]];
+  for (const d of disks) {
+    rows.push([d.name, d.format, size(d.virtualSizeBytes), size(d.actualSizeBytes), d.attachedTo ?? "-", d.backingFile ? "clone" : "-"]);
+  }
+  printTable(rows);
+  return 0;
+}
+
+async function imageCommand(socketPath: string, sub: string | undefined, sha: string | undefined, json: boolean): Promise<number> {
+  const client = new HostClient(new LocalTransport(socketPath));
+  if (sub === "list") {
+    const r = await client.image.list();
+    if (json) {
+      process.stdout.write(JSON.stringify(r, null, 2) + "\n");
+      return 0;
+    }
+    const rows = [["SHA256", "FORMAT", "SIZE", "USED BY", "URL"]];
+    for (const i of r.images) rows.push([i.sha256.slice(0, 16), i.format, size(i.sizeBytes), i.usedBy.join(",") || "-", i.url]);
+    printTable(rows);
+    for (const d of r.downloads) {
+      const pct = d.totalBytes ? ` (${Math.floor((100 * d.bytes) / d.totalBytes)}%)` : "";
+      process.stdout.write(`downloading ${d.sha256.slice(0, 16)}: ${size(d.bytes)}${d.totalBytes ? ` of ${size(d.totalBytes)}` : ""}${pct} from ${d.url}\n`);
+    }
+    return 0;
+  }
+  if (sub === "prune") {
+    const { removed } = await client.image.prune(sha);
+    process.stdout.write(removed.length ? `removed ${removed.join(" ")}\n` : "nothing to prune\n");
+    return 0;
+  }
+  process.stderr.write(`hostd image: use "list" or "prune [SHA256]"\n`);
   return 2;
 }
 

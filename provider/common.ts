@@ -100,3 +100,19 @@ export async function withUserErrors<T>(what: string, fn: () => Promise<T>): Pro
     throw e;
   }
 }
+
+/**
+ * Removes `undefined` (deeply): Pulumi serializes outputs as a protobuf Struct,
+ * which rejects undefined values ("Unexpected struct type").
+ */
+export function definedOnly<T>(v: T): T {
+  if (Array.isArray(v)) return v.map(definedOnly) as T;
+  if (v && typeof v === "object") {
+    return Object.fromEntries(
+      Object.entries(v as Record<string, unknown>)
+        .filter(([, x]) => x !== undefined)
+        .map(([k, x]) => [k, definedOnly(x)]),
+    ) as T;
+  }
+  return v;
+}

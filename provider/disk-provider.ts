@@ -6,7 +6,7 @@ import { z } from "zod";
 import { isKvmError } from "../sdk/errors";
 import { DiskFormat, DiskInfo, DiskSource, DiskSpec, Name, SizeGiB } from "../sdk/protocol";
 import { clientFor, ConnectionSettings, targetOf } from "./connection";
-import { configureFromStack, failuresOf, hasUnknown, nameFor, ownInputs, same, settingsFor, withoutUnknowns, withUserErrors } from "./common";
+import { configureFromStack, failuresOf, hasUnknown, nameFor, ownInputs, same, settingsFor, withoutUnknowns, withUserErrors, definedOnly } from "./common";
 
 const DEFAULT_TIMEOUT_SECONDS = 3600;
 
@@ -103,7 +103,7 @@ function specOf(i: DiskInputs): z.input<typeof DiskSpec> {
 }
 
 function outputsOf(i: DiskInputs, d: DiskInfo, host: string): DiskOutputs {
-  return {
+  return definedOnly({
     ...i,
     sizeGiB: d.spec.sizeGiB ?? i.sizeGiB,
     diskId: d.id,
@@ -113,7 +113,7 @@ function outputsOf(i: DiskInputs, d: DiskInfo, host: string): DiskOutputs {
     actualSizeBytes: d.actualSizeBytes,
     backingFile: d.backingFile,
     attachedTo: d.attachedTo,
-  };
+  });
 }
 
 export async function create(inputs: DiskInputs): Promise<dynamic.CreateResult<DiskOutputs>> {

@@ -35,6 +35,7 @@ import {
   settingsFor,
   withoutUnknowns,
   withUserErrors,
+  definedOnly,
 } from "./common";
 
 export { UNKNOWN } from "./common";
@@ -94,7 +95,7 @@ const Inputs = z.strictObject({
   disks: z.array(VmDisk).max(16).optional(),
   cdrom: z.strictObject({ path: HostPath }).optional(),
   bootOrder: z.array(z.enum(["cdrom", "disk"])).min(1).max(2).optional(),
-  networkInterfaces: z.array(NetworkInterface).max(8).optional(),
+  networkInterfaces: z.array(NetworkInterface).max(5).optional(),
   cloudInit: CloudInit.optional(),
   guestAgent: z.boolean().optional(),
   waitFor: WaitFor.optional(),
@@ -224,7 +225,7 @@ function usableAddresses(vm: VmInfo): { v4: string[]; all: string[] } {
 
 function outputsOf(i: VmInputs, vm: VmInfo, host: string): VmOutputs {
   const addrs = usableAddresses(vm);
-  return {
+  return definedOnly({
     ...i,
     vcpus: vm.spec.vcpus,
     memoryMiB: vm.spec.memoryMiB,
@@ -244,7 +245,7 @@ function outputsOf(i: VmInputs, vm: VmInfo, host: string): VmOutputs {
     ipAddresses: addrs.all,
     guestHostname: vm.guest?.hostname ?? null,
     guestOs: vm.guest?.os ?? null,
-  };
+  });
 }
 
 /** Polls until the VM is as ready as asked, bounded. Refresh never calls this. */

@@ -98,7 +98,7 @@ test("disks on their buses with boot order; seed, agent and NICs at fixed places
   expect(dev).toContainEqual(expect.objectContaining({ driver: "virtio-scsi-pci", addr: "0x6" }));
   expect(dev).toContainEqual(expect.objectContaining({ driver: "ide-hd", bus: "ide.1", drive: "dc" }));
   expect(dev).toContainEqual(expect.objectContaining({ driver: "ide-cd", bus: "ide.5", bootindex: 2 }));
-  expect(dev).toContainEqual(expect.objectContaining({ driver: "virtio-blk-pci", id: "seed", addr: "0x4" }));
+  expect(dev).toContainEqual(expect.objectContaining({ driver: "virtio-blk-pci", id: "seed", bus: "rp15" }));
   expect(dev).toContainEqual(expect.objectContaining({ driver: "virtio-serial-pci", addr: "0x5" }));
   expect(dev).toContainEqual({ driver: "virtserialport", chardev: "qga0", name: "org.qemu.guest_agent.0" });
   expect(dev).toContainEqual({ driver: "virtio-net-pci", id: "nic0", netdev: "nic0-net", mac: "52:54:00:aa:bb:cc", bus: "rp10" });

@@ -7,8 +7,10 @@
  * VM's whole life — adding a disk or a cloud-init seed never renames a NIC:
  *
  *   00:02.0-7, 00:03.0-7  16 pcie-root-ports rp0..rp15 (hot-plug targets)
- *                         rp0..rp9: virtio disks (slot kept per disk), rp10..rp15: NICs
- *   00:04.0               cloud-init seed (virtio-blk, read-only)
+ *                         rp0..rp9: virtio disks (slot kept per disk), rp10..rp14: NICs,
+ *                         rp15: the cloud-init seed (read-only virtio-blk). Block devices all sit
+ *                         behind root ports, in slot order, so the guest names the boot disk vda
+ *                         and the seed comes last.
  *   00:05.0               virtio-serial (guest agent channel)
  *   00:06.0               virtio-scsi controller (scsi disks)
  *   00:1f.2               q35's built-in AHCI: sata disks, cdrom
@@ -31,7 +33,8 @@ export interface QemuPaths {
 export const ROOT_PORTS = 16;
 export const DISK_SLOTS = 10;
 export const FIRST_NIC_SLOT = DISK_SLOTS;
-export const MAX_NICS = ROOT_PORTS - DISK_SLOTS;
+export const SEED_SLOT = ROOT_PORTS - 1;
+export const MAX_NICS = SEED_SLOT - FIRST_NIC_SLOT;
 /** AHCI ports on q35's built-in controller: ide.0 .. ide.5. */
 export const SATA_PORTS = 6;
 
@@ -181,7 +184,7 @@ export function buildQemuArgv(c: QemuVmConfig): string[] {
     // virtio-blk, not a cdrom: Debian's cloud kernel has no AHCI driver, and this works on BIOS and UEFI alike.
     argv.push(
       "-blockdev", json({ driver: "raw", "node-name": "seed", "read-only": true, file: { driver: "file", filename: c.seed, "read-only": true } }),
-      "-device", json({ driver: "virtio-blk-pci", id: "seed", drive: "seed", bus: "pcie.0", addr: "0x4", serial: "cidata" }),
+      "-device", json({ driver: "virtio-blk-pci", id: "seed", drive: "seed", bus: `rp${SEED_SLOT}`, serial: "cidata" }),
     );
   }
   for (const n of c.nics) {

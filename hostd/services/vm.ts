@@ -518,14 +518,18 @@ export class VmService {
       rmSync(this.seedPath(rec.id), { force: true });
       return;
     }
-    const instanceId = ci.instanceId ?? rec.id;
-    const metaData = ci.metaData
-      ? /instance-id\s*:/.test(ci.metaData)
-        ? ci.metaData
-        : renderMetaData({ instanceId, hostname: rec.name }) + ci.metaData
-      : renderMetaData({ instanceId, hostname: rec.name });
+    // instance-id and local-hostname come from hostd unless the user's meta-data sets them.
+    const user = ci.metaData ?? "";
+    const ours = renderMetaData({ instanceId: ci.instanceId ?? rec.id, hostname: rec.name })
+      .split("\n")
+      .filter((line) => line !== "" && !new RegExp(`^${line.split(":")[0]}\\s*:`, "m").test(user));
+    const metaData = [...ours, user].filter((x) => x !== "").join("\n") + "\n";
     mkdirSync(this.vmDir(rec.id), { recursive: true, mode: 0o700 });
-    await buildSeed(this.seedPath(rec.id), { userData: ci.userData, metaData, networkConfig: ci.networkConfig });
+    try {
+      await buildSeed(this.seedPath(rec.id), { userData: ci.userData, metaData, networkConfig: ci.networkConfig });
+    } catch (e) {
+      throw new KvmError("qemu_failed", `Could not build the cloud-init seed of VM "${rec.name}": ${(e as Error).message}`, { vm: rec.name });
+    }
   }
 
   /** Attaches and detaches disks of a running VM over QMP; the VM and its other devices stay as they are. */

@@ -115,7 +115,7 @@ export const VmSpec = z
     cdrom: z.strictObject({ path: HostPath }).optional(),
     /** Boot from the cdrom or from the first disk first. Default: cdrom first when there is one. */
     bootOrder: z.array(z.enum(["cdrom", "disk"])).min(1).max(2).optional(),
-    networkInterfaces: z.array(NetworkInterface).max(8).default([]),
+    networkInterfaces: z.array(NetworkInterface).max(5).default([]),
     cloudInit: CloudInit.optional(),
     /** Add the virtio-serial channel qemu-guest-agent talks on (IPs, OS, hostname, clean shutdown). */
     guestAgent: z.boolean().default(true),
@@ -144,7 +144,7 @@ export const VmUpdate = z
     disks: z.array(VmDisk).max(16).optional(),
     cdrom: z.strictObject({ path: HostPath }).nullable().optional(),
     bootOrder: z.array(z.enum(["cdrom", "disk"])).min(1).max(2).nullable().optional(),
-    networkInterfaces: z.array(NetworkInterface).max(8).optional(),
+    networkInterfaces: z.array(NetworkInterface).max(5).optional(),
     cloudInit: CloudInit.nullable().optional(),
     guestAgent: z.boolean().optional(),
     /** How long a graceful shutdown may take before power-off, when a restart is needed. */
