@@ -14,7 +14,8 @@
  *   pulumi up && ssh -p 2222 tester@127.0.0.1    # on the KVM host
  *
  * Optional config: rootSizeGiB (grow it and `pulumi up`: online, no restart),
- * withData (attach a data disk: hot-plugged), vmName, firmware (bios|uefi).
+ * withData (attach a data disk: hot-plugged), vmName, firmware (bios|uefi),
+ * revision (changes the user-data: the seed is rewritten, the VM is not replaced).
  * The end-to-end tests run this very program.
  */
 import * as pulumi from "@pulumi/pulumi";
@@ -47,6 +48,7 @@ const vm = new kvm.Vm("debian", {
       "    shell: /bin/bash",
       "    sudo: ALL=(ALL) NOPASSWD:ALL",
       `    ssh_authorized_keys: [${JSON.stringify(cfg.require("publicKey"))}]`,
+      `# revision ${cfg.get("revision") ?? "1"}`,
       "",
     ].join("\n"),
     metaData: `local-hostname: ${hostname}\n`,
