@@ -3,15 +3,15 @@
 # quickly when everything is already there:
 #   apt packages (QEMU, qemu-img, OpenSSH, busybox, ...), Node 24 from the npm
 #   registry, npm dependencies (native addons built against Node 24), the
-#   TypeScript build, the packed package in node_modules, the tiny test guest,
-#   and the Pulumi CLI built from Go modules.
+#   TypeScript build, the packed package in node_modules, the test guests (a
+#   tiny one and a Debian cloud image), and the Pulumi CLI built from Go modules.
 # Source it (`. scripts/bootstrap.sh`) to get Node 24 and Pulumi on PATH.
 set -euo pipefail
 _root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 _log() { printf '[bootstrap] %s\n' "$*" >&2; }
 
 # 1. Debian packages.
-_apt=(qemu-system-x86 qemu-utils openssh-server openssh-client busybox-static cpio iproute2 ca-certificates xorriso genisoimage ovmf qemu-guest-agent dosfstools mtools grub-pc-bin grub-common)
+_apt=(qemu-system-x86 qemu-utils openssh-server openssh-client busybox-static cpio iproute2 ca-certificates xorriso genisoimage ovmf qemu-guest-agent dosfstools mtools grub-pc-bin grub-common debootstrap gdisk e2fsprogs)
 _missing=()
 for p in "${_apt[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || _missing+=("$p")
@@ -44,8 +44,10 @@ _log "tsc"
 chmod +x "$_root/dist/hostd/cli.js"
 "$_root/scripts/install-self.sh"
 
-# 5. The tiny test guest (Debian cloud kernel + busybox initramfs).
+# 5. The test guests: a tiny one (Debian cloud kernel + busybox initramfs) and a
+#    Debian 12 cloud image (debootstrap, cloud-init, guest agent, BIOS + UEFI boot).
 "$_root/scripts/build-tiny-guest.sh" >&2
+"$_root/scripts/build-debian-image.sh" >&2
 
 # 6. The Pulumi CLI at the version of our @pulumi/pulumi.
 _pulumi_version=$(node -p 'require(process.argv[1]).version' "$_root/node_modules/@pulumi/pulumi/package.json")
