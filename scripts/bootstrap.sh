@@ -22,8 +22,8 @@ if [ ${#_missing[@]} -gt 0 ]; then
     exit 1
   fi
   _log "installing ${_missing[*]}"
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${_missing[@]}" >/dev/null
+  apt-get update -qq -o Acquire::Retries=5
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o Acquire::Retries=5 --no-install-recommends "${_missing[@]}" >/dev/null
 fi
 
 # 2. Node 24 (the machine's Node 20 is too old for @pulumi/pulumi).
@@ -47,7 +47,8 @@ chmod +x "$_root/dist/hostd/cli.js"
 # 5. The test guests: a tiny one (Debian cloud kernel + busybox initramfs) and a
 #    Debian 12 cloud image (debootstrap, cloud-init, guest agent, BIOS + UEFI boot).
 "$_root/scripts/build-tiny-guest.sh" >&2
-"$_root/scripts/build-debian-image.sh" >&2
+# One retry: the build downloads ~200 packages, and the mirror can fail once.
+"$_root/scripts/build-debian-image.sh" >&2 || "$_root/scripts/build-debian-image.sh" >&2
 
 # 6. The Pulumi CLI at the version of our @pulumi/pulumi.
 _pulumi_version=$(node -p 'require(process.argv[1]).version' "$_root/node_modules/@pulumi/pulumi/package.json")

@@ -230,8 +230,10 @@ in_root() { # in_root CMD...: run in the image root with a clean environment
 		PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
 		DEBIAN_FRONTEND=noninteractive DEBCONF_NONINTERACTIVE_SEEN=true "$@"
 }
+# Acquire::Retries: a name lookup or a connection to the mirror fails now and then; retry
+# each download instead of failing the build.
 APT_OPTS=(-y -q -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold
-	-o Dpkg::Options::=--force-unsafe-io -o Dpkg::Use-Pty=0)
+	-o Dpkg::Options::=--force-unsafe-io -o Dpkg::Use-Pty=0 -o Acquire::Retries=5)
 
 log "building $SUITE image (recipe $RECIPE_HASH), mirror $MIRROR, security ${SECURITY_MIRROR:-none}; log: $LOG"
 

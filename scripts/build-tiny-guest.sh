@@ -115,7 +115,7 @@ chmod 755 "$WORK" # lets apt's _apt user write its downloads here
 apt_download() { # apt_download PACKAGE -> path of the .deb in $WORK/debs
 	mkdir -p "$WORK/debs"
 	chmod 777 "$WORK/debs"
-	(cd "$WORK/debs" && apt-get download -q "$1" >"$WORK/apt-$1.log" 2>&1) || {
+	(cd "$WORK/debs" && apt-get download -q -o Acquire::Retries=5 "$1" >"$WORK/apt-$1.log" 2>&1) || {
 		cat "$WORK/apt-$1.log" >&2
 		die "apt-get download $1 failed"
 	}
