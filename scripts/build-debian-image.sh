@@ -292,6 +292,11 @@ mapfile -t KERNEL_PACKAGES < <(sed 's/#.*//' "$RECIPE_DIR/packages.list" | awk '
 [ ${#KERNEL_PACKAGES[@]} -gt 0 ] || die "$RECIPE_DIR/packages.list lists no linux-image-* package"
 log "apt-get dist-upgrade and install of $((${#PACKAGES[@]} + ${#KERNEL_PACKAGES[@]})) packages (and dependencies)"
 in_root apt-get "${APT_OPTS[@]}" dist-upgrade || die "apt-get dist-upgrade failed"
+# Download everything first: installing systemd-resolved turns the chroot's
+# /etc/resolv.conf into a link to a stub that does not exist there, so later
+# downloads could not resolve the mirror.
+in_root apt-get "${APT_OPTS[@]}" --no-install-recommends --download-only install "${PACKAGES[@]}" "${KERNEL_PACKAGES[@]}" ||
+	die "apt-get download of the packages failed"
 # The kernel last, on its own: its initramfs is then generated once (not again
 # by triggers that other packages activate).
 in_root apt-get "${APT_OPTS[@]}" --no-install-recommends install "${PACKAGES[@]}" || die "apt-get install failed"
