@@ -3,7 +3,7 @@
  */
 import type * as dynamic from "@pulumi/pulumi/dynamic";
 import { z } from "zod";
-import { isKvmError } from "../sdk/errors";
+import { isKvmError, KvmError } from "../sdk/errors";
 import { DiskFormat, DiskInfo, DiskSource, DiskSpec, Name, SizeGiB } from "../sdk/protocol";
 import { clientFor, ConnectionSettings, targetOf } from "./connection";
 import { configureFromStack, failuresOf, hasUnknown, nameFor, ownInputs, same, settingsFor, withoutUnknowns, withUserErrors, definedOnly } from "./common";
@@ -150,6 +150,9 @@ export async function update(id: string, olds: DiskOutputs, news: DiskInputs): P
       d = (await client.disk.update({ name: news.name, sizeGiB: news.sizeGiB })).disk;
     } else {
       d = await client.disk.get(news.name);
+    }
+    if (d.id !== id) {
+      throw new KvmError("not_found", `Disk "${news.name}" on the host is not the one in this stack (id ${d.id}, expected ${id}). Run \`pulumi refresh\`.`);
     }
     return { outs: outputsOf(news, d, olds.host ?? targetOf(settings)) };
   });
