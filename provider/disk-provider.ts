@@ -145,14 +145,13 @@ export async function update(id: string, olds: DiskOutputs, news: DiskInputs): P
   return withUserErrors(`updating disk "${news.name}"`, async () => {
     const settings = settingsFor(news);
     const client = clientFor(settings, news.timeoutSeconds * 1000);
-    let d: DiskInfo;
-    if (news.sizeGiB !== undefined && news.sizeGiB !== olds.sizeGiB) {
-      d = (await client.disk.update({ name: news.name, sizeGiB: news.sizeGiB })).disk;
-    } else {
-      d = await client.disk.get(news.name);
-    }
+    // Check it is still the stack's disk before touching it: a namesake must not be grown.
+    let d = await client.disk.get(news.name);
     if (d.id !== id) {
       throw new KvmError("not_found", `Disk "${news.name}" on the host is not the one in this stack (id ${d.id}, expected ${id}). Run \`pulumi refresh\`.`);
+    }
+    if (news.sizeGiB !== undefined && news.sizeGiB !== olds.sizeGiB) {
+      d = (await client.disk.update({ name: news.name, sizeGiB: news.sizeGiB })).disk;
     }
     return { outs: outputsOf(news, d, olds.host ?? targetOf(settings)) };
   });
