@@ -315,13 +315,12 @@ export async function update(id: string, olds: VmOutputs, news: VmInputs): Promi
     }
     // `olds.running` is the real state from the last read, so this also starts a VM that stopped or crashed.
     if (olds.running !== news.running) u.running = news.running;
-    let vm: VmInfo;
-    if (Object.keys(u).length > 1) {
-      vm = (await client.vm.update(u)).vm;
-      if (vm.id !== id) throw new KvmError("not_found", `VM "${news.name}" on the host is not the one in this stack (id ${vm.id}, expected ${id}). Run \`pulumi refresh\`.`);
-    } else {
-      vm = await client.vm.get(news.name);
+    // Check it is still the stack's VM before touching it: a namesake must not be changed.
+    let vm = await client.vm.get(news.name);
+    if (vm.id !== id) {
+      throw new KvmError("not_found", `VM "${news.name}" on the host is not the one in this stack (id ${vm.id}, expected ${id}). Run \`pulumi refresh\`.`);
     }
+    if (Object.keys(u).length > 1) vm = (await client.vm.update(u)).vm;
     if (news.running) vm = await waitReady(client, news.name, news.waitFor, news.timeoutSeconds);
     return { outs: outputsOf(news, vm, olds.host ?? targetOf(settings)) };
   });
