@@ -6,7 +6,7 @@
 import { randomBytes } from "node:crypto";
 import type * as dynamic from "@pulumi/pulumi/dynamic";
 import { z } from "zod";
-import { isKvmError } from "../sdk/errors";
+import { isKvmError, KvmError } from "../sdk/errors";
 import { CONFIG_KEYS, ConnectionSettings } from "./connection";
 
 /** What Pulumi sends as a value that is not known yet during preview. */
@@ -115,4 +115,28 @@ export function definedOnly<T>(v: T): T {
     ) as T;
   }
   return v;
+}
+
+/**
+ * The object on the host if it is still the one this stack created (same id);
+ * undefined when it is gone or a namesake replaced it, so refresh drops it.
+ */
+export async function ownedOrGone<T extends { id: string }>(id: string, get: () => Promise<T>): Promise<T | undefined> {
+  let found: T;
+  try {
+    found = await get();
+  } catch (e) {
+    if (isKvmError(e, "not_found")) return undefined;
+    throw e;
+  }
+  return found.id === id ? found : undefined;
+}
+
+/** Like `ownedOrGone`, but a missing or foreign object is an error: an update must not touch a namesake. */
+export async function mustOwn<T extends { id: string }>(kind: string, name: string, id: string, get: () => Promise<T>): Promise<T> {
+  const found = await get();
+  if (found.id !== id) {
+    throw new KvmError("not_found", `${kind} "${name}" on the host is not the one in this stack (id ${found.id}, expected ${id}). Run \`pulumi refresh\`.`);
+  }
+  return found;
 }

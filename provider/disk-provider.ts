@@ -3,10 +3,9 @@
  */
 import type * as dynamic from "@pulumi/pulumi/dynamic";
 import { z } from "zod";
-import { isKvmError, KvmError } from "../sdk/errors";
 import { DiskFormat, DiskInfo, DiskSource, DiskSpec, Name, SizeGiB } from "../sdk/protocol";
 import { clientFor, ConnectionSettings, targetOf } from "./connection";
-import { configureFromStack, failuresOf, hasUnknown, nameFor, ownInputs, same, settingsFor, withoutUnknowns, withUserErrors, definedOnly } from "./common";
+import { configureFromStack, failuresOf, hasUnknown, nameFor, ownInputs, same, settingsFor, withoutUnknowns, withUserErrors, definedOnly, ownedOrGone, mustOwn } from "./common";
 
 const DEFAULT_TIMEOUT_SECONDS = 3600;
 
@@ -129,14 +128,8 @@ export async function read(id: string, props: DiskOutputs): Promise<dynamic.Read
   return withUserErrors(`reading disk "${props.name}"`, async () => {
     const settings = settingsFor(props);
     const client = clientFor(settings, 60_000);
-    let d: DiskInfo;
-    try {
-      d = await client.disk.get(props.name);
-    } catch (e) {
-      if (isKvmError(e, "not_found")) return { id: "", props: {} as DiskOutputs };
-      throw e;
-    }
-    if (d.id !== id) return { id: "", props: {} as DiskOutputs };
+    const d = await ownedOrGone(id, () => client.disk.get(props.name));
+    if (!d) return { id: "", props: {} as DiskOutputs };
     return { id, props: outputsOf(props, d, props.host ?? targetOf(settings)) };
   });
 }
@@ -146,10 +139,7 @@ export async function update(id: string, olds: DiskOutputs, news: DiskInputs): P
     const settings = settingsFor(news);
     const client = clientFor(settings, news.timeoutSeconds * 1000);
     // Check it is still the stack's disk before touching it: a namesake must not be grown.
-    let d = await client.disk.get(news.name);
-    if (d.id !== id) {
-      throw new KvmError("not_found", `Disk "${news.name}" on the host is not the one in this stack (id ${d.id}, expected ${id}). Run \`pulumi refresh\`.`);
-    }
+    let d = await mustOwn("Disk", news.name, id, () => client.disk.get(news.name));
     if (news.sizeGiB !== undefined && news.sizeGiB !== olds.sizeGiB) {
       d = (await client.disk.update({ name: news.name, sizeGiB: news.sizeGiB })).disk;
     }

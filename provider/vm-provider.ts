@@ -9,7 +9,7 @@
  */
 import type * as dynamic from "@pulumi/pulumi/dynamic";
 import { z } from "zod";
-import { isKvmError, KvmError } from "../sdk/errors";
+import { KvmError } from "../sdk/errors";
 import {
   CloudInit,
   Firmware,
@@ -36,6 +36,8 @@ import {
   withoutUnknowns,
   withUserErrors,
   definedOnly,
+  mustOwn,
+  ownedOrGone,
 } from "./common";
 
 export { UNKNOWN } from "./common";
@@ -286,15 +288,8 @@ export async function read(id: string, props: VmOutputs): Promise<dynamic.ReadRe
   return withUserErrors(`reading VM "${props.name}"`, async () => {
     const settings = settingsFor(props);
     const client = clientFor(settings, 60_000);
-    let vm: VmInfo;
-    try {
-      vm = await client.vm.get(props.name);
-    } catch (e) {
-      if (isKvmError(e, "not_found")) return { id: "", props: {} as VmOutputs };
-      throw e;
-    }
-    // A VM of the same name but another id is a namesake; ours is gone.
-    if (vm.id !== id) return { id: "", props: {} as VmOutputs };
+    const vm = await ownedOrGone(id, () => client.vm.get(props.name));
+    if (!vm) return { id: "", props: {} as VmOutputs };
     return { id, props: outputsOf(props, vm, props.host ?? targetOf(settings)) };
   });
 }
@@ -316,10 +311,7 @@ export async function update(id: string, olds: VmOutputs, news: VmInputs): Promi
     // `olds.running` is the real state from the last read, so this also starts a VM that stopped or crashed.
     if (olds.running !== news.running) u.running = news.running;
     // Check it is still the stack's VM before touching it: a namesake must not be changed.
-    let vm = await client.vm.get(news.name);
-    if (vm.id !== id) {
-      throw new KvmError("not_found", `VM "${news.name}" on the host is not the one in this stack (id ${vm.id}, expected ${id}). Run \`pulumi refresh\`.`);
-    }
+    let vm = await mustOwn("VM", news.name, id, () => client.vm.get(news.name));
     if (Object.keys(u).length > 1) vm = (await client.vm.update(u)).vm;
     if (news.running) vm = await waitReady(client, news.name, news.waitFor, news.timeoutSeconds);
     return { outs: outputsOf(news, vm, olds.host ?? targetOf(settings)) };

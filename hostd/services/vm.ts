@@ -78,7 +78,7 @@ export class VmService {
 
   constructor(private readonly d: VmServiceDeps) {
     d.disks.setUsers({
-      attachedTo: (disk) => this.d.store.listVms<VmSpec>().find((v) => v.spec.disks.some((x) => x.disk === disk))?.name ?? null,
+      attachedTo: (disk) => this.vmUsingDisk(disk)?.name ?? null,
       resizeOnline: (disk, bytes) => this.resizeOnline(disk, bytes),
     });
   }
@@ -470,6 +470,11 @@ export class VmService {
 
   // ---- helpers ----------------------------------------------------------------
 
+  /** The VM whose spec lists `disk` (a disk belongs to one VM at a time), among `vms` (default: all). */
+  private vmUsingDisk(disk: string, vms: Rec[] = this.d.store.listVms<VmSpec>()): Rec | undefined {
+    return vms.find((v) => v.spec.disks.some((x) => x.disk === disk));
+  }
+
   private mustGet(name: string): Rec {
     const rec = this.d.store.getVmByName<VmSpec>(name);
     if (!rec) throw errors.notFound("VM", name);
@@ -487,11 +492,12 @@ export class VmService {
         throw errors.conflict(`The ${what} file ${f} of VM "${spec.name}" does not exist on this host.`, { file: f });
       }
     }
+    const others = spec.disks.length > 0 ? this.d.store.listVms<VmSpec>().filter((v) => v.name !== spec.name) : [];
     for (const d of spec.disks) {
       if (!this.d.disks.record(d.disk)) {
         throw errors.conflict(`VM "${spec.name}" uses disk "${d.disk}", which does not exist on this host: create the Disk first.`, { disk: d.disk });
       }
-      const owner = this.d.store.listVms<VmSpec>().find((v) => v.name !== spec.name && v.spec.disks.some((x) => x.disk === d.disk));
+      const owner = this.vmUsingDisk(d.disk, others);
       if (owner) {
         throw errors.conflict(`Disk "${d.disk}" is already attached to VM "${owner.name}"; a disk belongs to one VM at a time.`, { disk: d.disk, vm: owner.name });
       }
@@ -567,7 +573,7 @@ export class VmService {
 
   /** QMP block_resize for a disk attached to a running VM. */
   private async resizeOnline(disk: string, bytes: number): Promise<boolean> {
-    const rec = this.d.store.listVms<VmSpec>().find((v) => v.spec.disks.some((x) => x.disk === disk));
+    const rec = this.vmUsingDisk(disk);
     const r = this.d.disks.record(disk);
     if (!rec || !r || !this.isAlive(rec)) return false;
     const mon = this.monitors.get(rec.id);
