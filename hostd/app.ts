@@ -2,7 +2,7 @@
  * Wires hostd together: probes the host, opens the store, starts the
  * services and registers one handler per protocol method.
  */
-import { chmodSync, chownSync, mkdirSync, rmSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, mkdirSync, rmSync } from "node:fs";
 import * as net from "node:net";
 import { hostname } from "node:os";
 import * as path from "node:path";
@@ -13,6 +13,10 @@ import { QemuDriver } from "./drivers/qemu";
 import { ImageCache } from "./drivers/image-cache";
 import { QemuImg } from "./drivers/qemu-img";
 import { DiskService } from "./services/disk";
+import { DnsmasqDriver } from "./drivers/dnsmasq";
+import { NetlinkDriver } from "./drivers/netlink";
+import { NftDriver } from "./drivers/nft";
+import { NetworkService } from "./services/network";
 import { Logger } from "./log";
 import { Server } from "./server";
 import { LONGEST_VM_PATH_SUFFIX, VmService } from "./services/vm";
@@ -46,7 +50,9 @@ export async function startHostd(o: HostdOptions): Promise<Hostd> {
   if (o.socketPath.length > MAX_UNIX_PATH) {
     throw new KvmError("invalid_params", `Socket path ${o.socketPath} is longer than ${MAX_UNIX_PATH} characters.`);
   }
-  mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+  // Traversable (not listable) by others: dnsmasq re-reads its network's files after dropping root.
+  mkdirSync(stateDir, { recursive: true, mode: 0o711 });
+  chmodSync(stateDir, 0o711);
   mkdirSync(path.dirname(o.socketPath), { recursive: true, mode: 0o755 });
 
   const accel = chooseAccelerator(probeHost(), o.accel);
@@ -71,8 +77,15 @@ export async function startHostd(o: HostdOptions): Promise<Hostd> {
     stateDir,
     log,
   });
-  const vms = new VmService({ store, qemu, accel, stateDir, log, disks });
+  const ip = new NetlinkDriver();
+  const networks = new NetworkService({ store, ip, dnsmasq: new DnsmasqDriver(), nft: new NftDriver(), stateDir, log });
+  // QEMU aborts on vhost=on without the device (see docs/architecture.md), so probe it.
+  const vhostNet = existsSync("/dev/vhost-net");
+  const vms = new VmService({ store, qemu, accel, stateDir, log, disks, networks, ip, vhostNet });
+  // Networks first (bridges, dnsmasq, rules), then VMs (their taps go back on those bridges).
+  await networks.init();
   await vms.init();
+  networks.startHealthCheck();
 
   const server = new Server(log);
   server.handle(P.hostHello, async (p, ctx) => {
@@ -100,6 +113,11 @@ export async function startHostd(o: HostdOptions): Promise<Hostd> {
   server.handle(P.diskDelete, (p) => disks.delete(p));
   server.handle(P.imageList, () => disks.listImages());
   server.handle(P.imagePrune, (p) => disks.pruneImages(p.sha256));
+  server.handle(P.networkCreate, (spec) => networks.create(spec));
+  server.handle(P.networkGet, (p) => networks.get(p.name));
+  server.handle(P.networkList, async () => ({ networks: await networks.list() }));
+  server.handle(P.networkUpdate, (u) => networks.update(u));
+  server.handle(P.networkDelete, (p) => networks.delete(p));
 
   await server.listen(o.socketPath);
   chmodSync(o.socketPath, 0o660);
@@ -110,6 +128,7 @@ export async function startHostd(o: HostdOptions): Promise<Hostd> {
     async close() {
       await server.close();
       vms.shutdown();
+      networks.shutdown();
       store.close();
       log.info("stopped; VMs keep running");
     },

@@ -64,12 +64,53 @@ const MIGRATIONS = [
    )`,
   // Where each device of a VM sits (PCI slots, MACs), kept for the VM's life.
   `ALTER TABLE vms ADD COLUMN devices TEXT NOT NULL DEFAULT '{}'`,
+  `CREATE TABLE networks (
+     id TEXT PRIMARY KEY,
+     name TEXT NOT NULL UNIQUE,
+     spec TEXT NOT NULL,
+     bridge TEXT NOT NULL UNIQUE,
+     created_at TEXT NOT NULL,
+     updated_at TEXT NOT NULL
+   )`,
 ];
 
 /** Device placement of one VM: kept so a device never moves (and a guest never renames it). */
 export interface VmDevices {
   /** Root-port slot of each virtio disk, by disk name; SCSI id / SATA port for other buses. */
   diskSlots?: Record<string, number>;
+  /**
+   * NICs in spec order: each keeps its MAC and root port for the VM's life, so
+   * removing one NIC never renames or readdresses another.
+   */
+  nics?: NicPlacement[];
+  /** Next index for a derived MAC: never reused, so a removed NIC's MAC is not handed to a new one. */
+  nextNicIndex?: number;
+}
+
+export interface NicPlacement {
+  mac: string;
+  /** Root-port index. */
+  slot: number;
+}
+
+/** One Network as hostd stores it. */
+export interface NetworkRecord<Spec = unknown> {
+  id: string;
+  name: string;
+  spec: Spec;
+  /** The bridge (created by hostd for nat/isolated; the host's own for bridge mode). */
+  bridge: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+interface NetworkRow {
+  id: string;
+  name: string;
+  spec: string;
+  bridge: string;
+  created_at: string;
+  updated_at: string;
 }
 
 export interface DiskRecord<Spec = unknown> {
@@ -231,5 +272,35 @@ export class Store {
 
   listDisks<S>(): DiskRecord<S>[] {
     return (this.db.prepare("SELECT * FROM disks ORDER BY name").all() as unknown as DiskRow[]).map((r) => Store.toDisk<S>(r));
+  }
+
+  // ---- networks ----
+
+  private static toNetwork<S>(r: NetworkRow): NetworkRecord<S> {
+    return { id: r.id, name: r.name, spec: JSON.parse(r.spec) as S, bridge: r.bridge, createdAt: r.created_at, updatedAt: r.updated_at };
+  }
+
+  insertNetwork<S>(n: NetworkRecord<S>): void {
+    this.db
+      .prepare(`INSERT INTO networks (id, name, spec, bridge, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)`)
+      .run(n.id, n.name, JSON.stringify(n.spec), n.bridge, n.createdAt, n.updatedAt);
+  }
+
+  saveNetwork<S>(n: NetworkRecord<S>): void {
+    n.updatedAt = new Date().toISOString();
+    this.db.prepare(`UPDATE networks SET spec = ?, updated_at = ? WHERE id = ?`).run(JSON.stringify(n.spec), n.updatedAt, n.id);
+  }
+
+  deleteNetwork(id: string): void {
+    this.db.prepare("DELETE FROM networks WHERE id = ?").run(id);
+  }
+
+  getNetworkByName<S>(name: string): NetworkRecord<S> | undefined {
+    const r = this.db.prepare("SELECT * FROM networks WHERE name = ?").get(name) as NetworkRow | undefined;
+    return r ? Store.toNetwork<S>(r) : undefined;
+  }
+
+  listNetworks<S>(): NetworkRecord<S>[] {
+    return (this.db.prepare("SELECT * FROM networks ORDER BY name").all() as unknown as NetworkRow[]).map((r) => Store.toNetwork<S>(r));
   }
 }

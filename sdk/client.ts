@@ -20,6 +20,11 @@ import {
   diskUpdate,
   imageList,
   imagePrune,
+  networkCreate,
+  networkDelete,
+  networkGet,
+  networkList,
+  networkUpdate,
   vmCreate,
   vmDelete,
   vmGet,
@@ -102,6 +107,14 @@ export class HostClient {
     start: (name: string, o?: CallOptions) => this.call(vmStart, { name }, o),
     stop: (p: ParamsIn<typeof vmStop>, o?: CallOptions) => this.call(vmStop, p, o),
     delete: (p: ParamsIn<typeof vmDelete>, o?: CallOptions) => this.call(vmDelete, p, o),
+  };
+
+  readonly network = {
+    create: (spec: ParamsIn<typeof networkCreate>, o?: CallOptions) => this.call(networkCreate, spec, o),
+    get: (name: string, o?: CallOptions) => this.call(networkGet, { name }, o),
+    list: (o?: CallOptions) => this.call(networkList, {}, o),
+    update: (u: ParamsIn<typeof networkUpdate>, o?: CallOptions) => this.call(networkUpdate, u, o),
+    delete: (p: ParamsIn<typeof networkDelete>, o?: CallOptions) => this.call(networkDelete, p, o),
   };
 
   readonly disk = {

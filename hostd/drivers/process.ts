@@ -51,3 +51,24 @@ export async function waitGone(alive: () => boolean, timeoutMs: number, stepMs =
   }
   return !alive();
 }
+
+/** Clock ticks per second of /proc's times (USER_HZ: 100 on every Linux architecture hostd runs on). */
+const USER_HZ = 100;
+let bootTimeSec: number | undefined;
+
+/** When `pid` started, in ms since the epoch (from /proc), or undefined when it is gone. */
+export function processStartMs(pid: number): number | undefined {
+  try {
+    if (bootTimeSec === undefined) {
+      const m = /^btime (\d+)$/m.exec(readFileSync("/proc/stat", "utf8"));
+      if (!m) return undefined;
+      bootTimeSec = Number(m[1]);
+    }
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // Fields after "comm)": state is field 3, starttime field 22.
+    const ticks = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19]);
+    return Number.isFinite(ticks) ? (bootTimeSec + ticks / USER_HZ) * 1000 : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,4 +1,4 @@
-import { buildQemuArgv, optValue, QemuVmConfig } from "./qemu-argv";
+import { buildQemuArgv, netdevQmpOf, optValue, QemuVmConfig } from "./qemu-argv";
 
 const base: QemuVmConfig = {
   uuid: "11111111-2222-3333-4444-555555555555",
@@ -88,7 +88,7 @@ test("disks on their buses with boot order; seed, agent and NICs at fixed places
     ],
     cdrom: { file: "/iso/install.iso", bootIndex: 2 },
     seed: "/s/seed.iso",
-    nics: [{ id: "nic0", mac: "52:54:00:aa:bb:cc", slot: 10, netdev: { type: "user", hostForwards: [{ protocol: "tcp", hostAddress: "127.0.0.1", hostPort: 2222, guestPort: 22 }] } }],
+    nics: [{ id: "nic0", mac: "52:54:00:aa:bb:cc", slot: 10, model: "virtio", netdev: { type: "user", hostForwards: [{ protocol: "tcp", hostAddress: "127.0.0.1", hostPort: 2222, guestPort: 22 }] } }],
     guestAgent: true,
     firmware: { type: "uefi", code: "/fw/CODE.fd", vars: "/s/VARS.fd" },
   });
@@ -111,7 +111,7 @@ test("disks on their buses with boot order; seed, agent and NICs at fixed places
 });
 
 test("adding a seed or a disk does not move the NIC (stable guest device names)", () => {
-  const nic = { id: "nic0", mac: "52:54:00:aa:bb:cc", slot: 10, netdev: { type: "user" as const, hostForwards: [] } };
+  const nic = { id: "nic0", mac: "52:54:00:aa:bb:cc", slot: 10, model: "virtio" as const, netdev: { type: "user" as const, hostForwards: [] } };
   const a = devices(buildQemuArgv({ ...base, nics: [nic] })).find((d) => d.driver === "virtio-net-pci");
   const b = devices(
     buildQemuArgv({
@@ -122,4 +122,14 @@ test("adding a seed or a disk does not move the NIC (stable guest device names)"
     }),
   ).find((d) => d.driver === "virtio-net-pci");
   expect(b).toEqual(a);
+});
+
+test("a network NIC opens hostd's tap (no scripts), with vhost only when asked, and e1000e when chosen", () => {
+  const nic = { id: "nic1", mac: "52:54:00:00:00:01", slot: 11, model: "e1000e" as const, netdev: { type: "tap" as const, ifname: "kvt-0123456789", vhost: false } };
+  const argv = buildQemuArgv({ ...base, nics: [nic] });
+  expect(after(argv, "-netdev")).toEqual(["tap,id=nic1-net,ifname=kvt-0123456789,script=no,downscript=no"]);
+  expect(devices(argv)).toContainEqual({ driver: "e1000e", id: "nic1", netdev: "nic1-net", mac: "52:54:00:00:00:01", bus: "rp11" });
+  const vhost = buildQemuArgv({ ...base, nics: [{ ...nic, model: "virtio", netdev: { ...nic.netdev, vhost: true } }] });
+  expect(after(vhost, "-netdev")[0]).toMatch(/,vhost=on$/);
+  expect(netdevQmpOf(nic)).toEqual({ type: "tap", id: "nic1-net", ifname: "kvt-0123456789", script: "no", downscript: "no" });
 });

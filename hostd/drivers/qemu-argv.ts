@@ -59,10 +59,19 @@ export interface QemuNic {
   mac: string;
   /** Root port index (FIRST_NIC_SLOT..). */
   slot: number;
-  netdev: {
-    type: "user";
-    hostForwards: { protocol: "tcp" | "udp"; hostAddress: string; hostPort: number; guestPort: number }[];
-  };
+  model: "virtio" | "e1000e";
+  netdev:
+    | {
+        type: "user";
+        hostForwards: { protocol: "tcp" | "udp"; hostAddress: string; hostPort: number; guestPort: number }[];
+      }
+    | {
+        /** A persistent tap hostd made and put on the network's bridge; QEMU only opens it. */
+        type: "tap";
+        ifname: string;
+        /** In-kernel virtio-net data path; only where /dev/vhost-net exists (QEMU aborts otherwise). */
+        vhost: boolean;
+      };
 }
 
 export interface QemuVmConfig {
@@ -117,13 +126,31 @@ export function diskDeviceOf(d: QemuDisk): Record<string, unknown> {
 }
 
 export function nicDeviceOf(n: QemuNic): Record<string, unknown> {
-  return { driver: "virtio-net-pci", id: n.id, netdev: `${n.id}-net`, mac: n.mac, bus: `rp${n.slot}` };
+  const driver = n.model === "e1000e" ? "e1000e" : "virtio-net-pci";
+  return { driver, id: n.id, netdev: `${n.id}-net`, mac: n.mac, bus: `rp${n.slot}` };
 }
 
+function hostFwd(f: { protocol: string; hostAddress: string; hostPort: number; guestPort: number }): string {
+  return `${f.protocol}:${f.hostAddress}:${f.hostPort}-:${f.guestPort}`;
+}
+
+/** The -netdev option value. */
 export function netdevOf(n: QemuNic): string {
-  const fwd = n.netdev.hostForwards.map((f) => `,hostfwd=${f.protocol}:${f.hostAddress}:${f.hostPort}-:${f.guestPort}`).join("");
+  if (n.netdev.type === "tap") {
+    // script=no: hostd made the tap and put it on the bridge already; QEMU runs no helper scripts.
+    return `tap,id=${n.id}-net,ifname=${n.netdev.ifname},script=no,downscript=no${n.netdev.vhost ? ",vhost=on" : ""}`;
+  }
+  const fwd = n.netdev.hostForwards.map((f) => `,hostfwd=${hostFwd(f)}`).join("");
   // restrict=on: the guest talks to nothing but the host's forwards (no route out).
   return `user,id=${n.id}-net,restrict=on${fwd}`;
+}
+
+/** The same netdev as QMP `netdev_add` arguments, for hot-plug. */
+export function netdevQmpOf(n: QemuNic): Record<string, unknown> {
+  if (n.netdev.type === "tap") {
+    return { type: "tap", id: `${n.id}-net`, ifname: n.netdev.ifname, script: "no", downscript: "no", ...(n.netdev.vhost && { vhost: true }) };
+  }
+  return { type: "user", id: `${n.id}-net`, restrict: true, hostfwd: n.netdev.hostForwards.map((f) => ({ str: hostFwd(f) })) };
 }
 
 export function buildQemuArgv(c: QemuVmConfig): string[] {

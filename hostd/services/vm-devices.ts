@@ -5,9 +5,9 @@
  * tested without QEMU.
  */
 import { createHash } from "node:crypto";
-import type { VmDisk, VmSpec } from "../../sdk/protocol";
+import { isNetworkNic, NetworkInterface, VmDisk, VmSpec } from "../../sdk/protocol";
 import { DISK_SLOTS, FIRST_NIC_SLOT, MAX_NICS, QemuDisk, QemuNic, SATA_PORTS } from "../drivers/qemu-argv";
-import { VmDevices } from "../store";
+import { NicPlacement, VmDevices } from "../store";
 import { KvmError } from "../../sdk/errors";
 
 /** A Disk as the VM service resolves it: its file and format. */
@@ -24,8 +24,78 @@ export function derivedMac(vmId: string, index: number): string {
   return ["52", "54", "00", ...[h[0]!, h[1]!, h[2]!].map((b) => b.toString(16).padStart(2, "0"))].join(":");
 }
 
-export function nicMacs(vmId: string, spec: VmSpec): string[] {
-  return spec.networkInterfaces.map((n, i) => n.mac ?? derivedMac(vmId, i));
+/** Host-side tap of a VM's NIC: `kvt-` + 10 hex digits (15 characters, the kernel's limit), stable for the NIC's life. */
+export function tapName(vmId: string, mac: string): string {
+  return `kvt-${createHash("sha256").update(`${vmId}/${mac}`).digest("hex").slice(0, 10)}`;
+}
+
+/** What a NIC is, for matching it across spec changes: its network (or user-mode). */
+function nicKey(n: NetworkInterface): string {
+  return isNetworkNic(n) ? `net:${n.network}` : "user";
+}
+
+/**
+ * The placements a VM had for `before` (VMs made before placements were kept
+ * used MAC `derivedMac(id, i)` and root port FIRST_NIC_SLOT + i).
+ */
+export function keptNics(vmId: string, before: NetworkInterface[], kept: VmDevices): { nics: NicPlacement[]; next: number } {
+  if (kept.nics && kept.nics.length === before.length) return { nics: kept.nics, next: kept.nextNicIndex ?? before.length };
+  return {
+    nics: before.map((n, i) => ({ mac: n.mac ?? derivedMac(vmId, i), slot: FIRST_NIC_SLOT + i })),
+    next: Math.max(kept.nextNicIndex ?? 0, before.length),
+  };
+}
+
+/**
+ * MAC and root port of every NIC of `after`, keeping those of the NICs that
+ * stay: a NIC with an explicit MAC is matched by it, one without by its
+ * network, in order. New NICs get the lowest free port and a fresh derived
+ * MAC (indexes are never reused, so a removed NIC's MAC never comes back on
+ * another NIC).
+ */
+export function assignNics(
+  vmId: string,
+  before: NetworkInterface[],
+  after: NetworkInterface[],
+  kept: VmDevices,
+): { nics: NicPlacement[]; nextNicIndex: number } {
+  if (after.length > MAX_NICS) throw new KvmError("invalid_params", `A VM takes at most ${MAX_NICS} NICs.`);
+  const old = keptNics(vmId, before, kept);
+  let next = old.next;
+  const taken = new Set<number>();
+  const out: (NicPlacement | undefined)[] = after.map(() => undefined);
+  after.forEach((n, i) => {
+    if (n.mac === undefined) return;
+    const j = old.nics.findIndex((p, k) => !taken.has(k) && p.mac === n.mac);
+    if (j >= 0) {
+      taken.add(j);
+      out[i] = old.nics[j];
+    }
+  });
+  after.forEach((n, i) => {
+    if (n.mac !== undefined) return;
+    const j = before.findIndex((b, k) => !taken.has(k) && b.mac === undefined && nicKey(b) === nicKey(n));
+    if (j >= 0) {
+      taken.add(j);
+      out[i] = old.nics[j];
+    }
+  });
+  const usedSlots = new Set(out.filter((p) => p !== undefined).map((p) => p.slot));
+  const usedMacs = new Set([...out.filter((p) => p !== undefined).map((p) => p.mac), ...after.flatMap((n) => (n.mac ? [n.mac] : []))]);
+  return {
+    nics: after.map((n, i) => {
+      const have = out[i];
+      if (have) return have;
+      let slot = FIRST_NIC_SLOT;
+      while (usedSlots.has(slot)) slot++;
+      usedSlots.add(slot);
+      let mac = n.mac;
+      while (mac === undefined || (n.mac === undefined && usedMacs.has(mac))) mac = derivedMac(vmId, next++);
+      usedMacs.add(mac);
+      return { mac, slot };
+    }),
+    nextNicIndex: next,
+  };
 }
 
 /** Device id and block node name of a disk (the node name is QEMU's, ≤ 31 chars). */
@@ -96,15 +166,32 @@ export function qemuDisks(spec: VmSpec, resolved: Map<string, ResolvedDisk>, slo
   });
 }
 
-export function qemuNics(vmId: string, spec: VmSpec): QemuNic[] {
-  if (spec.networkInterfaces.length > MAX_NICS) throw new KvmError("invalid_params", `A VM takes at most ${MAX_NICS} NICs.`);
-  const macs = nicMacs(vmId, spec);
-  return spec.networkInterfaces.map((n, i) => ({
-    id: `nic${i}`,
-    mac: macs[i]!,
-    slot: FIRST_NIC_SLOT + i,
-    netdev: { type: "user", hostForwards: n.portForwards },
-  }));
+/** QEMU's view of the NICs. The device id follows the root port, so it too is stable for the NIC's life. */
+export function qemuNics(vmId: string, spec: VmSpec, placements: NicPlacement[], vhost: boolean): QemuNic[] {
+  return spec.networkInterfaces.map((n, i) => {
+    const p = placements[i]!;
+    return {
+      id: `nic${p.slot - FIRST_NIC_SLOT}`,
+      mac: p.mac,
+      slot: p.slot,
+      model: n.model,
+      netdev: isNetworkNic(n)
+        ? { type: "tap" as const, ifname: tapName(vmId, p.mac), vhost }
+        : { type: "user" as const, hostForwards: n.portForwards },
+    };
+  });
+}
+
+/**
+ * NICs to hot-unplug and hot-plug to go from `before` to `after` (both
+ * QEMU's view). A NIC whose MAC, port, model or backend changed is replaced;
+ * a NIC that only got a static ip keeps its device (the lease is dnsmasq's).
+ */
+export function nicHotplugPlan(before: QemuNic[], after: QemuNic[]): { attach: QemuNic[]; detach: QemuNic[] } {
+  const key = (n: QemuNic) => JSON.stringify([n.id, n.mac, n.slot, n.model, n.netdev]);
+  const b = new Set(before.map(key));
+  const a = new Set(after.map(key));
+  return { attach: after.filter((n) => !b.has(key(n))), detach: before.filter((n) => !a.has(key(n))) };
 }
 
 export type DiskChange = { attach: VmDisk[]; detach: VmDisk[] };

@@ -10,11 +10,12 @@ import { randomUUID } from "node:crypto";
 import { copyFileSync, existsSync, mkdirSync, rmSync } from "node:fs";
 import * as path from "node:path";
 import { errors, KvmError } from "../../sdk/errors";
-import type { ExitReason, VmDisk, VmInfo, VmSpec, VmState, VmUpdate } from "../../sdk/protocol";
+import { isNetworkNic, type ExitReason, type VmDisk, type VmInfo, type VmSpec, type VmState, type VmUpdate } from "../../sdk/protocol";
 import { AcceleratorChoice } from "../drivers/accel";
-import { isOurQemu, waitGone } from "../drivers/process";
+import { isOurQemu, processStartMs, waitGone } from "../drivers/process";
 import { QemuDriver } from "../drivers/qemu";
-import { blockdevOf, diskDeviceOf, QemuPaths, QemuVmConfig } from "../drivers/qemu-argv";
+import { blockdevOf, diskDeviceOf, netdevQmpOf, nicDeviceOf, QemuNic, QemuPaths, QemuVmConfig } from "../drivers/qemu-argv";
+import { NetlinkDriver } from "../drivers/netlink";
 import { buildSeed, renderMetaData } from "../drivers/cloud-init";
 import { GuestAgent } from "../drivers/guest-agent";
 import { QmpClient, QmpEvent } from "../drivers/qmp";
@@ -24,13 +25,17 @@ import { withRevert } from "../revert";
 import { Store, VmRecord } from "../store";
 import { KeyedMutex } from "../mutex";
 import { DiskService } from "./disk";
+import { NetworkPort, NetworkService } from "./network";
 import {
   assignDiskSlots,
   diskHotplugPlan,
+  assignNics,
   diskIds,
-  nicMacs,
+  keptNics,
+  nicHotplugPlan,
   qemuDisks,
   qemuNics,
+  tapName,
   ResolvedDisk,
   bootIndexes,
   slotKey,
@@ -46,6 +51,10 @@ export interface VmServiceDeps {
   stateDir: string;
   log: Logger;
   disks: DiskService;
+  networks: NetworkService;
+  ip: NetlinkDriver;
+  /** /dev/vhost-net is there: taps use the in-kernel virtio-net data path. */
+  vhostNet: boolean;
   /** OVMF firmware for `firmware: uefi` (Debian's ovmf package). */
   ovmf?: { code: string; vars: string };
 }
@@ -75,11 +84,17 @@ export class VmService {
   private polling = false;
   private readonly guests = new Map<string, GuestSnapshot>();
   private readonly agentPolls = new Map<string, { next: number; busy: boolean }>();
+  /** When each running QEMU started (ms), to tell this boot's DHCP leases from older ones. */
+  private readonly startedAt = new Map<string, number>();
 
   constructor(private readonly d: VmServiceDeps) {
     d.disks.setUsers({
       attachedTo: (disk) => this.vmUsingDisk(disk)?.name ?? null,
       resizeOnline: (disk, bytes) => this.resizeOnline(disk, bytes),
+    });
+    d.networks.setUsers({
+      portsOn: (network) => this.portsOn(network),
+      reattach: (network) => this.reattachTaps(network),
     });
   }
 
@@ -92,6 +107,8 @@ export class VmService {
     for (const rec of this.d.store.listVms<VmSpec>()) {
       if (rec.pid === null) continue;
       if (isOurQemu(rec.pid, rec.id)) {
+        // Taps outlive hostd; after a host reboot or a bridge rebuild they may need putting back on their bridge.
+        await this.ensureTaps(rec).catch((e: Error) => this.d.log.error("could not restore the VM's taps", { vm: rec.name, err: e.message }));
         try {
           await this.attach(rec, rec.pid);
           this.d.log.info("reattached to running VM", { vm: rec.name, pid: rec.pid });
@@ -144,9 +161,14 @@ export class VmService {
         createdAt: now,
         updatedAt: now,
       };
+      const placed = assignNics(rec.id, [], spec.networkInterfaces, {});
+      rec.devices = { nics: placed.nics, nextNicIndex: placed.nextNicIndex };
       return withRevert(this.d.log, async (r) => {
         this.d.store.insertVm(rec);
         r.add("delete VM row", () => this.d.store.deleteVm(rec.id));
+        this.networksChanged(spec);
+        r.add("update network hosts", () => this.networksChanged(spec));
+        r.add("delete taps", () => this.deleteTaps(this.qemuNicsOf(rec)));
         const dir = this.vmDir(rec.id);
         mkdirSync(dir, { recursive: true, mode: 0o700 });
         r.add("remove VM directory", () => rmSync(dir, { recursive: true, force: true }));
@@ -179,10 +201,15 @@ export class VmService {
       const diskPlan = diskHotplugPlan(before.disks, after.disks);
       const alive = this.isAlive(rec);
       const beforeDevices = rec.devices;
+      const beforeNics = this.qemuNicsOf(rec);
       let restarted = false;
       const hotplugged: string[] = [];
+      const placed = assignNics(rec.id, before.networkInterfaces, after.networkInterfaces, rec.devices);
       rec.spec = after;
+      rec.devices = { ...rec.devices, nics: placed.nics, nextNicIndex: placed.nextNicIndex };
+      const nicPlan = nicHotplugPlan(beforeNics, this.qemuNicsOf(rec));
       this.d.store.saveVm(rec);
+      this.networksChanged(before, after);
       try {
         if (stableJson(after.cloudInit) !== stableJson(before.cloudInit)) {
           // A new seed takes effect at the next boot; a running guest keeps what it read.
@@ -194,10 +221,18 @@ export class VmService {
             await this.startQemu(rec);
             restarted = true;
           }
-        } else if (alive && diskPlan && (diskPlan.attach.length > 0 || diskPlan.detach.length > 0)) {
-          await this.hotplugDisks(rec, diskPlan.attach, diskPlan.detach);
-          hotplugged.push(...diskPlan.detach.map((d) => `-${d.disk}`), ...diskPlan.attach.map((d) => `+${d.disk}`));
+        } else if (alive) {
+          if (diskPlan && (diskPlan.attach.length > 0 || diskPlan.detach.length > 0)) {
+            await this.hotplugDisks(rec, diskPlan.attach, diskPlan.detach);
+            hotplugged.push(...diskPlan.detach.map((d) => `-${d.disk}`), ...diskPlan.attach.map((d) => `+${d.disk}`));
+          }
+          if (nicPlan.attach.length > 0 || nicPlan.detach.length > 0) {
+            await this.hotplugNics(rec, nicPlan.attach, nicPlan.detach);
+            hotplugged.push(...nicPlan.detach.map((n) => `-nic:${n.mac}`), ...nicPlan.attach.map((n) => `+nic:${n.mac}`));
+          }
         }
+        const nowTaps = new Set(this.qemuNicsOf(rec).map((n) => n.id + n.mac));
+        await this.deleteTaps(beforeNics.filter((n) => !nowTaps.has(n.id + n.mac)));
         if (after.running && !this.isAlive(rec)) {
           await this.startQemu(rec);
         } else if (!after.running && this.isAlive(rec)) {
@@ -208,6 +243,7 @@ export class VmService {
         rec.spec = before;
         rec.devices = beforeDevices;
         this.d.store.saveVm(rec);
+        this.networksChanged(before, after);
         if (alive && !this.isAlive(rec)) {
           await this.startQemu(rec).catch((e2: Error) =>
             this.d.log.error("could not restart VM with its previous spec", { vm: rec.name, err: e2.message }),
@@ -253,8 +289,10 @@ export class VmService {
       // A namesake with another id is not the VM the caller means: leave it alone.
       if (!rec || (p.id !== undefined && rec.id !== p.id)) return { existed: false };
       if (this.isAlive(rec)) await this.stopQemu(rec, { force: true, timeoutSeconds: 0 });
+      await this.deleteTaps(this.qemuNicsOf(rec));
       rmSync(this.vmDir(rec.id), { recursive: true, force: true });
       this.d.store.deleteVm(rec.id);
+      this.networksChanged(rec.spec);
       this.d.log.info("VM deleted", { vm: rec.name, id: rec.id });
       return { existed: true };
     });
@@ -266,6 +304,7 @@ export class VmService {
     mkdirSync(this.vmDir(rec.id), { recursive: true, mode: 0o700 });
     if (rec.spec.cloudInit && !existsSync(this.seedPath(rec.id))) await this.writeSeed(rec);
     const cfg = this.qemuConfig(rec);
+    await this.ensureTaps(rec);
     if (cfg.firmware.type === "uefi" && !existsSync(cfg.firmware.vars)) {
       // The VM's own NVRAM: created once, kept across restarts, removed with the VM.
       copyFileSync(this.ovmf().vars, cfg.firmware.vars);
@@ -281,6 +320,7 @@ export class VmService {
     rec.accelerator = cfg.accel;
     rec.stopRequested = false;
     this.d.store.saveVm(rec);
+    this.startedAt.delete(rec.id);
     this.guests.delete(rec.id);
     this.agentPolls.delete(rec.id);
     try {
@@ -416,6 +456,7 @@ export class VmService {
     this.monitors.delete(rec.id);
     this.guests.delete(rec.id);
     this.agentPolls.delete(rec.id);
+    this.startedAt.delete(rec.id);
   }
 
   // ---- reading the real state ------------------------------------------------
@@ -461,7 +502,7 @@ export class VmService {
       accelerator: rec.accelerator,
       actual,
       lastExit: rec.lastExit,
-      nics: nicMacs(rec.id, rec.spec).map((mac, i) => ({ type: rec.spec.networkInterfaces[i]!.type, mac })),
+      ...this.nicInfo(rec),
       guest: rec.pid !== null ? (this.guests.get(rec.id) ?? null) : null,
       createdAt: rec.createdAt,
       updatedAt: rec.updatedAt,
@@ -503,6 +544,11 @@ export class VmService {
       }
     }
     if (spec.firmware === "uefi") this.ovmf();
+    for (const n of spec.networkInterfaces) {
+      if (!isNetworkNic(n)) continue;
+      const net = this.d.networks.resolve(n.network, spec.name);
+      if (n.ip !== undefined) this.d.networks.checkStaticIp(net, spec.name, n.mac ?? "", n.ip);
+    }
   }
 
   private ovmf(): { code: string; vars: string } {
@@ -611,6 +657,146 @@ export class VmService {
     })();
   }
 
+  // ---- NICs and taps -------------------------------------------------------------
+
+  /** QEMU's view of the VM's NICs, from the kept placements. */
+  private qemuNicsOf(rec: Rec): QemuNic[] {
+    const placements = keptNics(rec.id, rec.spec.networkInterfaces, rec.devices).nics;
+    return qemuNics(rec.id, rec.spec, placements, this.d.vhostNet);
+  }
+
+  /** Makes the tap of every network NIC exist and sit on its network's bridge (idempotent). */
+  private async ensureTaps(rec: Rec): Promise<void> {
+    const nics = this.qemuNicsOf(rec);
+    for (const [i, n] of rec.spec.networkInterfaces.entries()) {
+      if (!isNetworkNic(n)) continue;
+      const q = nics[i]!;
+      if (q.netdev.type !== "tap") continue;
+      await this.ensureTap(q.netdev.ifname, n.network, rec.name);
+    }
+  }
+
+  private async ensureTap(tap: string, network: string, vm: string): Promise<void> {
+    const net = this.d.networks.resolve(network, vm);
+    if (!this.d.ip.exists(tap)) await this.d.ip.createTap(tap);
+    await this.d.ip.attach(tap, net.bridge, net.mtu);
+  }
+
+  /** Deletes the taps of these NICs (those of network NICs; a tap already gone is fine). */
+  private async deleteTaps(nics: QemuNic[]): Promise<void> {
+    for (const n of nics) if (n.netdev.type === "tap") await this.d.ip.deleteLink(n.netdev.ifname);
+  }
+
+  /** Puts running VMs' taps back on `network`'s bridge after it was recreated. */
+  private async reattachTaps(network: string): Promise<void> {
+    for (const rec of this.d.store.listVms<VmSpec>()) {
+      if (!this.isAlive(rec)) continue;
+      const nics = this.qemuNicsOf(rec);
+      for (const [i, n] of rec.spec.networkInterfaces.entries()) {
+        const q = nics[i]!;
+        if (!isNetworkNic(n) || n.network !== network || q.netdev.type !== "tap") continue;
+        // One tap that cannot go back must not keep the others off the bridge.
+        await this.ensureTap(q.netdev.ifname, network, rec.name).catch((e: Error) =>
+          this.d.log.error("could not put a tap back on its bridge", { vm: rec.name, tap: q.netdev.type === "tap" ? q.netdev.ifname : "", err: e.message }),
+        );
+      }
+    }
+  }
+
+  /** NICs on `network`, for dnsmasq's static hosts and the network's "still in use" check. */
+  private portsOn(network: string): NetworkPort[] {
+    const out: NetworkPort[] = [];
+    for (const rec of this.d.store.listVms<VmSpec>()) {
+      const placements = keptNics(rec.id, rec.spec.networkInterfaces, rec.devices).nics;
+      rec.spec.networkInterfaces.forEach((n, i) => {
+        if (isNetworkNic(n) && n.network === network) out.push({ vm: rec.name, mac: placements[i]!.mac, ...(n.ip && { ip: n.ip }) });
+      });
+    }
+    return out;
+  }
+
+  /** Tells the networks of these specs that their NICs changed (static leases, names). */
+  private networksChanged(...specs: VmSpec[]): void {
+    const names = new Set(specs.flatMap((s) => s.networkInterfaces.flatMap((n) => (isNetworkNic(n) ? [n.network] : []))));
+    for (const n of names) this.d.networks.hostsChanged(n);
+  }
+
+  /** Hot-plugs and unplugs NICs of a running VM; other devices stay where they are. */
+  private async hotplugNics(rec: Rec, attach: QemuNic[], detach: QemuNic[]): Promise<void> {
+    const mon = this.monitors.get(rec.id);
+    if (!mon) throw errors.invalidState(`VM "${rec.name}" is running but hostd has no QMP connection to it yet; retry in a moment.`);
+    for (const n of detach) {
+      const deleted = mon.qmp.waitEvent("DEVICE_DELETED", (ev) => ev.data?.device === n.id, 30_000);
+      await mon.qmp.execute("device_del", { id: n.id });
+      try {
+        await deleted;
+      } catch {
+        throw new KvmError("timeout", `The guest of VM "${rec.name}" did not release NIC ${n.mac} within 30 s (PCIe hot-unplug needs the guest's cooperation).`);
+      }
+      await mon.qmp.execute("netdev_del", { id: `${n.id}-net` });
+    }
+    const byMac = new Map(this.qemuNicsOf(rec).map((q, i) => [q.mac, rec.spec.networkInterfaces[i]!]));
+    for (const n of attach) {
+      const spec = byMac.get(n.mac);
+      if (n.netdev.type === "tap" && spec && isNetworkNic(spec)) await this.ensureTap(n.netdev.ifname, spec.network, rec.name);
+      await mon.qmp.execute("netdev_add", netdevQmpOf(n));
+      try {
+        await mon.qmp.execute("device_add", nicDeviceOf(n));
+      } catch (e) {
+        await mon.qmp.execute("netdev_del", { id: `${n.id}-net` }).catch(() => undefined);
+        throw new KvmError("qemu_failed", `QEMU could not hot-plug NIC ${n.mac} into VM "${rec.name}": ${(e as Error).message}`);
+      }
+    }
+  }
+
+  /**
+   * Each NIC's addresses: the DHCP lease dnsmasq granted since this QEMU
+   * started (an older lease says nothing about the guest now), and what the
+   * guest agent reports for the NIC's MAC. Nothing is waited for.
+   */
+  private nicInfo(rec: Rec): { nics: VmInfo["nics"]; primaryIp: string | null } {
+    const alive = rec.pid !== null;
+    const placements = keptNics(rec.id, rec.spec.networkInterfaces, rec.devices).nics;
+    const guest = alive ? this.guests.get(rec.id) : undefined;
+    let started: number | undefined;
+    if (alive) {
+      started = this.startedAt.get(rec.id) ?? processStartMs(rec.pid!);
+      if (started !== undefined) this.startedAt.set(rec.id, started);
+    }
+    const nics = rec.spec.networkInterfaces.map((n, i) => {
+      const mac = placements[i]!.mac;
+      const ips: string[] = [];
+      if (alive && isNetworkNic(n) && started !== undefined) {
+        let leaseSeconds: number | undefined;
+        try {
+          leaseSeconds = this.d.networks.resolve(n.network).ipv4?.leaseSeconds;
+        } catch {
+          leaseSeconds = undefined;
+        }
+        if (leaseSeconds !== undefined) {
+          for (const l of this.d.networks.leases(n.network)) {
+            // dnsmasq writes expiry = grant + lease time; allow for clock granularity.
+            if (l.mac === mac && (l.expiry === 0 || (l.expiry - leaseSeconds) * 1000 >= started - 2000)) ips.push(l.ip);
+          }
+        }
+      }
+      for (const gi of guest?.interfaces ?? []) {
+        if (gi.mac?.toLowerCase() !== mac) continue;
+        for (const a of gi.addresses) if (usableAddress(a.address) && !ips.includes(a.address)) ips.push(a.address);
+      }
+      return {
+        type: isNetworkNic(n) ? ("network" as const) : ("user" as const),
+        network: isNetworkNic(n) ? n.network : null,
+        mac,
+        model: n.model,
+        tap: isNetworkNic(n) ? tapName(rec.id, mac) : null,
+        ipAddresses: ips,
+      };
+    });
+    const primaryIp = nics.flatMap((n) => n.ipAddresses).find((a) => !a.includes(":")) ?? null;
+    return { nics, primaryIp };
+  }
+
   private resolveDisks(spec: VmSpec): Map<string, ResolvedDisk> {
     const m = new Map<string, ResolvedDisk>();
     for (const d of spec.disks) {
@@ -656,15 +842,15 @@ export class VmService {
       disks: qemuDisks(spec, this.resolveDisks(spec), slots),
       cdrom: spec.cdrom ? { file: spec.cdrom.path, ...(spec.kernel === undefined && { bootIndex: boot.cdrom }) } : undefined,
       seed: spec.cloudInit ? this.seedPath(rec.id) : undefined,
-      nics: qemuNics(rec.id, spec),
+      nics: this.qemuNicsOf(rec),
       guestAgent: spec.guestAgent,
       paths: this.paths(rec.id),
     };
   }
 }
 
-/** Fields QEMU cannot change on a running VM here: changing them restarts it. */
-const RESTART_FIELDS = ["vcpus", "memoryMiB", "kernel", "firmware", "cdrom", "bootOrder", "networkInterfaces", "guestAgent"] as const;
+/** Fields QEMU cannot change on a running VM here: changing them restarts it. (NICs and disks hot-plug.) */
+const RESTART_FIELDS = ["vcpus", "memoryMiB", "kernel", "firmware", "cdrom", "bootOrder", "guestAgent"] as const;
 
 /** The spec after an update: given fields replace, `null` removes optional ones. */
 export function applyUpdate(before: VmSpec, u: VmUpdate): VmSpec {
@@ -685,6 +871,12 @@ export function applyUpdate(before: VmSpec, u: VmUpdate): VmSpec {
     throw new KvmError("invalid_params", `VM "${before.name}" would have no boot source left: keep a kernel, a disk or a cdrom.`);
   }
   return out;
+}
+
+/** Addresses worth reporting: not loopback, not IPv4/IPv6 link-local. */
+export function usableAddress(a: string): boolean {
+  const l = a.toLowerCase();
+  return !(l.startsWith("127.") || l === "::1" || l.startsWith("169.254.") || l.startsWith("fe80:"));
 }
 
 /** JSON with sorted keys, for comparing specs regardless of key order. */

@@ -18,6 +18,9 @@ export const Capability = z.enum([
   "vm.cloud-init",
   "vm.guest-agent",
   "vm.nic.user",
+  "networks",
+  "vm.nic.network",
+  "vm.nic.hotplug",
 ]);
 export type Capability = z.infer<typeof Capability>;
 

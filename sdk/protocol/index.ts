@@ -7,11 +7,13 @@ export * from "./method";
 export * from "./host";
 export * from "./vm";
 export * from "./disk";
+export * from "./network";
 
 import { hostHello } from "./host";
 import { AnyMethod } from "./method";
 import { vmCreate, vmDelete, vmGet, vmList, vmStart, vmStop, vmUpdate } from "./vm";
 import { diskCreate, diskDelete, diskGet, diskList, diskUpdate, imageList, imagePrune } from "./disk";
+import { networkCreate, networkDelete, networkGet, networkList, networkUpdate } from "./network";
 
 /** Every method hostd serves, by wire name. */
 export const Methods: ReadonlyMap<string, AnyMethod> = new Map(
@@ -31,5 +33,10 @@ export const Methods: ReadonlyMap<string, AnyMethod> = new Map(
     diskDelete,
     imageList,
     imagePrune,
+    networkCreate,
+    networkGet,
+    networkList,
+    networkUpdate,
+    networkDelete,
   ].map((m) => [m.name, m]),
 );

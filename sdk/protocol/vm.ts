@@ -66,19 +66,40 @@ export const PortForward = z.strictObject({
   guestPort: z.int().min(1).max(65535),
 });
 
+/** NIC models: virtio (fast; Linux and BSD have drivers) or e1000e (for installers without virtio drivers, e.g. Windows). */
+export const NicModel = z.enum(["virtio", "e1000e"]);
+
 /**
  * A NIC on QEMU's user-mode network: private, isolated (`restrict=on`: the guest
- * reaches nothing outside), with optional port forwards into the guest. Bridged,
- * NAT and isolated networks come with the Network resource.
+ * reaches nothing outside), with optional port forwards into the guest.
  */
 export const UserNic = z.strictObject({
   type: z.literal("user"),
-  /** Default: derived from the VM's id and the NIC's position, stable for the VM's life. */
+  /** Default: derived from the VM's id, stable for the VM's life. */
   mac: Mac.optional(),
+  model: NicModel.default("virtio"),
   portForwards: z.array(PortForward).max(16).default([]),
 });
-export const NetworkInterface = z.discriminatedUnion("type", [UserNic]);
+
+/** A NIC on a Network (a tap on its bridge). */
+export const NetworkNic = z.strictObject({
+  /** Name of a Network on the same host. */
+  network: Name,
+  /** Default: derived from the VM's id, stable for the VM's life (an update never changes it). */
+  mac: Mac.optional(),
+  /** A static DHCP lease: the address this NIC always gets (nat/isolated networks; inside the subnet). */
+  ip: z.ipv4().optional(),
+  model: NicModel.default("virtio"),
+});
+export const NetworkInterface = z.union([UserNic, NetworkNic]);
 export type NetworkInterface = z.output<typeof NetworkInterface>;
+export type UserNic = z.output<typeof UserNic>;
+export type NetworkNic = z.output<typeof NetworkNic>;
+
+/** True for a NIC on a Network (as opposed to user-mode networking). */
+export function isNetworkNic(n: NetworkInterface): n is NetworkNic {
+  return "network" in n;
+}
 
 const CloudInitDoc = z.string().max(64 * 1024);
 /** cloud-init NoCloud data; hostd builds the `cidata` seed disk from it. */
@@ -127,11 +148,17 @@ export const VmSpec = z
   .refine((v) => new Set(v.disks.map((d) => d.disk)).size === v.disks.length, {
     message: "a disk may be attached once",
     path: ["disks"],
-  });
+  })
+  .refine((v) => uniqueMacs(v.networkInterfaces), { message: "each NIC needs its own MAC address", path: ["networkInterfaces"] });
 export type VmSpec = z.output<typeof VmSpec>;
 export type VmSpecInput = z.input<typeof VmSpec>;
 
 export const VmCreate = VmSpec;
+
+function uniqueMacs(nics: { mac?: string }[]): boolean {
+  const macs = nics.map((n) => n.mac).filter((m) => m !== undefined);
+  return new Set(macs).size === macs.length;
+}
 
 export const VmUpdate = z
   .strictObject({
@@ -144,7 +171,11 @@ export const VmUpdate = z
     disks: z.array(VmDisk).max(16).optional(),
     cdrom: z.strictObject({ path: HostPath }).nullable().optional(),
     bootOrder: z.array(z.enum(["cdrom", "disk"])).min(1).max(2).nullable().optional(),
-    networkInterfaces: z.array(NetworkInterface).max(5).optional(),
+    networkInterfaces: z
+      .array(NetworkInterface)
+      .max(5)
+      .refine(uniqueMacs, "each NIC needs its own MAC address")
+      .optional(),
     cloudInit: CloudInit.nullable().optional(),
     guestAgent: z.boolean().optional(),
     /** How long a graceful shutdown may take before power-off, when a restart is needed. */
@@ -203,8 +234,25 @@ export const VmInfo = z.strictObject({
       detail: z.string().optional(),
     })
     .nullable(),
-  /** NICs as QEMU has them, in spec order. */
-  nics: z.array(z.strictObject({ type: z.string(), mac: Mac })),
+  /** NICs in spec order, with the addresses the VM has now (none while it is not running). */
+  nics: z.array(
+    z.strictObject({
+      type: z.enum(["user", "network"]),
+      /** The Network, for `network` NICs. */
+      network: Name.nullable(),
+      mac: Mac,
+      model: NicModel,
+      /** The host-side tap device, for `network` NICs. */
+      tap: z.string().nullable(),
+      /**
+       * Addresses of this NIC: the DHCP lease dnsmasq granted since QEMU last started,
+       * and what the guest agent reports for this MAC. Never waited for.
+       */
+      ipAddresses: z.array(z.string()),
+    }),
+  ),
+  /** The first IPv4 address of the first NIC that has one (the VM's "primary" IP); null when none is known. */
+  primaryIp: z.string().nullable(),
   /** What qemu-guest-agent last reported; null until it has answered. Never waited for. */
   guest: z
     .strictObject({

@@ -1,0 +1,122 @@
+/**
+ * Links, bridges, taps and addresses through iproute2 (`ip -j`), one
+ * execFile per step, never a shell. A driver: it knows interface names and
+ * addresses, not Networks or VMs.
+ */
+import { existsSync, readlinkSync } from "node:fs";
+import * as path from "node:path";
+import { ExecError, run } from "../exec";
+
+export interface LinkInfo {
+  name: string;
+  /** `bridge`, `tun`, `veth`, ... (undefined for plain devices). */
+  kind?: string;
+  /** The bridge this link is a port of. */
+  master?: string;
+  mtu: number;
+  up: boolean;
+}
+
+export interface RouteInfo {
+  /** `a.b.c.d/n`, or an address for host routes. */
+  dst: string;
+  dev?: string;
+}
+
+interface IpJsonLink {
+  ifname: string;
+  mtu: number;
+  flags?: string[];
+  master?: string;
+  linkinfo?: { info_kind?: string };
+}
+
+const IP = "ip";
+
+export class NetlinkDriver {
+  async links(): Promise<LinkInfo[]> {
+    const { stdout } = await run(IP, ["-j", "-d", "link", "show"]);
+    return (JSON.parse(stdout || "[]") as IpJsonLink[]).map((l) => ({
+      name: l.ifname,
+      kind: l.linkinfo?.info_kind,
+      master: l.master,
+      mtu: l.mtu,
+      up: (l.flags ?? []).includes("UP"),
+    }));
+  }
+
+  async link(name: string): Promise<LinkInfo | undefined> {
+    try {
+      const { stdout } = await run(IP, ["-j", "-d", "link", "show", "dev", name]);
+      const l = (JSON.parse(stdout || "[]") as IpJsonLink[])[0];
+      return l && { name: l.ifname, kind: l.linkinfo?.info_kind, master: l.master, mtu: l.mtu, up: (l.flags ?? []).includes("UP") };
+    } catch (e) {
+      if (e instanceof ExecError && /does not exist|Cannot find device/i.test(e.stderr)) return undefined;
+      throw e;
+    }
+  }
+
+  /** Cheap existence check through sysfs (no exec), for the periodic health check. */
+  exists(name: string): boolean {
+    return existsSync(path.join("/sys/class/net", name));
+  }
+
+  /** The bridge a link is a port of, through sysfs; undefined when none or when it does not exist. */
+  masterOf(name: string): string | undefined {
+    try {
+      return path.basename(readlinkSync(path.join("/sys/class/net", name, "master")));
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** A bridge without STP or forwarding delay: ports forward at once, as a VM network needs. */
+  async createBridge(name: string): Promise<void> {
+    await run(IP, ["link", "add", "name", name, "type", "bridge", "stp_state", "0", "forward_delay", "0"]);
+  }
+
+  async setMtu(name: string, mtu: number): Promise<void> {
+    await run(IP, ["link", "set", "dev", name, "mtu", String(mtu)]);
+  }
+
+  async setUp(name: string): Promise<void> {
+    await run(IP, ["link", "set", "dev", name, "up"]);
+  }
+
+  /** Sets `addr/prefix` on `dev` (idempotent: replace). */
+  async replaceAddress(dev: string, addr: string, prefix: number): Promise<void> {
+    await run(IP, ["-4", "addr", "replace", `${addr}/${prefix}`, "dev", dev]);
+  }
+
+  async deleteLink(name: string): Promise<void> {
+    try {
+      await run(IP, ["link", "del", "dev", name]);
+    } catch (e) {
+      if (e instanceof ExecError && /does not exist|Cannot find device/i.test(e.stderr)) return;
+      throw e;
+    }
+  }
+
+  /** A persistent tap (it outlives the QEMU that opens it); `user` may open it without CAP_NET_ADMIN. */
+  async createTap(name: string, user?: number): Promise<void> {
+    await run(IP, ["tuntap", "add", "dev", name, "mode", "tap", ...(user !== undefined ? ["user", String(user)] : [])]);
+  }
+
+  /** Makes `dev` a port of `bridge` and brings it up. */
+  async attach(dev: string, bridge: string, mtu?: number): Promise<void> {
+    await run(IP, ["link", "set", "dev", dev, "master", bridge, ...(mtu !== undefined ? ["mtu", String(mtu)] : []), "up"]);
+  }
+
+  /** IPv4 routes of the main table and the host's own addresses, as CIDRs with their device. */
+  async ipv4Prefixes(): Promise<RouteInfo[]> {
+    const [routes, addrs] = await Promise.all([run(IP, ["-j", "-4", "route", "show"]), run(IP, ["-j", "-4", "addr", "show"])]);
+    const out: RouteInfo[] = [];
+    for (const r of JSON.parse(routes.stdout || "[]") as { dst: string; dev?: string }[]) {
+      if (r.dst !== "default") out.push({ dst: r.dst.includes("/") ? r.dst : `${r.dst}/32`, dev: r.dev });
+    }
+    for (const l of JSON.parse(addrs.stdout || "[]") as { ifname: string; addr_info?: { local: string; prefixlen: number }[] }[]) {
+      for (const a of l.addr_info ?? []) out.push({ dst: `${a.local}/${a.prefixlen}`, dev: l.ifname });
+    }
+    return out;
+  }
+}

@@ -1,0 +1,474 @@
+/**
+ * The network service: the rules of Networks. For nat and isolated
+ * networks hostd owns a bridge with the gateway address, one dnsmasq and
+ * its rules in hostd's nftables table; for bridge mode the bridge is the
+ * host admin's and hostd only adds taps (the VM service does that).
+ *
+ * Everything is (re)made idempotently by `ensure`, which runs on create, on
+ * hostd start (after a host reboot nothing of it exists) and whenever the
+ * health check finds a bridge or a dnsmasq gone. All changes to networks are
+ * serialized: the subnet conflict checks and the one nftables table span
+ * every network.
+ */
+import { randomUUID, createHash } from "node:crypto";
+import { mkdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import * as path from "node:path";
+import { errors, KvmError } from "../../sdk/errors";
+import { formatCidr, intToIp, ipToInt, isHostAddress, netmask, overlaps, parseCidr } from "../../sdk/ipv4";
+import { NetworkInfo, NetworkSpec, NetworkUpdate, validateNetworkSpec } from "../../sdk/protocol";
+import { DnsmasqConfig, DnsmasqDriver, LeaseLine, renderDhcpHosts } from "../drivers/dnsmasq";
+import { NetlinkDriver } from "../drivers/netlink";
+import { NftDriver } from "../drivers/nft";
+import { Logger } from "../log";
+import { KeyedMutex } from "../mutex";
+import { withRevert } from "../revert";
+import { NetworkRecord, Store } from "../store";
+
+type Rec = NetworkRecord<NetworkSpec>;
+
+/** A NIC of some VM on a network, as the VM service reports it. */
+export interface NetworkPort {
+  vm: string;
+  mac: string;
+  ip?: string;
+}
+
+/** What the network service needs from the VM service (set once at wiring). */
+export interface NetworkUsers {
+  /** NICs on `network`, VM by VM, in spec order. */
+  portsOn(network: string): NetworkPort[];
+  /** Puts running VMs' taps back on a bridge that was just recreated. */
+  reattach(network: string): Promise<void>;
+}
+
+/** A network with every default filled in: what drivers and the VM service use. */
+export interface ResolvedNetwork {
+  id: string;
+  name: string;
+  mode: NetworkSpec["mode"];
+  bridge: string;
+  mtu?: number;
+  domain?: string;
+  ipv4?: { cidr: string; prefix: number; gateway: string; dhcpStart: string; dhcpEnd: string; leaseSeconds: number };
+}
+
+export interface NetworkServiceDeps {
+  store: Store;
+  ip: NetlinkDriver;
+  dnsmasq: DnsmasqDriver;
+  nft: NftDriver;
+  stateDir: string;
+  log: Logger;
+}
+
+/** How often hostd checks that bridges and dnsmasq processes are still there. */
+const HEALTH_MS = 3000;
+const LOCK = "networks";
+
+export class NetworkService {
+  private readonly locks = new KeyedMutex();
+  private users: NetworkUsers = { portsOn: () => [], reattach: async () => undefined };
+  private health?: NodeJS.Timeout;
+  private checking = false;
+
+  constructor(private readonly d: NetworkServiceDeps) {}
+
+  setUsers(u: NetworkUsers): void {
+    this.users = u;
+  }
+
+  /** Restores every network (bridges, dnsmasq, rules) as after a host reboot; idempotent. */
+  async init(): Promise<void> {
+    mkdirSync(path.join(this.d.stateDir, "networks"), { recursive: true, mode: 0o711 });
+    await this.locks.run(LOCK, async () => {
+      for (const rec of this.records()) {
+        await this.ensure(rec).catch((e: Error) => this.d.log.error("could not restore network", { network: rec.name, err: e.message }));
+      }
+      await this.applyRules().catch((e: Error) => this.d.log.error("could not restore firewall rules", { err: e.message }));
+    });
+  }
+
+  /** Starts the periodic health check (after the VM service has reattached its taps). */
+  startHealthCheck(): void {
+    this.health = setInterval(() => void this.healthCheck(), HEALTH_MS);
+    this.health.unref();
+  }
+
+  shutdown(): void {
+    if (this.health) clearInterval(this.health);
+  }
+
+  // ---- API operations -------------------------------------------------------
+
+  async create(spec: NetworkSpec): Promise<NetworkInfo> {
+    return this.locks.run(LOCK, async () => {
+      const existing = this.d.store.getNetworkByName<NetworkSpec>(spec.name);
+      if (existing) {
+        // A retry of the same create is not an error.
+        if (JSON.stringify(existing.spec) === JSON.stringify(spec)) return this.info(existing);
+        throw errors.alreadyExists("Network", spec.name, "Pick another name, or update or delete the existing network.");
+      }
+      const id = randomUUID();
+      const bridge = spec.bridge ?? defaultBridgeName(id);
+      await this.checkConflicts(spec, bridge);
+      const now = new Date().toISOString();
+      const rec: Rec = { id, name: spec.name, spec, bridge, createdAt: now, updatedAt: now };
+      return withRevert(this.d.log, async (r) => {
+        this.d.store.insertNetwork(rec);
+        r.add("delete network row", () => this.d.store.deleteNetwork(rec.id));
+        r.add("tear down network", () => this.teardown(rec));
+        await this.ensure(rec);
+        r.add("restore firewall rules", () => this.applyRules());
+        await this.applyRules();
+        this.d.log.info("network created", { network: rec.name, id: rec.id, mode: spec.mode, bridge });
+        return this.info(rec);
+      });
+    });
+  }
+
+  async get(name: string): Promise<NetworkInfo> {
+    return this.info(this.mustGet(name));
+  }
+
+  async list(): Promise<NetworkInfo[]> {
+    const table = await this.d.nft.current().catch(() => undefined);
+    return Promise.all(this.records().map((r) => this.info(r, table)));
+  }
+
+  async update(u: NetworkUpdate): Promise<NetworkInfo> {
+    return this.locks.run(LOCK, async () => {
+      const rec = this.mustGet(u.name);
+      const before = rec.spec;
+      if (before.mode === "bridge") {
+        throw new KvmError("invalid_params", `Network "${rec.name}" is in bridge mode: its mode, DHCP, domain and MTU belong to the host's bridge. Replace the network to change it.`);
+      }
+      const merged: Record<string, unknown> = { ...before };
+      if (u.mode !== undefined) merged.mode = u.mode;
+      for (const k of ["dhcp", "domain", "mtu"] as const) {
+        if (u[k] === null) delete merged[k];
+        else if (u[k] !== undefined) merged[k] = u[k];
+      }
+      const checked = validateNetworkSpec(merged as NetworkSpec);
+      if (!checked.success) {
+        throw new KvmError("invalid_params", `Network "${rec.name}" cannot be changed that way: ${checked.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
+      }
+      rec.spec = checked.data;
+      this.d.store.saveNetwork(rec);
+      try {
+        // dnsmasq reads its range, domain and options at start: restart it (leases are kept in its lease file).
+        await this.d.dnsmasq.stop(this.files(rec).pidFile);
+        await this.ensure(rec);
+        if (rec.spec.mtu !== before.mtu) await this.applyMtu(rec);
+        await this.applyRules();
+      } catch (e) {
+        rec.spec = before;
+        this.d.store.saveNetwork(rec);
+        await this.d.dnsmasq.stop(this.files(rec).pidFile).catch(() => undefined);
+        await this.ensure(rec).catch(() => undefined);
+        await this.applyRules().catch(() => undefined);
+        throw e;
+      }
+      this.d.log.info("network updated", { network: rec.name });
+      return this.info(rec);
+    });
+  }
+
+  async delete(p: { name: string; id?: string }): Promise<{ existed: boolean }> {
+    return this.locks.run(LOCK, async () => {
+      const rec = this.d.store.getNetworkByName<NetworkSpec>(p.name);
+      if (!rec || (p.id !== undefined && rec.id !== p.id)) return { existed: false };
+      const vms = [...new Set(this.users.portsOn(rec.name).map((x) => x.vm))];
+      if (vms.length > 0) {
+        throw errors.invalidState(
+          `Network "${rec.name}" still has VMs attached: ${vms.map((v) => `"${v}"`).join(", ")}. Delete those VMs or remove their NICs on this network first.`,
+          { network: rec.name, vms },
+        );
+      }
+      await this.teardown(rec);
+      this.d.store.deleteNetwork(rec.id);
+      await this.applyRules();
+      this.d.log.info("network deleted", { network: rec.name, id: rec.id });
+      return { existed: true };
+    });
+  }
+
+  // ---- for the VM service -------------------------------------------------------
+
+  /** The network a NIC names, with defaults filled in; a clear error when it does not exist. */
+  resolve(name: string, forVm?: string): ResolvedNetwork {
+    const rec = this.d.store.getNetworkByName<NetworkSpec>(name);
+    if (!rec) {
+      throw errors.conflict(`${forVm ? `VM "${forVm}" has a NIC on network "${name}", which` : `Network "${name}"`} does not exist on this host: create the Network first.`, { network: name });
+    }
+    return resolveNetwork(rec);
+  }
+
+  /**
+   * A static lease must be a host address of the subnet, not the gateway,
+   * and not another NIC's static address.
+   */
+  checkStaticIp(network: ResolvedNetwork, vm: string, mac: string, ip: string): void {
+    if (!network.ipv4) {
+      throw new KvmError("invalid_params", `VM "${vm}": network "${network.name}" is in bridge mode; hostd hands out no addresses there, so a NIC on it cannot have a static ip.`);
+    }
+    const c = parseCidr(network.ipv4.cidr);
+    if (!isHostAddress(c, ip) || ip === network.ipv4.gateway) {
+      throw new KvmError("invalid_params", `VM "${vm}": ip ${ip} is not a usable address of network "${network.name}" (${network.ipv4.cidr}, gateway ${network.ipv4.gateway}).`);
+    }
+    const taken = this.users.portsOn(network.name).find((p) => p.ip === ip && p.mac !== mac && p.vm !== vm);
+    if (taken) {
+      throw errors.conflict(`VM "${vm}": ip ${ip} on network "${network.name}" is already the static address of VM "${taken.vm}".`, { ip, vm: taken.vm });
+    }
+  }
+
+  /** dnsmasq's current leases of a network (none for bridge mode). */
+  leases(name: string): LeaseLine[] {
+    const rec = this.d.store.getNetworkByName<NetworkSpec>(name);
+    if (!rec || rec.spec.mode === "bridge") return [];
+    const now = Date.now() / 1000;
+    return this.d.dnsmasq.leases(this.files(rec).leaseFile).filter((l) => l.expiry === 0 || l.expiry > now);
+  }
+
+  /** The VMs' NICs on `name` changed: rewrite dnsmasq's static hosts and have it re-read them. */
+  hostsChanged(name: string): void {
+    const rec = this.d.store.getNetworkByName<NetworkSpec>(name);
+    if (!rec || rec.spec.mode === "bridge") return;
+    this.writeHosts(rec);
+    this.d.dnsmasq.reload(this.files(rec).pidFile);
+  }
+
+  // ---- making it so ---------------------------------------------------------
+
+  private async ensure(rec: Rec): Promise<void> {
+    const n = resolveNetwork(rec);
+    if (n.mode === "bridge") {
+      const link = await this.d.ip.link(n.bridge);
+      if (!link || link.kind !== "bridge") {
+        throw errors.conflict(`Host bridge "${n.bridge}" of network "${n.name}" ${link ? `is a ${link.kind ?? "plain"} interface, not a bridge` : "does not exist"}: create it on the host first.`, { bridge: n.bridge });
+      }
+      return;
+    }
+    const f = this.files(rec);
+    mkdirSync(f.dir, { recursive: true, mode: 0o755 });
+    const closed = closedAncestor(f.dir);
+    if (closed) {
+      throw errors.conflict(`dnsmasq drops root and then cannot reach ${f.dir}: ${closed} is not traversable by other users. Keep hostd's state directory under world-traversable directories (e.g. /var/lib), or chmod o+x ${closed}.`, { dir: closed });
+    }
+    const link = await this.d.ip.link(n.bridge);
+    if (!link) await this.d.ip.createBridge(n.bridge);
+    else if (link.kind !== "bridge") {
+      throw errors.conflict(`Interface "${n.bridge}" of network "${n.name}" exists on the host but is not a bridge.`, { bridge: n.bridge });
+    }
+    if (n.mtu !== undefined && link?.mtu !== n.mtu) await this.d.ip.setMtu(n.bridge, n.mtu);
+    const v4 = n.ipv4!;
+    await this.d.ip.replaceAddress(n.bridge, v4.gateway, v4.prefix);
+    await this.d.ip.setUp(n.bridge);
+    this.writeHosts(rec);
+    if (this.d.dnsmasq.running(f.pidFile) === undefined) {
+      await this.d.dnsmasq.start(this.dnsmasqConfig(rec, n));
+    }
+  }
+
+  private async teardown(rec: Rec): Promise<void> {
+    const f = this.files(rec);
+    await this.d.dnsmasq.stop(f.pidFile);
+    this.d.dnsmasq.forget(f.leaseFile);
+    if (rec.spec.mode !== "bridge") await this.d.ip.deleteLink(rec.bridge);
+    rmSync(f.dir, { recursive: true, force: true });
+  }
+
+  /** Renders hostd's nftables table for all nat/isolated networks (and IPv4 forwarding for nat). */
+  private async applyRules(): Promise<void> {
+    const nets = this.records()
+      .map(resolveNetwork)
+      .filter((n) => n.mode !== "bridge")
+      .map((n) => ({ bridge: n.bridge, cidr: n.ipv4!.cidr, mode: n.mode as "nat" | "isolated" }));
+    await this.d.nft.apply(nets);
+    if (nets.some((n) => n.mode === "nat")) {
+      // NAT needs the host to route; like libvirt, it is switched on and left on.
+      writeFileSync("/proc/sys/net/ipv4/ip_forward", "1\n");
+    }
+  }
+
+  private async applyMtu(rec: Rec): Promise<void> {
+    const mtu = rec.spec.mtu ?? 1500;
+    await this.d.ip.setMtu(rec.bridge, mtu);
+    for (const l of await this.d.ip.links()) if (l.master === rec.bridge) await this.d.ip.setMtu(l.name, mtu);
+  }
+
+  private writeHosts(rec: Rec): void {
+    const named = new Set<string>();
+    const hosts = this.users.portsOn(rec.name).map((p) => {
+      // A VM's name goes with its first NIC on the network (dnsmasq refuses one name for two MACs).
+      const hostname = named.has(p.vm) ? undefined : p.vm;
+      named.add(p.vm);
+      return { mac: p.mac, ip: p.ip, hostname };
+    });
+    DnsmasqDriver.writeAtomic(this.files(rec).hostsFile, renderDhcpHosts(hosts));
+  }
+
+  private dnsmasqConfig(rec: Rec, n: ResolvedNetwork): DnsmasqConfig {
+    const v4 = n.ipv4!;
+    const f = this.files(rec);
+    return {
+      bridge: n.bridge,
+      gateway: v4.gateway,
+      netmask: netmask(v4.prefix),
+      dhcpStart: v4.dhcpStart,
+      dhcpEnd: v4.dhcpEnd,
+      leaseSeconds: v4.leaseSeconds,
+      maxLeases: ipToInt(v4.dhcpEnd) - ipToInt(v4.dhcpStart) + 1,
+      domain: n.domain,
+      router: n.mode === "nat",
+      upstreamDns: n.mode === "nat",
+      mtu: n.mtu,
+      pidFile: f.pidFile,
+      leaseFile: f.leaseFile,
+      hostsFile: f.hostsFile,
+    };
+  }
+
+  /** Refuses, before anything changes, a network whose bridge or subnet is already taken. */
+  private async checkConflicts(spec: NetworkSpec, bridge: string): Promise<void> {
+    const others = this.records();
+    const sameBridge = others.find((o) => o.bridge === bridge);
+    if (sameBridge) {
+      throw errors.conflict(`Bridge "${bridge}" is already used by network "${sameBridge.name}".`, { bridge, network: sameBridge.name });
+    }
+    const link = await this.d.ip.link(bridge);
+    if (spec.mode === "bridge") {
+      if (!link || link.kind !== "bridge") {
+        throw errors.conflict(`Host bridge "${bridge}" ${link ? `is a ${link.kind ?? "plain"} interface, not a bridge` : "does not exist on this host"}: a bridge-mode network attaches VMs to an existing bridge; create it on the host first.`, { bridge });
+      }
+      return;
+    }
+    if (link) {
+      throw errors.conflict(`Interface "${bridge}" already exists on this host and was not made by hostd: pick another bridge name for network "${spec.name}".`, { bridge });
+    }
+    const mine = parseCidr(spec.ipv4!.cidr);
+    for (const o of others) {
+      if (o.spec.mode === "bridge" || !o.spec.ipv4) continue;
+      if (overlaps(mine, parseCidr(o.spec.ipv4.cidr))) {
+        throw errors.conflict(`Subnet ${spec.ipv4!.cidr} of network "${spec.name}" overlaps subnet ${o.spec.ipv4.cidr} of network "${o.name}".`, { network: o.name, cidr: o.spec.ipv4.cidr });
+      }
+    }
+    const ours = new Set(others.map((o) => o.bridge));
+    for (const r of await this.d.ip.ipv4Prefixes()) {
+      if (r.dev !== undefined && ours.has(r.dev)) continue;
+      let c;
+      try {
+        c = parseCidr(r.dst, false);
+      } catch {
+        continue;
+      }
+      if (c.prefix === 0 || r.dst.startsWith("127.")) continue;
+      if (overlaps(mine, c)) {
+        throw errors.conflict(`Subnet ${spec.ipv4!.cidr} of network "${spec.name}" overlaps ${formatCidr(c)} already in use on this host${r.dev ? ` (on ${r.dev})` : ""}: pick a free subnet.`, { route: formatCidr(c), dev: r.dev });
+      }
+    }
+  }
+
+  /** Repairs networks whose bridge or dnsmasq vanished (someone deleted them, or they crashed). */
+  private async healthCheck(): Promise<void> {
+    if (this.checking) return;
+    this.checking = true;
+    try {
+      for (const rec of this.records()) {
+        if (rec.spec.mode === "bridge") continue;
+        const bridgeGone = !this.d.ip.exists(rec.bridge);
+        const dnsmasqGone = this.d.dnsmasq.running(this.files(rec).pidFile) === undefined;
+        if (!bridgeGone && !dnsmasqGone) continue;
+        this.d.log.warn("network lost its bridge or dnsmasq; restoring it", { network: rec.name, bridgeGone, dnsmasqGone });
+        await this.locks.run(LOCK, async () => {
+          const current = this.d.store.getNetworkByName<NetworkSpec>(rec.name);
+          if (!current || current.id !== rec.id) return;
+          await this.ensure(current);
+          if (bridgeGone) await this.applyRules();
+        }).catch((e: Error) => this.d.log.error("could not restore network", { network: rec.name, err: e.message }));
+        if (bridgeGone) await this.users.reattach(rec.name).catch((e: Error) => this.d.log.error("could not reattach taps", { network: rec.name, err: e.message }));
+      }
+    } finally {
+      this.checking = false;
+    }
+  }
+
+  // ---- reading ------------------------------------------------------------------
+
+  private async info(rec: Rec, table?: string): Promise<NetworkInfo> {
+    const n = resolveNetwork(rec);
+    const problems: string[] = [];
+    const link = await this.d.ip.link(n.bridge).catch(() => undefined);
+    if (!link) problems.push(`bridge ${n.bridge} does not exist`);
+    else if (n.mode !== "bridge" && !link.up) problems.push(`bridge ${n.bridge} is down`);
+    if (n.mode !== "bridge") {
+      if (this.d.dnsmasq.running(this.files(rec).pidFile) === undefined) problems.push("dnsmasq is not running");
+      const rules = table ?? (await this.d.nft.current().catch(() => undefined));
+      if (!rules || !rules.includes(`"${n.bridge}"`)) problems.push(`nftables rules for ${n.bridge} are missing`);
+    }
+    const leases = n.mode === "bridge" ? [] : this.leases(rec.name);
+    return {
+      id: rec.id,
+      name: rec.name,
+      spec: rec.spec,
+      bridge: n.bridge,
+      ipv4: n.ipv4 ? { cidr: n.ipv4.cidr, gateway: n.ipv4.gateway, dhcpStart: n.ipv4.dhcpStart, dhcpEnd: n.ipv4.dhcpEnd, leaseSeconds: n.ipv4.leaseSeconds } : null,
+      state: problems.length === 0 ? "active" : "degraded",
+      problems,
+      vms: [...new Set(this.users.portsOn(rec.name).map((p) => p.vm))],
+      leases: leases.map((l) => ({ mac: l.mac, ip: l.ip, hostname: l.hostname, expiresAt: l.expiry === 0 ? null : new Date(l.expiry * 1000).toISOString() })),
+      createdAt: rec.createdAt,
+      updatedAt: rec.updatedAt,
+    };
+  }
+
+  private records(): Rec[] {
+    return this.d.store.listNetworks<NetworkSpec>();
+  }
+
+  private mustGet(name: string): Rec {
+    const rec = this.d.store.getNetworkByName<NetworkSpec>(name);
+    if (!rec) throw errors.notFound("Network", name);
+    return rec;
+  }
+
+  /** Runtime files of a network. The directory is world-readable: dnsmasq re-reads them after dropping root. */
+  private files(rec: Rec): { dir: string; pidFile: string; leaseFile: string; hostsFile: string } {
+    const dir = path.join(this.d.stateDir, "networks", rec.id);
+    return { dir, pidFile: path.join(dir, "dnsmasq.pid"), leaseFile: path.join(dir, "leases"), hostsFile: path.join(dir, "hosts") };
+  }
+}
+
+/** The first directory on the way to `dir` that other users cannot traverse (no o+x), if any. */
+function closedAncestor(dir: string): string | undefined {
+  for (let d = path.dirname(dir); ; d = path.dirname(d)) {
+    if ((statSync(d).mode & 0o001) === 0) return d;
+    if (d === path.dirname(d)) return undefined;
+  }
+}
+
+/** `kvbr-` + 10 hex digits of the network id: 15 characters, the kernel's limit. */
+export function defaultBridgeName(id: string): string {
+  return `kvbr-${createHash("sha256").update(id).digest("hex").slice(0, 10)}`;
+}
+
+/** Defaults: gateway = first host; DHCP = every host address on the far side of the gateway. */
+export function resolveNetwork(rec: { id: string; name: string; spec: NetworkSpec; bridge: string }): ResolvedNetwork {
+  const s = rec.spec;
+  const out: ResolvedNetwork = { id: rec.id, name: rec.name, mode: s.mode, bridge: rec.bridge, mtu: s.mtu, domain: s.domain };
+  if (s.ipv4 && s.mode !== "bridge") {
+    const c = parseCidr(s.ipv4.cidr);
+    const first = c.base + 1;
+    const last = c.base + c.size - 2;
+    const gw = s.ipv4.gateway ? ipToInt(s.ipv4.gateway) : first;
+    const [start, end] = gw - first >= last - gw ? [first, gw - 1] : [gw + 1, last];
+    out.ipv4 = {
+      cidr: formatCidr(c),
+      prefix: c.prefix,
+      gateway: intToIp(gw),
+      dhcpStart: s.dhcp?.start ?? intToIp(start),
+      dhcpEnd: s.dhcp?.end ?? intToIp(end),
+      leaseSeconds: s.dhcp?.leaseSeconds ?? 3600,
+    };
+  }
+  return out;
+}

@@ -1,0 +1,79 @@
+/**
+ * IPv4 arithmetic for network specs: parsing CIDRs, containment and
+ * overlap. Pure and dependency-free so the protocol schemas (client side)
+ * and hostd (host side) apply the very same rules.
+ */
+
+/** An IPv4 address as an unsigned 32-bit number. */
+export function ipToInt(ip: string): number {
+  const parts = ip.split(".");
+  if (parts.length !== 4) throw new Error(`not an IPv4 address: ${ip}`);
+  let n = 0;
+  for (const p of parts) {
+    if (!/^(0|[1-9][0-9]{0,2})$/.test(p) || Number(p) > 255) throw new Error(`not an IPv4 address: ${ip}`);
+    n = n * 256 + Number(p);
+  }
+  return n;
+}
+
+export function intToIp(n: number): string {
+  return [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join(".");
+}
+
+export interface Cidr {
+  /** Network address. */
+  base: number;
+  prefix: number;
+  /** Number of addresses, network and broadcast included. */
+  size: number;
+}
+
+/** Parses `a.b.c.d/n`; with `strict`, host bits must be zero. Throws on bad input. */
+export function parseCidr(s: string, strict = true): Cidr {
+  const m = /^([0-9.]+)\/([0-9]{1,2})$/.exec(s);
+  if (!m) throw new Error(`not an IPv4 CIDR: ${s}`);
+  const prefix = Number(m[2]);
+  if (prefix > 32) throw new Error(`prefix over 32: ${s}`);
+  const addr = ipToInt(m[1]!);
+  const size = 2 ** (32 - prefix);
+  const base = addr - (addr % size);
+  if (strict && base !== addr) throw new Error(`host bits set in ${s}: the network is ${intToIp(base)}/${prefix}`);
+  return { base, prefix, size };
+}
+
+export function formatCidr(c: Cidr): string {
+  return `${intToIp(c.base)}/${c.prefix}`;
+}
+
+export function contains(c: Cidr, ip: string | number): boolean {
+  const n = typeof ip === "number" ? ip : ipToInt(ip);
+  return n >= c.base && n < c.base + c.size;
+}
+
+/** A usable host address: inside, and neither the network nor the broadcast address. */
+export function isHostAddress(c: Cidr, ip: string): boolean {
+  const n = ipToInt(ip);
+  return contains(c, n) && n !== c.base && n !== c.base + c.size - 1;
+}
+
+export function overlaps(a: Cidr, b: Cidr): boolean {
+  return a.base < b.base + b.size && b.base < a.base + a.size;
+}
+
+/** Netmask in dotted form (dnsmasq and DHCP want it). */
+export function netmask(prefix: number): string {
+  return intToIp(prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0);
+}
+
+/**
+ * Defaults of a network's addressing: gateway = first host, DHCP from the
+ * second host up to the last (at most 253 addresses for a /24, fewer for
+ * small subnets).
+ */
+export function defaultAddressing(c: Cidr): { gateway: string; dhcpStart: string; dhcpEnd: string } {
+  return {
+    gateway: intToIp(c.base + 1),
+    dhcpStart: intToIp(c.base + 2),
+    dhcpEnd: intToIp(c.base + c.size - 2),
+  };
+}

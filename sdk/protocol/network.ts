@@ -1,0 +1,193 @@
+/**
+ * Networks: NAT, isolated and bridged L2 networks for VMs. For `nat` and
+ * `isolated`, hostd owns a Linux bridge, one dnsmasq (DHCP + DNS) and its
+ * rules in its own nftables table; for `bridge`, the bridge belongs to the
+ * host's admin and hostd only adds taps to it.
+ */
+import { z } from "zod";
+import { contains, ipToInt, isHostAddress, parseCidr } from "../ipv4";
+import { Name, Timestamp } from "./common";
+import { defineMethod } from "./method";
+
+export const NETWORK_LIMITS = {
+  /** Larger networks than a /8 make no sense for VMs; smaller than /30 leave no room for a guest. */
+  minPrefix: 8,
+  maxPrefix: 29,
+  minMtu: 576,
+  maxMtu: 9000,
+  minLeaseSeconds: 120,
+  maxLeaseSeconds: 30 * 86_400,
+} as const;
+
+/** A Linux interface name: the kernel allows at most 15 bytes (IFNAMSIZ - 1). */
+export const IfName = z
+  .string()
+  .regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}$/, "must be a Linux interface name: 1-15 letters, digits, '_', '.' or '-' (the kernel's limit is 15 characters)");
+
+/** An IPv4 network in CIDR form with the host bits zero, e.g. 10.20.0.0/24. */
+export const Ipv4Cidr = z.string().superRefine((s, ctx) => {
+  try {
+    const c = parseCidr(s, true);
+    if (c.prefix < NETWORK_LIMITS.minPrefix || c.prefix > NETWORK_LIMITS.maxPrefix) {
+      ctx.addIssue({ code: "custom", message: `prefix must be /${NETWORK_LIMITS.minPrefix} to /${NETWORK_LIMITS.maxPrefix}` });
+    }
+  } catch (e) {
+    ctx.addIssue({ code: "custom", message: `must be an IPv4 network like 10.20.0.0/24 (${(e as Error).message})` });
+  }
+});
+
+/** A DNS domain of lowercase labels, e.g. `lab.internal`. */
+export const DnsDomain = z
+  .string()
+  .max(200)
+  .regex(/^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, "must be a DNS domain of lowercase labels, e.g. lab.internal");
+
+export const NetworkMode = z.enum([
+  /** Private subnet; VMs reach the outside through masquerade on the host's default route. */
+  "nat",
+  /** Private subnet; VMs reach each other and the host, nothing else. */
+  "isolated",
+  /** Taps on an existing host bridge: VMs sit on the host's LAN, its DHCP serves them. */
+  "bridge",
+]);
+export type NetworkMode = z.infer<typeof NetworkMode>;
+
+export const Dhcp = z.strictObject({
+  /** First address handed out. Default: the second host address. */
+  start: z.ipv4(),
+  /** Last address handed out. Default: the last host address. */
+  end: z.ipv4(),
+  leaseSeconds: z.int().min(NETWORK_LIMITS.minLeaseSeconds).max(NETWORK_LIMITS.maxLeaseSeconds).default(3600),
+});
+
+export const Ipv4Config = z.strictObject({
+  cidr: Ipv4Cidr,
+  /** The host's address on the bridge (the VMs' router and DNS server). Default: the first host address. */
+  gateway: z.ipv4().optional(),
+});
+
+const Mtu = z.int().min(NETWORK_LIMITS.minMtu).max(NETWORK_LIMITS.maxMtu);
+
+/** Addressing rules shared by create and update (they are checked on the merged spec). */
+function checkAddressing(n: { mode: NetworkMode; bridge?: string; ipv4?: { cidr: string; gateway?: string }; dhcp?: { start: string; end: string }; domain?: string }, ctx: z.RefinementCtx): void {
+  if (n.mode === "bridge") {
+    if (n.bridge === undefined) ctx.addIssue({ code: "custom", path: ["bridge"], message: "a bridge-mode network names the existing host bridge to attach VMs to" });
+    for (const k of ["ipv4", "dhcp", "domain"] as const) {
+      if (n[k] !== undefined) {
+        ctx.addIssue({ code: "custom", path: [k], message: `a bridge-mode network has no ${k}: the host's LAN provides addressing (hostd only adds taps to the bridge)` });
+      }
+    }
+    return;
+  }
+  if (n.ipv4 === undefined) {
+    ctx.addIssue({ code: "custom", path: ["ipv4"], message: `a ${n.mode} network needs ipv4.cidr, e.g. { cidr: "10.20.0.0/24" }` });
+    return;
+  }
+  let c;
+  try {
+    c = parseCidr(n.ipv4.cidr, true);
+  } catch {
+    return; // reported by Ipv4Cidr
+  }
+  const gw = n.ipv4.gateway;
+  if (gw !== undefined && !isHostAddress(c, gw)) {
+    ctx.addIssue({ code: "custom", path: ["ipv4", "gateway"], message: `gateway ${gw} must be a host address inside ${n.ipv4.cidr}` });
+  }
+  if (n.dhcp) {
+    const { start, end } = n.dhcp;
+    for (const [k, ip] of [["start", start], ["end", end]] as const) {
+      if (!isHostAddress(c, ip)) ctx.addIssue({ code: "custom", path: ["dhcp", k], message: `${ip} must be a host address inside ${n.ipv4.cidr}` });
+    }
+    if (contains(c, start) && contains(c, end) && ipToInt(start) > ipToInt(end)) {
+      ctx.addIssue({ code: "custom", path: ["dhcp"], message: `DHCP range start ${start} is after its end ${end}` });
+    }
+    const g = gw ?? undefined;
+    if (g !== undefined && contains(c, start) && ipToInt(g) >= ipToInt(start) && ipToInt(g) <= ipToInt(end)) {
+      ctx.addIssue({ code: "custom", path: ["dhcp"], message: `the DHCP range ${start}-${end} must not include the gateway ${g}` });
+    }
+  }
+}
+
+const NetworkSpecObject = z.strictObject({
+  name: Name,
+  mode: NetworkMode.default("nat"),
+  /**
+   * nat/isolated: name of the bridge hostd creates (default `kvbr-` + a hash of the network's id);
+   * bridge: the existing host bridge VMs are attached to.
+   */
+  bridge: IfName.optional(),
+  ipv4: Ipv4Config.optional(),
+  /** DHCP range and lease time; default: the whole subnet after the gateway. */
+  dhcp: Dhcp.optional(),
+  /** DNS domain of the VMs: `<vm>.<domain>` resolves to the VM's address. Without it, bare VM names resolve. */
+  domain: DnsDomain.optional(),
+  /** MTU of the bridge and the VMs' taps. Default: the kernel's (1500). */
+  mtu: Mtu.optional(),
+});
+
+export const NetworkSpec = NetworkSpecObject.superRefine(checkAddressing);
+export type NetworkSpec = z.output<typeof NetworkSpec>;
+export type NetworkSpecInput = z.input<typeof NetworkSpec>;
+export const NetworkCreate = NetworkSpec;
+
+/**
+ * What changes in place: switching between nat and isolated, the DHCP
+ * range and lease time, the domain, the MTU. The subnet, gateway and bridge
+ * make a different network (replace it).
+ */
+export const NetworkUpdate = z
+  .strictObject({
+    name: Name,
+    mode: z.enum(["nat", "isolated"]).optional(),
+    dhcp: Dhcp.nullable().optional(),
+    domain: DnsDomain.nullable().optional(),
+    mtu: Mtu.nullable().optional(),
+  })
+  .refine((u) => Object.keys(u).some((k) => k !== "name"), { message: "an update must change at least one property of the network" });
+export type NetworkUpdate = z.output<typeof NetworkUpdate>;
+
+/** Checks a merged spec (after an update) with the same rules as create. */
+export function validateNetworkSpec(spec: NetworkSpec): z.ZodSafeParseResult<NetworkSpec> {
+  return NetworkSpec.safeParse(spec);
+}
+
+export const Lease = z.strictObject({
+  mac: z.string(),
+  ip: z.string(),
+  hostname: z.string().nullable(),
+  expiresAt: Timestamp.nullable(),
+});
+export type Lease = z.infer<typeof Lease>;
+
+export const NetworkInfo = z.strictObject({
+  id: z.uuid(),
+  name: Name,
+  spec: NetworkSpec,
+  /** The bridge VMs' taps are attached to. */
+  bridge: IfName,
+  /** Addressing with defaults filled in (nat/isolated only). */
+  ipv4: z.strictObject({ cidr: z.string(), gateway: z.string(), dhcpStart: z.string(), dhcpEnd: z.string(), leaseSeconds: z.int() }).nullable(),
+  /** `active` when the bridge, dnsmasq and rules are all in place; `degraded` lists what is not (see problems). */
+  state: z.enum(["active", "degraded"]),
+  problems: z.array(z.string()),
+  /** VMs with a NIC on this network. */
+  vms: z.array(Name),
+  /** dnsmasq's current leases (nat/isolated). */
+  leases: z.array(Lease),
+  createdAt: Timestamp,
+  updatedAt: Timestamp,
+});
+export type NetworkInfo = z.infer<typeof NetworkInfo>;
+
+export const NetworkRef = z.strictObject({ name: Name });
+export const NetworkDelete = z.strictObject({
+  name: Name,
+  /** Delete only if the network still has this id (guards against deleting a namesake). */
+  id: z.uuid().optional(),
+});
+
+export const networkCreate = defineMethod("network.create", NetworkCreate, NetworkInfo, { mutating: true });
+export const networkGet = defineMethod("network.get", NetworkRef, NetworkInfo, { mutating: false });
+export const networkList = defineMethod("network.list", z.strictObject({}), z.strictObject({ networks: z.array(NetworkInfo) }), { mutating: false });
+export const networkUpdate = defineMethod("network.update", NetworkUpdate, NetworkInfo, { mutating: true });
+export const networkDelete = defineMethod("network.delete", NetworkDelete, z.strictObject({ existed: z.boolean() }), { mutating: true });
