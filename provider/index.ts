@@ -5,6 +5,7 @@
  * import * as kvm from "pulumi-kvm";
  * ```
  */
-export { Vm, VmArgs, KernelBootArgs, ConnectionArgs, VmDiskArgs, UserNicArgs, PortForwardArgs, CloudInitArgs } from "./vm";
+export { Vm, VmArgs, KernelBootArgs, ConnectionArgs, VmDiskArgs, UserNicArgs, NetworkNicArgs, PortForwardArgs, CloudInitArgs } from "./vm";
 export { Disk, DiskArgs, DiskSourceArgs } from "./disk";
+export { Network, NetworkArgs } from "./network";
 export { KvmError } from "../sdk/errors";

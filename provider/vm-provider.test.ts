@@ -64,6 +64,7 @@ describe("diff", () => {
     qemuStatus: "running",
     lastExit: null,
     macAddresses: [],
+    nics: [],
     ipAddress: null,
     ipAddresses: [],
     guestHostname: null,

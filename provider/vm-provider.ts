@@ -79,8 +79,11 @@ export interface VmOutputs extends VmInputs {
   lastExit: VmInfo["lastExit"];
   /** MAC of each NIC, in order. */
   macAddresses: string[];
-  /** First IPv4 address the guest agent reports (not loopback or link-local). */
+  /** Each NIC: network, MAC, tap and the addresses it has now. */
+  nics: { network: string | null; mac: string; tap: string | null; ipAddresses: string[] }[];
+  /** The primary IPv4 address (first NIC with one), from DHCP leases or the guest agent. */
   ipAddress: string | null;
+  /** Every address of every NIC. */
   ipAddresses: string[];
   guestHostname: string | null;
   guestOs: string | null;
@@ -145,7 +148,7 @@ const EFFECT: Record<string, "restart" | "live" | "seed" | "none"> = {
   firmware: "restart",
   cdrom: "restart",
   bootOrder: "restart",
-  networkInterfaces: "restart",
+  networkInterfaces: "live",
   guestAgent: "restart",
   disks: "live",
   running: "live",
@@ -171,8 +174,9 @@ export async function diff(_id: string, olds: VmOutputs, news: VmInputs): Promis
     const restartFor = changed.filter((k) => EFFECT[k] === "restart");
     if (restartFor.length > 0) {
       console.log(`kvm: Vm "${olds.name}": changing ${restartFor.join(", ")} restarts the running VM in place (same VM, same id; the guest is shut down and booted again).`);
-    } else if (changed.includes("disks")) {
-      console.log(`kvm: Vm "${olds.name}": disks change on the running VM by hot-plug (no restart, NICs and other devices unchanged) where the bus allows it.`);
+    } else if (changed.includes("disks") || changed.includes("networkInterfaces")) {
+      const what = [changed.includes("disks") && "disks", changed.includes("networkInterfaces") && "NICs"].filter(Boolean).join(" and ");
+      console.log(`kvm: Vm "${olds.name}": ${what} change on the running VM by hot-plug (no restart; other devices and every kept NIC's MAC unchanged) where the bus allows it.`);
     }
   }
   if (changed.includes("cloudInit") && olds.cloudInit && news.cloudInit) {
@@ -213,16 +217,17 @@ function specOf(i: VmInputs): z.input<typeof VmSpec> {
   };
 }
 
-/** Addresses worth reporting: not loopback, not IPv4/IPv6 link-local. */
-function usableAddresses(vm: VmInfo): { v4: string[]; all: string[] } {
-  const all: string[] = [];
+/** Every address hostd reports for the VM: per NIC (DHCP leases of this boot, guest agent), then other agent-reported ones. */
+function usableAddresses(vm: VmInfo): string[] {
+  const all = vm.nics.flatMap((n) => n.ipAddresses);
   for (const i of vm.guest?.interfaces ?? []) {
     for (const a of i.addresses) {
-      if (a.address.startsWith("127.") || a.address === "::1" || a.address.startsWith("169.254.") || a.address.toLowerCase().startsWith("fe80:")) continue;
+      const l = a.address.toLowerCase();
+      if (l.startsWith("127.") || l === "::1" || l.startsWith("169.254.") || l.startsWith("fe80:") || all.includes(a.address)) continue;
       all.push(a.address);
     }
   }
-  return { v4: all.filter((a) => !a.includes(":")), all };
+  return all;
 }
 
 function outputsOf(i: VmInputs, vm: VmInfo, host: string): VmOutputs {
@@ -243,8 +248,9 @@ function outputsOf(i: VmInputs, vm: VmInfo, host: string): VmOutputs {
     qemuStatus: vm.qemuStatus,
     lastExit: vm.lastExit,
     macAddresses: vm.nics.map((n) => n.mac),
-    ipAddress: addrs.v4[0] ?? null,
-    ipAddresses: addrs.all,
+    nics: vm.nics.map((n) => ({ network: n.network, mac: n.mac, tap: n.tap, ipAddresses: n.ipAddresses })),
+    ipAddress: vm.primaryIp ?? addrs.find((a) => !a.includes(":")) ?? null,
+    ipAddresses: addrs,
     guestHostname: vm.guest?.hostname ?? null,
     guestOs: vm.guest?.os ?? null,
   });
@@ -257,9 +263,10 @@ async function waitReady(client: ReturnType<typeof clientFor>, name: string, wai
     const vm = await client.vm.get(name);
     const ready =
       vm.state === "running" &&
-      (waitFor === "running" || (waitFor === "agent" && vm.guest !== null) || (waitFor === "ip" && usableAddresses(vm).all.length > 0));
+      (waitFor === "running" || (waitFor === "agent" && vm.guest !== null) || (waitFor === "ip" && usableAddresses(vm).length > 0));
     if (ready) return vm;
     const gone = vm.state === "stopped" || vm.state === "crashed";
+    if (!gone && waitFor === "ip" && Date.now() > deadline) throw noIpError(vm, timeoutSeconds);
     if (gone || Date.now() > deadline) {
       const what = waitFor === "running" ? "running" : waitFor === "agent" ? "answering through its guest agent" : "reporting an IP address through its guest agent";
       throw new KvmError(
@@ -273,13 +280,37 @@ async function waitReady(client: ReturnType<typeof clientFor>, name: string, wai
   }
 }
 
+/** Names the VM, each NIC's network and MAC, and what was (not) seen, so the user knows where to look. */
+function noIpError(vm: VmInfo, timeoutSeconds: number): KvmError {
+  const nics = vm.nics.map((n) => (n.network ? `network "${n.network}" (MAC ${n.mac}${n.tap ? `, tap ${n.tap}` : ""})` : `user-mode NIC (MAC ${n.mac})`));
+  return new KvmError(
+    "timeout",
+    `VM "${vm.name}" got no IP address within ${timeoutSeconds} s: ${nics.length > 0 ? `no DHCP lease from this boot for its NIC on ${nics.join(", ")}` : "it has no NICs"}` +
+      `, and ${vm.guest ? "the guest agent reports no address either" : "no guest agent answered"}. ` +
+      `Does the guest run a DHCP client on that interface? See the VM's serial log on the host.`,
+    { vm: vm.name, nics: vm.nics.map((n) => ({ network: n.network, mac: n.mac })) },
+  );
+}
+
 export async function create(inputs: VmInputs): Promise<dynamic.CreateResult<VmOutputs>> {
   return withUserErrors(`creating VM "${inputs.name}"`, async () => {
     const settings = settingsFor(inputs);
     const client = clientFor(settings, inputs.timeoutSeconds * 1000);
     await client.helloOnce();
     let vm = await client.vm.create(specOf(inputs));
-    if (inputs.running) vm = await waitReady(client, inputs.name, inputs.waitFor, inputs.timeoutSeconds);
+    if (inputs.running) {
+      try {
+        vm = await waitReady(client, inputs.name, inputs.waitFor, inputs.timeoutSeconds);
+      } catch (e) {
+        // A failed create leaves no state behind in Pulumi, so it must leave no VM behind on the host either.
+        const id = vm.id;
+        const undone = await client.vm.delete({ name: inputs.name, id }).then(() => true, () => false);
+        if (e instanceof KvmError) {
+          throw new KvmError(e.code, `${e.message} ${undone ? "The VM was deleted again, so nothing is left half-made." : "Deleting the VM again failed too: delete it on the host."}`, e.details, e.requestId);
+        }
+        throw e;
+      }
+    }
     return { id: vm.id, outs: outputsOf(inputs, vm, targetOf(settings)) };
   });
 }

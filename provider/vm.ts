@@ -2,6 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import type { ConnectionSettings } from "./connection";
 import type { VmOutputs } from "./vm-provider";
 import { Disk } from "./disk";
+import { Network } from "./network";
 
 /** How to reach hostd; every field is optional and overrides the stack's `kvm:*` config. */
 export type ConnectionArgs = { [K in keyof ConnectionSettings]?: pulumi.Input<ConnectionSettings[K]> };
@@ -33,9 +34,21 @@ export interface PortForwardArgs {
 /** A NIC on QEMU's private user-mode network (isolated; port forwards in). */
 export interface UserNicArgs {
   type: pulumi.Input<"user">;
-  /** Default: stable, derived from the VM's id and the NIC's position. */
+  /** Default: stable, derived from the VM's id; an update never changes it. */
   mac?: pulumi.Input<string>;
+  model?: pulumi.Input<"virtio" | "e1000e">;
   portForwards?: pulumi.Input<pulumi.Input<PortForwardArgs>[]>;
+}
+
+/** A NIC on a Network: the Network resource (or a network's name on the host). */
+export interface NetworkNicArgs {
+  network: pulumi.Input<string> | Network;
+  /** Default: stable, derived from the VM's id; an update never changes it. */
+  mac?: pulumi.Input<string>;
+  /** A static DHCP lease (nat/isolated networks): the address this NIC always gets. */
+  ip?: pulumi.Input<string>;
+  /** `virtio` (default) or `e1000e` (guests without virtio drivers). */
+  model?: pulumi.Input<"virtio" | "e1000e">;
 }
 
 export interface CloudInitArgs {
@@ -68,12 +81,16 @@ export interface VmArgs {
   cdrom?: pulumi.Input<{ path: pulumi.Input<string> }>;
   /** Default: cdrom first when there is one. */
   bootOrder?: pulumi.Input<pulumi.Input<"cdrom" | "disk">[]>;
-  networkInterfaces?: pulumi.Input<pulumi.Input<UserNicArgs>[]>;
+  /** NICs, in guest order. Adding or removing one on a running VM hot-plugs it; MACs never change. */
+  networkInterfaces?: pulumi.Input<(UserNicArgs | NetworkNicArgs)[]>;
   /** cloud-init NoCloud data (a `cidata` seed disk hostd builds). */
   cloudInit?: pulumi.Input<CloudInitArgs>;
   /** Add the qemu-guest-agent channel (IPs, hostname, OS, clean shutdown). Default true. */
   guestAgent?: pulumi.Input<boolean>;
-  /** What create and update wait for: `running` (default), `agent` or `ip`. Refresh never waits. */
+  /**
+   * What create and update wait for: `running` (default), `agent` (guest agent answers) or `ip`
+   * (an address from this boot's DHCP lease or the guest agent). Refresh never waits.
+   */
   waitFor?: pulumi.Input<"running" | "agent" | "ip">;
   /** Bound, in seconds, on that wait (customTimeouts do not reach dynamic providers). Default 300. */
   timeoutSeconds?: pulumi.Input<number>;
@@ -110,7 +127,9 @@ export class Vm extends pulumi.dynamic.Resource {
   declare readonly lastExit: pulumi.Output<VmOutputs["lastExit"]>;
   /** MAC of each NIC, in order (stable for the VM's life). */
   declare readonly macAddresses: pulumi.Output<string[]>;
-  /** First IPv4 address the guest agent reports. */
+  /** Each NIC: its network, MAC, tap and current addresses. */
+  declare readonly nics: pulumi.Output<VmOutputs["nics"]>;
+  /** The primary IPv4 address: the first NIC's address from DHCP or the guest agent. */
   declare readonly ipAddress: pulumi.Output<string | null>;
   declare readonly ipAddresses: pulumi.Output<string[]>;
   declare readonly guestHostname: pulumi.Output<string | null>;
@@ -122,6 +141,12 @@ export class Vm extends pulumi.dynamic.Resource {
     const disks = Array.isArray(args.disks)
       ? args.disks.map((d: VmDiskArgs) => ({ ...d, disk: d.disk instanceof Disk ? d.disk.name : d.disk }))
       : args.disks;
+    // A Network resource stands for its name on the host (and makes the VM depend on it).
+    const networkInterfaces = Array.isArray(args.networkInterfaces)
+      ? args.networkInterfaces.map((n: UserNicArgs | NetworkNicArgs) =>
+          "network" in n && n.network instanceof Network ? { ...n, network: n.network.name } : n,
+        )
+      : args.networkInterfaces;
     const inputs: Record<string, unknown> = {
       name: args.name,
       namePrefix: args.namePrefix ?? name,
@@ -133,7 +158,7 @@ export class Vm extends pulumi.dynamic.Resource {
       disks,
       cdrom: args.cdrom,
       bootOrder: args.bootOrder,
-      networkInterfaces: args.networkInterfaces,
+      networkInterfaces,
       cloudInit: args.cloudInit ? pulumi.secret(args.cloudInit) : undefined,
       guestAgent: args.guestAgent,
       waitFor: args.waitFor,
@@ -148,6 +173,7 @@ export class Vm extends pulumi.dynamic.Resource {
       qemuStatus: undefined,
       lastExit: undefined,
       macAddresses: undefined,
+      nics: undefined,
       ipAddress: undefined,
       ipAddresses: undefined,
       guestHostname: undefined,

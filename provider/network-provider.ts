@@ -1,0 +1,153 @@
+/**
+ * The dynamic provider of `kvm.Network` (a module required by path; see vm-provider.ts for why).
+ */
+import type * as dynamic from "@pulumi/pulumi/dynamic";
+import { z } from "zod";
+import { Dhcp, DnsDomain, IfName, Ipv4Config, Name, NetworkInfo, NetworkMode, NetworkSpec, NetworkUpdate, NETWORK_LIMITS } from "../sdk/protocol";
+import { clientFor, ConnectionSettings, targetOf } from "./connection";
+import { configureFromStack, definedOnly, failuresOf, hasUnknown, mustOwn, nameFor, ownedOrGone, ownInputs, same, settingsFor, withoutUnknowns, withUserErrors } from "./common";
+
+export interface NetworkInputs {
+  name: string;
+  namePrefix?: string;
+  mode: "nat" | "isolated" | "bridge";
+  bridge?: string;
+  ipv4?: z.output<typeof Ipv4Config>;
+  dhcp?: z.output<typeof Dhcp>;
+  domain?: string;
+  mtu?: number;
+  connection?: ConnectionSettings;
+}
+
+export interface NetworkOutputs extends NetworkInputs {
+  networkId: string;
+  host: string;
+  /** The bridge VMs are attached to (generated for nat/isolated when not given). */
+  bridgeName: string;
+  gateway: string | null;
+  dhcpStart: string | null;
+  dhcpEnd: string | null;
+  /** `active`, or `degraded` with the reasons in `problems` (read from the host on refresh). */
+  state: string;
+  problems: string[];
+  /** VMs with a NIC on it. */
+  vms: string[];
+}
+
+const Inputs = z.strictObject({
+  name: Name.optional(),
+  namePrefix: z.string().max(40).optional(),
+  mode: NetworkMode.optional(),
+  bridge: IfName.optional(),
+  ipv4: Ipv4Config.optional(),
+  dhcp: Dhcp.optional(),
+  domain: DnsDomain.optional(),
+  mtu: z.int().min(NETWORK_LIMITS.minMtu).max(NETWORK_LIMITS.maxMtu).optional(),
+  connection: ConnectionSettings.optional(),
+});
+
+export const configure = configureFromStack;
+
+export async function check(olds: Partial<NetworkInputs>, allNews: Record<string, unknown>): Promise<dynamic.CheckResult> {
+  const news = ownInputs(allNews);
+  const shape = Inputs.safeParse(withoutUnknowns(news));
+  if (!shape.success) return { inputs: news, failures: failuresOf(shape.error) };
+  const inputs: Record<string, unknown> = { ...news, name: nameFor(olds, news, "net") };
+  inputs.mode ??= "nat";
+  if (!hasUnknown(inputs)) {
+    // The whole spec with the host's own rules (addressing, bridge mode), so mistakes show at preview.
+    const spec = NetworkSpec.safeParse(specOf(inputs as unknown as NetworkInputs));
+    if (!spec.success) return { inputs, failures: failuresOf(spec.error) };
+    if (spec.data.dhcp) inputs.dhcp = spec.data.dhcp;
+  }
+  return { inputs, failures: [] };
+}
+
+/** What makes it a different network (replace) and what hostd changes in place. */
+export async function diff(_id: string, olds: NetworkOutputs, news: NetworkInputs): Promise<dynamic.DiffResult> {
+  const replaces: string[] = [];
+  const changed: string[] = [];
+  for (const k of ["name", "bridge", "ipv4"] as const) if (!same(olds[k], news[k])) replaces.push(k);
+  if (!same(olds.mode, news.mode)) {
+    // nat <-> isolated is a change of rules; to or from bridge mode is another kind of network.
+    if (olds.mode === "bridge" || news.mode === "bridge") replaces.push("mode");
+    else changed.push("mode");
+  }
+  const hostChanged = !hasUnknown(news.connection) && olds.host !== undefined && targetOf(settingsFor(news)) !== olds.host;
+  if (hostChanged) replaces.push("connection");
+  else if (!same(olds.connection, news.connection)) changed.push("connection");
+  for (const k of ["dhcp", "domain", "mtu", "namePrefix"] as const) if (!same(olds[k], news[k])) changed.push(k);
+  if (replaces.length > 0 && olds.vms?.length) {
+    console.log(`kvm: Network "${olds.name}": changing ${replaces.join(", ")} replaces the network; its VMs (${olds.vms.join(", ")}) must leave it first.`);
+  } else if (changed.some((k) => k === "dhcp" || k === "domain" || k === "mode")) {
+    console.log(`kvm: Network "${olds.name}": changes in place; its dnsmasq restarts (leases are kept, VMs stay connected).`);
+  }
+  return {
+    changes: replaces.length > 0 || changed.length > 0,
+    replaces,
+    stables: ["networkId"],
+    // Same name, bridge or subnet cannot exist twice on one host.
+    deleteBeforeReplace: !hostChanged,
+  };
+}
+
+function specOf(i: NetworkInputs): z.input<typeof NetworkSpec> {
+  return { name: i.name, mode: i.mode, bridge: i.bridge, ipv4: i.ipv4, dhcp: i.dhcp, domain: i.domain, mtu: i.mtu };
+}
+
+function outputsOf(i: NetworkInputs, n: NetworkInfo, host: string): NetworkOutputs {
+  return definedOnly({
+    ...i,
+    networkId: n.id,
+    host,
+    bridgeName: n.bridge,
+    gateway: n.ipv4?.gateway ?? null,
+    dhcpStart: n.ipv4?.dhcpStart ?? null,
+    dhcpEnd: n.ipv4?.dhcpEnd ?? null,
+    state: n.state,
+    problems: n.problems,
+    vms: n.vms,
+  });
+}
+
+export async function create(inputs: NetworkInputs): Promise<dynamic.CreateResult<NetworkOutputs>> {
+  return withUserErrors(`creating network "${inputs.name}"`, async () => {
+    const settings = settingsFor(inputs);
+    const client = clientFor(settings, 120_000);
+    const n = await client.network.create(specOf(inputs));
+    return { id: n.id, outs: outputsOf(inputs, n, targetOf(settings)) };
+  });
+}
+
+export async function read(id: string, props: NetworkOutputs): Promise<dynamic.ReadResult<NetworkOutputs>> {
+  return withUserErrors(`reading network "${props.name}"`, async () => {
+    const settings = settingsFor(props);
+    const client = clientFor(settings, 60_000);
+    const n = await ownedOrGone(id, () => client.network.get(props.name));
+    if (!n) return { id: "", props: {} as NetworkOutputs };
+    return { id, props: outputsOf(props, n, props.host ?? targetOf(settings)) };
+  });
+}
+
+export async function update(id: string, olds: NetworkOutputs, news: NetworkInputs): Promise<dynamic.UpdateResult<NetworkOutputs>> {
+  return withUserErrors(`updating network "${news.name}"`, async () => {
+    const settings = settingsFor(news);
+    const client = clientFor(settings, 120_000);
+    let n = await mustOwn("Network", news.name, id, () => client.network.get(news.name));
+    const u: z.input<typeof NetworkUpdate> = { name: news.name };
+    if (!same(olds.mode, news.mode) && news.mode !== "bridge") u.mode = news.mode;
+    if (!same(olds.dhcp, news.dhcp)) u.dhcp = news.dhcp ?? null;
+    if (!same(olds.domain, news.domain)) u.domain = news.domain ?? null;
+    if (!same(olds.mtu, news.mtu)) u.mtu = news.mtu ?? null;
+    if (Object.keys(u).length > 1) n = await client.network.update(u);
+    return { outs: outputsOf(news, n, olds.host ?? targetOf(settings)) };
+  });
+}
+
+async function deleteNetwork(id: string, props: NetworkOutputs): Promise<void> {
+  return withUserErrors(`deleting network "${props.name}"`, async () => {
+    const client = clientFor(settingsFor(props), 120_000);
+    await client.network.delete({ name: props.name, id });
+  });
+}
+export { deleteNetwork as delete };
