@@ -85,7 +85,15 @@ export class Server {
       return;
     }
     const started = Date.now();
-    const parsed = h.method.params.safeParse(params ?? {});
+    let parsed: ReturnType<typeof h.method.params.safeParse>;
+    try {
+      parsed = h.method.params.safeParse(params ?? {});
+    } catch (e) {
+      // A refinement that throws is a bug in a schema; the request still gets a reply, and hostd lives on.
+      log.error("schema threw while validating", { err: (e as Error).message });
+      this.reply(sock, id, undefined, new KvmError("invalid_params", `${name}: the params could not be validated: ${(e as Error).message}`), requestId);
+      return;
+    }
     if (!parsed.success) {
       const err = new KvmError("invalid_params", `${name}: ${z.prettifyError(parsed.error)}`, {
         issues: parsed.error.issues.map((i: z.core.$ZodIssue) => ({ path: i.path.map(String), message: i.message, code: i.code })),

@@ -4,6 +4,7 @@
 import type * as dynamic from "@pulumi/pulumi/dynamic";
 import { z } from "zod";
 import { Dhcp, DnsDomain, IfName, Ipv4Config, Name, NetworkInfo, NetworkMode, NetworkSpec, NetworkUpdate, NETWORK_LIMITS } from "../sdk/protocol";
+import { overlaps, parseCidr } from "../sdk/ipv4";
 import { clientFor, ConnectionSettings, targetOf } from "./connection";
 import { configureFromStack, definedOnly, failuresOf, hasUnknown, mustOwn, nameFor, ownedOrGone, ownInputs, same, settingsFor, withoutUnknowns, withUserErrors } from "./common";
 
@@ -82,13 +83,28 @@ export async function diff(_id: string, olds: NetworkOutputs, news: NetworkInput
   } else if (changed.some((k) => k === "dhcp" || k === "domain" || k === "mode")) {
     console.log(`kvm: Network "${olds.name}": changes in place; its dnsmasq restarts (leases are kept, VMs stay connected).`);
   }
+  // The same name, bridge or subnet cannot exist twice on one host: then the old network must go first.
+  // Otherwise the new one is made first, so a failure (say, a subnet taken on the host) changes nothing.
+  const clash =
+    same(olds.name, news.name) ||
+    (olds.bridge !== undefined && same(olds.bridge, news.bridge)) ||
+    (olds.mode === "bridge" && news.mode === "bridge") ||
+    subnetsOverlap(olds.ipv4?.cidr, news.ipv4?.cidr);
   return {
     changes: replaces.length > 0 || changed.length > 0,
     replaces,
     stables: ["networkId"],
-    // Same name, bridge or subnet cannot exist twice on one host.
-    deleteBeforeReplace: !hostChanged,
+    deleteBeforeReplace: !hostChanged && clash,
   };
+}
+
+function subnetsOverlap(a: string | undefined, b: string | undefined): boolean {
+  if (a === undefined || b === undefined || hasUnknown(b)) return a !== undefined && b !== undefined;
+  try {
+    return overlaps(parseCidr(a), parseCidr(b));
+  } catch {
+    return true;
+  }
 }
 
 function specOf(i: NetworkInputs): z.input<typeof NetworkSpec> {

@@ -120,3 +120,38 @@ test("examples/lab: three VMs get addresses from the range and reach each other 
   expect(inventory()).toEqual(empty);
   expect(nsExec(ns.host, "nft", ["list", "ruleset"])).not.toContain("pulumi_kvm");
 });
+
+test("bad networks are refused at preview (names) or apply (subnet taken) and change nothing", async () => {
+  const q = await PulumiProject.create(
+    `import * as pulumi from "@pulumi/pulumi";
+import * as kvm from "pulumi-kvm";
+const cfg = new pulumi.Config();
+new kvm.Network("first", { name: "first", mode: "isolated", ipv4: { cidr: "10.50.0.0/24" } });
+if (cfg.getBoolean("extra")) {
+  new kvm.Network("extra", { name: "extra", mode: "nat", ipv4: { cidr: cfg.require("extraCidr") }, bridge: cfg.get("extraBridge") });
+}
+`,
+    { "kvm:socketPath": hd.socketPath },
+  );
+  try {
+    await q.up();
+    const before = inventory();
+    expect(before.dnsmasq).toHaveLength(1);
+
+    await q.setConfig("extra", "true");
+    await q.setConfig("extraCidr", "10.50.0.128/25");
+    const overlap = await q.operation("up");
+    expect(overlap.code).not.toBe(0);
+    expect(overlap.output).toContain('Subnet 10.50.0.128/25 of network "extra" overlaps subnet 10.50.0.0/24 of network "first"');
+    expect(inventory()).toEqual(before);
+
+    await q.setConfig("extraCidr", "10.51.0.0/24");
+    await q.setConfig("extraBridge", "bridge-name-16ch");
+    const long = await q.operation("preview");
+    expect(long.code).not.toBe(0);
+    expect(long.output).toMatch(/bridge: must be a Linux interface name: .*15 characters/);
+    expect(inventory()).toEqual(before);
+  } finally {
+    await q.cleanup();
+  }
+});

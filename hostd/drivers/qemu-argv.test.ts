@@ -125,7 +125,7 @@ test("adding a seed or a disk does not move the NIC (stable guest device names)"
 });
 
 test("a network NIC opens hostd's tap (no scripts), with vhost only when asked, and e1000e when chosen", () => {
-  const nic = { id: "nic1", mac: "52:54:00:00:00:01", slot: 11, model: "e1000e" as const, netdev: { type: "tap" as const, ifname: "kvt-0123456789", vhost: false } };
+  const nic = { id: "nic1", mac: "52:54:00:00:00:01", slot: 11, model: "e1000e" as const, netdev: { type: "tap" as const, ifname: "kvt-0123456789", vhost: false, network: "lab" } };
   const argv = buildQemuArgv({ ...base, nics: [nic] });
   expect(after(argv, "-netdev")).toEqual(["tap,id=nic1-net,ifname=kvt-0123456789,script=no,downscript=no"]);
   expect(devices(argv)).toContainEqual({ driver: "e1000e", id: "nic1", netdev: "nic1-net", mac: "52:54:00:00:00:01", bus: "rp11" });

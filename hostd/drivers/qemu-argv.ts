@@ -71,6 +71,8 @@ export interface QemuNic {
         ifname: string;
         /** In-kernel virtio-net data path; only where /dev/vhost-net exists (QEMU aborts otherwise). */
         vhost: boolean;
+        /** The network whose bridge the tap is on (hostd's bookkeeping for hot-plug; QEMU never sees it). */
+        network: string;
       };
 }
 

@@ -115,7 +115,7 @@ describe("QEMU's view and hot-plug", () => {
     const v = view([{ network: "lab" }, { type: "user", portForwards: [{ hostPort: 2222, guestPort: 22 }] }]);
     const mac0 = derivedMac(ID, 0);
     expect(v.qemu).toEqual([
-      { id: "nic0", mac: mac0, slot: 10, model: "virtio", netdev: { type: "tap", ifname: tapName(ID, mac0), vhost: true } },
+      { id: "nic0", mac: mac0, slot: 10, model: "virtio", netdev: { type: "tap", ifname: tapName(ID, mac0), vhost: true, network: "lab" } },
       {
         id: "nic1",
         mac: derivedMac(ID, 1),
@@ -124,7 +124,7 @@ describe("QEMU's view and hot-plug", () => {
         netdev: { type: "user", hostForwards: [{ protocol: "tcp", hostAddress: "127.0.0.1", hostPort: 2222, guestPort: 22 }] },
       },
     ]);
-    expect(qemuNics(ID, v.spec, v.nics.nics, false)[0]!.netdev).toEqual({ type: "tap", ifname: tapName(ID, mac0), vhost: false });
+    expect(qemuNics(ID, v.spec, v.nics.nics, false)[0]!.netdev).toEqual({ type: "tap", ifname: tapName(ID, mac0), vhost: false, network: "lab" });
     // After removing the first NIC, the second keeps its device id.
     const v2 = view([{ type: "user", portForwards: [{ hostPort: 2222, guestPort: 22 }] }], v);
     expect(v2.qemu).toEqual([v.qemu[1]]);
@@ -144,4 +144,16 @@ describe("QEMU's view and hot-plug", () => {
     const v3 = view([{ network: "lab2" }], v1);
     expect(nicHotplugPlan(v1.qemu, v3.qemu)).toEqual({ attach: [], detach: [v1.qemu[0]] });
   });
+});
+
+test("moving a NIC with an explicit MAC to another network replaces its device (its tap changes bridge)", () => {
+  const mac = "52:54:00:12:34:56";
+  const spec = (network: string) => VmSpec.parse({ name: "v", kernel: { path: "/k" }, networkInterfaces: [{ network, mac }] });
+  const a = spec("lab-a");
+  const b = spec("lab-b");
+  const pa = assignNics(ID, [], a.networkInterfaces, {});
+  const pb = assignNics(ID, a.networkInterfaces, b.networkInterfaces, { nics: pa.nics, nextNicIndex: pa.nextNicIndex });
+  const plan = nicHotplugPlan(qemuNics(ID, a, pa.nics, false), qemuNics(ID, b, pb.nics, false));
+  expect(plan.detach.map((n) => n.mac)).toEqual([mac]);
+  expect(plan.attach.map((n) => n.netdev.type === "tap" && n.netdev.network)).toEqual(["lab-b"]);
 });

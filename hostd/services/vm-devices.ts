@@ -24,7 +24,7 @@ export function derivedMac(vmId: string, index: number): string {
   return ["52", "54", "00", ...[h[0]!, h[1]!, h[2]!].map((b) => b.toString(16).padStart(2, "0"))].join(":");
 }
 
-/** Host-side tap of a VM's NIC: `kvt-` + 10 hex digits (15 characters, the kernel's limit), stable for the NIC's life. */
+/** Host-side tap of a VM's NIC: `kvt-` + 10 hex digits (14 characters; the kernel allows 15), stable for the NIC's life. */
 export function tapName(vmId: string, mac: string): string {
   return `kvt-${createHash("sha256").update(`${vmId}/${mac}`).digest("hex").slice(0, 10)}`;
 }
@@ -176,7 +176,7 @@ export function qemuNics(vmId: string, spec: VmSpec, placements: NicPlacement[],
       slot: p.slot,
       model: n.model,
       netdev: isNetworkNic(n)
-        ? { type: "tap" as const, ifname: tapName(vmId, p.mac), vhost }
+        ? { type: "tap" as const, ifname: tapName(vmId, p.mac), vhost, network: n.network }
         : { type: "user" as const, hostForwards: n.portForwards },
     };
   });
@@ -184,7 +184,7 @@ export function qemuNics(vmId: string, spec: VmSpec, placements: NicPlacement[],
 
 /**
  * NICs to hot-unplug and hot-plug to go from `before` to `after` (both
- * QEMU's view). A NIC whose MAC, port, model or backend changed is replaced;
+ * QEMU's view). A NIC whose MAC, port, model, backend or network changed is replaced;
  * a NIC that only got a static ip keeps its device (the lease is dnsmasq's).
  */
 export function nicHotplugPlan(before: QemuNic[], after: QemuNic[]): { attach: QemuNic[]; detach: QemuNic[] } {

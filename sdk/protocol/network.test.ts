@@ -51,7 +51,8 @@ test("the DHCP range: inside the subnet, in order, clear of the gateway", () => 
   expect(dhcp("10.20.0.2", "10.20.0.200", "10.20.0.50")).toEqual(["dhcp"]);
   expect(dhcp("10.20.0.2", "10.20.0.200", "10.20.0.200")).toEqual(["dhcp"]);
   expect(dhcp("10.20.0.2", "10.20.0.200", "10.20.0.201")).toEqual([]);
-  expect(dhcp("10.20.0.0", "10.20.0.200")).toEqual(["dhcp.start"]);
+  // The network address is not a host address, and this range also holds the default gateway .1.
+  expect(dhcp("10.20.0.0", "10.20.0.200")).toEqual(["dhcp.start", "dhcp"]);
   expect(dhcp("10.20.0.2", "10.20.1.20")).toEqual(["dhcp.end"]);
   expect(issues({ ...lab, dhcp: { start: "10.20.0.10", end: "10.20.0.20", leaseSeconds: 60 } })).toEqual(["dhcp.leaseSeconds"]);
   expect(issues({ ...lab, dhcp: { start: "10.20.0.10", end: "10.20.0.20", extra: 1 } })).toEqual(["dhcp"]);
@@ -108,4 +109,21 @@ describe("VM NICs", () => {
     expect(vm([{ network: "lab", ip: "10.20.0.256" }]).success).toBe(false);
     expect(vm([{ network: "Lab" }]).success).toBe(false);
   });
+});
+
+test("malformed addresses are reported as issues, never thrown", () => {
+  const bad = [
+    { name: "lab", ipv4: { cidr: "10.20.0.0/24", gateway: "10.20.0" } },
+    { name: "lab", ipv4: { cidr: "10.20.0.0/24" }, dhcp: { start: "x", end: "10.20.0.20" } },
+  ];
+  for (const b of bad) {
+    const r = NetworkSpec.safeParse(b);
+    expect(r.success).toBe(false);
+  }
+});
+
+test("a DHCP range holding the default gateway (first host) is refused", () => {
+  const r = NetworkSpec.safeParse({ name: "lab", ipv4: { cidr: "10.20.0.0/24" }, dhcp: { start: "10.20.0.1", end: "10.20.0.100" } });
+  expect(r.success).toBe(false);
+  expect(r.error!.issues.map((i) => i.message)).toContain("the DHCP range 10.20.0.1-10.20.0.100 must not include the gateway 10.20.0.1");
 });

@@ -5,7 +5,7 @@
  * host's admin and hostd only adds taps to it.
  */
 import { z } from "zod";
-import { contains, ipToInt, isHostAddress, parseCidr } from "../ipv4";
+import { intToIp, ipToInt, isHostAddress, parseCidr } from "../ipv4";
 import { Name, Timestamp } from "./common";
 import { defineMethod } from "./method";
 
@@ -89,20 +89,29 @@ function checkAddressing(n: { mode: NetworkMode; bridge?: string; ipv4?: { cidr:
   } catch {
     return; // reported by Ipv4Cidr
   }
+  // zod runs this refinement even when a field's own check failed: malformed addresses are reported there, not here.
+  const valid = (ip: string | undefined): ip is string => {
+    try {
+      return ip !== undefined && ipToInt(ip) >= 0;
+    } catch {
+      return false;
+    }
+  };
   const gw = n.ipv4.gateway;
-  if (gw !== undefined && !isHostAddress(c, gw)) {
+  if (gw !== undefined && valid(gw) && !isHostAddress(c, gw)) {
     ctx.addIssue({ code: "custom", path: ["ipv4", "gateway"], message: `gateway ${gw} must be a host address inside ${n.ipv4.cidr}` });
   }
-  if (n.dhcp) {
+  if (n.dhcp && valid(n.dhcp.start) && valid(n.dhcp.end)) {
     const { start, end } = n.dhcp;
     for (const [k, ip] of [["start", start], ["end", end]] as const) {
       if (!isHostAddress(c, ip)) ctx.addIssue({ code: "custom", path: ["dhcp", k], message: `${ip} must be a host address inside ${n.ipv4.cidr}` });
     }
-    if (contains(c, start) && contains(c, end) && ipToInt(start) > ipToInt(end)) {
+    if (ipToInt(start) > ipToInt(end)) {
       ctx.addIssue({ code: "custom", path: ["dhcp"], message: `DHCP range start ${start} is after its end ${end}` });
     }
-    const g = gw ?? undefined;
-    if (g !== undefined && contains(c, start) && ipToInt(g) >= ipToInt(start) && ipToInt(g) <= ipToInt(end)) {
+    // The gateway defaults to the first host address.
+    const g = valid(gw) ? gw : intToIp(c.base + 1);
+    if (ipToInt(g) >= ipToInt(start) && ipToInt(g) <= ipToInt(end)) {
       ctx.addIssue({ code: "custom", path: ["dhcp"], message: `the DHCP range ${start}-${end} must not include the gateway ${g}` });
     }
   }

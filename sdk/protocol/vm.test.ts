@@ -52,7 +52,7 @@ test("a VM needs a boot source, and a disk is attached once", () => {
 
 test("NICs: unicast MACs, loopback port forwards by default", () => {
   const v = VmCreate.parse({ name: "x", kernel: { path: "/k" }, networkInterfaces: [{ type: "user", portForwards: [{ hostPort: 2222, guestPort: 22 }] }] });
-  expect(v.networkInterfaces[0]).toEqual({ type: "user", portForwards: [{ protocol: "tcp", hostAddress: "127.0.0.1", hostPort: 2222, guestPort: 22 }] });
+  expect(v.networkInterfaces[0]).toEqual({ type: "user", model: "virtio", portForwards: [{ protocol: "tcp", hostAddress: "127.0.0.1", hostPort: 2222, guestPort: 22 }] });
   expect(VmCreate.safeParse({ name: "x", kernel: { path: "/k" }, networkInterfaces: [{ type: "user", mac: "01:00:5e:00:00:01" }] }).success).toBe(false);
   expect(VmCreate.safeParse({ name: "x", kernel: { path: "/k" }, networkInterfaces: [{ type: "user", mac: "52:54:00:AA:00:01" }] }).success).toBe(false);
 });
