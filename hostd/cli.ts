@@ -2,7 +2,8 @@
 /**
  * The `hostd` command: `serve` runs the daemon, `dial-stdio` bridges
  * stdin/stdout to its socket for SSH servers without stream-local
- * forwarding, and `vm` commands are a human view over the same API.
+ * forwarding, and `vm`, `disk`, `network` and `image` commands are a human
+ * view over the same API.
  */
 import * as net from "node:net";
 import { parseArgs } from "node:util";
@@ -20,6 +21,8 @@ Usage:
   hostd vm list [--socket PATH] [--json]
   hostd vm show NAME [--socket PATH]
   hostd disk list [--socket PATH] [--json]
+  hostd network list [--socket PATH] [--json]
+  hostd network show NAME [--socket PATH]     spec, state, problems and DHCP leases
   hostd image list [--socket PATH] [--json]     cached base images and downloads in progress
   hostd image prune [SHA256] [--socket PATH]   remove cached images no disk uses
   hostd version
@@ -58,6 +61,8 @@ async function main(argv: string[]): Promise<number> {
       return diskCommand(values.socket, sub, values.json);
     case "image":
       return imageCommand(values.socket, sub, arg, values.json);
+    case "network":
+      return networkCommand(values.socket, sub, arg, values.json);
     default:
       process.stderr.write(`hostd: unknown command "${cmd}"\n\n${USAGE}\n`);
       return 2;
@@ -107,9 +112,9 @@ async function vmCommand(socketPath: string, sub: string | undefined, name: stri
       process.stdout.write(JSON.stringify(vms, null, 2) + "\n");
       return 0;
     }
-    const rows = [["NAME", "STATE", "VCPUS", "MEMORY", "PID", "ACCEL", "ID"]];
+    const rows = [["NAME", "STATE", "VCPUS", "MEMORY", "PID", "ACCEL", "IP", "ID"]];
     for (const v of vms) {
-      rows.push([v.name, v.state, String(v.spec.vcpus), `${v.spec.memoryMiB} MiB`, v.pid ? String(v.pid) : "-", v.accelerator ?? "-", v.id]);
+      rows.push([v.name, v.state, String(v.spec.vcpus), `${v.spec.memoryMiB} MiB`, v.pid ? String(v.pid) : "-", v.accelerator ?? "-", v.primaryIp ?? "-", v.id]);
     }
     printTable(rows);
     return 0;
@@ -154,6 +159,29 @@ async function diskCommand(socketPath: string, sub: string | undefined, json: bo
   }
   printTable(rows);
   return 0;
+}
+
+async function networkCommand(socketPath: string, sub: string | undefined, name: string | undefined, json: boolean): Promise<number> {
+  const client = new HostClient(new LocalTransport(socketPath));
+  if (sub === "list") {
+    const { networks } = await client.network.list();
+    if (json) {
+      process.stdout.write(JSON.stringify(networks, null, 2) + "\n");
+      return 0;
+    }
+    const rows = [["NAME", "MODE", "BRIDGE", "SUBNET", "GATEWAY", "STATE", "VMS", "LEASES"]];
+    for (const n of networks) {
+      rows.push([n.name, n.spec.mode, n.bridge, n.ipv4?.cidr ?? "-", n.ipv4?.gateway ?? "-", n.problems.length ? `degraded: ${n.problems.join("; ")}` : n.state, String(n.vms.length), String(n.leases.length)]);
+    }
+    printTable(rows);
+    return 0;
+  }
+  if (sub === "show" && name) {
+    process.stdout.write(JSON.stringify(await client.network.get(name), null, 2) + "\n");
+    return 0;
+  }
+  process.stderr.write(`hostd network: use "list" or "show NAME"\n`);
+  return 2;
 }
 
 async function imageCommand(socketPath: string, sub: string | undefined, sha: string | undefined, json: boolean): Promise<number> {

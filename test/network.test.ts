@@ -5,10 +5,10 @@
  * a TCP service standing in for the world. Guests (tiny Debian guest, TCG
  * here) are driven over their serial consoles.
  */
-import { ChildProcess, spawn } from "node:child_process";
+import { ChildProcess, execFileSync, spawn } from "node:child_process";
 import { KvmError } from "../sdk/errors";
 import type { VmInfo } from "../sdk/protocol";
-import { announceAccelerator, NODE, tinyGuest, waitFor } from "./fixtures/env";
+import { announceAccelerator, HOSTD_CLI, NODE, tinyGuest, waitFor } from "./fixtures/env";
 import { HostdFixture } from "./fixtures/hostd";
 import { ip, Netns, nsExec } from "./fixtures/netns";
 import { SerialConsole } from "./fixtures/console";
@@ -76,6 +76,19 @@ test("conflicts are refused with a clear error before anything changes", async (
 
   expect(ns.inventory()).toEqual(before);
   expect((await c.network.list()).networks.map((n) => n.name)).toEqual(["first"]);
+
+  // In place: isolated -> nat (rules change), a new DHCP range (dnsmasq restarts), same bridge.
+  const bridge = (await c.network.get("first")).bridge;
+  expect(nsExec(ns.host, "nft", ["list", "table", "inet", "pulumi_kvm"])).not.toContain("masquerade");
+  const upd = await c.network.update({ name: "first", mode: "nat", dhcp: { start: "10.70.0.10", end: "10.70.0.20" } });
+  expect(upd).toMatchObject({ bridge, state: "active", ipv4: { dhcpStart: "10.70.0.10", dhcpEnd: "10.70.0.20" } });
+  expect(nsExec(ns.host, "nft", ["list", "table", "inet", "pulumi_kvm"])).toMatch(/ip saddr 10\.70\.0\.0\/24 ip daddr != 10\.70\.0\.0\/24 masquerade/);
+  expect(ns.inventory().dnsmasq).toHaveLength(1);
+  await refused(c.network.update({ name: "first", dhcp: { start: "10.70.0.1", end: "10.70.0.20" } }), "invalid_params", /must not include the gateway 10\.70\.0\.1/);
+  expect((await c.network.get("first")).ipv4?.dhcpStart).toBe("10.70.0.10");
+  // The human CLI over the same API.
+  const table = execFileSync(NODE, [HOSTD_CLI, "network", "list", "--socket", hd.socketPath], { encoding: "utf8" });
+  expect(table).toMatch(new RegExp(`^first\\s+nat\\s+${bridge}\\s+10\\.70\\.0\\.0/24\\s+10\\.70\\.0\\.1\\s+active`, "m"));
   await c.network.delete({ name: "first" });
   ip("-n", ns.host, "link", "del", "takenbr");
 });
