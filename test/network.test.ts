@@ -103,7 +103,7 @@ describe("VMs on nat and isolated networks", () => {
   beforeAll(async () => {
     const c = hd.client();
     empty = ns.inventory();
-    await c.network.create({ name: "wan", mode: "nat", ipv4: { cidr: "10.77.0.0/24" }, domain: "wan.test" });
+    await c.network.create({ name: "wan", mode: "nat", ipv4: { cidr: "10.77.0.0/24" }, domain: "wan.test", mtu: 1400 });
     await c.network.create({ name: "lab", mode: "isolated", ipv4: { cidr: "10.78.0.0/24" }, domain: "lab.test", dhcp: { start: "10.78.0.100", end: "10.78.0.150" } });
     [a, b] = await Promise.all([
       c.vm.create({ name: "a", memoryMiB: 128, kernel, networkInterfaces: [{ network: "wan" }] }),
@@ -118,6 +118,10 @@ describe("VMs on nat and isolated networks", () => {
     expect(Number(ipA.split(".")[3])).toBeGreaterThanOrEqual(2);
     expect(await ipOf("b")).toBe("10.78.0.50");
     expect(await cb.ok("ip -4 -o addr show dev eth0")).toContain("10.78.0.50/24");
+    // The network's MTU is on its bridge and on the VM's tap.
+    const wan = await hd.client().network.get("wan");
+    const mtu = (dev: string) => (JSON.parse(ip("-j", "-n", ns.host, "link", "show", "dev", dev)) as { mtu: number }[])[0]!.mtu;
+    expect([mtu(wan.bridge), mtu(a.nics[0]!.tap!)]).toEqual([1400, 1400]);
     const info = await hd.client().network.get("lab");
     expect(info.state).toBe("active");
     expect(info.vms).toEqual(["b"]);

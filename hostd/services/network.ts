@@ -194,6 +194,11 @@ export class NetworkService {
 
   // ---- for the VM service -------------------------------------------------------
 
+  /** Runs `fn` while no network is created, changed or deleted (a VM's NIC check and its record go together). */
+  guard<T>(fn: () => Promise<T>): Promise<T> {
+    return this.locks.run(LOCK, fn);
+  }
+
   /** The network a NIC names, with defaults filled in; a clear error when it does not exist. */
   resolve(name: string, forVm?: string): ResolvedNetwork {
     const rec = this.d.store.getNetworkByName<NetworkSpec>(name);

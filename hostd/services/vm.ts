@@ -147,7 +147,6 @@ export class VmService {
         if (stableJson(existing.spec) === stableJson(spec)) return this.info(existing);
         throw errors.alreadyExists("VM", spec.name, "Pick another name, or update or delete the existing VM.");
       }
-      this.checkResources(spec);
       const now = new Date().toISOString();
       const rec: Rec = {
         id: randomUUID(),
@@ -164,7 +163,11 @@ export class VmService {
       const placed = assignNics(rec.id, [], spec.networkInterfaces, {});
       rec.devices = { nics: placed.nics, nextNicIndex: placed.nextNicIndex };
       return withRevert(this.d.log, async (r) => {
-        this.d.store.insertVm(rec);
+        // Checked and recorded under the networks' lock, so a network cannot be deleted in between.
+        await this.d.networks.guard(async () => {
+          this.checkResources(spec);
+          this.d.store.insertVm(rec);
+        });
         r.add("delete VM row", () => this.d.store.deleteVm(rec.id));
         this.networksChanged(spec);
         r.add("update network hosts", () => this.networksChanged(spec));
@@ -196,7 +199,6 @@ export class VmService {
       const rec = this.mustGet(u.name);
       const before = rec.spec;
       const after = applyUpdate(before, u);
-      this.checkResources(after);
       const needsRestart = RESTART_FIELDS.some((k) => stableJson(after[k]) !== stableJson(before[k]));
       const diskPlan = diskHotplugPlan(before.disks, after.disks);
       const alive = this.isAlive(rec);
@@ -208,7 +210,16 @@ export class VmService {
       rec.spec = after;
       rec.devices = { ...rec.devices, nics: placed.nics, nextNicIndex: placed.nextNicIndex };
       const nicPlan = nicHotplugPlan(beforeNics, this.qemuNicsOf(rec));
-      this.d.store.saveVm(rec);
+      try {
+        await this.d.networks.guard(async () => {
+          this.checkResources(after);
+          this.d.store.saveVm(rec);
+        });
+      } catch (e) {
+        rec.spec = before;
+        rec.devices = beforeDevices;
+        throw e;
+      }
       this.networksChanged(before, after);
       try {
         if (stableJson(after.cloudInit) !== stableJson(before.cloudInit)) {
