@@ -14,6 +14,7 @@ import {
   CloudInit,
   Firmware,
   HostPath,
+  isUsableAddress,
   KernelBoot,
   MemoryMiB,
   Name,
@@ -222,9 +223,7 @@ function usableAddresses(vm: VmInfo): string[] {
   const all = vm.nics.flatMap((n) => n.ipAddresses);
   for (const i of vm.guest?.interfaces ?? []) {
     for (const a of i.addresses) {
-      const l = a.address.toLowerCase();
-      if (l.startsWith("127.") || l === "::1" || l.startsWith("169.254.") || l.startsWith("fe80:") || all.includes(a.address)) continue;
-      all.push(a.address);
+      if (isUsableAddress(a.address) && !all.includes(a.address)) all.push(a.address);
     }
   }
   return all;

@@ -17,7 +17,7 @@ import { errors, KvmError } from "../../sdk/errors";
 import { formatCidr, intToIp, ipToInt, isHostAddress, netmask, overlaps, parseCidr } from "../../sdk/ipv4";
 import { NetworkInfo, NetworkSpec, NetworkUpdate, validateNetworkSpec } from "../../sdk/protocol";
 import { DnsmasqConfig, DnsmasqDriver, LeaseLine, renderDhcpHosts } from "../drivers/dnsmasq";
-import { NetlinkDriver } from "../drivers/netlink";
+import { LinkInfo, NetlinkDriver } from "../drivers/netlink";
 import { NftDriver } from "../drivers/nft";
 import { Logger } from "../log";
 import { KeyedMutex } from "../mutex";
@@ -130,9 +130,11 @@ export class NetworkService {
     return this.info(this.mustGet(name));
   }
 
+  /** Every network, with one read of the links and of the nft table for all of them. */
   async list(): Promise<NetworkInfo[]> {
-    const table = await this.d.nft.current().catch(() => undefined);
-    return Promise.all(this.records().map((r) => this.info(r, table)));
+    const [table, links] = await Promise.all([this.d.nft.current().catch(() => undefined), this.d.ip.links().catch(() => [])]);
+    const byName = new Map(links.map((l) => [l.name, l]));
+    return Promise.all(this.records().map((r) => this.info(r, { table, link: byName.get(r.bridge) ?? null })));
   }
 
   async update(u: NetworkUpdate): Promise<NetworkInfo> {
@@ -399,15 +401,15 @@ export class NetworkService {
 
   // ---- reading ------------------------------------------------------------------
 
-  private async info(rec: Rec, table?: string): Promise<NetworkInfo> {
+  private async info(rec: Rec, known?: { table: string | undefined; link: LinkInfo | null }): Promise<NetworkInfo> {
     const n = resolveNetwork(rec);
     const problems: string[] = [];
-    const link = await this.d.ip.link(n.bridge).catch(() => undefined);
+    const link = known ? known.link : await this.d.ip.link(n.bridge).catch(() => undefined);
     if (!link) problems.push(`bridge ${n.bridge} does not exist`);
     else if (n.mode !== "bridge" && !link.up) problems.push(`bridge ${n.bridge} is down`);
     if (n.mode !== "bridge") {
       if (this.d.dnsmasq.running(this.files(rec).pidFile) === undefined) problems.push("dnsmasq is not running");
-      const rules = table ?? (await this.d.nft.current().catch(() => undefined));
+      const rules = known ? known.table : await this.d.nft.current().catch(() => undefined);
       if (!rules || !rules.includes(`"${n.bridge}"`)) problems.push(`nftables rules for ${n.bridge} are missing`);
     }
     const leases = n.mode === "bridge" ? [] : this.leases(rec.name);

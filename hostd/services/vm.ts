@@ -10,7 +10,7 @@ import { randomUUID } from "node:crypto";
 import { copyFileSync, existsSync, mkdirSync, rmSync } from "node:fs";
 import * as path from "node:path";
 import { errors, KvmError } from "../../sdk/errors";
-import { isNetworkNic, type ExitReason, type VmDisk, type VmInfo, type VmSpec, type VmState, type VmUpdate } from "../../sdk/protocol";
+import { isNetworkNic, isUsableAddress, type ExitReason, type VmDisk, type VmInfo, type VmSpec, type VmState, type VmUpdate } from "../../sdk/protocol";
 import { AcceleratorChoice } from "../drivers/accel";
 import { isOurQemu, processStartMs, waitGone } from "../drivers/process";
 import { QemuDriver } from "../drivers/qemu";
@@ -678,12 +678,8 @@ export class VmService {
 
   /** Makes the tap of every network NIC exist and sit on its network's bridge (idempotent). */
   private async ensureTaps(rec: Rec): Promise<void> {
-    const nics = this.qemuNicsOf(rec);
-    for (const [i, n] of rec.spec.networkInterfaces.entries()) {
-      if (!isNetworkNic(n)) continue;
-      const q = nics[i]!;
-      if (q.netdev.type !== "tap") continue;
-      await this.ensureTap(q.netdev.ifname, n.network, rec.name);
+    for (const n of this.qemuNicsOf(rec)) {
+      if (n.netdev.type === "tap") await this.ensureTap(n.netdev.ifname, n.netdev.network, rec.name);
     }
   }
 
@@ -702,13 +698,12 @@ export class VmService {
   private async reattachTaps(network: string): Promise<void> {
     for (const rec of this.d.store.listVms<VmSpec>()) {
       if (!this.isAlive(rec)) continue;
-      const nics = this.qemuNicsOf(rec);
-      for (const [i, n] of rec.spec.networkInterfaces.entries()) {
-        const q = nics[i]!;
-        if (!isNetworkNic(n) || n.network !== network || q.netdev.type !== "tap") continue;
+      for (const n of this.qemuNicsOf(rec)) {
+        if (n.netdev.type !== "tap" || n.netdev.network !== network) continue;
+        const tap = n.netdev.ifname;
         // One tap that cannot go back must not keep the others off the bridge.
-        await this.ensureTap(q.netdev.ifname, network, rec.name).catch((e: Error) =>
-          this.d.log.error("could not put a tap back on its bridge", { vm: rec.name, tap: q.netdev.type === "tap" ? q.netdev.ifname : "", err: e.message }),
+        await this.ensureTap(tap, network, rec.name).catch((e: Error) =>
+          this.d.log.error("could not put a tap back on its bridge", { vm: rec.name, tap, err: e.message }),
         );
       }
     }
@@ -746,10 +741,8 @@ export class VmService {
       }
       await mon.qmp.execute("netdev_del", { id: `${n.id}-net` });
     }
-    const byMac = new Map(this.qemuNicsOf(rec).map((q, i) => [q.mac, rec.spec.networkInterfaces[i]!]));
     for (const n of attach) {
-      const spec = byMac.get(n.mac);
-      if (n.netdev.type === "tap" && spec && isNetworkNic(spec)) await this.ensureTap(n.netdev.ifname, spec.network, rec.name);
+      if (n.netdev.type === "tap") await this.ensureTap(n.netdev.ifname, n.netdev.network, rec.name);
       await mon.qmp.execute("netdev_add", netdevQmpOf(n));
       try {
         await mon.qmp.execute("device_add", nicDeviceOf(n));
@@ -793,7 +786,7 @@ export class VmService {
       }
       for (const gi of guest?.interfaces ?? []) {
         if (gi.mac?.toLowerCase() !== mac) continue;
-        for (const a of gi.addresses) if (usableAddress(a.address) && !ips.includes(a.address)) ips.push(a.address);
+        for (const a of gi.addresses) if (isUsableAddress(a.address) && !ips.includes(a.address)) ips.push(a.address);
       }
       return {
         type: isNetworkNic(n) ? ("network" as const) : ("user" as const),
@@ -882,12 +875,6 @@ export function applyUpdate(before: VmSpec, u: VmUpdate): VmSpec {
     throw new KvmError("invalid_params", `VM "${before.name}" would have no boot source left: keep a kernel, a disk or a cdrom.`);
   }
   return out;
-}
-
-/** Addresses worth reporting: not loopback, not IPv4/IPv6 link-local. */
-export function usableAddress(a: string): boolean {
-  const l = a.toLowerCase();
-  return !(l.startsWith("127.") || l === "::1" || l.startsWith("169.254.") || l.startsWith("fe80:"));
 }
 
 /** JSON with sorted keys, for comparing specs regardless of key order. */

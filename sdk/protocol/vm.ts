@@ -96,6 +96,12 @@ export type NetworkInterface = z.output<typeof NetworkInterface>;
 export type UserNic = z.output<typeof UserNic>;
 export type NetworkNic = z.output<typeof NetworkNic>;
 
+/** Addresses worth reporting as a VM's: not loopback, not IPv4/IPv6 link-local. */
+export function isUsableAddress(a: string): boolean {
+  const l = a.toLowerCase();
+  return !(l.startsWith("127.") || l === "::1" || l.startsWith("169.254.") || l.startsWith("fe80:"));
+}
+
 /** True for a NIC on a Network (as opposed to user-mode networking). */
 export function isNetworkNic(n: NetworkInterface): n is NetworkNic {
   return "network" in n;
