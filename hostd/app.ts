@@ -2,7 +2,7 @@
  * Wires hostd together: probes the host, opens the store, starts the
  * services and registers one handler per protocol method.
  */
-import { chmodSync, chownSync, existsSync, mkdirSync, rmSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import * as net from "node:net";
 import { hostname } from "node:os";
 import * as path from "node:path";
@@ -19,6 +19,7 @@ import { NftDriver } from "./drivers/nft";
 import { NetworkService } from "./services/network";
 import { Logger } from "./log";
 import { Server } from "./server";
+import { checkPeer, peerCredReader, peerOf, PeerPolicy } from "./peer";
 import { LONGEST_VM_PATH_SUFFIX, VmService } from "./services/vm";
 import { Store } from "./store";
 import { PACKAGE_VERSION } from "../sdk/version";
@@ -31,6 +32,8 @@ export interface HostdOptions {
   accel: "auto" | "kvm" | "tcg";
   /** Group that may use the socket (mode 0660). */
   socketGroup?: number;
+  /** First uid (= gid) given to VMs' QEMUs; each VM gets its own. Default {@link DEFAULT_VM_UID_BASE}. */
+  vmUidBase?: number;
   log?: Logger;
 }
 
@@ -77,17 +80,24 @@ export async function startHostd(o: HostdOptions): Promise<Hostd> {
     stateDir,
     log,
   });
+  // QEMU runs as a user of its own per VM when hostd can switch users (it is root).
+  const isolation = process.getuid?.() === 0 ? { uidBase: o.vmUidBase ?? DEFAULT_VM_UID_BASE, groups: kvmGroup() } : null;
+  if (!isolation) log.warn("hostd is not root: QEMU runs as hostd's own user, without a user per VM");
   const ip = new NetlinkDriver();
   const networks = new NetworkService({ store, ip, dnsmasq: new DnsmasqDriver(), nft: new NftDriver(), stateDir, log });
-  // QEMU aborts on vhost=on without the device (see docs/architecture.md), so probe it.
-  const vhostNet = existsSync("/dev/vhost-net");
-  const vms = new VmService({ store, qemu, accel, stateDir, log, disks, networks, ip, vhostNet });
+  // QEMU aborts on vhost=on without the device (see docs/architecture.md), so probe it; unprivileged
+  // QEMU opens it through the kvm group, as Debian's udev rule sets it up.
+  const vhostNet = existsSync("/dev/vhost-net") && (isolation === null || groupCanUse("/dev/vhost-net", isolation.groups));
+  const vms = new VmService({ store, qemu, accel, stateDir, log, disks, networks, ip, vhostNet, isolation });
   // Networks first (bridges, dnsmasq, rules), then VMs (their taps go back on those bridges).
   await networks.init();
   await vms.init();
   networks.startHealthCheck();
 
-  const server = new Server(log);
+  const readPeer = peerCredReader();
+  if (!readPeer) log.warn("peer credential check unavailable (dist/native/peercred.node missing): only the socket's file mode guards hostd");
+  const policy: PeerPolicy = { uids: [...new Set([0, process.getuid?.() ?? 0])], gid: o.socketGroup };
+  const server = new Server(log, readPeer ? (sock) => checkPeer(peerOf(sock, readPeer), policy) : undefined);
   server.handle(P.hostHello, async (p, ctx) => {
     ctx.log.debug("hello", { client: p.client });
     return {
@@ -133,6 +143,28 @@ export async function startHostd(o: HostdOptions): Promise<Hostd> {
       log.info("stopped; VMs keep running");
     },
   };
+}
+
+/**
+ * VM uids: one per VM from here up, with no passwd entry (like container id maps). Chosen far
+ * above the ranges distributions and subuid allocations use.
+ */
+export const DEFAULT_VM_UID_BASE = 1_900_000_000;
+
+/** The `kvm` group's gid (for /dev/kvm and /dev/vhost-net), if the host has one. */
+function kvmGroup(): number[] {
+  try {
+    const line = readFileSync("/etc/group", "utf8").split("\n").find((l) => l.startsWith("kvm:"));
+    const gid = line ? Number(line.split(":")[2]) : NaN;
+    return Number.isInteger(gid) ? [gid] : [];
+  } catch {
+    return [];
+  }
+}
+
+function groupCanUse(dev: string, groups: number[]): boolean {
+  const st = statSync(dev);
+  return (st.mode & 0o006) === 0o006 || (groups.includes(st.gid) && (st.mode & 0o060) === 0o060);
 }
 
 /** A stale socket file is removed; a live hostd on it is an error, not something to steal. */

@@ -23,6 +23,8 @@ export interface VmRecord<Spec = unknown> {
   stopRequested: boolean;
   lastExit: LastExit | null;
   devices: VmDevices;
+  /** uid and gid of the VM's QEMU; null for VMs made before hostd ran QEMU unprivileged (allocated at next start). */
+  uid: number | null;
   createdAt: string;
   updatedAt: string;
 }
@@ -36,6 +38,7 @@ interface Row {
   stop_requested: number;
   last_exit: string | null;
   devices: string;
+  uid: number | null;
   created_at: string;
   updated_at: string;
 }
@@ -72,6 +75,8 @@ const MIGRATIONS = [
      created_at TEXT NOT NULL,
      updated_at TEXT NOT NULL
    )`,
+  // The unprivileged uid (and gid) each VM's QEMU runs as: one per VM, so VMs cannot read each other's files.
+  `ALTER TABLE vms ADD COLUMN uid INTEGER`,
 ];
 
 /** Device placement of one VM: kept so a device never moves (and a guest never renames it). */
@@ -174,6 +179,7 @@ export class Store {
       stopRequested: r.stop_requested === 1,
       lastExit: r.last_exit ? (JSON.parse(r.last_exit) as LastExit) : null,
       devices: JSON.parse(r.devices) as VmDevices,
+      uid: r.uid,
       createdAt: r.created_at,
       updatedAt: r.updated_at,
     };
@@ -182,8 +188,8 @@ export class Store {
   insertVm<S>(rec: VmRecord<S>): void {
     this.db
       .prepare(
-        `INSERT INTO vms (id, name, spec, pid, accelerator, stop_requested, last_exit, devices, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO vms (id, name, spec, pid, accelerator, stop_requested, last_exit, devices, uid, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
       .run(
         rec.id,
@@ -194,6 +200,7 @@ export class Store {
         rec.stopRequested ? 1 : 0,
         rec.lastExit ? JSON.stringify(rec.lastExit) : null,
         JSON.stringify(rec.devices),
+        rec.uid,
         rec.createdAt,
         rec.updatedAt,
       );
@@ -204,7 +211,7 @@ export class Store {
     rec.updatedAt = new Date().toISOString();
     this.db
       .prepare(
-        `UPDATE vms SET spec = ?, pid = ?, accelerator = ?, stop_requested = ?, last_exit = ?, devices = ?, updated_at = ? WHERE id = ?`,
+        `UPDATE vms SET spec = ?, pid = ?, accelerator = ?, stop_requested = ?, last_exit = ?, devices = ?, uid = ?, updated_at = ? WHERE id = ?`,
       )
       .run(
         JSON.stringify(rec.spec),
@@ -213,6 +220,7 @@ export class Store {
         rec.stopRequested ? 1 : 0,
         rec.lastExit ? JSON.stringify(rec.lastExit) : null,
         JSON.stringify(rec.devices),
+        rec.uid,
         rec.updatedAt,
         rec.id,
       );
@@ -225,6 +233,11 @@ export class Store {
   getVmByName<S>(name: string): VmRecord<S> | undefined {
     const r = this.db.prepare("SELECT * FROM vms WHERE name = ?").get(name) as Row | undefined;
     return r ? Store.toRecord<S>(r) : undefined;
+  }
+
+  /** uids already given to VMs. */
+  vmUids(): number[] {
+    return (this.db.prepare("SELECT uid FROM vms WHERE uid IS NOT NULL").all() as { uid: number }[]).map((r) => r.uid);
   }
 
   listVms<S>(): VmRecord<S>[] {

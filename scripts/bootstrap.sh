@@ -11,7 +11,7 @@ _root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 _log() { printf '[bootstrap] %s\n' "$*" >&2; }
 
 # 1. Debian packages.
-_apt=(qemu-system-x86 qemu-utils openssh-server openssh-client busybox-static cpio iproute2 dnsmasq-base nftables ca-certificates xorriso genisoimage ovmf qemu-guest-agent dosfstools mtools grub-pc-bin grub-common debootstrap gdisk e2fsprogs)
+_apt=(qemu-system-x86 qemu-utils gcc libc6-dev openssh-server openssh-client busybox-static cpio iproute2 dnsmasq-base nftables ca-certificates xorriso genisoimage ovmf qemu-guest-agent dosfstools mtools grub-pc-bin grub-common debootstrap gdisk e2fsprogs)
 _missing=()
 for p in "${_apt[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || _missing+=("$p")
@@ -24,6 +24,13 @@ if [ ${#_missing[@]} -gt 0 ]; then
   _log "installing ${_missing[*]}"
   apt-get update -qq -o Acquire::Retries=5
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o Acquire::Retries=5 --no-install-recommends "${_missing[@]}" >/dev/null
+fi
+
+# hostd runs each VM's QEMU as an unprivileged user of its own, which opens its
+# tap through /dev/net/tun: Debian makes it 0666, some containers (ours) 0600.
+if [ -c /dev/net/tun ] && [ "$(stat -c %a /dev/net/tun)" != 666 ] && [ "$(id -u)" = 0 ]; then
+  _log "chmod 0666 /dev/net/tun (Debian's default; unprivileged QEMU opens its tap through it)"
+  chmod 0666 /dev/net/tun
 fi
 
 # 2. Node 24 (the machine's Node 20 is too old for @pulumi/pulumi).
@@ -39,8 +46,8 @@ if [ ! -f "$_stamp" ] || [ "$_root/package-lock.json" -nt "$_stamp" ] || [ "$_ro
 fi
 
 # 4. Build and install the package into node_modules as users get it.
-_log "tsc"
-(cd "$_root" && npx tsc -p tsconfig.json)
+_log "build (tsc, native peer-credential module)"
+(cd "$_root" && npm run --silent build)
 chmod +x "$_root/dist/hostd/cli.js"
 "$_root/scripts/install-self.sh"
 

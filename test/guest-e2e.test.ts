@@ -9,7 +9,7 @@
  * and run in order.
  */
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { randomBytes } from "node:crypto";
 import { KvmError } from "../sdk/errors";
@@ -37,6 +37,8 @@ beforeAll(async () => {
   hd = await HostdFixture.start();
   files = await FileServer.start({ "/debian12.qcow2": img.file });
   work = mkdtempSync("/tmp/pkvm-guest-");
+  // Traversable, like a directory of installer ISOs: QEMU reads the ISO as the VM's own unprivileged user.
+  chmodSync(work, 0o711);
   key = path.join(work, "id_ed25519");
   execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", key]);
   sshPort = await freePort();

@@ -3,7 +3,7 @@
  * execFile per step, never a shell. A driver: it knows interface names and
  * addresses, not Networks or VMs.
  */
-import { existsSync, readlinkSync } from "node:fs";
+import { existsSync, readFileSync, readlinkSync } from "node:fs";
 import * as path from "node:path";
 import { ExecError, run } from "../exec";
 
@@ -97,9 +97,18 @@ export class NetlinkDriver {
     }
   }
 
-  /** A persistent tap (it outlives the QEMU that opens it); `user` may open it without CAP_NET_ADMIN. */
-  async createTap(name: string, user?: number): Promise<void> {
-    await run(IP, ["tuntap", "add", "dev", name, "mode", "tap", ...(user !== undefined ? ["user", String(user)] : [])]);
+  /** A persistent tap (it outlives the QEMU that opens it); `owner` (uid = gid) may open it without CAP_NET_ADMIN. */
+  async createTap(name: string, owner?: number): Promise<void> {
+    await run(IP, ["tuntap", "add", "dev", name, "mode", "tap", ...(owner !== undefined ? ["user", String(owner), "group", String(owner)] : [])]);
+  }
+
+  /** The uid a tap belongs to (-1: anyone with CAP_NET_ADMIN), through sysfs; undefined when it does not exist. */
+  tapOwner(name: string): number | undefined {
+    try {
+      return Number(readFileSync(path.join("/sys/class/net", name, "owner"), "utf8").trim());
+    } catch {
+      return undefined;
+    }
   }
 
   /** Makes `dev` a port of `bridge` and brings it up. */

@@ -15,6 +15,7 @@ const base: QemuVmConfig = {
     qmp: "/s/qmp.sock",
     opsQmp: "/s/qmp-ops.sock",
     pidfile: "/s/qemu.pid",
+    log: "/s/qemu.log",
     serialSocket: "/s/serial.sock",
     serialLog: "/s/serial.log",
     guestAgent: "/s/qga.sock",
@@ -43,7 +44,9 @@ test("sizes, identity, detachment and monitors", () => {
   expect(after(argv, "-m")).toEqual(["256M"]);
   expect(after(argv, "-uuid")).toEqual([base.uuid]);
   expect(after(argv, "-machine")).toEqual(["q35"]);
-  expect(argv).toContain("-daemonize");
+  // hostd detaches QEMU itself; -daemonize would fork, which the sandbox forbids.
+  expect(argv).not.toContain("-daemonize");
+  expect(after(argv, "-sandbox")).toEqual(["on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"]);
   expect(argv).toContain("-nodefaults");
   expect(after(argv, "-pidfile")).toEqual(["/s/qemu.pid"]);
   expect(after(argv, "-mon")).toEqual(["chardev=qmp,mode=control", "chardev=qmp-ops,mode=control"]);

@@ -28,6 +28,8 @@ export interface QemuPaths {
   serialLog: string;
   /** qemu-guest-agent channel. */
   guestAgent: string;
+  /** QEMU's own stdout/stderr (start-up errors). */
+  log: string;
 }
 
 export const ROOT_PORTS = 16;
@@ -174,8 +176,9 @@ export function buildQemuArgv(c: QemuVmConfig): string[] {
     "-chardev", `socket,id=qmp-ops,path=${optValue(p.opsQmp)},server=on,wait=off`,
     "-mon", "chardev=qmp-ops,mode=control",
     "-pidfile", p.pidfile,
-    // Own session, detached from hostd: stopping or crashing hostd never stops a VM.
-    "-daemonize",
+    // seccomp: no exec or fork (no helper scripts), no setuid, no obsolete syscalls, no
+    // scheduler/affinity games. (hostd detaches QEMU itself: -daemonize forks, which this forbids.)
+    "-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny",
     "-msg", "timestamp=on",
   ];
   if (c.firmware.type === "uefi") {

@@ -1,13 +1,53 @@
 /**
- * Starting QEMU. QEMU is run with -daemonize: the launching process exits
- * only once QEMU has initialised (or failed, with its reason on stderr), so
- * start errors are reported synchronously, and the VM ends up in its own
- * session, outliving hostd.
+ * Starting QEMU. hostd spawns it detached, in its own session (so stopping
+ * or crashing hostd never stops a VM), as the VM's own unprivileged user
+ * through setpriv (util-linux: no new privileges, no capabilities), with
+ * QEMU's seccomp sandbox on. Start-up errors come from QEMU's log.
  */
-import { rmSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { closeSync, existsSync, openSync, readFileSync, rmSync } from "node:fs";
 import { run } from "../exec";
 import { buildQemuArgv, QemuVmConfig } from "./qemu-argv";
 import { readPidfile } from "./process";
+
+/** Who QEMU runs as: a uid and gid of its own, plus supplementary groups (e.g. kvm for /dev/kvm). */
+export interface RunAs {
+  uid: number;
+  gid: number;
+  groups: number[];
+}
+
+/** A QEMU that exited during start-up, with the end of what it printed. */
+export class QemuStartError extends Error {
+  override readonly name = "QemuStartError";
+  constructor(
+    message: string,
+    readonly output: string,
+  ) {
+    super(message);
+  }
+}
+
+/** The argv that starts QEMU as `as` (setpriv execs QEMU: same pid, nothing left in between). */
+export function launchCommand(binary: string, argv: string[], as?: RunAs): { cmd: string; args: string[] } {
+  if (!as) return { cmd: binary, args: argv };
+  return {
+    cmd: "setpriv",
+    args: [
+      `--reuid=${as.uid}`,
+      `--regid=${as.gid}`,
+      as.groups.length > 0 ? `--groups=${as.groups.join(",")}` : "--clear-groups",
+      "--inh-caps=-all",
+      "--bounding-set=-all",
+      "--no-new-privs",
+      "--",
+      binary,
+      ...argv,
+    ],
+  };
+}
+
+const START_TIMEOUT_MS = 60_000;
 
 export class QemuDriver {
   constructor(readonly binary = process.env.HOSTD_QEMU ?? "qemu-system-x86_64") {}
@@ -17,13 +57,46 @@ export class QemuDriver {
     return /version ([0-9][^\s]*)/.exec(stdout)?.[1] ?? stdout.split("\n")[0] ?? "unknown";
   }
 
-  /** Launches QEMU for `cfg`; resolves with its pid once it runs. Throws ExecError with QEMU's stderr. */
-  async launch(cfg: QemuVmConfig): Promise<number> {
+  /**
+   * Launches QEMU for `cfg`; resolves with its pid once it has written its
+   * pidfile and opened its QMP socket. Throws {@link QemuStartError} with
+   * QEMU's own words when it exits first.
+   */
+  async launch(cfg: QemuVmConfig, as?: RunAs): Promise<number> {
     const p = cfg.paths;
-    for (const f of [p.qmp, p.opsQmp, p.serialSocket, p.pidfile]) rmSync(f, { force: true });
-    await run(this.binary, buildQemuArgv(cfg), { timeoutMs: 60_000 });
-    const pid = readPidfile(p.pidfile);
-    if (pid === undefined) throw new Error(`QEMU started but wrote no pidfile at ${p.pidfile}`);
-    return pid;
+    for (const f of [p.qmp, p.opsQmp, p.serialSocket, p.pidfile, p.log]) rmSync(f, { force: true });
+    const { cmd, args } = launchCommand(this.binary, buildQemuArgv(cfg), as);
+    const log = openSync(p.log, "a", 0o600);
+    let exited: { code: number | null; signal: string | null } | undefined;
+    let spawnError: Error | undefined;
+    try {
+      const child = spawn(cmd, args, { detached: true, stdio: ["ignore", log, log] });
+      child.once("exit", (code, signal) => (exited = { code, signal }));
+      child.once("error", (e) => (spawnError = e));
+      child.unref();
+    } finally {
+      closeSync(log);
+    }
+    const deadline = Date.now() + START_TIMEOUT_MS;
+    for (;;) {
+      const pid = readPidfile(p.pidfile);
+      if (pid !== undefined && existsSync(p.qmp)) return pid;
+      if (spawnError) throw new QemuStartError(`${cmd} could not be started: ${spawnError.message}`, "");
+      if (exited) {
+        const out = tail(p.log);
+        throw new QemuStartError(`QEMU exited during start-up (${exited.signal ? `signal ${exited.signal}` : `exit ${exited.code}`})${out ? `: ${out}` : ""}`, out);
+      }
+      if (Date.now() > deadline) throw new QemuStartError(`QEMU did not finish starting within ${START_TIMEOUT_MS / 1000} s`, tail(p.log));
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+}
+
+/** The last lines QEMU printed, without its timestamps. */
+function tail(file: string): string {
+  try {
+    return readFileSync(file, "utf8").trim().split("\n").slice(-3).map((l) => l.replace(/^\S+T\S+ /, "")).join(" | ");
+  } catch {
+    return "";
   }
 }

@@ -5,7 +5,7 @@
  * by a VM cannot be deleted.
  */
 import { randomUUID } from "node:crypto";
-import { mkdirSync, rmSync, statSync } from "node:fs";
+import { chmodSync, mkdirSync, rmSync, statSync } from "node:fs";
 import * as path from "node:path";
 import { errors, KvmError } from "../../sdk/errors";
 import type { DiskInfo, DiskSpec, ImageInfo } from "../../sdk/protocol";
@@ -40,7 +40,9 @@ export class DiskService {
   private users: DiskUsers = { attachedTo: () => null, resizeOnline: async () => false };
 
   constructor(private readonly d: DiskServiceDeps) {
-    mkdirSync(this.dir(), { recursive: true, mode: 0o700 });
+    // Traversable (not listable): a VM's QEMU opens the disks it was given (they are owned by its user).
+    mkdirSync(this.dir(), { recursive: true, mode: 0o711 });
+    chmodSync(this.dir(), 0o711);
   }
 
   /** The VM service registers itself here (the two services know each other only through this). */

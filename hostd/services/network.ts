@@ -11,7 +11,7 @@
  * every network.
  */
 import { randomUUID, createHash } from "node:crypto";
-import { mkdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { errors, KvmError } from "../../sdk/errors";
 import { formatCidr, intToIp, ipToInt, isHostAddress, netmask, overlaps, parseCidr } from "../../sdk/ipv4";
@@ -19,6 +19,7 @@ import { NetworkInfo, NetworkSpec, NetworkUpdate, validateNetworkSpec } from "..
 import { DnsmasqConfig, DnsmasqDriver, LeaseLine, renderDhcpHosts } from "../drivers/dnsmasq";
 import { LinkInfo, NetlinkDriver } from "../drivers/netlink";
 import { NftDriver } from "../drivers/nft";
+import { closedAncestor } from "../files";
 import { Logger } from "../log";
 import { KeyedMutex } from "../mutex";
 import { withRevert } from "../revert";
@@ -442,14 +443,6 @@ export class NetworkService {
   private files(rec: Rec): { dir: string; pidFile: string; leaseFile: string; hostsFile: string } {
     const dir = path.join(this.d.stateDir, "networks", rec.id);
     return { dir, pidFile: path.join(dir, "dnsmasq.pid"), leaseFile: path.join(dir, "leases"), hostsFile: path.join(dir, "hosts") };
-  }
-}
-
-/** The first directory on the way to `dir` that other users cannot traverse (no o+x), if any. */
-function closedAncestor(dir: string): string | undefined {
-  for (let d = path.dirname(dir); ; d = path.dirname(d)) {
-    if ((statSync(d).mode & 0o001) === 0) return d;
-    if (d === path.dirname(d)) return undefined;
   }
 }
 

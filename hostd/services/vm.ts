@@ -7,19 +7,19 @@
  * parallel. Multi-step changes undo themselves on failure.
  */
 import { randomUUID } from "node:crypto";
-import { copyFileSync, existsSync, mkdirSync, rmSync } from "node:fs";
+import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, rmSync, statSync } from "node:fs";
 import * as path from "node:path";
 import { errors, KvmError } from "../../sdk/errors";
 import { isNetworkNic, isUsableAddress, type ExitReason, type VmDisk, type VmInfo, type VmSpec, type VmState, type VmUpdate } from "../../sdk/protocol";
 import { AcceleratorChoice } from "../drivers/accel";
 import { isOurQemu, processStartMs, waitGone } from "../drivers/process";
-import { QemuDriver } from "../drivers/qemu";
+import { QemuDriver, QemuStartError, RunAs } from "../drivers/qemu";
+import { whyNotWorldReadable } from "../files";
 import { blockdevOf, diskDeviceOf, netdevQmpOf, nicDeviceOf, QemuNic, QemuPaths, QemuVmConfig } from "../drivers/qemu-argv";
 import { NetlinkDriver } from "../drivers/netlink";
 import { buildSeed, renderMetaData } from "../drivers/cloud-init";
 import { GuestAgent } from "../drivers/guest-agent";
 import { QmpClient, QmpEvent } from "../drivers/qmp";
-import { ExecError } from "../exec";
 import { Logger } from "../log";
 import { withRevert } from "../revert";
 import { Store, VmRecord } from "../store";
@@ -53,8 +53,14 @@ export interface VmServiceDeps {
   disks: DiskService;
   networks: NetworkService;
   ip: NetlinkDriver;
-  /** /dev/vhost-net is there: taps use the in-kernel virtio-net data path. */
+  /** /dev/vhost-net is there and usable by QEMU: taps use the in-kernel virtio-net data path. */
   vhostNet: boolean;
+  /**
+   * Each VM's QEMU runs as uid = gid = `uidBase + n`, a user of its own (no passwd entry needed),
+   * with `groups` (e.g. kvm for /dev/kvm) as supplementary groups. Null: QEMU runs as hostd's own
+   * user (hostd is not root, so it cannot switch users).
+   */
+  isolation: { uidBase: number; groups: number[] } | null;
   /** OVMF firmware for `firmware: uefi` (Debian's ovmf package). */
   ovmf?: { code: string; vars: string };
 }
@@ -103,7 +109,9 @@ export class VmService {
    * the ones that vanished meanwhile. Called once at startup.
    */
   async init(): Promise<void> {
-    mkdirSync(path.join(this.d.stateDir, "vms"), { recursive: true, mode: 0o700 });
+    // Traversable (not listable): each VM's QEMU reaches its own directory inside.
+    mkdirSync(path.join(this.d.stateDir, "vms"), { recursive: true, mode: 0o711 });
+    chmodSync(path.join(this.d.stateDir, "vms"), 0o711);
     for (const rec of this.d.store.listVms<VmSpec>()) {
       if (rec.pid === null) continue;
       if (isOurQemu(rec.pid, rec.id)) {
@@ -157,6 +165,7 @@ export class VmService {
         stopRequested: false,
         lastExit: null,
         devices: {},
+        uid: null,
         createdAt: now,
         updatedAt: now,
       };
@@ -166,6 +175,8 @@ export class VmService {
         // Checked and recorded under the networks' lock, so a network cannot be deleted in between.
         await this.d.networks.guard(async () => {
           this.checkResources(spec);
+          // No await between choosing the uid and recording it: two creates never get the same one.
+          rec.uid = this.allocateUid();
           this.d.store.insertVm(rec);
         });
         r.add("delete VM row", () => this.d.store.deleteVm(rec.id));
@@ -244,6 +255,7 @@ export class VmService {
         }
         const nowTaps = new Set(this.qemuNicsOf(rec).map((n) => n.id + n.mac));
         await this.deleteTaps(beforeNics.filter((n) => !nowTaps.has(n.id + n.mac)));
+        this.releaseDisks(before.disks.filter((d) => !after.disks.some((x) => x.disk === d.disk)));
         if (after.running && !this.isAlive(rec)) {
           await this.startQemu(rec);
         } else if (!after.running && this.isAlive(rec)) {
@@ -301,6 +313,7 @@ export class VmService {
       if (!rec || (p.id !== undefined && rec.id !== p.id)) return { existed: false };
       if (this.isAlive(rec)) await this.stopQemu(rec, { force: true, timeoutSeconds: 0 });
       await this.deleteTaps(this.qemuNicsOf(rec));
+      this.releaseDisks(rec.spec.disks);
       rmSync(this.vmDir(rec.id), { recursive: true, force: true });
       this.d.store.deleteVm(rec.id);
       this.networksChanged(rec.spec);
@@ -315,17 +328,18 @@ export class VmService {
     mkdirSync(this.vmDir(rec.id), { recursive: true, mode: 0o700 });
     if (rec.spec.cloudInit && !existsSync(this.seedPath(rec.id))) await this.writeSeed(rec);
     const cfg = this.qemuConfig(rec);
-    await this.ensureTaps(rec);
     if (cfg.firmware.type === "uefi" && !existsSync(cfg.firmware.vars)) {
       // The VM's own NVRAM: created once, kept across restarts, removed with the VM.
       copyFileSync(this.ovmf().vars, cfg.firmware.vars);
     }
+    const as = this.runAs(rec);
+    this.grantFiles(rec, cfg.disks.map((d) => d.file), as);
+    await this.ensureTaps(rec);
     let pid: number;
     try {
-      pid = await this.d.qemu.launch(cfg);
+      pid = await this.d.qemu.launch(cfg, as);
     } catch (e) {
-      const msg = e instanceof ExecError ? e.stderr.trim().split("\n").slice(-3).join(" | ") || e.message : (e as Error).message;
-      throw new KvmError("qemu_failed", `QEMU could not start VM "${rec.name}": ${msg}`, { vm: rec.name });
+      throw new KvmError("qemu_failed", `QEMU could not start VM "${rec.name}": ${(e as Error).message}`, { vm: rec.name });
     }
     rec.pid = pid;
     rec.accelerator = cfg.accel;
@@ -543,6 +557,11 @@ export class VmService {
       if (f !== undefined && !existsSync(f)) {
         throw errors.conflict(`The ${what} file ${f} of VM "${spec.name}" does not exist on this host.`, { file: f });
       }
+      // QEMU opens it as the VM's own unprivileged user.
+      const why = f !== undefined && this.d.isolation ? whyNotWorldReadable(f) : undefined;
+      if (why) {
+        throw errors.conflict(`The ${what} file ${f} of VM "${spec.name}" cannot be read by QEMU, which runs as an unprivileged user: ${why}.`, { file: f });
+      }
     }
     const others = spec.disks.length > 0 ? this.d.store.listVms<VmSpec>().filter((v) => v.name !== spec.name) : [];
     for (const d of spec.disks) {
@@ -555,6 +574,9 @@ export class VmService {
       }
     }
     if (spec.firmware === "uefi") this.ovmf();
+    if (this.d.isolation && spec.networkInterfaces.some(isNetworkNic) && (statSync("/dev/net/tun").mode & 0o006) !== 0o006) {
+      throw errors.conflict(`VM "${spec.name}" has NICs on networks, but its unprivileged QEMU cannot open /dev/net/tun: make it world read-writable (chmod 0666 /dev/net/tun, Debian's default; \`hostd doctor\` checks it).`);
+    }
     for (const n of spec.networkInterfaces) {
       if (!isNetworkNic(n)) continue;
       const net = this.d.networks.resolve(n.network, spec.name);
@@ -611,6 +633,7 @@ export class VmService {
         throw new KvmError("timeout", `The guest of VM "${rec.name}" did not release disk "${d.disk}" within 30 s (PCIe hot-unplug needs the guest's cooperation).`);
       }
       await mon.qmp.execute("blockdev-del", { "node-name": ids.node });
+      this.releaseDisks([d]);
     }
     const slots = assignDiskSlots(rec.spec.disks, rec.devices);
     rec.devices = { ...rec.devices, diskSlots: slots };
@@ -618,6 +641,8 @@ export class VmService {
     const all = qemuDisks(rec.spec, this.resolveDisks(rec.spec), slots);
     for (const d of attach) {
       const qd = all.find((x) => x.slot === slots[slotKey(d)] && x.bus === d.bus)!;
+      // QEMU opens the file itself, as the VM's user.
+      this.grantFiles(rec, [qd.file], this.runAs(rec));
       await mon.qmp.execute("blockdev-add", blockdevOf(qd));
       try {
         await mon.qmp.execute("device_add", diskDeviceOf(qd));
@@ -668,6 +693,52 @@ export class VmService {
     })();
   }
 
+  // ---- the VM's own user ------------------------------------------------------------
+
+  /** The lowest free VM uid. Callers record it before any await, so it is never handed out twice. */
+  private allocateUid(): number | null {
+    if (!this.d.isolation) return null;
+    const used = new Set(this.d.store.vmUids());
+    let uid = this.d.isolation.uidBase;
+    while (used.has(uid)) uid++;
+    return uid;
+  }
+
+  /** Who the VM's QEMU runs as (a VM from before isolation gets its uid now). */
+  private runAs(rec: Rec): RunAs | undefined {
+    if (!this.d.isolation) return undefined;
+    if (rec.uid === null) {
+      rec.uid = this.allocateUid();
+      this.d.store.saveVm(rec);
+    }
+    return { uid: rec.uid!, gid: rec.uid!, groups: this.d.isolation.groups };
+  }
+
+  /**
+   * Gives the VM's user its directory and the files QEMU opens read-write
+   * (disks, NVRAM, seed): owner only, so no other VM can read them.
+   */
+  private grantFiles(rec: Rec, disks: string[], as: RunAs | undefined): void {
+    if (!as) return;
+    const dir = this.vmDir(rec.id);
+    chownSync(dir, as.uid, as.gid);
+    chmodSync(dir, 0o700);
+    for (const f of [...disks, path.join(dir, "OVMF_VARS.fd"), this.seedPath(rec.id)]) {
+      if (!existsSync(f)) continue;
+      chownSync(f, as.uid, as.gid);
+      chmodSync(f, 0o600);
+    }
+  }
+
+  /** Disks that left a VM go back to root (a Disk outlives the VM that used it). */
+  private releaseDisks(disks: VmDisk[]): void {
+    if (!this.d.isolation) return;
+    for (const d of disks) {
+      const r = this.d.disks.record(d.disk);
+      if (r && existsSync(r.path)) chownSync(r.path, 0, 0);
+    }
+  }
+
   // ---- NICs and taps -------------------------------------------------------------
 
   /** QEMU's view of the VM's NICs, from the kept placements. */
@@ -679,13 +750,21 @@ export class VmService {
   /** Makes the tap of every network NIC exist and sit on its network's bridge (idempotent). */
   private async ensureTaps(rec: Rec): Promise<void> {
     for (const n of this.qemuNicsOf(rec)) {
-      if (n.netdev.type === "tap") await this.ensureTap(n.netdev.ifname, n.netdev.network, rec.name);
+      if (n.netdev.type === "tap") await this.ensureTap(n.netdev.ifname, n.netdev.network, rec);
     }
   }
 
-  private async ensureTap(tap: string, network: string, vm: string): Promise<void> {
-    const net = this.d.networks.resolve(network, vm);
-    if (!this.d.ip.exists(tap)) await this.d.ip.createTap(tap);
+  /**
+   * The tap exists, belongs to the VM's user (so unprivileged QEMU may open it) and sits on its
+   * network's bridge. A tap of the wrong owner that no QEMU holds is made again.
+   */
+  private async ensureTap(tap: string, network: string, rec: Rec): Promise<void> {
+    const net = this.d.networks.resolve(network, rec.name);
+    const owner = this.runAs(rec)?.uid;
+    if (this.d.ip.exists(tap) && owner !== undefined && this.d.ip.tapOwner(tap) !== owner && !this.isAlive(rec)) {
+      await this.d.ip.deleteLink(tap);
+    }
+    if (!this.d.ip.exists(tap)) await this.d.ip.createTap(tap, owner);
     await this.d.ip.attach(tap, net.bridge, net.mtu);
   }
 
@@ -702,7 +781,7 @@ export class VmService {
         if (n.netdev.type !== "tap" || n.netdev.network !== network) continue;
         const tap = n.netdev.ifname;
         // One tap that cannot go back must not keep the others off the bridge.
-        await this.ensureTap(tap, network, rec.name).catch((e: Error) =>
+        await this.ensureTap(tap, network, rec).catch((e: Error) =>
           this.d.log.error("could not put a tap back on its bridge", { vm: rec.name, tap, err: e.message }),
         );
       }
@@ -742,7 +821,7 @@ export class VmService {
       await mon.qmp.execute("netdev_del", { id: `${n.id}-net` });
     }
     for (const n of attach) {
-      if (n.netdev.type === "tap") await this.ensureTap(n.netdev.ifname, n.netdev.network, rec.name);
+      if (n.netdev.type === "tap") await this.ensureTap(n.netdev.ifname, n.netdev.network, rec);
       await mon.qmp.execute("netdev_add", netdevQmpOf(n));
       try {
         await mon.qmp.execute("device_add", nicDeviceOf(n));
@@ -824,6 +903,7 @@ export class VmService {
       serialSocket: path.join(dir, "serial.sock"),
       serialLog: path.join(dir, "serial.log"),
       guestAgent: path.join(dir, "qga.sock"),
+      log: path.join(dir, "qemu.log"),
     };
   }
 
