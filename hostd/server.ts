@@ -23,7 +23,11 @@ export class Server {
   private server?: net.Server;
   private readonly sockets = new Set<net.Socket>();
 
-  constructor(private readonly log: Logger) {}
+  /** `authorize`: says why a new connection may not drive hostd, or nothing when it may. */
+  constructor(
+    private readonly log: Logger,
+    private readonly authorize?: (sock: net.Socket) => string | undefined,
+  ) {}
 
   handle<M extends AnyMethod>(method: M, fn: (params: ParamsOut<M>, ctx: RequestContext) => Promise<ResultOf<M>>): void {
     this.handlers.set(method.name, { method, fn: fn as Handler });
@@ -51,6 +55,18 @@ export class Server {
     this.sockets.add(sock);
     sock.on("close", () => this.sockets.delete(sock));
     sock.on("error", () => undefined);
+    let denied: string | undefined;
+    try {
+      denied = this.authorize?.(sock);
+    } catch (e) {
+      denied = `its credentials could not be read (${(e as Error).message})`;
+    }
+    if (denied) {
+      this.log.warn("connection refused", { why: denied });
+      this.reply(sock, null, undefined, new KvmError("permission_denied", `hostd refuses this connection: ${denied}. Use root, or a user in hostd's group.`));
+      sock.end();
+      return;
+    }
     readLines(
       sock,
       (line) => void this.onFrame(sock, line),

@@ -37,6 +37,8 @@ export const DomainErrorCodes = [
   "checksum_mismatch",
   /** The host's disk is full. */
   "insufficient_space",
+  /** The caller may not use hostd (not root and not in hostd's group). */
+  "permission_denied",
   /** A bug in hostd: the message says where to look. */
   "internal",
 ] as const;
