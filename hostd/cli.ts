@@ -12,6 +12,7 @@ import { KvmError } from "../sdk/errors";
 import { DEFAULT_SOCKET_PATH, LocalTransport } from "../sdk/transport/local";
 import { HOSTD_VERSION, startHostd } from "./app";
 import { Logger } from "./log";
+import { doctorCommand, installCommand, uninstallCommand } from "./ops/commands";
 
 const USAGE = `hostd ${HOSTD_VERSION}: runs QEMU/KVM virtual machines for pulumi-kvm.
 
@@ -26,6 +27,14 @@ Usage:
   hostd image list [--socket PATH] [--json]     cached base images and downloads in progress
   hostd image prune [SHA256] [--socket PATH]   remove cached images no disk uses
   hostd version
+  hostd install [--state-dir DIR] [--socket PATH]   as root: group hostd, the directories, a tmpfiles.d entry and
+                                                    the systemd unit hostd.service (KillMode=process), enabled
+  hostd uninstall                                   as root: undo install; a state dir with VMs/disks/networks is kept
+  hostd doctor [--state-dir DIR] [--json]           check this host (KVM, QEMU, OVMF, dnsmasq, nft, ip, setpriv, ...)
+
+Exit codes: install/uninstall 0 done, 1 failed, 2 usage or not root;
+doctor 0 every required check passed (warnings such as "KVM not usable" allowed),
+1 a required check failed (qemu, qemu-img, dnsmasq, nft, ip, setpriv, /dev/net/tun).
 
 Defaults: --socket ${DEFAULT_SOCKET_PATH}, --state-dir /var/lib/hostd, --accel auto.`;
 
@@ -63,6 +72,12 @@ async function main(argv: string[]): Promise<number> {
       return imageCommand(values.socket, sub, arg, values.json);
     case "network":
       return networkCommand(values.socket, sub, arg, values.json);
+    case "install":
+      return installCommand(values.socket, values["state-dir"]);
+    case "uninstall":
+      return uninstallCommand();
+    case "doctor":
+      return doctorCommand(values["state-dir"], values.json);
     default:
       process.stderr.write(`hostd: unknown command "${cmd}"\n\n${USAGE}\n`);
       return 2;
