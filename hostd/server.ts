@@ -3,7 +3,7 @@
  * validates it against the protocol, dispatches to a handler and maps every
  * error to the wire in one place. It holds no rules of its own.
  */
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import * as net from "node:net";
 import { z } from "zod";
 import { KvmError } from "../sdk/errors";
@@ -18,15 +18,37 @@ export interface RequestContext {
 
 type Handler = (params: unknown, ctx: RequestContext) => Promise<unknown>;
 
+/** Where replies of mutating calls are kept by idempotency key (hostd's store). */
+export interface ReplyStore {
+  get(key: string): { method: string; paramsSha256: string; reply: string } | undefined;
+  put(key: string, method: string, paramsSha256: string, reply: string): void;
+}
+
+/** A reply as kept for replays: result or wire error. */
+type Reply = { result: unknown } | { error: KvmError };
+
+export interface ServerOptions {
+  /** Says why a new connection may not drive hostd, or nothing when it may. */
+  authorize?: (sock: net.Socket) => string | undefined;
+  replies?: ReplyStore;
+  /**
+   * Fault injection for tests of lost replies: hold the reply of these methods for this long
+   * after the work is done (HOSTD_FAULT_REPLY_DELAY="vm.create=2000,..."; never set in production).
+   */
+  replyDelayMs?: Record<string, number>;
+}
+
 export class Server {
   private readonly handlers = new Map<string, { method: AnyMethod; fn: Handler }>();
   private server?: net.Server;
   private readonly sockets = new Set<net.Socket>();
 
-  /** `authorize`: says why a new connection may not drive hostd, or nothing when it may. */
+  /** Mutating calls running now, by idempotency key: a retry joins the first call. */
+  private readonly inflight = new Map<string, { method: string; paramsSha256: string; reply: Promise<Reply> }>();
+
   constructor(
     private readonly log: Logger,
-    private readonly authorize?: (sock: net.Socket) => string | undefined,
+    private readonly o: ServerOptions = {},
   ) {}
 
   handle<M extends AnyMethod>(method: M, fn: (params: ParamsOut<M>, ctx: RequestContext) => Promise<ResultOf<M>>): void {
@@ -36,7 +58,9 @@ export class Server {
   /** Serves on an already-listening or new net.Server bound to `socketPath`. */
   listen(socketPath: string): Promise<void> {
     return new Promise((resolve, reject) => {
-      const srv = net.createServer((sock) => this.onConnection(sock));
+      // allowHalfOpen: a client may shut down its side after its last request (socat, nc -N)
+      // and still gets every reply; hostd ends the connection once they are all written.
+      const srv = net.createServer({ allowHalfOpen: true }, (sock) => this.onConnection(sock));
       srv.once("error", reject);
       srv.listen(socketPath, () => {
         srv.removeListener("error", reject);
@@ -57,7 +81,7 @@ export class Server {
     sock.on("error", () => undefined);
     let denied: string | undefined;
     try {
-      denied = this.authorize?.(sock);
+      denied = this.o.authorize?.(sock);
     } catch (e) {
       denied = `its credentials could not be read (${(e as Error).message})`;
     }
@@ -67,9 +91,24 @@ export class Server {
       sock.end();
       return;
     }
+    let pending = 0;
+    let clientDone = false;
+    const endIfIdle = () => {
+      if (clientDone && pending === 0 && !sock.destroyed) sock.end();
+    };
+    sock.on("end", () => {
+      clientDone = true;
+      endIfIdle();
+    });
     readLines(
       sock,
-      (line) => void this.onFrame(sock, line),
+      (line) => {
+        pending++;
+        void this.onFrame(sock, line).finally(() => {
+          pending--;
+          endIfIdle();
+        });
+      },
       () => {
         this.reply(sock, null, undefined, new KvmError("invalid_request", `Frame larger than ${MAX_FRAME_BYTES} bytes.`));
         sock.end();
@@ -92,7 +131,7 @@ export class Server {
       this.reply(sock, id, undefined, new KvmError("invalid_request", `Not a request envelope: ${z.prettifyError(env.error)}`));
       return;
     }
-    const { id, method: name, params } = env.data;
+    const { id, method: name, params, idempotencyKey } = env.data;
     const requestId = `${id}.${randomBytes(3).toString("hex")}`;
     const log = this.log.child({ req: requestId, method: name });
     const h = this.handlers.get(name);
@@ -118,14 +157,55 @@ export class Server {
       this.reply(sock, id, undefined, err, requestId);
       return;
     }
+    const run = async (): Promise<Reply> => {
+      try {
+        const result = await h.fn(parsed.data, { requestId, log });
+        log.log(h.method.mutating ? "info" : "debug", "ok", { ms: Date.now() - started });
+        return { result };
+      } catch (e) {
+        const err = toWireError(e, log);
+        log.log(err.code === "internal" ? "error" : "info", "failed", { ms: Date.now() - started, code: err.code, err: err.message });
+        return { error: err };
+      }
+    };
+    const reply = h.method.mutating && idempotencyKey && this.o.replies ? await this.once(idempotencyKey, name, parsed.data, run, log) : await run();
+    const delay = this.o.replyDelayMs?.[name];
+    if (delay) await new Promise((r) => setTimeout(r, delay));
+    if ("error" in reply) this.reply(sock, id, undefined, reply.error, requestId);
+    else this.reply(sock, id, reply.result, undefined, requestId);
+  }
+
+  /**
+   * Runs a mutating call once per idempotency key: a retry while it runs
+   * joins it, a retry after it ended gets the kept reply. The same key with
+   * other params is a client bug, refused.
+   */
+  private async once(key: string, method: string, params: unknown, run: () => Promise<Reply>, log: Logger): Promise<Reply> {
+    const paramsSha256 = createHash("sha256").update(JSON.stringify(params)).digest("hex");
+    const reused = () =>
+      ({ error: new KvmError("invalid_params", `Idempotency key ${key} was already used for a different request (${method} with other params); use a new key per operation.`) }) as Reply;
+    const running = this.inflight.get(key);
+    if (running) {
+      if (running.method !== method || running.paramsSha256 !== paramsSha256) return reused();
+      log.info("joined a running call with the same idempotency key", { key });
+      return running.reply;
+    }
+    const kept = this.o.replies!.get(key);
+    if (kept) {
+      if (kept.method !== method || kept.paramsSha256 !== paramsSha256) return reused();
+      log.info("replayed the reply of an earlier call with the same idempotency key", { key });
+      const r = JSON.parse(kept.reply) as { result?: unknown; error?: { code: string; message: string; details?: Record<string, unknown> } };
+      return r.error ? { error: new KvmError(r.error.code as KvmError["code"], r.error.message, r.error.details) } : { result: r.result };
+    }
+    const reply = run();
+    this.inflight.set(key, { method, paramsSha256, reply });
     try {
-      const result = await h.fn(parsed.data, { requestId, log });
-      log.log(h.method.mutating ? "info" : "debug", "ok", { ms: Date.now() - started });
-      this.reply(sock, id, result, undefined, requestId);
-    } catch (e) {
-      const err = toWireError(e, log);
-      log.log(err.code === "internal" ? "error" : "info", "failed", { ms: Date.now() - started, code: err.code, err: err.message });
-      this.reply(sock, id, undefined, err, requestId);
+      const r = await reply;
+      const body = "error" in r ? { error: { code: r.error.code, message: r.error.message, details: r.error.details } } : { result: r.result };
+      this.o.replies!.put(key, method, paramsSha256, JSON.stringify(body));
+      return r;
+    } finally {
+      this.inflight.delete(key);
     }
   }
 

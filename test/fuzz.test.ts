@@ -535,15 +535,11 @@ describe("API fuzzing", () => {
   });
 
   /**
-   * KNOWN BUG, kept here as `test.failing` so it is seen and flips when fixed: hostd's
-   * net.Server uses the default allowHalfOpen=false, so when a client half-closes after
-   * its last request (shutdown(SHUT_WR), as `socat`, `nc -N` or `echo … | socat` do), Node
-   * ends hostd's side at once and server.ts's reply() drops every reply still being worked
-   * on (`!sock.writable`). Replies written synchronously (validation errors) get out; those
-   * of handlers that await anything (vm.get of a running VM, network.list, ...) are lost.
-   * The SDK never half-closes, so the provider is not affected. Make this `test` once fixed.
+   * A client that shuts down its side after its last request (shutdown(SHUT_WR), as `socat`,
+   * `nc -N` or `echo … | socat` do) still gets every reply, also of handlers that await
+   * something; hostd ends the connection after the last one.
    */
-  test.failing("a client that half-closes after its requests still gets every reply", async () => {
+  test("a client that half-closes after its requests still gets every reply", async () => {
     const reqs = [
       { id: "hc-1", method: "vm.get", params: { name: VICTIM } },
       { id: "hc-2", method: "network.list" },
