@@ -97,7 +97,16 @@ export async function startHostd(o: HostdOptions): Promise<Hostd> {
   const readPeer = peerCredReader();
   if (!readPeer) log.warn("peer credential check unavailable (dist/native/peercred.node missing): only the socket's file mode guards hostd");
   const policy: PeerPolicy = { uids: [...new Set([0, process.getuid?.() ?? 0])], gid: o.socketGroup };
-  const server = new Server(log, readPeer ? (sock) => checkPeer(peerOf(sock, readPeer), policy) : undefined);
+  // Idempotency keys are kept a day: long enough for any retry, short enough to stay small.
+  const pruneKeys = () => store.pruneRequests(new Date(Date.now() - 86_400_000).toISOString());
+  pruneKeys();
+  const pruner = setInterval(pruneKeys, 3_600_000);
+  pruner.unref();
+  const server = new Server(log, {
+    authorize: readPeer ? (sock) => checkPeer(peerOf(sock, readPeer), policy) : undefined,
+    replies: { get: (k) => store.getRequest(k), put: (k, m, h, r) => store.putRequest(k, m, h, r) },
+    replyDelayMs: faultReplyDelays(process.env.HOSTD_FAULT_REPLY_DELAY, log),
+  });
   server.handle(P.hostHello, async (p, ctx) => {
     ctx.log.debug("hello", { client: p.client });
     return {
@@ -137,6 +146,7 @@ export async function startHostd(o: HostdOptions): Promise<Hostd> {
   return {
     async close() {
       await server.close();
+      clearInterval(pruner);
       vms.shutdown();
       networks.shutdown();
       store.close();
@@ -150,6 +160,18 @@ export async function startHostd(o: HostdOptions): Promise<Hostd> {
  * above the ranges distributions and subuid allocations use.
  */
 export const DEFAULT_VM_UID_BASE = 1_900_000_000;
+
+/** Parses HOSTD_FAULT_REPLY_DELAY ("method=ms,..."), a fault injection for tests; loudly logged when set. */
+function faultReplyDelays(spec: string | undefined, log: Logger): Record<string, number> | undefined {
+  if (!spec) return undefined;
+  const out: Record<string, number> = {};
+  for (const part of spec.split(",")) {
+    const [m, ms] = part.split("=");
+    if (m && ms && /^\d+$/.test(ms)) out[m] = Number(ms);
+  }
+  log.warn("FAULT INJECTION: replies are held back (HOSTD_FAULT_REPLY_DELAY); never set this in production", { delays: out });
+  return out;
+}
 
 /** The `kvm` group's gid (for /dev/kvm and /dev/vhost-net), if the host has one. */
 function kvmGroup(): number[] {

@@ -77,6 +77,14 @@ const MIGRATIONS = [
    )`,
   // The unprivileged uid (and gid) each VM's QEMU runs as: one per VM, so VMs cannot read each other's files.
   `ALTER TABLE vms ADD COLUMN uid INTEGER`,
+  // Replies of mutating calls by idempotency key, so a retried call is answered, not run again.
+  `CREATE TABLE requests (
+     key TEXT PRIMARY KEY,
+     method TEXT NOT NULL,
+     params_sha256 TEXT NOT NULL,
+     reply TEXT NOT NULL,
+     created_at TEXT NOT NULL
+   )`,
 ];
 
 /** Device placement of one VM: kept so a device never moves (and a guest never renames it). */
@@ -285,6 +293,26 @@ export class Store {
 
   listDisks<S>(): DiskRecord<S>[] {
     return (this.db.prepare("SELECT * FROM disks ORDER BY name").all() as unknown as DiskRow[]).map((r) => Store.toDisk<S>(r));
+  }
+
+  // ---- idempotency keys ----
+
+  getRequest(key: string): { method: string; paramsSha256: string; reply: string } | undefined {
+    const r = this.db.prepare("SELECT method, params_sha256, reply FROM requests WHERE key = ?").get(key) as
+      | { method: string; params_sha256: string; reply: string }
+      | undefined;
+    return r && { method: r.method, paramsSha256: r.params_sha256, reply: r.reply };
+  }
+
+  putRequest(key: string, method: string, paramsSha256: string, reply: string): void {
+    this.db
+      .prepare("INSERT OR REPLACE INTO requests (key, method, params_sha256, reply, created_at) VALUES (?, ?, ?, ?, ?)")
+      .run(key, method, paramsSha256, reply, new Date().toISOString());
+  }
+
+  /** Forgets keys older than `before` (ISO time). */
+  pruneRequests(before: string): number {
+    return Number(this.db.prepare("DELETE FROM requests WHERE created_at < ?").run(before).changes);
   }
 
   // ---- networks ----

@@ -1,7 +1,7 @@
 /**
  * HostClient: typed calls to one hostd over a {@link Transport}.
  */
-import { randomBytes } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
 import { Duplex } from "node:stream";
 import { z } from "zod";
 import { KvmError } from "./errors";
@@ -41,6 +41,14 @@ export interface CallOptions {
   timeoutMs?: number;
 }
 
+/**
+ * Retries after the connection broke or could not be made. Mutating calls
+ * carry an idempotency key, the same on every attempt, so hostd runs them
+ * once however often they are sent.
+ */
+const RETRY_DELAYS_MS = [250, 1000, 2000];
+const RETRYABLE = new Set(["transport_disconnected", "connect_failed"]);
+
 export class HostClient {
   private hello?: Promise<HostHello>;
 
@@ -62,8 +70,25 @@ export class HostClient {
     }
     const id = `c-${randomBytes(6).toString("hex")}`;
     const timeoutMs = opts.timeoutMs ?? this.defaults.timeoutMs;
-    const stream = await this.transport.openStream();
-    const reply = await exchange(stream, JSON.stringify({ id, method: method.name, params: parsed.data }), timeoutMs, this.transport.target, method.name);
+    // Only a hostd that announces it accepts the key (an older one refuses unknown envelope fields).
+    const keyed = method.mutating && (await this.helloOnce()).capabilities.includes("idempotency");
+    const frame = JSON.stringify({
+      id,
+      method: method.name,
+      params: parsed.data,
+      ...(keyed && { idempotencyKey: `k-${randomUUID()}` }),
+    });
+    let reply: unknown;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const stream = await this.transport.openStream();
+        reply = await exchange(stream, frame, timeoutMs, this.transport.target, method.name);
+        break;
+      } catch (e) {
+        if (!(e instanceof KvmError) || !RETRYABLE.has(e.code) || attempt >= RETRY_DELAYS_MS.length) throw e;
+        await new Promise((r) => setTimeout(r, RETRY_DELAYS_MS[attempt]));
+      }
+    }
     const env = ResponseEnvelope.safeParse(reply);
     if (!env.success) {
       throw new KvmError("protocol_mismatch", `${this.transport.target} sent a reply that is not a protocol response.`);

@@ -52,10 +52,18 @@ export type ErrorBody = z.infer<typeof ErrorBody>;
 /** Request ids are chosen by the client and echoed in hostd's logs and replies. */
 export const RequestId = z.string().regex(/^[A-Za-z0-9._:-]{1,64}$/);
 
+/**
+ * Idempotency key of a mutating call: a retry with the same key (after a
+ * dropped connection, say) gets the first call's reply instead of running
+ * again, and joins it while it still runs. hostd keeps keys for a day.
+ */
+export const IdempotencyKey = z.string().regex(/^[A-Za-z0-9._:-]{16,128}$/, "must be 16-128 of letters, digits, . _ : -");
+
 export const RequestEnvelope = z.strictObject({
   id: RequestId,
   method: z.string().max(64),
   params: z.unknown().optional(),
+  idempotencyKey: IdempotencyKey.optional(),
 });
 export type RequestEnvelope = z.infer<typeof RequestEnvelope>;
 

@@ -21,6 +21,8 @@ export const Capability = z.enum([
   "networks",
   "vm.nic.network",
   "vm.nic.hotplug",
+  /** Mutating calls accept `idempotencyKey` in the envelope. */
+  "idempotency",
 ]);
 export type Capability = z.infer<typeof Capability>;
 
