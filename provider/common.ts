@@ -3,7 +3,7 @@
  * settings (from `configure`), preview-time tolerance of unknown values,
  * generated names, and turning errors into the CLI's `[code] message`.
  */
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import type * as dynamic from "@pulumi/pulumi/dynamic";
 import { z } from "zod";
 import { isKvmError, KvmError } from "../sdk/errors";
@@ -55,23 +55,32 @@ export function withoutUnknowns(v: Record<string, unknown>): Record<string, unkn
   return Object.fromEntries(Object.entries(v).filter(([, x]) => !hasUnknown(x)));
 }
 
-/** A stable auto-generated name: `<prefix>-<7 hex>`, kept across updates. */
-export function autoName(prefix: string | undefined, fallback: string): string {
+/**
+ * An auto-generated name: `<prefix>-<7 hex>`. With a seed (the resource's
+ * project, stack and name) the suffix is derived from it, so a create that
+ * was interrupted and is run again asks hostd for the same name and gets the
+ * object made the first time instead of an orphan and a twin.
+ */
+export function autoName(prefix: string | undefined, fallback: string, seed?: string): string {
   const base =
     (prefix ?? fallback)
       .toLowerCase()
       .replace(/[^a-z0-9-]+/g, "-")
       .replace(/^-+|-+$/g, "")
       .slice(0, 55) || fallback;
-  return `${base}-${randomBytes(4).toString("hex").slice(0, 7)}`;
+  const suffix = seed ? createHash("sha256").update(`${seed}\0${base}`).digest("hex") : randomBytes(4).toString("hex");
+  return `${base}-${suffix.slice(0, 7)}`;
 }
 
-/** The name to use: given, kept from the last run, or generated. */
+/** The name to use: given, kept from the last run, or generated (from `nameSeed` when there is one). */
 export function nameFor(olds: { name?: string; namePrefix?: string }, news: Record<string, unknown>, fallback: string): string {
   if (typeof news.name === "string") return news.name;
   if (olds.name !== undefined && olds.namePrefix === news.namePrefix) return olds.name;
-  return autoName(news.namePrefix as string | undefined, fallback);
+  return autoName(news.namePrefix as string | undefined, fallback, typeof news.nameSeed === "string" ? news.nameSeed : undefined);
 }
+
+/** Inputs every resource class adds: the seed of its generated name (`<project>/<stack>/<type>/<name>`). */
+export const NameSeed = z.string().max(512);
 
 /** zod issues as Pulumi check failures: `[invalid_params] path: message`. */
 export function failuresOf(error: z.ZodError, prefix: string[] = []): dynamic.CheckFailure[] {

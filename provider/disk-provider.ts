@@ -5,7 +5,7 @@ import type * as dynamic from "@pulumi/pulumi/dynamic";
 import { z } from "zod";
 import { DiskFormat, DiskInfo, DiskSource, DiskSpec, Name, SizeGiB } from "../sdk/protocol";
 import { clientFor, ConnectionSettings, targetOf } from "./connection";
-import { configureFromStack, failuresOf, hasUnknown, nameFor, ownInputs, same, settingsFor, withoutUnknowns, withUserErrors, definedOnly, ownedOrGone, mustOwn } from "./common";
+import { NameSeed, configureFromStack, failuresOf, hasUnknown, nameFor, ownInputs, same, settingsFor, withoutUnknowns, withUserErrors, definedOnly, ownedOrGone, mustOwn } from "./common";
 
 const DEFAULT_TIMEOUT_SECONDS = 3600;
 
@@ -32,6 +32,7 @@ export interface DiskOutputs extends DiskInputs {
 const Inputs = z.strictObject({
   name: Name.optional(),
   namePrefix: z.string().max(40).optional(),
+  nameSeed: NameSeed.optional(),
   sizeGiB: SizeGiB.optional(),
   format: DiskFormat.optional(),
   source: DiskSource.optional(),

@@ -55,6 +55,8 @@ export class Disk extends pulumi.dynamic.Resource {
     const inputs: Record<string, unknown> = {
       name: args.name,
       namePrefix: args.namePrefix ?? name,
+      // Seeds the generated name, so a create that is interrupted and run again finds what it made.
+      nameSeed: `${pulumi.getProject()}/${pulumi.getStack()}/kvm:Disk/${name}`,
       sizeGiB: args.sizeGiB,
       format: args.format,
       source: args.source,

@@ -6,7 +6,7 @@ import { z } from "zod";
 import { Dhcp, DnsDomain, IfName, Ipv4Config, Name, NetworkInfo, NetworkMode, NetworkSpec, NetworkUpdate, NETWORK_LIMITS } from "../sdk/protocol";
 import { overlaps, parseCidr } from "../sdk/ipv4";
 import { clientFor, ConnectionSettings, targetOf } from "./connection";
-import { configureFromStack, definedOnly, failuresOf, hasUnknown, mustOwn, nameFor, ownedOrGone, ownInputs, same, settingsFor, withoutUnknowns, withUserErrors } from "./common";
+import { NameSeed, configureFromStack, definedOnly, failuresOf, hasUnknown, mustOwn, nameFor, ownedOrGone, ownInputs, same, settingsFor, withoutUnknowns, withUserErrors } from "./common";
 
 export interface NetworkInputs {
   name: string;
@@ -38,6 +38,7 @@ export interface NetworkOutputs extends NetworkInputs {
 const Inputs = z.strictObject({
   name: Name.optional(),
   namePrefix: z.string().max(40).optional(),
+  nameSeed: NameSeed.optional(),
   mode: NetworkMode.optional(),
   bridge: IfName.optional(),
   ipv4: Ipv4Config.optional(),

@@ -53,6 +53,8 @@ export class Network extends pulumi.dynamic.Resource {
     const inputs: Record<string, unknown> = {
       name: args.name,
       namePrefix: args.namePrefix ?? name,
+      // Seeds the generated name, so a create that is interrupted and run again finds what it made.
+      nameSeed: `${pulumi.getProject()}/${pulumi.getStack()}/kvm:Network/${name}`,
       mode: args.mode,
       bridge: args.bridge,
       ipv4: args.ipv4,

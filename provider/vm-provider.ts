@@ -27,6 +27,7 @@ import {
 } from "../sdk/protocol";
 import { clientFor, ConnectionSettings, targetOf } from "./connection";
 import {
+  NameSeed,
   configureFromStack,
   failuresOf,
   hasUnknown,
@@ -93,6 +94,7 @@ export interface VmOutputs extends VmInputs {
 const Inputs = z.strictObject({
   name: Name.optional(),
   namePrefix: z.string().max(40).optional(),
+  nameSeed: NameSeed.optional(),
   vcpus: Vcpus.optional(),
   memoryMiB: MemoryMiB.optional(),
   running: z.boolean().optional(),

@@ -150,6 +150,8 @@ export class Vm extends pulumi.dynamic.Resource {
     const inputs: Record<string, unknown> = {
       name: args.name,
       namePrefix: args.namePrefix ?? name,
+      // Seeds the generated name, so a create that is interrupted and run again finds what it made.
+      nameSeed: `${pulumi.getProject()}/${pulumi.getStack()}/kvm:Vm/${name}`,
       vcpus: args.vcpus,
       memoryMiB: args.memoryMiB,
       running: args.running,

@@ -16,7 +16,7 @@
  *
  * Usage (in a Pulumi project directory, PULUMI_BACKEND_URL etc. in the env):
  *   node scripts/pulumi-inline.js <up|preview|refresh|destroy> --stack S --program FILE
- *        [--expect-no-changes] [--diff]
+ *        [--expect-no-changes] [--diff] [--parallel N] [--clear-pending-creates]
  *
  * The program file is required in this process; .ts files load through Node's
  * built-in type stripping (Node >= 22.18 / 24). Its exports become the stack
@@ -35,11 +35,13 @@ async function main() {
       cwd: { type: "string", default: process.cwd() },
       "expect-no-changes": { type: "boolean", default: false },
       diff: { type: "boolean", default: false },
+      parallel: { type: "string" },
+      "clear-pending-creates": { type: "boolean", default: false },
     },
   });
   const [command] = positionals;
   if (!["up", "preview", "refresh", "destroy"].includes(command ?? "") || !values.stack || !values.program) {
-    process.stderr.write("usage: pulumi-inline.js <up|preview|refresh|destroy> --stack S --program FILE [--expect-no-changes] [--diff]\n");
+    process.stderr.write("usage: pulumi-inline.js <up|preview|refresh|destroy> --stack S --program FILE [--expect-no-changes] [--diff] [--parallel N] [--clear-pending-creates]\n");
     return 2;
   }
   const workDir = path.resolve(values.cwd);
@@ -54,7 +56,7 @@ async function main() {
   const stack = await auto.Stack.select(values.stack, ws);
   const onOutput = (s) => process.stdout.write(s);
   const onError = (s) => process.stderr.write(s);
-  const common = { onOutput, onError, color: "never" };
+  const common = { onOutput, onError, color: "never", ...(values.parallel && { parallel: Number(values.parallel) }) };
   switch (command) {
     case "up":
       await stack.up({ ...common, diff: values.diff });
@@ -63,7 +65,7 @@ async function main() {
       await stack.preview({ ...common, diff: values.diff, expectNoChanges: values["expect-no-changes"] });
       break;
     case "refresh":
-      await stack.refresh({ ...common });
+      await stack.refresh({ ...common, clearPendingCreates: values["clear-pending-creates"] });
       break;
     case "destroy":
       await stack.destroy({ ...common });
