@@ -17,7 +17,7 @@ import { doctorCommand, installCommand, uninstallCommand } from "./ops/commands"
 const USAGE = `hostd ${HOSTD_VERSION}: runs QEMU/KVM virtual machines for pulumi-kvm.
 
 Usage:
-  hostd serve [--socket PATH] [--state-dir DIR] [--accel auto|kvm|tcg] [--socket-group GID]
+  hostd serve [--socket PATH] [--state-dir DIR] [--accel auto|kvm|tcg] [--socket-group GID] [--vm-uid-base UID]
   hostd dial-stdio [--socket PATH]
   hostd vm list [--socket PATH] [--json]
   hostd vm show NAME [--socket PATH]
@@ -47,6 +47,7 @@ async function main(argv: string[]): Promise<number> {
       "state-dir": { type: "string", default: process.env.HOSTD_STATE_DIR ?? "/var/lib/hostd" },
       accel: { type: "string", default: "auto" },
       "socket-group": { type: "string" },
+      "vm-uid-base": { type: "string" },
       json: { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
     },
@@ -61,7 +62,7 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(`hostd ${HOSTD_VERSION}\n`);
       return 0;
     case "serve":
-      return serve(values.socket, values["state-dir"], values.accel, values["socket-group"]);
+      return serve(values.socket, values["state-dir"], values.accel, values["socket-group"], values["vm-uid-base"]);
     case "dial-stdio":
       return dialStdio(values.socket);
     case "vm":
@@ -84,7 +85,7 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-async function serve(socketPath: string, stateDir: string, accel: string, group: string | undefined): Promise<number> {
+async function serve(socketPath: string, stateDir: string, accel: string, group: string | undefined, uidBase: string | undefined): Promise<number> {
   if (accel !== "auto" && accel !== "kvm" && accel !== "tcg") {
     process.stderr.write(`hostd: --accel must be auto, kvm or tcg\n`);
     return 2;
@@ -94,8 +95,13 @@ async function serve(socketPath: string, stateDir: string, accel: string, group:
     process.stderr.write(`hostd: --socket-group takes a numeric gid\n`);
     return 2;
   }
+  const vmUidBase = uidBase === undefined ? undefined : Number(uidBase);
+  if (vmUidBase !== undefined && !(Number.isInteger(vmUidBase) && vmUidBase >= 65_536 && vmUidBase <= 4_000_000_000)) {
+    process.stderr.write(`hostd: --vm-uid-base takes a uid from 65536 to 4000000000 (VMs get that one and the next ones)\n`);
+    return 2;
+  }
   const log = new Logger({ svc: "hostd" });
-  const h = await startHostd({ socketPath, stateDir, accel, socketGroup: gid, log });
+  const h = await startHostd({ socketPath, stateDir, accel, socketGroup: gid, vmUidBase, log });
   await new Promise<void>((resolve) => {
     for (const sig of ["SIGTERM", "SIGINT"] as const) process.once(sig, () => resolve());
   });

@@ -1,6 +1,6 @@
 /**
- * Process facts from /proc. hostd does not own QEMU as a child (QEMU
- * daemonizes into its own session), so liveness is read from /proc: a pid
+ * Process facts from /proc. QEMU runs detached in its own session and
+ * outlives hostd (a restarted hostd is not its parent), so liveness is read from /proc: a pid
  * is "our QEMU" only if it is alive, not a zombie, and its command line
  * carries the VM's uuid — which also guards against pid reuse.
  */
