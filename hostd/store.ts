@@ -4,9 +4,10 @@
  * and what it last saw; the live state is always re-read from /proc and QMP.
  */
 import { DatabaseSync } from "node:sqlite";
+import type { ExitReason } from "../sdk/protocol";
 
 export interface LastExit {
-  reason: "guest-shutdown" | "hostd-stop" | "host-signal" | "vanished";
+  reason: ExitReason;
   at: string;
   detail?: string;
 }

@@ -117,9 +117,17 @@ test("a QEMU killed out of band is reported crashed within 2 s", async () => {
     last_exit: string;
   }[];
   expect(row?.pid).toBeNull();
-  expect(JSON.parse(row!.last_exit)).toMatchObject({ reason: "vanished" });
+  // hostd started this QEMU, so it saw the exit status: a SIGKILL, and not the OOM killer's.
+  expect(JSON.parse(row!.last_exit)).toMatchObject({ reason: "killed", detail: expect.stringContaining("SIGKILL") });
   const restarted = await c.vm.start("crashy");
   expect(restarted.state).toBe("running");
+  // A QEMU that dies of a fatal signal of its own is a crash, named by its signal.
+  process.kill(restarted.pid!, "SIGABRT");
+  const aborted = await waitFor("hostd to notice the abort", async () => {
+    const v = await c.vm.get("crashy");
+    return v.state === "crashed" ? v : undefined;
+  }, 10_000, 50);
+  expect(aborted.lastExit).toMatchObject({ reason: "crashed", detail: "QEMU died of SIGABRT" });
   await c.vm.delete({ name: "crashy" });
 });
 

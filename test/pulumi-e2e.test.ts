@@ -94,7 +94,7 @@ test("pulumi up / preview / update / refresh / up / destroy over SSH", async () 
     process.kill(secondPid, "SIGKILL");
     await waitFor("QEMU to die", () => !alive(secondPid), 10_000);
     await p.mustOperation("refresh");
-    expect(await p.resourceOutputs("app")).toMatchObject({ vmId, running: false, state: "crashed", pid: null, lastExit: { reason: "vanished" } });
+    expect(await p.resourceOutputs("app")).toMatchObject({ vmId, running: false, state: "crashed", pid: null, lastExit: { reason: "killed" } });
     const drift = await p.operation("preview", { expectNoChanges: true });
     expect(drift.code).not.toBe(0); // running: false → true is a change
 

@@ -72,3 +72,24 @@ export function processStartMs(pid: number): number | undefined {
     return undefined;
   }
 }
+
+/** The cgroup (v2) directory of a process, or undefined (gone, or no unified hierarchy). */
+export function cgroupDir(pid: number): string | undefined {
+  try {
+    const line = readFileSync(`/proc/${pid}/cgroup`, "utf8").split("\n").find((l) => l.startsWith("0::"));
+    return line ? `/sys/fs/cgroup${line.slice(3)}` : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** How many processes the kernel's OOM killer has killed in a cgroup (memory.events), if known. */
+export function oomKills(cgroup: string | undefined): number | undefined {
+  if (!cgroup) return undefined;
+  try {
+    const m = /^oom_kill (\d+)$/m.exec(readFileSync(`${cgroup}/memory.events`, "utf8"));
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}

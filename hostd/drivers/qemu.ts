@@ -62,7 +62,8 @@ export class QemuDriver {
    * pidfile and opened its QMP socket. Throws {@link QemuStartError} with
    * QEMU's own words when it exits first.
    */
-  async launch(cfg: QemuVmConfig, as?: RunAs): Promise<number> {
+  /** How a QEMU this hostd started ended (a restarted hostd is no longer its parent and never learns). */
+  async launch(cfg: QemuVmConfig, as?: RunAs, onExit?: (status: { code: number | null; signal: string | null }) => void): Promise<number> {
     const p = cfg.paths;
     for (const f of [p.qmp, p.opsQmp, p.serialSocket, p.pidfile, p.log]) rmSync(f, { force: true });
     const { cmd, args } = launchCommand(this.binary, buildQemuArgv(cfg), as);
@@ -71,7 +72,10 @@ export class QemuDriver {
     let spawnError: Error | undefined;
     try {
       const child = spawn(cmd, args, { detached: true, stdio: ["ignore", log, log] });
-      child.once("exit", (code, signal) => (exited = { code, signal }));
+      child.once("exit", (code, signal) => {
+        exited = { code, signal };
+        onExit?.(exited);
+      });
       child.once("error", (e) => (spawnError = e));
       child.unref();
     } finally {

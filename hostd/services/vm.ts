@@ -10,9 +10,10 @@ import { randomUUID } from "node:crypto";
 import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, rmSync, statSync } from "node:fs";
 import * as path from "node:path";
 import { errors, KvmError } from "../../sdk/errors";
-import { isNetworkNic, isUsableAddress, type ExitReason, type VmDisk, type VmInfo, type VmSpec, type VmState, type VmUpdate } from "../../sdk/protocol";
+import { isNetworkNic, isUsableAddress, type VmDisk, type VmInfo, type VmSpec, type VmState, type VmUpdate } from "../../sdk/protocol";
 import { AcceleratorChoice } from "../drivers/accel";
-import { isOurQemu, processStartMs, waitGone } from "../drivers/process";
+import { cgroupDir, isOurQemu, oomKills, processStartMs, waitGone } from "../drivers/process";
+import { classifyExit, CRASH_REASONS } from "./vm-exit";
 import { QemuDriver, QemuStartError, RunAs } from "../drivers/qemu";
 import { whyNotWorldReadable } from "../files";
 import { blockdevOf, diskDeviceOf, netdevQmpOf, nicDeviceOf, QemuNic, QemuPaths, QemuVmConfig } from "../drivers/qemu-argv";
@@ -75,6 +76,15 @@ interface Monitor {
   lastShutdown?: { guest: boolean; reason: string };
 }
 
+/** What hostd knows about how one QEMU process may end: its exit status (if hostd is its parent) and its cgroup's OOM count at start. */
+interface Exit {
+  status?: { code: number | null; signal: string | null };
+  /** Resolves when the exit status arrives (only for QEMUs this hostd started). */
+  statusKnown?: Promise<void>;
+  cgroup?: string;
+  oomAtStart?: number;
+}
+
 /** How often hostd re-checks VMs whose QMP connection is gone (a backstop to QMP close events). */
 const POLL_MS = 1000;
 /** How often a graceful stop presses the ACPI power button again. */
@@ -92,6 +102,8 @@ export class VmService {
   private readonly agentPolls = new Map<string, { next: number; busy: boolean }>();
   /** When each running QEMU started (ms), to tell this boot's DHCP leases from older ones. */
   private readonly startedAt = new Map<string, number>();
+  /** Exit facts by QEMU pid. */
+  private readonly exits = new Map<number, Exit>();
 
   constructor(private readonly d: VmServiceDeps) {
     d.disks.setUsers({
@@ -117,6 +129,7 @@ export class VmService {
       if (isOurQemu(rec.pid, rec.id)) {
         // Taps outlive hostd; after a host reboot or a bridge rebuild they may need putting back on their bridge.
         await this.ensureTaps(rec).catch((e: Error) => this.d.log.error("could not restore the VM's taps", { vm: rec.name, err: e.message }));
+        this.watchExit(rec.pid, {});
         try {
           await this.attach(rec, rec.pid);
           this.d.log.info("reattached to running VM", { vm: rec.name, pid: rec.pid });
@@ -336,11 +349,19 @@ export class VmService {
     this.grantFiles(rec, cfg.disks.map((d) => d.file), as);
     await this.ensureTaps(rec);
     let pid: number;
+    const exit: Exit = {};
+    let arrived!: () => void;
+    exit.statusKnown = new Promise<void>((r) => (arrived = r));
+    const onExit = (status: { code: number | null; signal: string | null }) => {
+      exit.status = status;
+      arrived();
+    };
     try {
-      pid = await this.d.qemu.launch(cfg, as);
+      pid = await this.d.qemu.launch(cfg, as, onExit);
     } catch (e) {
       throw new KvmError("qemu_failed", `QEMU could not start VM "${rec.name}": ${(e as Error).message}`, { vm: rec.name });
     }
+    this.watchExit(pid, exit);
     rec.pid = pid;
     rec.accelerator = cfg.accel;
     rec.stopRequested = false;
@@ -353,6 +374,7 @@ export class VmService {
     } catch (e) {
       process.kill(pid, "SIGKILL");
       await waitGone(() => isOurQemu(pid, rec.id), 5000);
+      this.exits.delete(pid);
       rec.pid = null;
       this.d.store.saveVm(rec);
       throw new KvmError("qemu_failed", `QEMU started VM "${rec.name}" but its QMP socket did not answer: ${(e as Error).message}`);
@@ -429,8 +451,11 @@ export class VmService {
       }
     });
     qmp.on("close", () => {
-      // QEMU closes its sockets just before exiting: give /proc a moment, then record the exit.
-      void waitGone(() => isOurQemu(pid, rec.id), 2000).then(() => this.reap(rec.name, rec.id, pid));
+      // QEMU closes its sockets just before exiting: give /proc a moment (and the exit status,
+      // when hostd is its parent, a moment to arrive), then record the exit.
+      void waitGone(() => isOurQemu(pid, rec.id), 2000)
+        .then(() => Promise.race([this.exits.get(pid)?.statusKnown, new Promise((r) => setTimeout(r, 500))]))
+        .then(() => this.reap(rec.name, rec.id, pid));
     });
   }
 
@@ -462,16 +487,17 @@ export class VmService {
 
   private recordExit(rec: Rec, mon: Monitor | undefined): void {
     if (rec.pid === null) return;
-    let reason: ExitReason;
-    const sd = mon?.lastShutdown;
-    if (rec.stopRequested) reason = "hostd-stop";
-    else if (sd?.guest) reason = "guest-shutdown";
-    else if (sd?.reason.startsWith("host-signal")) reason = "host-signal";
-    else if (sd) reason = "hostd-stop";
-    else reason = "vanished";
-    const detail = sd ? `QEMU reported SHUTDOWN (${sd.reason})` : "QEMU exited without a SHUTDOWN event (killed or crashed)";
+    const exit = this.exits.get(rec.pid);
+    this.exits.delete(rec.pid);
+    const oomNow = oomKills(exit?.cgroup);
+    const { reason, detail } = classifyExit({
+      stopRequested: rec.stopRequested,
+      shutdown: mon?.lastShutdown,
+      status: exit?.status,
+      oomKilled: oomNow !== undefined && exit?.oomAtStart !== undefined && oomNow > exit.oomAtStart,
+    });
     rec.lastExit = { reason, at: new Date().toISOString(), detail };
-    const level = reason === "vanished" || reason === "host-signal" ? "warn" : "info";
+    const level = CRASH_REASONS.has(reason) ? "warn" : "info";
     this.d.log.log(level, "VM exited", { vm: rec.name, pid: rec.pid, reason, detail });
     rec.pid = null;
     rec.stopRequested = false;
@@ -482,6 +508,13 @@ export class VmService {
     this.guests.delete(rec.id);
     this.agentPolls.delete(rec.id);
     this.startedAt.delete(rec.id);
+  }
+
+  /** Notes QEMU's cgroup and its OOM-kill count now, to tell an OOM kill from another SIGKILL later. */
+  private watchExit(pid: number, exit: Exit): void {
+    exit.cgroup = cgroupDir(pid);
+    exit.oomAtStart = oomKills(exit.cgroup);
+    this.exits.set(pid, exit);
   }
 
   // ---- reading the real state ------------------------------------------------
@@ -515,7 +548,7 @@ export class VmService {
       }
       state = qemuStatus === null || qemuStatus === "running" ? "running" : "paused";
     } else {
-      state = rec.lastExit?.reason === "vanished" || rec.lastExit?.reason === "host-signal" ? "crashed" : "stopped";
+      state = rec.lastExit && CRASH_REASONS.has(rec.lastExit.reason) ? "crashed" : "stopped";
     }
     return {
       id: rec.id,

@@ -211,8 +211,14 @@ export const ExitReason = z.enum([
   "hostd-stop",
   /** Someone on the host signalled QEMU to quit (SIGTERM, SIGINT, SIGHUP). */
   "host-signal",
-  /** The process vanished without a shutdown event: killed or crashed. */
+  /** The process vanished without a shutdown event and hostd could not learn how (it was not QEMU's parent). */
   "vanished",
+  /** Killed with SIGKILL by someone on the host (not the OOM killer). */
+  "killed",
+  /** Killed by the kernel's OOM killer. */
+  "oom-killed",
+  /** QEMU died of a fatal signal (SIGSEGV, SIGABRT, ...) or exited with an error. */
+  "crashed",
 ]);
 export type ExitReason = z.infer<typeof ExitReason>;
 
