@@ -88,6 +88,11 @@ test("/dev/net/tun missing is required (exit 1); /dev/vhost-net, OVMF and the IS
   const p = healthy();
   p.files.tun = false;
   expect(byId(evaluate(p), "tun")).toMatchObject({ status: "fail", required: true, fix: expect.stringMatching(/modprobe tun/) });
+  // Present but 0600 (some containers): unprivileged QEMU cannot open its tap.
+  p.files.tun = true;
+  p.files.tunMode = 0o20600;
+  expect(byId(evaluate(p), "tun")).toMatchObject({ status: "fail", required: true, detail: expect.stringContaining("mode 600"), fix: expect.stringContaining("chmod 0666") });
+  p.files.tun = false;
   expect(doctorExitCode(evaluate(p))).toBe(1);
 
   const q = healthy();

@@ -7,7 +7,7 @@
  * (warnings included: e.g. no usable KVM only makes VMs slower, they run under
  * TCG), 1 when a required check fails.
  */
-import { existsSync, readFileSync, statfsSync } from "node:fs";
+import { existsSync, readFileSync, statfsSync, statSync } from "node:fs";
 import * as path from "node:path";
 import { chooseAccelerator, HostFacts, probeHost } from "../drivers/accel";
 import { run } from "../exec";
@@ -43,7 +43,8 @@ export interface DoctorProbes {
   };
   /** The QEMU binary looked for (HOSTD_QEMU or qemu-system-x86_64). */
   qemuBinary: string;
-  files: { ovmfCode: boolean; tun: boolean; vhostNet: boolean };
+  /** tun: missing, or its mode bits (unprivileged QEMU needs it world read-writable, Debian's 0666). */
+  files: { ovmfCode: boolean; tun: boolean; tunMode?: number; vhostNet: boolean };
   ovmfCodePath: string;
   disk: { stateDir: string; measuredOn: string; freeBytes?: number; error?: string };
   /** Contents of /sys/kernel/mm/ksm/run, undefined when the kernel has no KSM. */
@@ -122,9 +123,11 @@ export function evaluate(p: DoctorProbes): Check[] {
       : { id: "ovmf", title: "OVMF (UEFI firmware)", status: "warn", required: false, detail: `${p.ovmfCodePath} is missing: VMs with firmware "uefi" cannot start`, fix: "Install OVMF: apt-get install ovmf." },
   );
   checks.push(
-    p.files.tun
-      ? { id: "tun", title: "/dev/net/tun", status: "ok", required: true, detail: "present" }
-      : { id: "tun", title: "/dev/net/tun", status: "fail", required: true, detail: "missing: VMs cannot have NICs on networks (taps)", fix: "Load the tun module (modprobe tun), or give the container /dev/net/tun." },
+    !p.files.tun
+      ? { id: "tun", title: "/dev/net/tun", status: "fail", required: true, detail: "missing: VMs cannot have NICs on networks (taps)", fix: "Load the tun module (modprobe tun), or give the container /dev/net/tun." }
+      : p.files.tunMode !== undefined && (p.files.tunMode & 0o006) !== 0o006
+        ? { id: "tun", title: "/dev/net/tun", status: "fail", required: true, detail: `mode ${(p.files.tunMode & 0o777).toString(8)}: each VM's unprivileged QEMU cannot open its tap`, fix: "chmod 0666 /dev/net/tun (Debian's default; a udev rule keeps it so)." }
+        : { id: "tun", title: "/dev/net/tun", status: "ok", required: true, detail: "present, usable by unprivileged QEMU" },
   );
   checks.push(
     p.files.vhostNet
@@ -251,9 +254,17 @@ export async function gatherProbes(opts: { stateDir: string }): Promise<DoctorPr
     accel: probeHost(),
     tools: { qemu, qemuImg, dnsmasq, nft, ip, setpriv, iso },
     qemuBinary,
-    files: { ovmfCode: existsSync(OVMF_CODE), tun: existsSync("/dev/net/tun"), vhostNet: existsSync("/dev/vhost-net") },
+    files: { ovmfCode: existsSync(OVMF_CODE), tun: existsSync("/dev/net/tun"), tunMode: modeOf("/dev/net/tun"), vhostNet: existsSync("/dev/vhost-net") },
     ovmfCodePath: OVMF_CODE,
     disk,
     ...(ksmRun !== undefined && { ksmRun }),
   };
+}
+
+function modeOf(p: string): number | undefined {
+  try {
+    return statSync(p).mode;
+  } catch {
+    return undefined;
+  }
 }
