@@ -54,6 +54,7 @@ describe("diff", () => {
     disks: [],
     networkInterfaces: [],
     guestAgent: true,
+    restartPolicy: "never",
     waitFor: "running",
     timeoutSeconds: 300,
     vmId: "11111111-2222-3333-4444-555555555555",
@@ -81,6 +82,7 @@ describe("diff", () => {
     disks: [],
     networkInterfaces: [],
     guestAgent: true,
+    restartPolicy: "never",
     waitFor: "running",
     timeoutSeconds: 300,
   };

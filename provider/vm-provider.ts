@@ -65,6 +65,7 @@ export interface VmInputs {
   networkInterfaces: z.output<typeof NetworkInterface>[];
   cloudInit?: z.output<typeof CloudInit>;
   guestAgent: boolean;
+  restartPolicy: "never" | "on-crash";
   waitFor: WaitFor;
   timeoutSeconds: number;
   connection?: ConnectionSettings;
@@ -106,6 +107,7 @@ const Inputs = z.strictObject({
   networkInterfaces: z.array(NetworkInterface).max(5).optional(),
   cloudInit: CloudInit.optional(),
   guestAgent: z.boolean().optional(),
+  restartPolicy: z.enum(["never", "on-crash"]).optional(),
   waitFor: WaitFor.optional(),
   timeoutSeconds: z.int().min(1).max(86_400).optional(),
   connection: ConnectionSettings.optional(),
@@ -129,6 +131,7 @@ export async function check(olds: Partial<VmOutputs>, allNews: Record<string, un
   inputs.disks ??= [];
   inputs.networkInterfaces ??= [];
   inputs.guestAgent ??= true;
+  inputs.restartPolicy ??= "never";
   inputs.waitFor ??= "running";
   inputs.timeoutSeconds ??= DEFAULT_TIMEOUT_SECONDS;
 
@@ -153,6 +156,7 @@ const EFFECT: Record<string, "restart" | "live" | "seed" | "none"> = {
   bootOrder: "restart",
   networkInterfaces: "live",
   guestAgent: "restart",
+  restartPolicy: "live",
   disks: "live",
   running: "live",
   cloudInit: "seed",
@@ -167,8 +171,10 @@ export async function diff(_id: string, olds: VmOutputs, news: VmInputs): Promis
   const hostChanged = !hasUnknown(news.connection) && olds.host !== undefined && targetOf(settingsFor(news)) !== olds.host;
   if (hostChanged) replaces.push("connection");
   else if (!same(olds.connection, news.connection)) changed.push("connection");
+  // State written before restartPolicy existed has none: that is the default, not a change.
+  const before = { ...olds, restartPolicy: olds.restartPolicy ?? "never" };
   for (const k of Object.keys(EFFECT) as (keyof VmInputs)[]) {
-    if (!same(olds[k], news[k])) changed.push(k);
+    if (!same(before[k], news[k])) changed.push(k);
   }
   if (!same(olds.namePrefix, news.namePrefix) && news.name === olds.name) changed.push("namePrefix");
 
@@ -217,6 +223,7 @@ function specOf(i: VmInputs): z.input<typeof VmSpec> {
     networkInterfaces: i.networkInterfaces,
     cloudInit: i.cloudInit,
     guestAgent: i.guestAgent,
+    restartPolicy: i.restartPolicy,
   };
 }
 
@@ -337,6 +344,7 @@ export async function update(id: string, olds: VmOutputs, news: VmInputs): Promi
     if (!same(olds.disks, news.disks)) u.disks = news.disks;
     if (!same(olds.networkInterfaces, news.networkInterfaces)) u.networkInterfaces = news.networkInterfaces;
     if (!same(olds.guestAgent, news.guestAgent)) u.guestAgent = news.guestAgent;
+    if (!same(olds.restartPolicy ?? "never", news.restartPolicy)) u.restartPolicy = news.restartPolicy;
     for (const k of ["kernel", "cdrom", "bootOrder", "cloudInit"] as const) {
       if (!same(olds[k], news[k])) (u as Record<string, unknown>)[k] = news[k] ?? null;
     }

@@ -87,6 +87,8 @@ export interface VmArgs {
   cloudInit?: pulumi.Input<CloudInitArgs>;
   /** Add the qemu-guest-agent channel (IPs, hostname, OS, clean shutdown). Default true. */
   guestAgent?: pulumi.Input<boolean>;
+  /** `on-crash`: hostd restarts the VM itself when QEMU crashes or is killed (backing off). Default `never`: the next `pulumi up` does. */
+  restartPolicy?: pulumi.Input<"never" | "on-crash">;
   /**
    * What create and update wait for: `running` (default), `agent` (guest agent answers) or `ip`
    * (an address from this boot's DHCP lease or the guest agent). Refresh never waits.
@@ -163,6 +165,7 @@ export class Vm extends pulumi.dynamic.Resource {
       networkInterfaces,
       cloudInit: args.cloudInit ? pulumi.secret(args.cloudInit) : undefined,
       guestAgent: args.guestAgent,
+      restartPolicy: args.restartPolicy,
       waitFor: args.waitFor,
       timeoutSeconds: args.timeoutSeconds,
       connection: args.connection,

@@ -104,6 +104,25 @@ test("hostd killed with SIGKILL: VMs keep running and are reported correctly aft
   expect(hd.qemuPids()).toEqual([]);
 });
 
+test("restartPolicy on-crash: hostd starts a killed VM again by itself; a guest power-off stays off", async () => {
+  const c = hd.client();
+  const vm = await c.vm.create({ name: "phoenix", memoryMiB: 128, kernel, restartPolicy: "on-crash" });
+  process.kill(vm.pid!, "SIGKILL");
+  const back = await waitFor("hostd to restart the VM", async () => {
+    const v = await c.vm.get("phoenix");
+    return v.state === "running" && v.pid !== vm.pid ? v : undefined;
+  }, 30_000, 100);
+  expect(back.id).toBe(vm.id);
+  expect(back.lastExit).toMatchObject({ reason: "killed" });
+  expect(hd.log).toContain('"msg":"restarting crashed VM (restartPolicy on-crash)"');
+  // A stop asked of hostd is not a crash: nothing restarts it.
+  const stopped = await c.vm.stop({ name: "phoenix", force: true });
+  await new Promise((r) => setTimeout(r, 2500));
+  expect((await c.vm.get("phoenix")).state).toBe("stopped");
+  expect(stopped.lastExit).toMatchObject({ reason: "hostd-stop" });
+  await c.vm.delete({ name: "phoenix" });
+});
+
 test("a QEMU killed out of band is reported crashed within 2 s", async () => {
   const c = hd.client();
   const vm = await c.vm.create({ name: "crashy", memoryMiB: 128, kernel });

@@ -104,6 +104,9 @@ export class VmService {
   private readonly startedAt = new Map<string, number>();
   /** Exit facts by QEMU pid. */
   private readonly exits = new Map<number, Exit>();
+  /** When hostd restarted each `restartPolicy: on-crash` VM lately (ms), to back off and give up. */
+  private readonly autoRestarts = new Map<string, number[]>();
+  private closing = false;
 
   constructor(private readonly d: VmServiceDeps) {
     d.disks.setUsers({
@@ -150,6 +153,7 @@ export class VmService {
 
   /** Detaches from VMs (they keep running) and stops background work. */
   shutdown(): void {
+    this.closing = true;
     if (this.poller) clearInterval(this.poller);
     for (const m of this.monitors.values()) {
       m.qmp.removeAllListeners();
@@ -499,6 +503,7 @@ export class VmService {
     rec.lastExit = { reason, at: new Date().toISOString(), detail };
     const level = CRASH_REASONS.has(reason) ? "warn" : "info";
     this.d.log.log(level, "VM exited", { vm: rec.name, pid: rec.pid, reason, detail });
+    if (CRASH_REASONS.has(reason) && rec.spec.running && rec.spec.restartPolicy === "on-crash") this.scheduleRestart(rec.name, rec.id);
     rec.pid = null;
     rec.stopRequested = false;
     this.d.store.saveVm(rec);
@@ -508,6 +513,34 @@ export class VmService {
     this.guests.delete(rec.id);
     this.agentPolls.delete(rec.id);
     this.startedAt.delete(rec.id);
+  }
+
+  /**
+   * `restartPolicy: on-crash`: start the VM again after 1, 2, 4, 8, 16 s; after 5 restarts
+   * within 10 minutes hostd gives up (a VM that keeps crashing needs a person) and says so.
+   */
+  private scheduleRestart(name: string, id: string): void {
+    const now = Date.now();
+    const recent = (this.autoRestarts.get(id) ?? []).filter((t) => now - t < AUTO_RESTART_WINDOW_MS);
+    if (recent.length >= AUTO_RESTART_MAX) {
+      this.d.log.error("VM keeps crashing; not restarting it again (restartPolicy on-crash)", { vm: name, restarts: recent.length, windowMinutes: AUTO_RESTART_WINDOW_MS / 60_000 });
+      return;
+    }
+    recent.push(now);
+    this.autoRestarts.set(id, recent);
+    const delay = 1000 * 2 ** (recent.length - 1);
+    setTimeout(() => {
+      if (this.closing) return;
+      void this.locks
+        .run(name, async () => {
+          const rec = this.d.store.getVmByName<VmSpec>(name);
+          // Only the same VM, still meant to run, still crashed (nobody started or stopped it meanwhile).
+          if (!rec || rec.id !== id || !rec.spec.running || rec.spec.restartPolicy !== "on-crash" || this.isAlive(rec)) return;
+          this.d.log.warn("restarting crashed VM (restartPolicy on-crash)", { vm: name, attempt: recent.length });
+          await this.startQemu(rec);
+        })
+        .catch((e: Error) => this.d.log.error("could not restart crashed VM", { vm: name, err: e.message }));
+    }, delay).unref();
   }
 
   /** Notes QEMU's cgroup and its OOM-kill count now, to tell an OOM kill from another SIGKILL later. */
@@ -966,6 +999,9 @@ export class VmService {
   }
 }
 
+const AUTO_RESTART_MAX = 5;
+const AUTO_RESTART_WINDOW_MS = 10 * 60_000;
+
 /** Fields QEMU cannot change on a running VM here: changing them restarts it. (NICs and disks hot-plug.) */
 const RESTART_FIELDS = ["vcpus", "memoryMiB", "kernel", "firmware", "cdrom", "bootOrder", "guestAgent"] as const;
 
@@ -979,6 +1015,7 @@ export function applyUpdate(before: VmSpec, u: VmUpdate): VmSpec {
   if (u.disks !== undefined) out.disks = u.disks;
   if (u.networkInterfaces !== undefined) out.networkInterfaces = u.networkInterfaces;
   if (u.guestAgent !== undefined) out.guestAgent = u.guestAgent;
+  if (u.restartPolicy !== undefined) out.restartPolicy = u.restartPolicy;
   for (const k of ["kernel", "cdrom", "bootOrder", "cloudInit"] as const) {
     const v = u[k];
     if (v === null) delete out[k];

@@ -17,6 +17,7 @@ test("create fills defaults and rejects unknown fields at every level", () => {
     disks: [],
     networkInterfaces: [],
     guestAgent: true,
+    restartPolicy: "never",
   });
   expect(VmCreate.safeParse({ name: "x", kernel: { path: "/k" }, foo: 1 }).success).toBe(false);
   expect(VmCreate.safeParse({ name: "x", kernel: { path: "/k", foo: 1 } }).success).toBe(false);

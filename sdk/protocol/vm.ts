@@ -146,6 +146,12 @@ export const VmSpec = z
     cloudInit: CloudInit.optional(),
     /** Add the virtio-serial channel qemu-guest-agent talks on (IPs, OS, hostname, clean shutdown). */
     guestAgent: z.boolean().default(true),
+    /**
+     * `on-crash`: hostd itself starts the VM again when its QEMU crashes or is killed (not when
+     * the guest powers off or hostd stops it), backing off, at most 5 times in 10 minutes.
+     * Default `never`: the next `pulumi up` starts it.
+     */
+    restartPolicy: z.enum(["never", "on-crash"]).default("never"),
   })
   .refine((v) => v.kernel !== undefined || v.disks.length > 0 || v.cdrom !== undefined, {
     message: "a VM needs a boot source: kernel, disks or cdrom",
@@ -184,6 +190,7 @@ export const VmUpdate = z
       .optional(),
     cloudInit: CloudInit.nullable().optional(),
     guestAgent: z.boolean().optional(),
+    restartPolicy: z.enum(["never", "on-crash"]).optional(),
     /** How long a graceful shutdown may take before power-off, when a restart is needed. */
     stopTimeoutSeconds: z.int().min(0).max(3600).optional(),
   })
