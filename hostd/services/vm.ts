@@ -458,7 +458,7 @@ export class VmService {
       // QEMU closes its sockets just before exiting: give /proc a moment (and the exit status,
       // when hostd is its parent, a moment to arrive), then record the exit.
       void waitGone(() => isOurQemu(pid, rec.id), 2000)
-        .then(() => Promise.race([this.exits.get(pid)?.statusKnown, new Promise((r) => setTimeout(r, 500))]))
+        .then(() => this.exitStatusOf(pid))
         .then(() => this.reap(rec.name, rec.id, pid));
     });
   }
@@ -470,7 +470,10 @@ export class VmService {
     try {
       for (const rec of this.d.store.listVms<VmSpec>()) {
         if (rec.pid === null) continue;
-        if (!isOurQemu(rec.pid, rec.id)) this.reap(rec.name, rec.id, rec.pid);
+        if (!isOurQemu(rec.pid, rec.id)) {
+          const pid = rec.pid;
+          void this.exitStatusOf(pid).then(() => this.reap(rec.name, rec.id, pid));
+        }
         else if (!this.monitors.has(rec.id) || this.monitors.get(rec.id)!.qmp.isClosed) {
           await this.attach(rec, rec.pid, 1).catch(() => undefined);
         } else if (rec.spec.guestAgent) {
@@ -480,6 +483,15 @@ export class VmService {
     } finally {
       this.polling = false;
     }
+  }
+
+  /**
+   * Gives the exit status of a QEMU this hostd started a moment to arrive (Node reaps its
+   * children asynchronously), so a kill is not recorded as "vanished". Never waits long.
+   */
+  private exitStatusOf(pid: number): Promise<unknown> {
+    const known = this.exits.get(pid)?.statusKnown;
+    return known ? Promise.race([known, new Promise((r) => setTimeout(r, 500))]) : Promise.resolve();
   }
 
   /** Records the exit of QEMU `pid` of VM `id`, once, if it is really gone. */
@@ -557,7 +569,13 @@ export class VmService {
   }
 
   private async info(rec: Rec): Promise<VmInfo> {
-    if (rec.pid !== null && !isOurQemu(rec.pid, rec.id)) this.recordExit(rec, this.monitors.get(rec.id));
+    if (rec.pid !== null && !isOurQemu(rec.pid, rec.id)) {
+      // Gone without hostd having heard yet: record it (once, whoever gets there first), then report that.
+      await this.exitStatusOf(rec.pid);
+      this.reap(rec.name, rec.id, rec.pid);
+      const now = this.d.store.getVmByName<VmSpec>(rec.name);
+      if (now && now.id === rec.id) Object.assign(rec, now);
+    }
     let state: VmState;
     let qemuStatus: string | null = null;
     let actual: VmInfo["actual"] = null;
