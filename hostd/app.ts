@@ -73,6 +73,18 @@ export async function startHostd(o: HostdOptions): Promise<Hostd> {
   await refuseIfServing(o.socketPath);
 
   const store = new Store(path.join(stateDir, "hostd.db"));
+  // The event history (`hostd events`): what hostd logged about a VM, network or disk outside any request's own lines.
+  log.tap((e) => {
+    if (e.level === "debug" || e.req !== undefined) return;
+    const kind = e.vm !== undefined ? "vm" : e.network !== undefined ? "network" : e.disk !== undefined ? "disk" : undefined;
+    if (!kind) return;
+    const { ts, level, msg, svc: _svc, [kind]: object, ...details } = e;
+    try {
+      store.insertEvent({ at: ts, level, kind, object: String(object), message: msg, details });
+    } catch {
+      /* the history is best effort; the log line itself was written */
+    }
+  });
   const disks = new DiskService({
     store,
     qemuImg: new QemuImg(),
@@ -118,6 +130,9 @@ export async function startHostd(o: HostdOptions): Promise<Hostd> {
       qemuVersion,
     };
   });
+  server.handle(P.hostEvents, async (p) => ({ events: store.listEvents(p.limit, p.object) as P.HostEvent[] }));
+  server.handle(P.vmSerialLog, async (p) => vms.serialLog(p.name, p.bytes));
+  server.handleStream(P.vmConsole, (p) => vms.openConsole(p.name));
   server.handle(P.vmCreate, (spec) => vms.create(spec));
   server.handle(P.vmGet, (p) => vms.get(p.name));
   server.handle(P.vmList, async () => ({ vms: await vms.list() }));

@@ -21,6 +21,9 @@ Usage:
   hostd dial-stdio [--socket PATH]
   hostd vm list [--socket PATH] [--json]
   hostd vm show NAME [--socket PATH]
+  hostd vm log NAME [--bytes N] [--follow]      what the guest printed on its serial console
+  hostd vm console NAME                         attach to the serial console (detach: Ctrl-])
+  hostd events [--object NAME] [--limit N] [--json]   recent events: created, started, exited (why), restored...
   hostd disk list [--socket PATH] [--json]
   hostd network list [--socket PATH] [--json]
   hostd network show NAME [--socket PATH]     spec, state, problems and DHCP leases
@@ -49,6 +52,10 @@ async function main(argv: string[]): Promise<number> {
       "socket-group": { type: "string" },
       "vm-uid-base": { type: "string" },
       json: { type: "boolean", default: false },
+      bytes: { type: "string" },
+      follow: { type: "boolean", default: false },
+      object: { type: "string" },
+      limit: { type: "string" },
       help: { type: "boolean", short: "h", default: false },
     },
   });
@@ -65,7 +72,11 @@ async function main(argv: string[]): Promise<number> {
       return serve(values.socket, values["state-dir"], values.accel, values["socket-group"], values["vm-uid-base"]);
     case "dial-stdio":
       return dialStdio(values.socket);
+    case "events":
+      return eventsCommand(values.socket, values.object, values.limit, values.json);
     case "vm":
+      if (sub === "log" && arg) return vmLog(values.socket, arg, values.bytes, values.follow);
+      if (sub === "console" && arg) return vmConsole(values.socket, arg);
       return vmCommand(values.socket, sub, arg, values.json);
     case "disk":
       return diskCommand(values.socket, sub, values.json);
@@ -146,6 +157,90 @@ async function vmCommand(socketPath: string, sub: string | undefined, name: stri
   }
   process.stderr.write(`hostd vm: use "list" or "show NAME"\n`);
   return 2;
+}
+
+async function eventsCommand(socketPath: string, object: string | undefined, limit: string | undefined, json: boolean): Promise<number> {
+  const { events } = await new HostClient(new LocalTransport(socketPath)).events({ ...(object && { object }), ...(limit && { limit: Number(limit) }) });
+  if (json) {
+    process.stdout.write(JSON.stringify(events, null, 2) + "\n");
+    return 0;
+  }
+  for (const e of events) {
+    const extra = Object.entries(e.details)
+      .filter(([k]) => !["id"].includes(k))
+      .map(([k, v]) => `${k}=${typeof v === "string" ? v : JSON.stringify(v)}`)
+      .join(" ");
+    process.stdout.write(`${e.at}  ${e.level.padEnd(5)}  ${e.kind} ${e.object}: ${e.message}${extra ? `  (${extra})` : ""}\n`);
+  }
+  return 0;
+}
+
+/** Prints the end of the serial log; with --follow, keeps printing what comes (polling hostd once a second). */
+async function vmLog(socketPath: string, name: string, bytes: string | undefined, follow: boolean): Promise<number> {
+  const client = new HostClient(new LocalTransport(socketPath));
+  let r = await client.vm.serialLog({ name, ...(bytes && { bytes: Number(bytes) }) });
+  process.stdout.write(r.text);
+  if (!follow) return 0;
+  let seen = r.text;
+  for (;;) {
+    await new Promise((res) => setTimeout(res, 1000));
+    r = await client.vm.serialLog({ name, bytes: 1024 * 1024 });
+    // Print only what follows the text already shown (the log only grows while the VM runs).
+    const at = seen.length > 0 ? r.text.lastIndexOf(seen.slice(-256)) : -1;
+    const fresh = at >= 0 ? r.text.slice(at + Math.min(256, seen.length)) : r.text;
+    if (fresh) process.stdout.write(fresh);
+    seen = r.text;
+  }
+}
+
+/** Attaches the terminal to the VM's serial console through hostd; Ctrl-] detaches. */
+async function vmConsole(socketPath: string, name: string): Promise<number> {
+  const sock = net.createConnection(socketPath);
+  await new Promise<void>((resolve, reject) => {
+    sock.once("connect", resolve);
+    sock.once("error", reject);
+  });
+  sock.write(JSON.stringify({ id: "console", method: "vm.console", params: { name } }) + "\n");
+  const first = await new Promise<{ line: string; rest: Buffer }>((resolve, reject) => {
+    let buf = Buffer.alloc(0);
+    const onData = (d: Buffer) => {
+      buf = Buffer.concat([buf, d]);
+      const nl = buf.indexOf(0x0a);
+      if (nl < 0) return;
+      sock.off("data", onData);
+      resolve({ line: buf.subarray(0, nl).toString("utf8"), rest: buf.subarray(nl + 1) });
+    };
+    sock.on("data", onData);
+    sock.once("close", () => reject(new Error("hostd closed the connection")));
+  });
+  const reply = JSON.parse(first.line) as { error?: { code: string; message: string } };
+  if (reply.error) {
+    process.stderr.write(`hostd: [${reply.error.code}] ${reply.error.message}\n`);
+    return 1;
+  }
+  process.stderr.write(`attached to the console of VM "${name}"; Ctrl-] detaches\n`);
+  process.stdout.write(first.rest);
+  const stdin = process.stdin;
+  if (stdin.isTTY) stdin.setRawMode(true);
+  return new Promise<number>((resolve) => {
+    const done = () => {
+      if (stdin.isTTY) stdin.setRawMode(false);
+      stdin.pause();
+      sock.destroy();
+      process.stderr.write("\ndetached\n");
+      resolve(0);
+    };
+    stdin.on("data", (d: Buffer) => {
+      const i = d.indexOf(0x1d);
+      if (i >= 0) {
+        if (i > 0) sock.write(d.subarray(0, i));
+        done();
+      } else sock.write(d);
+    });
+    stdin.on("end", done);
+    sock.on("data", (d: Buffer) => process.stdout.write(d));
+    sock.on("close", done);
+  });
 }
 
 function printTable(rows: string[][]): void {

@@ -5,6 +5,7 @@
  */
 import { createHash, randomBytes } from "node:crypto";
 import * as net from "node:net";
+import type { Duplex } from "node:stream";
 import { z } from "zod";
 import { KvmError } from "../sdk/errors";
 import { AnyMethod, ErrorBody, MAX_FRAME_BYTES, ParamsOut, RequestEnvelope, ResultOf } from "../sdk/protocol";
@@ -17,6 +18,8 @@ export interface RequestContext {
 }
 
 type Handler = (params: unknown, ctx: RequestContext) => Promise<unknown>;
+/** A method that turns the connection into a byte stream to what it opens (the serial console). */
+type StreamOpener = (params: unknown, ctx: RequestContext) => Promise<Duplex>;
 
 /** Where replies of mutating calls are kept by idempotency key (hostd's store). */
 export interface ReplyStore {
@@ -39,7 +42,8 @@ export interface ServerOptions {
 }
 
 export class Server {
-  private readonly handlers = new Map<string, { method: AnyMethod; fn: Handler }>();
+  private readonly handlers = new Map<string, { method: AnyMethod; fn: Handler; open?: StreamOpener }>();
+  private readonly upgraded = new WeakSet<net.Socket>();
   private server?: net.Server;
   private readonly sockets = new Set<net.Socket>();
 
@@ -53,6 +57,14 @@ export class Server {
 
   handle<M extends AnyMethod>(method: M, fn: (params: ParamsOut<M>, ctx: RequestContext) => Promise<ResultOf<M>>): void {
     this.handlers.set(method.name, { method, fn: fn as Handler });
+  }
+
+  /**
+   * A streaming method: after its `{attached: true}` reply, the connection carries raw bytes
+   * to and from the stream `open` returns, until either side closes.
+   */
+  handleStream<M extends AnyMethod>(method: M, open: (params: ParamsOut<M>, ctx: RequestContext) => Promise<Duplex>): void {
+    this.handlers.set(method.name, { method, fn: async () => ({ attached: true }), open: open as StreamOpener });
   }
 
   /** Serves on an already-listening or new net.Server bound to `socketPath`. */
@@ -94,7 +106,7 @@ export class Server {
     let pending = 0;
     let clientDone = false;
     const endIfIdle = () => {
-      if (clientDone && pending === 0 && !sock.destroyed) sock.end();
+      if (clientDone && pending === 0 && !sock.destroyed && !this.upgraded.has(sock)) sock.end();
     };
     sock.on("end", () => {
       clientDone = true;
@@ -155,6 +167,26 @@ export class Server {
       });
       log.info("rejected", { code: err.code });
       this.reply(sock, id, undefined, err, requestId);
+      return;
+    }
+    if (h.open) {
+      let target: Duplex;
+      try {
+        target = await h.open(parsed.data, { requestId, log });
+      } catch (e) {
+        this.reply(sock, id, undefined, toWireError(e, log), requestId);
+        return;
+      }
+      this.reply(sock, id, { attached: true }, undefined, requestId);
+      this.upgraded.add(sock);
+      // From here on the connection is the stream: no more frames.
+      sock.removeAllListeners("data");
+      sock.pipe(target);
+      target.pipe(sock);
+      target.on("error", () => sock.destroy());
+      target.on("close", () => sock.destroy());
+      sock.on("close", () => target.destroy());
+      log.info("stream attached");
       return;
     }
     const run = async (): Promise<Reply> => {

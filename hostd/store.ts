@@ -79,6 +79,15 @@ const MIGRATIONS = [
   // The unprivileged uid (and gid) each VM's QEMU runs as: one per VM, so VMs cannot read each other's files.
   `ALTER TABLE vms ADD COLUMN uid INTEGER`,
   // Replies of mutating calls by idempotency key, so a retried call is answered, not run again.
+  `CREATE TABLE events (
+     id INTEGER PRIMARY KEY AUTOINCREMENT,
+     at TEXT NOT NULL,
+     level TEXT NOT NULL,
+     kind TEXT NOT NULL,
+     object TEXT NOT NULL,
+     message TEXT NOT NULL,
+     details TEXT NOT NULL
+   )`,
   `CREATE TABLE requests (
      key TEXT PRIMARY KEY,
      method TEXT NOT NULL,
@@ -294,6 +303,31 @@ export class Store {
 
   listDisks<S>(): DiskRecord<S>[] {
     return (this.db.prepare("SELECT * FROM disks ORDER BY name").all() as unknown as DiskRow[]).map((r) => Store.toDisk<S>(r));
+  }
+
+  // ---- events ----
+
+  private eventsSincePrune = 0;
+
+  /** Records one event; keeps the newest `keep`. */
+  insertEvent(e: { at: string; level: string; kind: string; object: string; message: string; details: Record<string, unknown> }, keep = 10_000): void {
+    this.db
+      .prepare("INSERT INTO events (at, level, kind, object, message, details) VALUES (?, ?, ?, ?, ?, ?)")
+      .run(e.at, e.level, e.kind, e.object, e.message, JSON.stringify(e.details));
+    if (++this.eventsSincePrune >= 100) {
+      this.eventsSincePrune = 0;
+      this.db.prepare("DELETE FROM events WHERE id <= (SELECT MAX(id) FROM events) - ?").run(keep);
+    }
+  }
+
+  /** The newest events, oldest first; only those of `object` when given. */
+  listEvents(limit: number, object?: string): { at: string; level: string; kind: string; object: string; message: string; details: Record<string, unknown> }[] {
+    const rows = (
+      object === undefined
+        ? this.db.prepare("SELECT * FROM events ORDER BY id DESC LIMIT ?").all(limit)
+        : this.db.prepare("SELECT * FROM events WHERE object = ? ORDER BY id DESC LIMIT ?").all(object, limit)
+    ) as { at: string; level: string; kind: string; object: string; message: string; details: string }[];
+    return rows.reverse().map((r) => ({ at: r.at, level: r.level, kind: r.kind, object: r.object, message: r.message, details: JSON.parse(r.details) as Record<string, unknown> }));
   }
 
   // ---- idempotency keys ----

@@ -9,6 +9,8 @@ import {
   AnyMethod,
   HostHello,
   hostHello,
+  hostEvents,
+  vmSerialLog,
   ParamsIn,
   PROTOCOL_VERSION,
   ResponseEnvelope,
@@ -132,7 +134,13 @@ export class HostClient {
     start: (name: string, o?: CallOptions) => this.call(vmStart, { name }, o),
     stop: (p: ParamsIn<typeof vmStop>, o?: CallOptions) => this.call(vmStop, p, o),
     delete: (p: ParamsIn<typeof vmDelete>, o?: CallOptions) => this.call(vmDelete, p, o),
+    serialLog: (p: ParamsIn<typeof vmSerialLog>, o?: CallOptions) => this.call(vmSerialLog, p, o),
   };
+
+  /** What happened to VMs, networks and disks lately, oldest first. */
+  events(p: ParamsIn<typeof hostEvents> = {}, o?: CallOptions) {
+    return this.call(hostEvents, p, o);
+  }
 
   readonly network = {
     create: (spec: ParamsIn<typeof networkCreate>, o?: CallOptions) => this.call(networkCreate, spec, o),

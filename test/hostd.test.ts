@@ -2,13 +2,14 @@
  * hostd against real QEMU (tiny Debian guest, TCG here): lifecycle, restart
  * survival, in-place updates, and bad input at the API.
  */
+import { execFileSync, spawn } from "node:child_process";
 import * as net from "node:net";
 import * as path from "node:path";
 import { existsSync, readdirSync } from "node:fs";
 import { isKvmError, KvmError } from "../sdk/errors";
 import { QmpClient } from "../hostd/drivers/qmp";
 import { procState } from "../hostd/drivers/process";
-import { announceAccelerator, queryDb, tinyGuest, waitFor } from "./fixtures/env";
+import { announceAccelerator, HOSTD_CLI, NODE, queryDb, tinyGuest, waitFor } from "./fixtures/env";
 import { HostdFixture } from "./fixtures/hostd";
 
 jest.setTimeout(240_000);
@@ -121,6 +122,36 @@ test("restartPolicy on-crash: hostd starts a killed VM again by itself; a guest 
   expect((await c.vm.get("phoenix")).state).toBe("stopped");
   expect(stopped.lastExit).toMatchObject({ reason: "hostd-stop" });
   await c.vm.delete({ name: "phoenix" });
+});
+
+test("the human CLI over the API: serial log, interactive console, and the event history", async () => {
+  const c = hd.client();
+  const vm = await c.vm.create({ name: "watch", memoryMiB: 128, kernel });
+  await waitFor("READY", () => /READY/.test(hd.serialLog(vm.id)), 120_000);
+  const cli = (...args: string[]) => execFileSync(NODE, [HOSTD_CLI, ...args, "--socket", hd.socketPath], { encoding: "utf8" });
+  expect(cli("vm", "log", "watch")).toMatch(/READY ip=\S+ mem=\d+ cpus=1/);
+
+  // Attach, type a command, see its output, detach with Ctrl-].
+  const con = spawn(NODE, [HOSTD_CLI, "vm", "console", "watch", "--socket", hd.socketPath], { stdio: ["pipe", "pipe", "pipe"] });
+  let out = "";
+  let err = "";
+  con.stdout!.on("data", (d: Buffer) => (out += d.toString()));
+  con.stderr!.on("data", (d: Buffer) => (err += d.toString()));
+  await waitFor("the console to attach", () => err.includes("attached"), 10_000, 50);
+  con.stdin!.write("echo CONSOLE-$((6*7))\n");
+  await waitFor("the guest's answer on the console", () => out.includes("CONSOLE-42"), 20_000, 50);
+  const code = new Promise((r) => con.once("exit", r));
+  con.stdin!.write(Buffer.from([0x1d]));
+  expect(await code).toBe(0);
+  expect(err).toContain("detached");
+
+  process.kill(vm.pid!, "SIGKILL");
+  await waitFor("the exit to be recorded", async () => (await c.vm.get("watch")).state === "crashed", 10_000, 50);
+  const { events } = await c.events({ object: "watch" });
+  expect(events.map((e) => e.message)).toEqual(expect.arrayContaining(["VM created", "VM started", "VM exited"]));
+  expect(events.find((e) => e.message === "VM exited")).toMatchObject({ level: "warn", kind: "vm", details: { reason: "killed" } });
+  expect(cli("events", "--object", "watch")).toMatch(/warn +vm watch: VM exited .*reason=killed/);
+  await c.vm.delete({ name: "watch" });
 });
 
 test("a QEMU killed out of band is reported crashed within 2 s", async () => {

@@ -7,7 +7,8 @@
  * parallel. Multi-step changes undo themselves on failure.
  */
 import { randomUUID } from "node:crypto";
-import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, rmSync, statSync } from "node:fs";
+import { chmodSync, chownSync, closeSync, copyFileSync, existsSync, mkdirSync, openSync, readSync, rmSync, statSync } from "node:fs";
+import * as net from "node:net";
 import * as path from "node:path";
 import { errors, KvmError } from "../../sdk/errors";
 import { isNetworkNic, isUsableAddress, type VmDisk, type VmInfo, type VmSpec, type VmState, type VmUpdate } from "../../sdk/protocol";
@@ -337,6 +338,39 @@ export class VmService {
       this.d.log.info("VM deleted", { vm: rec.name, id: rec.id });
       return { existed: true };
     });
+  }
+
+  /** The last `bytes` of what the guest printed on its serial console. */
+  serialLog(name: string, bytes: number): { text: string; truncated: boolean } {
+    const rec = this.mustGet(name);
+    const file = this.paths(rec.id).serialLog;
+    let size: number;
+    try {
+      size = statSync(file).size;
+    } catch {
+      return { text: "", truncated: false };
+    }
+    const start = Math.max(0, size - bytes);
+    const buf = Buffer.alloc(size - start);
+    const fd = openSync(file, "r");
+    try {
+      readSync(fd, buf, 0, buf.length, start);
+    } finally {
+      closeSync(fd);
+    }
+    return { text: buf.toString("utf8"), truncated: start > 0 };
+  }
+
+  /** A connection to the VM's serial console (QEMU takes one client at a time). */
+  async openConsole(name: string): Promise<net.Socket> {
+    const rec = this.mustGet(name);
+    if (!this.isAlive(rec)) throw errors.invalidState(`VM "${name}" is not running: its console has nothing to attach to (see vm.serialLog for what it printed).`);
+    const sock = net.createConnection(this.paths(rec.id).serialSocket);
+    await new Promise<void>((resolve, reject) => {
+      sock.once("connect", resolve);
+      sock.once("error", (e) => reject(errors.conflict(`The console of VM "${name}" is busy or gone: ${e.message}`)));
+    });
+    return sock;
   }
 
   // ---- QEMU lifecycle -------------------------------------------------------

@@ -9,9 +9,9 @@ export * from "./vm";
 export * from "./disk";
 export * from "./network";
 
-import { hostHello } from "./host";
+import { hostEvents, hostHello } from "./host";
 import { AnyMethod } from "./method";
-import { vmCreate, vmDelete, vmGet, vmList, vmStart, vmStop, vmUpdate } from "./vm";
+import { vmConsole, vmCreate, vmDelete, vmGet, vmList, vmSerialLog, vmStart, vmStop, vmUpdate } from "./vm";
 import { diskCreate, diskDelete, diskGet, diskList, diskUpdate, imageList, imagePrune } from "./disk";
 import { networkCreate, networkDelete, networkGet, networkList, networkUpdate } from "./network";
 
@@ -19,6 +19,9 @@ import { networkCreate, networkDelete, networkGet, networkList, networkUpdate } 
 export const Methods: ReadonlyMap<string, AnyMethod> = new Map(
   [
     hostHello,
+    hostEvents,
+    vmSerialLog,
+    vmConsole,
     vmCreate,
     vmGet,
     vmList,

@@ -309,6 +309,21 @@ export const VmDelete = z.strictObject({
 });
 
 export const vmCreate = defineMethod("vm.create", VmCreate, VmInfo, { mutating: true });
+
+/** The end of the VM's serial console log (what the guest printed). */
+export const vmSerialLog = defineMethod(
+  "vm.serialLog",
+  z.strictObject({ name: Name, bytes: z.int().min(1).max(1024 * 1024).default(64 * 1024) }),
+  z.strictObject({ text: z.string(), truncated: z.boolean() }),
+  { mutating: false },
+);
+
+/**
+ * Attaches to the VM's serial console: after the `{attached: true}` reply the
+ * connection carries the console's raw bytes both ways until either side
+ * closes. One client at a time (QEMU's serial socket takes one).
+ */
+export const vmConsole = defineMethod("vm.console", VmRef, z.strictObject({ attached: z.literal(true) }), { mutating: false });
 export const vmGet = defineMethod("vm.get", VmRef, VmInfo, { mutating: false });
 export const vmList = defineMethod(
   "vm.list",
