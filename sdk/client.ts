@@ -51,8 +51,10 @@ export interface CallOptions {
 const RETRY_DELAYS_MS = [250, 1000, 2000];
 const RETRYABLE = new Set(["transport_disconnected", "connect_failed"]);
 
+/** `host.hello` answers by transport target (see {@link HostClient.helloOnce}). */
+const hellos = new Map<string, Promise<HostHello>>();
+
 export class HostClient {
-  private hello?: Promise<HostHello>;
 
   constructor(
     readonly transport: Transport,
@@ -111,9 +113,15 @@ export class HostClient {
     return result.data as ResultOf<M>;
   }
 
-  /** `host.hello`, cached per client; checks the protocol version. */
+  /**
+   * `host.hello`, asked once per hostd per process (the provider makes a client per
+   * operation; the answer does not change while hostd runs); checks the protocol version.
+   */
   async helloOnce(): Promise<HostHello> {
-    this.hello ??= this.call(hostHello, { client: "pulumi-kvm" }).then((h) => {
+    const key = this.transport.target;
+    let hello = hellos.get(key);
+    if (hello) return hello;
+    hello = this.call(hostHello, { client: "pulumi-kvm" }).then((h) => {
       if (h.protocolVersion !== PROTOCOL_VERSION) {
         throw new KvmError(
           "protocol_mismatch",
@@ -122,8 +130,9 @@ export class HostClient {
       }
       return h;
     });
-    this.hello.catch(() => (this.hello = undefined));
-    return this.hello;
+    hellos.set(key, hello);
+    hello.catch(() => hellos.delete(key));
+    return hello;
   }
 
   readonly vm = {
