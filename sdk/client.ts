@@ -51,10 +51,8 @@ export interface CallOptions {
 const RETRY_DELAYS_MS = [250, 1000, 2000];
 const RETRYABLE = new Set(["transport_disconnected", "connect_failed"]);
 
-/** `host.hello` answers by transport target (see {@link HostClient.helloOnce}). */
-const hellos = new Map<string, Promise<HostHello>>();
-
 export class HostClient {
+  private hello?: Promise<HostHello>;
 
   constructor(
     readonly transport: Transport,
@@ -113,15 +111,9 @@ export class HostClient {
     return result.data as ResultOf<M>;
   }
 
-  /**
-   * `host.hello`, asked once per hostd per process (the provider makes a client per
-   * operation; the answer does not change while hostd runs); checks the protocol version.
-   */
+  /** `host.hello`, cached per client; checks the protocol version. */
   async helloOnce(): Promise<HostHello> {
-    const key = this.transport.target;
-    let hello = hellos.get(key);
-    if (hello) return hello;
-    hello = this.call(hostHello, { client: "pulumi-kvm" }).then((h) => {
+    this.hello ??= this.call(hostHello, { client: "pulumi-kvm" }).then((h) => {
       if (h.protocolVersion !== PROTOCOL_VERSION) {
         throw new KvmError(
           "protocol_mismatch",
@@ -130,9 +122,8 @@ export class HostClient {
       }
       return h;
     });
-    hellos.set(key, hello);
-    hello.catch(() => hellos.delete(key));
-    return hello;
+    this.hello.catch(() => (this.hello = undefined));
+    return this.hello;
   }
 
   readonly vm = {
