@@ -381,19 +381,28 @@ export class NetworkService {
     if (this.checking) return;
     this.checking = true;
     try {
+      const missing = (r: Rec) => ({ bridgeGone: !this.d.ip.exists(r.bridge), dnsmasqGone: this.d.dnsmasq.running(this.files(r).pidFile) === undefined });
       for (const rec of this.records()) {
         if (rec.spec.mode === "bridge") continue;
-        const bridgeGone = !this.d.ip.exists(rec.bridge);
-        const dnsmasqGone = this.d.dnsmasq.running(this.files(rec).pidFile) === undefined;
-        if (!bridgeGone && !dnsmasqGone) continue;
-        this.d.log.warn("network lost its bridge or dnsmasq; restoring it", { network: rec.name, bridgeGone, dnsmasqGone });
-        await this.locks.run(LOCK, async () => {
-          const current = this.d.store.getNetworkByName<NetworkSpec>(rec.name);
-          if (!current || current.id !== rec.id) return;
-          await this.ensure(current);
-          if (bridgeGone) await this.applyRules();
-        }).catch((e: Error) => this.d.log.error("could not restore network", { network: rec.name, err: e.message }));
-        if (bridgeGone) await this.users.reattach(rec.name).catch((e: Error) => this.d.log.error("could not reattach taps", { network: rec.name, err: e.message }));
+        const first = missing(rec);
+        if (!first.bridgeGone && !first.dnsmasqGone) continue;
+        // Looked again under the lock: an update restarting dnsmasq right now is not a loss.
+        const lost = await this.locks
+          .run(LOCK, async () => {
+            const current = this.d.store.getNetworkByName<NetworkSpec>(rec.name);
+            if (!current || current.id !== rec.id) return undefined;
+            const m = missing(current);
+            if (!m.bridgeGone && !m.dnsmasqGone) return undefined;
+            this.d.log.warn("network lost its bridge or dnsmasq; restoring it", { network: rec.name, ...m });
+            await this.ensure(current);
+            if (m.bridgeGone) await this.applyRules();
+            return m;
+          })
+          .catch((e: Error) => {
+            this.d.log.error("could not restore network", { network: rec.name, err: e.message });
+            return first;
+          });
+        if (lost?.bridgeGone) await this.users.reattach(rec.name).catch((e: Error) => this.d.log.error("could not reattach taps", { network: rec.name, err: e.message }));
       }
     } finally {
       this.checking = false;
