@@ -93,6 +93,26 @@ test("conflicts are refused with a clear error before anything changes", async (
   ip("-n", ns.host, "link", "del", "takenbr");
 });
 
+test("bridge mode: a VM's tap joins the host's own bridge; hostd adds nothing else and leaves the bridge", async () => {
+  const c = hd.client();
+  ip("-n", ns.host, "link", "add", "lanbr", "type", "bridge");
+  ip("-n", ns.host, "link", "set", "lanbr", "up");
+  const before = ns.inventory();
+  const net = await c.network.create({ name: "lan", mode: "bridge", bridge: "lanbr" });
+  expect(net).toMatchObject({ bridge: "lanbr", ipv4: null, state: "active", leases: [] });
+  // No dnsmasq, no rules: the LAN's own DHCP and firewall serve bridged VMs.
+  expect(ns.inventory()).toEqual(before);
+  const vm = await c.vm.create({ name: "bridged", memoryMiB: 128, kernel, networkInterfaces: [{ network: "lan" }] });
+  const tap = vm.nics[0]!.tap!;
+  const link = (JSON.parse(ip("-j", "-n", ns.host, "link", "show", "dev", tap)) as { master?: string }[])[0]!;
+  expect(link.master).toBe("lanbr");
+  await c.vm.delete({ name: "bridged" });
+  await c.network.delete({ name: "lan" });
+  // The tap is gone with the VM; the host's bridge stays, as it was.
+  expect(ns.inventory()).toEqual(before);
+  ip("-n", ns.host, "link", "del", "lanbr");
+});
+
 describe("VMs on nat and isolated networks", () => {
   let a: VmInfo;
   let b: VmInfo;
