@@ -3,7 +3,6 @@
  * services and registers one handler per protocol method.
  */
 import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, rmSync, statSync } from "node:fs";
-import * as net from "node:net";
 import { hostname } from "node:os";
 import * as path from "node:path";
 import { KvmError } from "../sdk/errors";
@@ -18,7 +17,7 @@ import { NetlinkDriver } from "./drivers/netlink";
 import { NftDriver } from "./drivers/nft";
 import { NetworkService } from "./services/network";
 import { Logger } from "./log";
-import { Server } from "./server";
+import { Server, socketLive } from "./server";
 import { checkPeer, peerCredReader, peerOf, PeerPolicy } from "./peer";
 import { LONGEST_VM_PATH_SUFFIX, VmService } from "./services/vm";
 import { Store } from "./store";
@@ -206,14 +205,6 @@ function groupCanUse(dev: string, groups: number[]): boolean {
 
 /** A stale socket file is removed; a live hostd on it is an error, not something to steal. */
 async function refuseIfServing(socketPath: string): Promise<void> {
-  const live = await new Promise<boolean>((resolve) => {
-    const s = net.createConnection(socketPath);
-    s.once("connect", () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once("error", () => resolve(false));
-  });
-  if (live) throw new KvmError("conflict", `Another hostd is already serving on ${socketPath}.`);
+  if (await socketLive(socketPath)) throw new KvmError("conflict", `Another hostd is already serving on ${socketPath}.`);
   rmSync(socketPath, { force: true });
 }

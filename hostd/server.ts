@@ -256,6 +256,18 @@ export class Server {
   }
 }
 
+/** Whether something accepts connections on a unix socket (a live hostd, say). */
+export function socketLive(socketPath: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.createConnection(socketPath);
+    s.once("connect", () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once("error", () => resolve(false));
+  });
+}
+
 /** The one place where any thrown value becomes a wire error. */
 export function toWireError(e: unknown, log: Logger): KvmError {
   if (e instanceof KvmError) {

@@ -8,9 +8,9 @@
  * root and a fake `run`.
  */
 import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
-import * as net from "node:net";
 import * as path from "node:path";
 import { ExecResult, run } from "../exec";
+import { socketLive } from "../server";
 import { checkPlainAbsolute, CreatedDir, InstallManifest, MARKER, parseManifest, renderTmpfiles, renderUnit, TMPFILES_PATH, UNIT_DIR, UNIT_NAME, WANTED_BY } from "./systemd";
 
 export const DEFAULT_GROUP = "hostd";
@@ -31,15 +31,7 @@ export function realSystem(): OpsSystem {
     root: "/",
     run: (cmd, args) => run(cmd, args, { timeoutMs: 120_000 }),
     systemdRunning: () => existsSync("/run/systemd/system"),
-    socketLive: (p) =>
-      new Promise((resolve) => {
-        const s = net.createConnection(p);
-        s.once("connect", () => {
-          s.destroy();
-          resolve(true);
-        });
-        s.once("error", () => resolve(false));
-      }),
+    socketLive,
   };
 }
 

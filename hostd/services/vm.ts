@@ -15,7 +15,7 @@ import { isNetworkNic, isUsableAddress, type VmDisk, type VmInfo, type VmSpec, t
 import { AcceleratorChoice } from "../drivers/accel";
 import { cgroupDir, isOurQemu, oomKills, processStartMs, waitGone } from "../drivers/process";
 import { classifyExit, CRASH_REASONS } from "./vm-exit";
-import { QemuDriver, QemuStartError, RunAs } from "../drivers/qemu";
+import { QemuDriver, RunAs } from "../drivers/qemu";
 import { whyNotWorldReadable } from "../files";
 import { blockdevOf, diskDeviceOf, netdevQmpOf, nicDeviceOf, QemuNic, QemuPaths, QemuVmConfig } from "../drivers/qemu-argv";
 import { NetlinkDriver } from "../drivers/netlink";
