@@ -19,7 +19,6 @@ import * as path from "node:path";
 import { readdirSync, readFileSync } from "node:fs";
 import { DomainErrorCodes } from "../sdk/errors";
 import { MAX_FRAME_BYTES, Methods, ResponseEnvelope, VmInfo } from "../sdk/protocol";
-import { QmpClient } from "../hostd/drivers/qmp";
 import { procState } from "../hostd/drivers/process";
 import { announceAccelerator, tinyGuest } from "./fixtures/env";
 import { HostdFixture } from "./fixtures/hostd";
@@ -323,15 +322,6 @@ function rssKiB(pid: number): number {
   }
 }
 
-async function opsQmp(vmId: string, cmd: string): Promise<unknown> {
-  const q = await QmpClient.connect(path.join(hd.stateDir, "vms", vmId, "qmp-ops.sock"));
-  try {
-    return await q.execute(cmd);
-  } finally {
-    q.close();
-  }
-}
-
 async function timed(what: string, fn: () => Promise<void>): Promise<void> {
   const s = Date.now();
   await fn();
@@ -354,7 +344,7 @@ beforeAll(async () => {
     networks: (await c.network.list()).networks,
     images: (await c.image.list()).images,
     vmDirs: readdirSync(path.join(hd.stateDir, "vms")).sort(),
-    qmpStatus: await opsQmp(victim.id, "query-status"),
+    qmpStatus: await hd.opsQmp(victim.id, "query-status"),
   };
   expect(before.qmpStatus).toMatchObject({ status: "running" });
   logFrom = hd.log.length;
@@ -568,7 +558,7 @@ describe("API fuzzing", () => {
     expect(v.updatedAt).toBe(victim.updatedAt);
     expect(alive(victim.pid!)).toBe(true);
     expect(hd.qemuPids()).toEqual([victim.pid]);
-    expect(await opsQmp(victim.id, "query-status")).toMatchObject({ status: "running", running: true });
+    expect(await hd.opsQmp(victim.id, "query-status")).toMatchObject({ status: "running", running: true });
     expect((await c.disk.list()).disks).toEqual(before.disks);
     expect((await c.network.list()).networks).toEqual(before.networks);
     expect((await c.image.list()).images).toEqual(before.images);

@@ -7,7 +7,6 @@ import * as net from "node:net";
 import * as path from "node:path";
 import { existsSync, readdirSync } from "node:fs";
 import { isKvmError, KvmError } from "../sdk/errors";
-import { QmpClient } from "../hostd/drivers/qmp";
 import { procState } from "../hostd/drivers/process";
 import { announceAccelerator, HOSTD_CLI, NODE, queryDb, tinyGuest, waitFor } from "./fixtures/env";
 import { HostdFixture } from "./fixtures/hostd";
@@ -27,15 +26,6 @@ afterAll(async () => {
   if (process.env.PKVM_DEBUG) console.log(hd?.log);
   await hd?.cleanup();
 });
-
-async function opsQmp(vmId: string, cmd: string): Promise<unknown> {
-  const q = await QmpClient.connect(path.join(hd.stateDir, "vms", vmId, "qmp-ops.sock"));
-  try {
-    return await q.execute(cmd);
-  } finally {
-    q.close();
-  }
-}
 
 /** Alive and not a zombie (PID 1 here reaps orphans lazily). */
 function alive(pid: number): boolean {
@@ -72,7 +62,7 @@ test("changing memory restarts the same VM in place; QMP shows the new size", as
   expect(restarted).toBe(true);
   expect(after.id).toBe(vm.id);
   expect(after.state).toBe("running");
-  const mem = (await opsQmp(vm.id, "query-memory-size-summary")) as { "base-memory": number };
+  const mem = (await hd.opsQmp(vm.id, "query-memory-size-summary")) as { "base-memory": number };
   expect(mem["base-memory"]).toBe(256 * 1024 * 1024);
   await c.vm.delete({ name: "grow" });
 });
