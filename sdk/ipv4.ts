@@ -66,14 +66,14 @@ export function netmask(prefix: number): string {
 }
 
 /**
- * Defaults of a network's addressing: gateway = first host, DHCP from the
- * second host up to the last (at most 253 addresses for a /24, fewer for
- * small subnets).
+ * Defaults of a network's addressing: the gateway is the first host unless
+ * given, and DHCP hands out every host address on the larger side of it
+ * (for the default gateway: the second host up to the last).
  */
-export function defaultAddressing(c: Cidr): { gateway: string; dhcpStart: string; dhcpEnd: string } {
-  return {
-    gateway: intToIp(c.base + 1),
-    dhcpStart: intToIp(c.base + 2),
-    dhcpEnd: intToIp(c.base + c.size - 2),
-  };
+export function defaultAddressing(c: Cidr, gateway?: string): { gateway: string; dhcpStart: string; dhcpEnd: string } {
+  const first = c.base + 1;
+  const last = c.base + c.size - 2;
+  const gw = gateway !== undefined ? ipToInt(gateway) : first;
+  const [start, end] = gw - first >= last - gw ? [first, gw - 1] : [gw + 1, last];
+  return { gateway: intToIp(gw), dhcpStart: intToIp(start), dhcpEnd: intToIp(end) };
 }

@@ -3,7 +3,7 @@
  * execFile per step, never a shell. A driver: it knows interface names and
  * addresses, not Networks or VMs.
  */
-import { existsSync, readFileSync, readlinkSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import * as path from "node:path";
 import { ExecError, run } from "../exec";
 
@@ -59,15 +59,6 @@ export class NetlinkDriver {
   /** Cheap existence check through sysfs (no exec), for the periodic health check. */
   exists(name: string): boolean {
     return existsSync(path.join("/sys/class/net", name));
-  }
-
-  /** The bridge a link is a port of, through sysfs; undefined when none or when it does not exist. */
-  masterOf(name: string): string | undefined {
-    try {
-      return path.basename(readlinkSync(path.join("/sys/class/net", name, "master")));
-    } catch {
-      return undefined;
-    }
   }
 
   /** A bridge without STP or forwarding delay: ports forward at once, as a VM network needs. */

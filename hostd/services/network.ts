@@ -14,9 +14,9 @@ import { randomUUID, createHash } from "node:crypto";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { errors, KvmError } from "../../sdk/errors";
-import { formatCidr, intToIp, ipToInt, isHostAddress, netmask, overlaps, parseCidr } from "../../sdk/ipv4";
+import { defaultAddressing, formatCidr, ipToInt, isHostAddress, netmask, overlaps, parseCidr } from "../../sdk/ipv4";
 import { NetworkInfo, NetworkSpec, NetworkUpdate, validateNetworkSpec } from "../../sdk/protocol";
-import { DnsmasqConfig, DnsmasqDriver, LeaseLine, renderDhcpHosts } from "../drivers/dnsmasq";
+import { DnsmasqConfig, DnsmasqDriver, renderDhcpHosts } from "../drivers/dnsmasq";
 import { LinkInfo, NetlinkDriver } from "../drivers/netlink";
 import { NftDriver } from "../drivers/nft";
 import { closedAncestor } from "../files";
@@ -229,13 +229,22 @@ export class NetworkService {
     }
   }
 
-  /** dnsmasq's current leases of a network (none for bridge mode). */
-  leases(name: string): LeaseLine[] {
+  /**
+   * Addresses dnsmasq granted or renewed for `mac` since `sinceMs` (the NIC's QEMU start):
+   * a lease from before says nothing about the guest now. dnsmasq writes expiry = grant +
+   * lease time; two seconds allow for clock granularity.
+   */
+  addressesSince(name: string, mac: string, sinceMs: number): string[] {
     const rec = this.d.store.getNetworkByName<NetworkSpec>(name);
-    if (!rec || rec.spec.mode === "bridge") return [];
+    const v4 = rec ? resolveNetwork(rec).ipv4 : undefined;
+    if (!rec || !v4) return [];
     const now = Date.now() / 1000;
-    return this.d.dnsmasq.leases(this.files(rec).leaseFile).filter((l) => l.expiry === 0 || l.expiry > now);
+    return this.d.dnsmasq
+      .leases(this.files(rec).leaseFile)
+      .filter((l) => l.mac === mac && (l.expiry === 0 || (l.expiry > now && (l.expiry - v4.leaseSeconds) * 1000 >= sinceMs - 2000)))
+      .map((l) => l.ip);
   }
+
 
   /** The VMs' NICs on `name` changed: rewrite dnsmasq's static hosts and have it re-read them. */
   hostsChanged(name: string): void {
@@ -422,7 +431,8 @@ export class NetworkService {
       const rules = known ? known.table : await this.d.nft.current().catch(() => undefined);
       if (!rules || !rules.includes(`"${n.bridge}"`)) problems.push(`nftables rules for ${n.bridge} are missing`);
     }
-    const leases = n.mode === "bridge" ? [] : this.leases(rec.name);
+    const now = Date.now() / 1000;
+    const leases = n.mode === "bridge" ? [] : this.d.dnsmasq.leases(this.files(rec).leaseFile).filter((l) => l.expiry === 0 || l.expiry > now);
     return {
       id: rec.id,
       name: rec.name,
@@ -466,16 +476,13 @@ export function resolveNetwork(rec: { id: string; name: string; spec: NetworkSpe
   const out: ResolvedNetwork = { id: rec.id, name: rec.name, mode: s.mode, bridge: rec.bridge, mtu: s.mtu, domain: s.domain };
   if (s.ipv4 && s.mode !== "bridge") {
     const c = parseCidr(s.ipv4.cidr);
-    const first = c.base + 1;
-    const last = c.base + c.size - 2;
-    const gw = s.ipv4.gateway ? ipToInt(s.ipv4.gateway) : first;
-    const [start, end] = gw - first >= last - gw ? [first, gw - 1] : [gw + 1, last];
+    const d = defaultAddressing(c, s.ipv4.gateway);
     out.ipv4 = {
       cidr: formatCidr(c),
       prefix: c.prefix,
-      gateway: intToIp(gw),
-      dhcpStart: s.dhcp?.start ?? intToIp(start),
-      dhcpEnd: s.dhcp?.end ?? intToIp(end),
+      gateway: d.gateway,
+      dhcpStart: s.dhcp?.start ?? d.dhcpStart,
+      dhcpEnd: s.dhcp?.end ?? d.dhcpEnd,
       leaseSeconds: s.dhcp?.leaseSeconds ?? 3600,
     };
   }

@@ -967,20 +967,7 @@ export class VmService {
     const nics = rec.spec.networkInterfaces.map((n, i) => {
       const mac = placements[i]!.mac;
       const ips: string[] = [];
-      if (alive && isNetworkNic(n) && started !== undefined) {
-        let leaseSeconds: number | undefined;
-        try {
-          leaseSeconds = this.d.networks.resolve(n.network).ipv4?.leaseSeconds;
-        } catch {
-          leaseSeconds = undefined;
-        }
-        if (leaseSeconds !== undefined) {
-          for (const l of this.d.networks.leases(n.network)) {
-            // dnsmasq writes expiry = grant + lease time; allow for clock granularity.
-            if (l.mac === mac && (l.expiry === 0 || (l.expiry - leaseSeconds) * 1000 >= started - 2000)) ips.push(l.ip);
-          }
-        }
-      }
+      if (alive && isNetworkNic(n) && started !== undefined) ips.push(...this.d.networks.addressesSince(n.network, mac, started));
       for (const gi of guest?.interfaces ?? []) {
         if (gi.mac?.toLowerCase() !== mac) continue;
         for (const a of gi.addresses) if (isUsableAddress(a.address) && !ips.includes(a.address)) ips.push(a.address);

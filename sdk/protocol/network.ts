@@ -5,7 +5,7 @@
  * host's admin and hostd only adds taps to it.
  */
 import { z } from "zod";
-import { intToIp, ipToInt, isHostAddress, parseCidr } from "../ipv4";
+import { defaultAddressing, ipToInt, isHostAddress, parseCidr } from "../ipv4";
 import { Name, Timestamp } from "./common";
 import { defineMethod } from "./method";
 
@@ -66,7 +66,8 @@ export const Ipv4Config = z.strictObject({
   gateway: z.ipv4().optional(),
 });
 
-const Mtu = z.int().min(NETWORK_LIMITS.minMtu).max(NETWORK_LIMITS.maxMtu);
+/** MTU of a network's bridge and taps. */
+export const Mtu = z.int().min(NETWORK_LIMITS.minMtu).max(NETWORK_LIMITS.maxMtu);
 
 /** Addressing rules shared by create and update (they are checked on the merged spec). */
 function checkAddressing(n: { mode: NetworkMode; bridge?: string; ipv4?: { cidr: string; gateway?: string }; dhcp?: { start: string; end: string }; domain?: string }, ctx: z.RefinementCtx): void {
@@ -110,7 +111,7 @@ function checkAddressing(n: { mode: NetworkMode; bridge?: string; ipv4?: { cidr:
       ctx.addIssue({ code: "custom", path: ["dhcp"], message: `DHCP range start ${start} is after its end ${end}` });
     }
     // The gateway defaults to the first host address.
-    const g = valid(gw) ? gw : intToIp(c.base + 1);
+    const g = valid(gw) ? gw : defaultAddressing(c).gateway;
     if (ipToInt(g) >= ipToInt(start) && ipToInt(g) <= ipToInt(end)) {
       ctx.addIssue({ code: "custom", path: ["dhcp"], message: `the DHCP range ${start}-${end} must not include the gateway ${g}` });
     }
