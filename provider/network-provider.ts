@@ -3,7 +3,7 @@
  */
 import type * as dynamic from "@pulumi/pulumi/dynamic";
 import { z } from "zod";
-import { Dhcp, DnsDomain, IfName, Ipv4Config, Name, NetworkInfo, NetworkMode, NetworkSpec, NetworkUpdate, NETWORK_LIMITS } from "../sdk/protocol";
+import { Dhcp, DnsDomain, IfName, Ipv4Config, Mtu, Name, NetworkInfo, NetworkMode, NetworkSpec, NetworkUpdate } from "../sdk/protocol";
 import { overlaps, parseCidr } from "../sdk/ipv4";
 import { clientFor, ConnectionSettings, targetOf } from "./connection";
 import { NameSeed, configureFromStack, definedOnly, failuresOf, hasUnknown, mustOwn, nameFor, ownedOrGone, ownInputs, same, settingsFor, withoutUnknowns, withUserErrors } from "./common";
@@ -44,7 +44,7 @@ const Inputs = z.strictObject({
   ipv4: Ipv4Config.optional(),
   dhcp: Dhcp.optional(),
   domain: DnsDomain.optional(),
-  mtu: z.int().min(NETWORK_LIMITS.minMtu).max(NETWORK_LIMITS.maxMtu).optional(),
+  mtu: Mtu.optional(),
   connection: ConnectionSettings.optional(),
 });
 

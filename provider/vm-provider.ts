@@ -19,6 +19,7 @@ import {
   MemoryMiB,
   Name,
   NetworkInterface,
+  RestartPolicy,
   Vcpus,
   VmDisk,
   VmInfo,
@@ -65,7 +66,7 @@ export interface VmInputs {
   networkInterfaces: z.output<typeof NetworkInterface>[];
   cloudInit?: z.output<typeof CloudInit>;
   guestAgent: boolean;
-  restartPolicy: "never" | "on-crash";
+  restartPolicy: z.output<typeof RestartPolicy>;
   waitFor: WaitFor;
   timeoutSeconds: number;
   connection?: ConnectionSettings;
@@ -107,7 +108,7 @@ const Inputs = z.strictObject({
   networkInterfaces: z.array(NetworkInterface).max(5).optional(),
   cloudInit: CloudInit.optional(),
   guestAgent: z.boolean().optional(),
-  restartPolicy: z.enum(["never", "on-crash"]).optional(),
+  restartPolicy: RestartPolicy.optional(),
   waitFor: WaitFor.optional(),
   timeoutSeconds: z.int().min(1).max(86_400).optional(),
   connection: ConnectionSettings.optional(),

@@ -107,6 +107,9 @@ export function isNetworkNic(n: NetworkInterface): n is NetworkNic {
   return "network" in n;
 }
 
+/** `on-crash`: hostd restarts a VM whose QEMU crashed or was killed; `never`: `pulumi up` does. */
+export const RestartPolicy = z.enum(["never", "on-crash"]);
+
 const CloudInitDoc = z.string().max(64 * 1024);
 /** cloud-init NoCloud data; hostd builds the `cidata` seed disk from it. */
 export const CloudInit = z.strictObject({
@@ -151,7 +154,7 @@ export const VmSpec = z
      * the guest powers off or hostd stops it), backing off, at most 5 times in 10 minutes.
      * Default `never`: the next `pulumi up` starts it.
      */
-    restartPolicy: z.enum(["never", "on-crash"]).default("never"),
+    restartPolicy: RestartPolicy.default("never"),
   })
   .refine((v) => v.kernel !== undefined || v.disks.length > 0 || v.cdrom !== undefined, {
     message: "a VM needs a boot source: kernel, disks or cdrom",
@@ -190,7 +193,7 @@ export const VmUpdate = z
       .optional(),
     cloudInit: CloudInit.nullable().optional(),
     guestAgent: z.boolean().optional(),
-    restartPolicy: z.enum(["never", "on-crash"]).optional(),
+    restartPolicy: RestartPolicy.optional(),
     /** How long a graceful shutdown may take before power-off, when a restart is needed. */
     stopTimeoutSeconds: z.int().min(0).max(3600).optional(),
   })
