@@ -36,14 +36,7 @@ afterAll(async () => {
 
 function remote(): HostClient {
   return new HostClient(
-    new SshTransport({
-      host: sshd.host,
-      port: sshd.port,
-      username: sshd.user,
-      privateKey: sshd.userKeys.ed25519.privateKey,
-      knownHosts: sshd.knownHostsLine() + "\n",
-      socketPath: hd.socketPath,
-    }),
+    new SshTransport(sshd.transportOptions(hd.socketPath)),
     { timeoutMs: 60_000 },
   );
 }

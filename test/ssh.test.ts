@@ -33,15 +33,7 @@ afterAll(async () => {
 afterEach(() => closeAllSshConnections());
 
 function opts(over: Partial<SshOptions> = {}): SshOptions {
-  return {
-    host: sshd.host,
-    port: sshd.port,
-    username: sshd.user,
-    privateKey: sshd.userKeys.ed25519.privateKey,
-    knownHosts: sshd.knownHostsLine() + "\n",
-    socketPath: hd.socketPath,
-    ...over,
-  };
+  return { ...sshd.transportOptions(hd.socketPath), ...over };
 }
 
 async function failure(p: Promise<unknown>): Promise<KvmError> {
