@@ -55,7 +55,7 @@ test("a VM boots the tiny guest to its readiness line, and delete leaves nothing
   expect(await c.vm.delete({ name: "boot" })).toEqual({ existed: false });
 });
 
-test("changing memory restarts the same VM in place; QMP shows the new size", async () => {
+test("changing memory restarts the same VM in place; QMP shows the new size; a pause is reported", async () => {
   const c = hd.client();
   const vm = await c.vm.create({ name: "grow", memoryMiB: 128, kernel });
   const { vm: after, restarted } = await c.vm.update({ name: "grow", memoryMiB: 256, stopTimeoutSeconds: 30 });
@@ -64,6 +64,14 @@ test("changing memory restarts the same VM in place; QMP shows the new size", as
   expect(after.state).toBe("running");
   const mem = (await hd.opsQmp(vm.id, "query-memory-size-summary")) as { "base-memory": number };
   expect(mem["base-memory"]).toBe(256 * 1024 * 1024);
+  expect(after.actual).toEqual({ memoryMiB: 256, vcpus: 1 });
+
+  // hostd answers reads from what QMP events told it: an operator's pause and resume show up.
+  await hd.opsQmp(vm.id, "stop");
+  await waitFor("vm.get to say paused", async () => (await c.vm.get("grow")).state === "paused", 5000, 20);
+  expect(await c.vm.get("grow")).toMatchObject({ qemuStatus: "paused", actual: { memoryMiB: 256, vcpus: 1 } });
+  await hd.opsQmp(vm.id, "cont");
+  await waitFor("vm.get to say running", async () => (await c.vm.get("grow")).qemuStatus === "running", 5000, 20);
   await c.vm.delete({ name: "grow" });
 });
 
