@@ -9,7 +9,7 @@ module.exports = {
     {
       displayName: "unit",
       testEnvironment: "node",
-      roots: ["<rootDir>/sdk", "<rootDir>/hostd", "<rootDir>/provider"],
+      roots: ["<rootDir>/sdk", "<rootDir>/hostd", "<rootDir>/provider", "<rootDir>/bench"],
       testMatch: ["**/*.test.ts"],
       transform: { "^.+\\.ts$": tsJest },
     },
