@@ -59,81 +59,77 @@ export const boot: Benchmark = {
     const rounds = ctx.quick ? 3 : 10;
     const providerRounds = ctx.quick ? 2 : 5;
     const hd = await HostdFixture.start();
-    let proj: PulumiProject | undefined;
-    try {
-      const c = hd.client();
-      // The argv hostd builds for this guest, read back from the running QEMU.
-      const probe = await c.vm.create({ name: "bench-argv", memoryMiB: 128, kernel });
-      const argv = readFileSync(`/proc/${probe.pid}/cmdline`, "utf8").split("\0").filter((a) => a !== "");
-      const vmDir = path.join(hd.stateDir, "vms", probe.id);
-      await c.vm.delete({ name: "bench-argv" });
-      // Same binary, same flags; started by hand there is no setpriv wrapper.
-      const qemu = argv[0]!.startsWith("/") ? argv[0]! : "qemu-system-x86_64";
-      const qemuIdx = argv.findIndex((a) => /qemu-system/.test(a));
-      const qemuArgv = [qemu, ...argv.slice(qemuIdx + 1)];
+    ctx.defer(() => hd.cleanup());
+    const c = hd.client();
+    // The argv hostd builds for this guest, read back from the running QEMU.
+    const probe = await c.vm.create({ name: "bench-argv", memoryMiB: 128, kernel });
+    const argv = readFileSync(`/proc/${probe.pid}/cmdline`, "utf8").split("\0").filter((a) => a !== "");
+    const vmDir = path.join(hd.stateDir, "vms", probe.id);
+    await c.vm.delete({ name: "bench-argv" });
+    // Same binary, same flags; started by hand there is no setpriv wrapper.
+    const qemu = argv[0]!.startsWith("/") ? argv[0]! : "qemu-system-x86_64";
+    const qemuIdx = argv.findIndex((a) => /qemu-system/.test(a));
+    const qemuArgv = [qemu, ...argv.slice(qemuIdx + 1)];
 
-      proj = await PulumiProject.create(PROGRAM, { "kvm:socketPath": hd.socketPath, kernel: g.kernel, initrd: g.initrd, cmdline: g.cmdline });
-      const raw: number[] = [];
-      const viaHostd: number[] = [];
-      const viaHostdCreate: number[] = [];
-      const provider: number[] = [];
-      const providerUp: number[] = [];
-      for (let i = 0; i < rounds; i++) {
-        const sides: (() => Promise<void>)[] = [
-          async () => {
-            raw.push(await rawBoot(qemuArgv, vmDir));
-          },
-          async () => {
-            const name = `bench-boot-${i}`;
-            const t0 = performance.now();
-            const vm = await c.vm.create({ name, memoryMiB: 128, kernel });
-            viaHostdCreate.push(performance.now() - t0);
-            const t1 = await whenFileMatches(path.join(hd.stateDir, "vms", vm.id, "serial.log"), READY, 120_000);
-            viaHostd.push(t1 - t0);
-            await c.vm.delete({ name });
-          },
-        ];
-        if (i < providerRounds) {
-          sides.push(async () => {
-            const vmsDir = path.join(hd.stateDir, "vms");
-            const serial = () => {
-              const d = readdirSync(vmsDir)[0];
-              return d ? path.join(vmsDir, d, "serial.log") : undefined;
-            };
-            const t0 = performance.now();
-            const upDone = proj!.mustOperation("up").then(() => performance.now());
-            const t1 = await whenFileMatches(serial, READY, 180_000);
-            providerUp.push((await upDone) - t0);
-            provider.push(t1 - t0);
-            await proj!.mustOperation("destroy");
-            await waitFor("the provider's VM to be gone", () => readdirSync(vmsDir).length === 0, 30_000);
-          });
-        }
-        await alternate(i, sides);
-        ctx.log(`boot round ${i + 1}/${rounds}: raw ${raw.at(-1)?.toFixed(0)} ms, hostd ${viaHostd.at(-1)?.toFixed(0)} ms${i < providerRounds ? `, provider ${provider.at(-1)?.toFixed(0)} ms` : ""}`);
+    const proj = await PulumiProject.create(PROGRAM, { "kvm:socketPath": hd.socketPath, kernel: g.kernel, initrd: g.initrd, cmdline: g.cmdline });
+    ctx.defer(() => proj.cleanup());
+    const raw: number[] = [];
+    const viaHostd: number[] = [];
+    const viaHostdCreate: number[] = [];
+    const provider: number[] = [];
+    const providerUp: number[] = [];
+    for (let i = 0; i < rounds; i++) {
+      const sides: (() => Promise<void>)[] = [
+        async () => {
+          raw.push(await rawBoot(qemuArgv, vmDir));
+        },
+        async () => {
+          const name = `bench-boot-${i}`;
+          const t0 = performance.now();
+          const vm = await c.vm.create({ name, memoryMiB: 128, kernel });
+          viaHostdCreate.push(performance.now() - t0);
+          const t1 = await whenFileMatches(path.join(hd.stateDir, "vms", vm.id, "serial.log"), READY, 120_000);
+          viaHostd.push(t1 - t0);
+          await c.vm.delete({ name });
+        },
+      ];
+      if (i < providerRounds) {
+        sides.push(async () => {
+          const vmsDir = path.join(hd.stateDir, "vms");
+          const serial = () => {
+            const d = readdirSync(vmsDir)[0];
+            return d ? path.join(vmsDir, d, "serial.log") : undefined;
+          };
+          const t0 = performance.now();
+          const upDone = proj!.mustOperation("up").then(() => performance.now());
+          const t1 = await whenFileMatches(serial, READY, 180_000);
+          providerUp.push((await upDone) - t0);
+          provider.push(t1 - t0);
+          await proj!.mustOperation("destroy");
+          await waitFor("the provider's VM to be gone", () => readdirSync(vmsDir).length === 0, 30_000);
+        });
       }
-      const r = summarize(raw);
-      const h = summarize(viaHostd);
-      const p = summarize(provider);
-      const hc = summarize(viaHostdCreate);
-      const pu = summarize(providerUp);
-      ctx.report.table({
-        title: `Boot to READY, tiny guest, 128 MiB, 1 vCPU, ${(probe.accelerator ?? "unknown").toUpperCase()} (ms; median and range)`,
-        header: ["path", "runs", "create → READY", "ratio to raw", "other"],
-        rows: [
-          ["raw qemu, same argv", r.n, medRange(r), "1.00×", ""],
-          ["hostd vm.create (local socket)", h.n, medRange(h), ratio(h.median, r.median), `vm.create returned after ${medRange(hc)}`],
-          ["provider: pulumi up (1 VM)", p.n, medRange(p), ratio(p.median, r.median), `pulumi up returned after ${medRange(pu)}`],
-        ],
-        notes: [
-          `Target hostd ≤ 1.10 × raw: ${h.median / r.median <= 1.1 ? "met" : "missed"} (${ratio(h.median, r.median)}).`,
-          "The raw run uses hostd's own argv (QMP sockets, seccomp sandbox, pidfile, serial log), started directly as root; hostd adds its checks, state writes, setpriv to the VM's own uid and the QMP attach.",
-          "The provider row includes the Pulumi engine, the Node language runtime and the dynamic provider's start-up; it is a fixed cost per `pulumi up`, not per VM.",
-        ],
-      });
-    } finally {
-      if (proj) await proj.cleanup();
-      await hd.cleanup();
+      await alternate(i, sides);
+      ctx.log(`boot round ${i + 1}/${rounds}: raw ${raw.at(-1)?.toFixed(0)} ms, hostd ${viaHostd.at(-1)?.toFixed(0)} ms${i < providerRounds ? `, provider ${provider.at(-1)?.toFixed(0)} ms` : ""}`);
     }
+    const r = summarize(raw);
+    const h = summarize(viaHostd);
+    const p = summarize(provider);
+    const hc = summarize(viaHostdCreate);
+    const pu = summarize(providerUp);
+    ctx.report.table({
+      title: `Boot to READY, tiny guest, 128 MiB, 1 vCPU, ${(probe.accelerator ?? "unknown").toUpperCase()} (ms; median and range)`,
+      header: ["path", "runs", "create → READY", "ratio to raw", "other"],
+      rows: [
+        ["raw qemu, same argv", r.n, medRange(r), "1.00×", ""],
+        ["hostd vm.create (local socket)", h.n, medRange(h), ratio(h.median, r.median), `vm.create returned after ${medRange(hc)}`],
+        ["provider: pulumi up (1 VM)", p.n, medRange(p), ratio(p.median, r.median), `pulumi up returned after ${medRange(pu)}`],
+      ],
+      notes: [
+        `Target hostd ≤ 1.10 × raw: ${h.median / r.median <= 1.1 ? "met" : "missed"} (${ratio(h.median, r.median)}).`,
+        "The raw run uses hostd's own argv (QMP sockets, seccomp sandbox, pidfile, serial log), started directly as root; hostd adds its checks, state writes, setpriv to the VM's own uid and the QMP attach.",
+        "The provider row includes the Pulumi engine, the Node language runtime and the dynamic provider's start-up; it is a fixed cost per `pulumi up`, not per VM.",
+      ],
+    });
   },
 };

@@ -23,58 +23,54 @@ export const guestSpeed: Benchmark = {
     const g = tinyGuest();
     const rounds = ctx.quick ? 2 : 5;
     const hd = await HostdFixture.start();
-    let con: SerialConsole | undefined;
-    try {
-      const c = hd.client();
-      const vm = await c.vm.create({ name: "bench-cpu", memoryMiB: 256, kernel: { path: g.kernel, initrd: g.initrd, cmdline: g.cmdline } });
-      await whenFileMatches(() => hd.stateDir + `/vms/${vm.id}/serial.log`, /READY ip=/, 120_000);
-      con = await SerialConsole.open(hd.stateDir, vm.id);
+    ctx.defer(() => hd.cleanup());
+    const c = hd.client();
+    const vm = await c.vm.create({ name: "bench-cpu", memoryMiB: 256, kernel: { path: g.kernel, initrd: g.initrd, cmdline: g.cmdline } });
+    await whenFileMatches(() => hd.stateDir + `/vms/${vm.id}/serial.log`, /READY ip=/, 120_000);
+    const con = await SerialConsole.open(hd.stateDir, vm.id);
+    ctx.defer(() => con.close());
+    await con.ok("true");
+    // The console's own round trip (it polls every 100 ms), taken off the guest's figures.
+    const rt: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const t0 = performance.now();
       await con.ok("true");
-      // The console's own round trip (it polls every 100 ms), taken off the guest's figures.
-      const rt: number[] = [];
-      for (let i = 0; i < 5; i++) {
-        const t0 = performance.now();
-        await con.ok("true");
-        rt.push(since(t0));
-      }
-      const consoleMs = summarize(rt).median;
-      const rows: (string | number)[][] = [];
-      for (const w of WORKLOADS) {
-        const guest: number[] = [];
-        const host: number[] = [];
-        for (let i = 0; i < rounds; i++) {
-          await alternate(i, [
-            async () => {
-              const t0 = performance.now();
-              await con!.ok(w.cmd, 600_000);
-              guest.push(Math.max(0, since(t0) - consoleMs));
-            },
-            async () => {
-              const t0 = performance.now();
-              execFileSync("busybox", ["sh", "-c", w.cmd], { stdio: "ignore" });
-              host.push(since(t0));
-            },
-          ]);
-        }
-        const gs = summarize(guest);
-        const hs = summarize(host);
-        rows.push([w.name, gs.n, medRange(gs), medRange(hs), ratio(gs.median, hs.median)]);
-        ctx.log(`guest: ${w.name}: guest ${gs.median.toFixed(0)} ms, host ${hs.median.toFixed(0)} ms`);
-      }
-      ctx.report.table({
-        title: `CPU-bound work (ms), guest under ${(vm.accelerator ?? "unknown").toUpperCase()}, 1 vCPU`,
-        header: ["workload", "runs", "guest", "host", "guest/host"],
-        rows,
-        notes: [
-          `Both sides run Debian's busybox-static 1.35 (the guest's initramfs carries the same package). Guest times are measured from the host over the serial console, less its ${consoleMs.toFixed(0)} ms round trip.`,
-          vm.accelerator === "kvm"
-            ? "KVM with -cpu host: the guest runs on the real CPU."
-            : "TCG: every guest instruction is translated in software, so this ratio is the cost of emulation on a host without usable KVM; with KVM (vmx/svm) hostd uses -accel kvm -cpu host.",
-        ],
-      });
-    } finally {
-      con?.close();
-      await hd.cleanup();
+      rt.push(since(t0));
     }
+    const consoleMs = summarize(rt).median;
+    const rows: (string | number)[][] = [];
+    for (const w of WORKLOADS) {
+      const guest: number[] = [];
+      const host: number[] = [];
+      for (let i = 0; i < rounds; i++) {
+        await alternate(i, [
+          async () => {
+            const t0 = performance.now();
+            await con!.ok(w.cmd, 600_000);
+            guest.push(Math.max(0, since(t0) - consoleMs));
+          },
+          async () => {
+            const t0 = performance.now();
+            execFileSync("busybox", ["sh", "-c", w.cmd], { stdio: "ignore" });
+            host.push(since(t0));
+          },
+        ]);
+      }
+      const gs = summarize(guest);
+      const hs = summarize(host);
+      rows.push([w.name, gs.n, medRange(gs), medRange(hs), ratio(gs.median, hs.median)]);
+      ctx.log(`guest: ${w.name}: guest ${gs.median.toFixed(0)} ms, host ${hs.median.toFixed(0)} ms`);
+    }
+    ctx.report.table({
+      title: `CPU-bound work (ms), guest under ${(vm.accelerator ?? "unknown").toUpperCase()}, 1 vCPU`,
+      header: ["workload", "runs", "guest", "host", "guest/host"],
+      rows,
+      notes: [
+        `Both sides run Debian's busybox-static 1.35 (the guest's initramfs carries the same package). Guest times are measured from the host over the serial console, less its ${consoleMs.toFixed(0)} ms round trip.`,
+        vm.accelerator === "kvm"
+          ? "KVM with -cpu host: the guest runs on the real CPU."
+          : "TCG: every guest instruction is translated in software, so this ratio is the cost of emulation on a host without usable KVM; with KVM (vmx/svm) hostd uses -accel kvm -cpu host.",
+      ],
+    });
   },
 };

@@ -96,133 +96,128 @@ export const lab: Benchmark = {
     const g = tinyGuest();
     const rounds = ctx.quick ? 1 : 3;
     const ns = Netns.create();
-    let hd: HostdFixture | undefined;
-    let proj: PulumiProject | undefined;
+    ctx.defer(() => ns.cleanup());
+    const hd = await HostdFixture.start({ netns: ns.host, env: { HOSTD_LOG_LEVEL: "debug" } });
+    ctx.defer(() => hd.cleanup());
+    const proj = await PulumiProject.create(readFileSync(path.join(REPO, "examples", "lab", "index.ts"), "utf8"), {
+      "kvm:socketPath": hd.socketPath,
+      kernel: g.kernel,
+      initrd: g.initrd,
+      cmdline: g.cmdline,
+      vmCount: String(VMS),
+      cidr: "10.66.0.0/24",
+      prefix: "bench",
+    });
+    ctx.defer(() => proj.cleanup());
     let peer: Peer | undefined;
     let peerError: string | undefined;
-    try {
-      hd = await HostdFixture.start({ netns: ns.host, env: { HOSTD_LOG_LEVEL: "debug" } });
-      proj = await PulumiProject.create(readFileSync(path.join(REPO, "examples", "lab", "index.ts"), "utf8"), {
-        "kvm:socketPath": hd.socketPath,
-        kernel: g.kernel,
-        initrd: g.initrd,
-        cmdline: g.cmdline,
-        vmCount: String(VMS),
-        cidr: "10.66.0.0/24",
-        prefix: "bench",
-      });
-      if (!ctx.peer) peerError = "skipped by --no-peer.";
-      else {
-        try {
-          peer = await Peer.start(ctx, { vmCount: VMS, kernel: g.kernel, initrd: g.initrd, cmdline: g.cmdline });
-        } catch (e) {
-          peerError = (e as Error).message;
-          ctx.log(`lab: the peer is not available: ${peerError}`);
-        }
+    if (!ctx.peer) peerError = "skipped by --no-peer.";
+    else {
+      try {
+        peer = await Peer.start(ctx, { vmCount: VMS, kernel: g.kernel, initrd: g.initrd, cmdline: g.cmdline });
+        ctx.defer(() => peer!.stop());
+      } catch (e) {
+        peerError = (e as Error).message;
+        ctx.log(`lab: the peer is not available: ${peerError}`);
       }
-      // Pulumi's default parallelism is 4 × cores (8 here); Terraform's is 10. A create with
-      // waitFor holds its slot while the guest boots, so both are measured: default, and 10.
-      const variants: { label: string; parallel?: number }[] = [
-        { label: `pulumi-kvm, default parallelism (4 × ${cpus().length} cores)` },
-        { label: "pulumi-kvm, --parallel 10", parallel: 10 },
-      ];
-      const results = variants.map(() => ({ ups: [] as UpTimeline[], destroys: [] as { total: number; startup: number; calls: number }[], noop: [] as number[] }));
-      const tfUp: number[] = [];
-      const tfDestroy: number[] = [];
-      const pulumiRound = async (v: number) => {
-        const { parallel } = variants[v]!;
-        const r = results[v]!;
-        const t0 = Date.now();
-        const up = proj!.mustOperation("up", { parallel });
-        const ready = await watchReady(hd!.stateDir, up);
-        await up;
-        const t1 = Date.now();
-        const calls = hostdCalls(hd!.log, t0);
-        const creates = calls.filter((c) => c.method === "vm.create");
-        if (ready.size !== VMS || creates.length !== VMS) throw new Error(`pulumi up: ${ready.size} guests READY and ${creates.length} vm.create calls, expected ${VMS}`);
-        const firstCall = Math.min(...calls.map((c) => c.start));
-        const lastCreate = Math.max(...creates.map((c) => c.end));
-        const lastReady = Math.max(...ready.values());
-        const rel = (t: number) => ((t - t0) / 1000).toFixed(1);
-        ctx.log(
-          `lab (${variants[v]!.label}): vm.create calls started +${rel(Math.min(...creates.map((c) => c.start)))}…+${rel(Math.max(...creates.map((c) => c.start)))} s, ` +
-            `replied +${rel(Math.min(...creates.map((c) => c.end)))}…+${rel(lastCreate)} s; guests READY +${rel(Math.min(...ready.values()))}…+${rel(lastReady)} s`,
-        );
-        r.ups.push({
-          total: t1 - t0,
-          startup: firstCall - t0,
-          create: lastCreate - firstCall,
-          boot: lastReady - lastCreate,
-          finish: t1 - lastReady,
-          hostdBusy: busy(calls),
-          calls: calls.length,
-          gets: calls.filter((c) => c.method === "vm.get").length,
-        });
-        // The same program again: nothing to do, so this is the fixed cost of an `up`.
-        const n0 = Date.now();
-        await proj!.mustOperation("up", { expectNoChanges: true, parallel });
-        r.noop.push(Date.now() - n0);
-        const d0 = Date.now();
-        await proj!.mustOperation("destroy", { parallel });
-        const d1 = Date.now();
-        const dcalls = hostdCalls(hd!.log, d0);
-        r.destroys.push({ total: d1 - d0, startup: Math.min(...dcalls.map((c) => c.start)) - d0, calls: dcalls.length });
-        ctx.log(`lab (${variants[v]!.label}): up ${((t1 - t0) / 1000).toFixed(1)} s, no-op up ${(r.noop.at(-1)! / 1000).toFixed(1)} s, destroy ${((d1 - d0) / 1000).toFixed(1)} s`);
-      };
-      for (let i = 0; i < rounds; i++) {
-        const sides: (() => Promise<void>)[] = variants.map((_, v) => () => pulumiRound(v));
-        if (peer) {
-          sides.push(async () => {
-            const r = await peer!.round();
-            tfUp.push(r.up);
-            tfDestroy.push(r.destroy);
-            ctx.log(`lab: terraform apply ${(r.up / 1000).toFixed(1)} s, destroy ${(r.destroy / 1000).toFixed(1)} s`);
-          });
-        }
-        await alternate(i, sides);
-      }
-      const sec = (ms: number) => ms / 1000;
-      const tu = summarize(tfUp.map(sec));
-      const td = summarize(tfDestroy.map(sec));
-      const upS = results.map((r) => summarize(r.ups.map((u) => sec(u.total))));
-      const dnS = results.map((r) => summarize(r.destroys.map((d) => sec(d.total))));
-      ctx.report.table({
-        title: `${VMS}-VM lab, wall time (s; median and range of ${rounds} round(s))`,
-        header: ["tool", "up", "destroy", "up: Terraform ÷ this", "destroy: Terraform ÷ this"],
-        rows: [
-          ...variants.map((v, i) => [v.label, medRange(upS[i]!), medRange(dnS[i]!), peer ? ratio(tu.median, upS[i]!.median) : "", peer ? ratio(td.median, dnS[i]!.median) : ""]),
-          peer
-            ? [`Terraform ${peer.versions.terraform} + terraform-provider-libvirt ${peer.versions.provider} + libvirt ${peer.versions.libvirt} (default -parallelism=10)`, medRange(tu), medRange(td), "1.00×", "1.00×"]
-            : ["Terraform + terraform-provider-libvirt", "not run", "not run", "", ""],
-        ],
-        notes: [
-          ...(peerError ? [`The peer could not run here: ${peerError}`] : []),
-          `Same guest (tiny, 128 MiB, 1 vCPU, direct kernel boot, -cpu max, q35), one isolated network with DHCP, both waiting for every VM's DHCP address (waitFor: "ip" / wait_for_lease). Ratios above 1 mean Terraform took longer.`,
-          "Pulumi's default parallelism is 4 × cores: on 2 cores, 8 resource operations at once, and a create with waitFor holds its slot until the guest has its address, so the 9th and 10th VM are only created once earlier ones have booted. Set PULUMI_PARALLEL (or --parallel) to at least the number of VMs that should boot together.",
-        ],
-      });
-      const cols = results.map((r) => (f: (u: UpTimeline) => number) => fmt(sec(summarize(r.ups.map(f)).median)));
-      const row = (phase: string, f: (u: UpTimeline) => number, what: string) => [phase, ...cols.map((c) => c(f)), what];
-      ctx.report.table({
-        title: `Where pulumi up's time goes (s; median of ${rounds})`,
-        header: ["phase", ...variants.map((v) => v.label.replace("pulumi-kvm, ", "")), "what happens"],
-        rows: [
-          row("start-up", (u) => u.startup, "CLI, engine, Node language runtime, program, dynamic provider, until hostd's first call"),
-          row("create", (u) => u.create, `first call → last vm.create reply: network.create, then ${VMS} vm.create calls (each returns once QEMU runs)`),
-          row("guest boot", (u) => u.boot, "last vm.create reply → last guest READY (kernel, init, DHCP; under emulation)"),
-          row("finish", (u) => u.finish, "last READY → up returns: the provider sees the leases (it polls vm.get every 500 ms), outputs, state"),
-          row("total", (u) => u.total, ""),
-          row("hostd busy", (u) => u.hostdBusy, "time during which hostd was serving at least one call"),
-          ["hostd calls (vm.get polls)", ...results.map((r) => `${fmt(summarize(r.ups.map((u) => u.calls)).median, 0)} (${fmt(summarize(r.ups.map((u) => u.gets)).median, 0)})`), ""],
-          ["no-op up", ...results.map((r) => fmt(sec(summarize(r.noop).median))), "the same program again, nothing to change: the fixed cost of any up"],
-          ["destroy", ...results.map((r) => fmt(sec(summarize(r.destroys.map((d) => d.total)).median))), "of which start-up until hostd's first call: " + results.map((r) => `${fmt(sec(summarize(r.destroys.map((d) => d.startup)).median))} s`).join(" / ")],
-        ],
-      });
-    } finally {
-      await peer?.stop();
-      await proj?.cleanup();
-      await hd?.cleanup();
-      ns.cleanup();
     }
+    // Pulumi's default parallelism is 4 × cores (8 here); Terraform's is 10. A create with
+    // waitFor holds its slot while the guest boots, so both are measured: default, and 10.
+    const variants: { label: string; parallel?: number }[] = [
+      { label: `pulumi-kvm, default parallelism (4 × ${cpus().length} cores)` },
+      { label: "pulumi-kvm, --parallel 10", parallel: 10 },
+    ];
+    const results = variants.map(() => ({ ups: [] as UpTimeline[], destroys: [] as { total: number; startup: number; calls: number }[], noop: [] as number[] }));
+    const tfUp: number[] = [];
+    const tfDestroy: number[] = [];
+    const pulumiRound = async (v: number) => {
+      const { parallel } = variants[v]!;
+      const r = results[v]!;
+      const t0 = Date.now();
+      const up = proj.mustOperation("up", { parallel });
+      const ready = await watchReady(hd.stateDir, up);
+      await up;
+      const t1 = Date.now();
+      const calls = hostdCalls(hd.log, t0);
+      const creates = calls.filter((c) => c.method === "vm.create");
+      if (ready.size !== VMS || creates.length !== VMS) throw new Error(`pulumi up: ${ready.size} guests READY and ${creates.length} vm.create calls, expected ${VMS}`);
+      const firstCall = Math.min(...calls.map((c) => c.start));
+      const lastCreate = Math.max(...creates.map((c) => c.end));
+      const lastReady = Math.max(...ready.values());
+      const rel = (t: number) => ((t - t0) / 1000).toFixed(1);
+      ctx.log(
+        `lab (${variants[v]!.label}): vm.create calls started +${rel(Math.min(...creates.map((c) => c.start)))}…+${rel(Math.max(...creates.map((c) => c.start)))} s, ` +
+          `replied +${rel(Math.min(...creates.map((c) => c.end)))}…+${rel(lastCreate)} s; guests READY +${rel(Math.min(...ready.values()))}…+${rel(lastReady)} s`,
+      );
+      r.ups.push({
+        total: t1 - t0,
+        startup: firstCall - t0,
+        create: lastCreate - firstCall,
+        boot: lastReady - lastCreate,
+        finish: t1 - lastReady,
+        hostdBusy: busy(calls),
+        calls: calls.length,
+        gets: calls.filter((c) => c.method === "vm.get").length,
+      });
+      // The same program again: nothing to do, so this is the fixed cost of an `up`.
+      const n0 = Date.now();
+      await proj.mustOperation("up", { expectNoChanges: true, parallel });
+      r.noop.push(Date.now() - n0);
+      const d0 = Date.now();
+      await proj.mustOperation("destroy", { parallel });
+      const d1 = Date.now();
+      const dcalls = hostdCalls(hd.log, d0);
+      r.destroys.push({ total: d1 - d0, startup: Math.min(...dcalls.map((c) => c.start)) - d0, calls: dcalls.length });
+      ctx.log(`lab (${variants[v]!.label}): up ${((t1 - t0) / 1000).toFixed(1)} s, no-op up ${(r.noop.at(-1)! / 1000).toFixed(1)} s, destroy ${((d1 - d0) / 1000).toFixed(1)} s`);
+    };
+    for (let i = 0; i < rounds; i++) {
+      const sides: (() => Promise<void>)[] = variants.map((_, v) => () => pulumiRound(v));
+      if (peer) {
+        sides.push(async () => {
+          const r = await peer!.round();
+          tfUp.push(r.up);
+          tfDestroy.push(r.destroy);
+          ctx.log(`lab: terraform apply ${(r.up / 1000).toFixed(1)} s, destroy ${(r.destroy / 1000).toFixed(1)} s`);
+        });
+      }
+      await alternate(i, sides);
+    }
+    const sec = (ms: number) => ms / 1000;
+    const tu = summarize(tfUp.map(sec));
+    const td = summarize(tfDestroy.map(sec));
+    const upS = results.map((r) => summarize(r.ups.map((u) => sec(u.total))));
+    const dnS = results.map((r) => summarize(r.destroys.map((d) => sec(d.total))));
+    ctx.report.table({
+      title: `${VMS}-VM lab, wall time (s; median and range of ${rounds} round(s))`,
+      header: ["tool", "up", "destroy", "up: Terraform ÷ this", "destroy: Terraform ÷ this"],
+      rows: [
+        ...variants.map((v, i) => [v.label, medRange(upS[i]!), medRange(dnS[i]!), peer ? ratio(tu.median, upS[i]!.median) : "", peer ? ratio(td.median, dnS[i]!.median) : ""]),
+        peer
+          ? [`Terraform ${peer.versions.terraform} + terraform-provider-libvirt ${peer.versions.provider} + libvirt ${peer.versions.libvirt} (default -parallelism=10)`, medRange(tu), medRange(td), "1.00×", "1.00×"]
+          : ["Terraform + terraform-provider-libvirt", "not run", "not run", "", ""],
+      ],
+      notes: [
+        ...(peerError ? [`The peer could not run here: ${peerError}`] : []),
+        `Same guest (tiny, 128 MiB, 1 vCPU, direct kernel boot, -cpu max, q35), one isolated network with DHCP, both waiting for every VM's DHCP address (waitFor: "ip" / wait_for_lease). Ratios above 1 mean Terraform took longer.`,
+        "Pulumi's default parallelism is 4 × cores: on 2 cores, 8 resource operations at once, and a create with waitFor holds its slot until the guest has its address, so the 9th and 10th VM are only created once earlier ones have booted. Set PULUMI_PARALLEL (or --parallel) to at least the number of VMs that should boot together.",
+      ],
+    });
+    const cols = results.map((r) => (f: (u: UpTimeline) => number) => fmt(sec(summarize(r.ups.map(f)).median)));
+    const row = (phase: string, f: (u: UpTimeline) => number, what: string) => [phase, ...cols.map((c) => c(f)), what];
+    ctx.report.table({
+      title: `Where pulumi up's time goes (s; median of ${rounds})`,
+      header: ["phase", ...variants.map((v) => v.label.replace("pulumi-kvm, ", "")), "what happens"],
+      rows: [
+        row("start-up", (u) => u.startup, "CLI, engine, Node language runtime, program, dynamic provider, until hostd's first call"),
+        row("create", (u) => u.create, `first call → last vm.create reply: network.create, then ${VMS} vm.create calls (each returns once QEMU runs)`),
+        row("guest boot", (u) => u.boot, "last vm.create reply → last guest READY (kernel, init, DHCP; under emulation)"),
+        row("finish", (u) => u.finish, "last READY → up returns: the provider sees the leases (it polls vm.get every 500 ms), outputs, state"),
+        row("total", (u) => u.total, ""),
+        row("hostd busy", (u) => u.hostdBusy, "time during which hostd was serving at least one call"),
+        ["hostd calls (vm.get polls)", ...results.map((r) => `${fmt(summarize(r.ups.map((u) => u.calls)).median, 0)} (${fmt(summarize(r.ups.map((u) => u.gets)).median, 0)})`), ""],
+        ["no-op up", ...results.map((r) => fmt(sec(summarize(r.noop).median))), "the same program again, nothing to change: the fixed cost of any up"],
+        ["destroy", ...results.map((r) => fmt(sec(summarize(r.destroys.map((d) => d.total)).median))), "of which start-up until hostd's first call: " + results.map((r) => `${fmt(sec(summarize(r.destroys.map((d) => d.startup)).median))} s`).join(" / ")],
+      ],
+    });
   },
 };

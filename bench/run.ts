@@ -42,7 +42,24 @@ async function main(): Promise<number> {
   const chosen = ALL.filter((b) => !only || only.includes(b.name));
   const report = new Report();
   const t0 = performance.now();
+  const deferred: (() => unknown)[] = [];
+  const cleanUp = async () => {
+    for (let fn = deferred.pop(); fn; fn = deferred.pop()) {
+      try {
+        await fn();
+      } catch (e) {
+        ctx.log(`clean-up step failed: ${(e as Error).message}`);
+      }
+    }
+  };
+  for (const sig of ["SIGINT", "SIGTERM"] as const) {
+    process.once(sig, () => {
+      ctx.log(`${sig}: cleaning up before exiting`);
+      void cleanUp().finally(() => process.exit(130));
+    });
+  }
   const ctx: BenchContext = {
+    defer: (fn) => void deferred.push(fn),
     quick: values.quick,
     peer: !values["no-peer"],
     report,
@@ -61,6 +78,8 @@ async function main(): Promise<number> {
     } catch (e) {
       failed.push(b.name);
       report.para(`**FAILED**: ${(e as Error).stack ?? String(e)}`.split("\n").slice(0, 6).join("\n    "));
+    } finally {
+      await cleanUp();
     }
     ctx.log(`${b.name} took ${((performance.now() - s) / 1000).toFixed(0)} s`);
   }

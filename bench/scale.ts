@@ -58,110 +58,107 @@ export const scale: Benchmark = {
     const bootCeilingMs = 240_000;
     const ksmWhyNot = ksmUnavailable();
     const ksm = ksmWhyNot ? undefined : new KsmSession();
+    if (ksm) ctx.defer(() => ksm.restore());
     const hd = await HostdFixture.start();
+    ctx.defer(() => hd.cleanup());
     const sshd = await SshdFixture.start();
-    try {
-      const c = hd.client();
-      const ssh = new HostClient(new SshTransport(sshd.transportOptions(hd.socketPath)));
-      const rssStart = rssMiB(hd.pid!);
+    ctx.defer(() => sshd.stop());
+    ctx.defer(() => closeAllSshConnections());
+    const c = hd.client();
+    const ssh = new HostClient(new SshTransport(sshd.transportOptions(hd.socketPath)));
+    const rssStart = rssMiB(hd.pid!);
 
-      // Defining: throughput at 1, 8 and 32 calls in parallel, 1,000 VMs in all.
-      const defineRows: (string | number)[][] = [];
-      let defined = 0;
-      for (const [parallel, count] of [[1, 100], [8, 400], [32, 500]] as const) {
-        const ms = await defineVms(c, `def${parallel}`, count, parallel, kernel);
-        defined += count;
-        defineRows.push([`define (stopped)`, parallel, count, fmt(ms / 1000), fmt(count / (ms / 1000))]);
-        ctx.log(`scale: defined ${count} VMs ${parallel} at a time in ${(ms / 1000).toFixed(1)} s`);
-      }
-      const listDefined = await timeCalls(50, () => c.vm.list());
-      const rssDefined = rssMiB(hd.pid!);
-
-      // Running: batches of `batch` created in parallel, until the target or a limit.
-      ksm?.on(KSM_PAGES);
-      const memStart = meminfoMiB("MemAvailable");
-      const running: { id: string; pid: number }[] = [];
-      const batchRows: (string | number)[][] = [];
-      let stoppedBy = `the target of ${target}`;
-      while (running.length < target) {
-        const avail = meminfoMiB("MemAvailable");
-        if (avail < MEM_FLOOR_MIB) {
-          stoppedBy = `memory: ${fmt(avail)} MiB available, below the ${MEM_FLOOR_MIB} MiB floor kept for the host`;
-          break;
-        }
-        const t0 = performance.now();
-        const made = await Promise.all(
-          Array.from({ length: batch }, (_, i) => c.vm.create({ name: `run-${running.length + i}`, memoryMiB: 96, kernel }, { timeoutMs: 300_000 })),
-        );
-        const createdMs = since(t0);
-        await Promise.all(made.map((v) => whenFileMatches(`${hd.stateDir}/vms/${v.id}/serial.log`, /READY ip=/, bootCeilingMs + 60_000, 50)));
-        const readyMs = since(t0);
-        running.push(...made.map((v) => ({ id: v.id, pid: v.pid! })));
-        batchRows.push([running.length, fmt(createdMs / 1000), fmt(readyMs / 1000), fmt(loadavg()[0]!), fmt(meminfoMiB("MemAvailable"))]);
-        ctx.log(`scale: ${running.length} running; batch created in ${(createdMs / 1000).toFixed(1)} s, READY in ${(readyMs / 1000).toFixed(1)} s, load ${loadavg()[0]!.toFixed(1)}`);
-        if (readyMs > bootCeilingMs) {
-          stoppedBy = `boot time: the last batch of ${batch} took ${fmt(readyMs / 1000)} s to reach READY (ceiling ${bootCeilingMs / 1000} s), as the 2 cores are saturated by emulated guests`;
-          break;
-        }
-      }
-      const memUsed = memStart - meminfoMiB("MemAvailable");
-      // CPU the running guests use once booted (utime + stime over 10 s).
-      const ticks0 = running.reduce((a, v) => a + cpuTicks(v.pid), 0);
-      await sleep(10_000);
-      const idleCpuPct = ((running.reduce((a, v) => a + cpuTicks(v.pid), 0) - ticks0) / 100 / 10 / Math.max(1, running.length)) * 100;
-      const ksmSaved = ksm ? (ksmRead("pages_sharing") * 4096) / 2 ** 20 : 0;
-      const pss = summarize(running.map((v) => pssMiB(v.pid)));
-      const rss = summarize(running.map((v) => rssMiB(v.pid)));
-
-      const listLocal = await timeCalls(ctx.quick ? 30 : 100, () => c.vm.list());
-      const listSsh = await timeCalls(ctx.quick ? 30 : 100, () => ssh.vm.list());
-      const getLocal = await timeCalls(100, (i) => c.vm.get(`run-${i % Math.max(1, running.length)}`));
-      const rssHostd = rssMiB(hd.pid!);
-      const total = (await c.vm.list()).vms.length;
-
-      ctx.report.table({
-        title: "Creation throughput",
-        header: ["what", "parallel calls", "VMs", "wall time (s)", "VMs/s"],
-        rows: [
-          ...defineRows,
-          ...(batchRows.length
-            ? [[`create + start tiny guest (to create reply)`, batch, running.length, fmt(summarize(batchRows.map((r) => Number(r[1]))).median), fmt(batch / summarize(batchRows.map((r) => Number(r[1]))).median)]]
-            : []),
-        ],
-        notes: ["Running rows: median over the batches of the time for one batch of parallel creates to return (QEMU started and attached), and the rate that gives."],
-      });
-      ctx.report.table({
-        title: `Running tiny guests (96 MiB, 1 vCPU, ${batch} per batch)`,
-        header: ["running after batch", "batch create (s)", "batch to READY (s)", "load average (1 min)", "MemAvailable (MiB)"],
-        rows: batchRows,
-        notes: [
-          `Reached ${running.length} running VMs (target ≥ 100 on 24 GiB: ${running.length >= 100 ? "met" : "missed"}); stopped by ${stoppedBy}.`,
-          `Per running VM: PSS ${medRange(pss)} MiB, RSS ${medRange(rss)} MiB; host memory used by all of them ${fmt(memUsed)} MiB (${fmt(memUsed / Math.max(1, running.length))} MiB each, MemAvailable before − after).`,
-          ksm
-            ? `KSM ran throughout (${KSM_PAGES} pages every 20 ms) and was saving ${fmt(ksmSaved)} MiB at the end by its own count; the host's KSM settings were restored afterwards.`
-            : `KSM was not used: ${ksmWhyNot}.`,
-          `Once booted, the guests used ${fmt(idleCpuPct)}% of a core each (QEMU's utime + stime over 10 s; under TCG the guest's timer interrupts and idle loop are emulated), ${fmt((idleCpuPct * running.length) / 100)} of the ${cpus().length} cores for all of them.`,
-        ],
-      });
-      ctx.report.table({
-        title: `hostd at ${total} VMs (${defined} defined + ${running.length} running)`,
-        header: ["measure", "value", "target"],
-        rows: [
-          ["vm.list p50 / p99, local socket (ms)", `${fmt(listLocal.p50)} / ${fmt(listLocal.p99)}`, "p99 ≤ 50"],
-          ["vm.list p50 / p99, SSH (ms)", `${fmt(listSsh.p50)} / ${fmt(listSsh.p99)}`, "p99 ≤ 50"],
-          ["vm.get of a running VM p50 / p99, local (ms)", `${fmt(getLocal.p50)} / ${fmt(getLocal.p99)}`, ""],
-          [`vm.list p50 / p99 with the ${defined} defined VMs only (ms)`, `${fmt(listDefined.p50)} / ${fmt(listDefined.p99)}`, ""],
-          ["hostd RSS: empty / 1,000 defined / with running VMs (MiB)", `${fmt(rssStart)} / ${fmt(rssDefined)} / ${fmt(rssHostd)}`, "≤ 150"],
-        ],
-        notes: [
-          `vm.list p99 target ${Math.max(listLocal.p99, listSsh.p99) <= 50 ? "met" : "missed"}; hostd RSS target ${rssHostd <= 150 ? "met" : "missed"}.`,
-        ],
-      });
-    } finally {
-      closeAllSshConnections();
-      await hd.cleanup();
-      await sshd.stop();
-      ksm?.restore();
+    // Defining: throughput at 1, 8 and 32 calls in parallel, 1,000 VMs in all.
+    const defineRows: (string | number)[][] = [];
+    let defined = 0;
+    for (const [parallel, count] of [[1, 100], [8, 400], [32, 500]] as const) {
+      const ms = await defineVms(c, `def${parallel}`, count, parallel, kernel);
+      defined += count;
+      defineRows.push([`define (stopped)`, parallel, count, fmt(ms / 1000), fmt(count / (ms / 1000))]);
+      ctx.log(`scale: defined ${count} VMs ${parallel} at a time in ${(ms / 1000).toFixed(1)} s`);
     }
+    const listDefined = await timeCalls(50, () => c.vm.list());
+    const rssDefined = rssMiB(hd.pid!);
+
+    // Running: batches of `batch` created in parallel, until the target or a limit.
+    ksm?.on(KSM_PAGES);
+    const memStart = meminfoMiB("MemAvailable");
+    const running: { id: string; pid: number }[] = [];
+    const batchRows: (string | number)[][] = [];
+    let stoppedBy = `the target of ${target}`;
+    while (running.length < target) {
+      const avail = meminfoMiB("MemAvailable");
+      if (avail < MEM_FLOOR_MIB) {
+        stoppedBy = `memory: ${fmt(avail)} MiB available, below the ${MEM_FLOOR_MIB} MiB floor kept for the host`;
+        break;
+      }
+      const t0 = performance.now();
+      const made = await Promise.all(
+        Array.from({ length: batch }, (_, i) => c.vm.create({ name: `run-${running.length + i}`, memoryMiB: 96, kernel }, { timeoutMs: 300_000 })),
+      );
+      const createdMs = since(t0);
+      await Promise.all(made.map((v) => whenFileMatches(`${hd.stateDir}/vms/${v.id}/serial.log`, /READY ip=/, bootCeilingMs + 60_000, 50)));
+      const readyMs = since(t0);
+      running.push(...made.map((v) => ({ id: v.id, pid: v.pid! })));
+      batchRows.push([running.length, fmt(createdMs / 1000), fmt(readyMs / 1000), fmt(loadavg()[0]!), fmt(meminfoMiB("MemAvailable"))]);
+      ctx.log(`scale: ${running.length} running; batch created in ${(createdMs / 1000).toFixed(1)} s, READY in ${(readyMs / 1000).toFixed(1)} s, load ${loadavg()[0]!.toFixed(1)}`);
+      if (readyMs > bootCeilingMs) {
+        stoppedBy = `boot time: the last batch of ${batch} took ${fmt(readyMs / 1000)} s to reach READY (ceiling ${bootCeilingMs / 1000} s), as the 2 cores are saturated by emulated guests`;
+        break;
+      }
+    }
+    const memUsed = memStart - meminfoMiB("MemAvailable");
+    // CPU the running guests use once booted (utime + stime over 10 s).
+    const ticks0 = running.reduce((a, v) => a + cpuTicks(v.pid), 0);
+    await sleep(10_000);
+    const idleCpuPct = ((running.reduce((a, v) => a + cpuTicks(v.pid), 0) - ticks0) / 100 / 10 / Math.max(1, running.length)) * 100;
+    const ksmSaved = ksm ? (ksmRead("pages_sharing") * 4096) / 2 ** 20 : 0;
+    const pss = summarize(running.map((v) => pssMiB(v.pid)));
+    const rss = summarize(running.map((v) => rssMiB(v.pid)));
+
+    const listLocal = await timeCalls(ctx.quick ? 30 : 100, () => c.vm.list());
+    const listSsh = await timeCalls(ctx.quick ? 30 : 100, () => ssh.vm.list());
+    const getLocal = await timeCalls(100, (i) => c.vm.get(`run-${i % Math.max(1, running.length)}`));
+    const rssHostd = rssMiB(hd.pid!);
+    const total = (await c.vm.list()).vms.length;
+
+    ctx.report.table({
+      title: "Creation throughput",
+      header: ["what", "parallel calls", "VMs", "wall time (s)", "VMs/s"],
+      rows: [
+        ...defineRows,
+        ...(batchRows.length
+          ? [[`create + start tiny guest (to create reply)`, batch, running.length, fmt(summarize(batchRows.map((r) => Number(r[1]))).median), fmt(batch / summarize(batchRows.map((r) => Number(r[1]))).median)]]
+          : []),
+      ],
+      notes: ["Running rows: median over the batches of the time for one batch of parallel creates to return (QEMU started and attached), and the rate that gives."],
+    });
+    ctx.report.table({
+      title: `Running tiny guests (96 MiB, 1 vCPU, ${batch} per batch)`,
+      header: ["running after batch", "batch create (s)", "batch to READY (s)", "load average (1 min)", "MemAvailable (MiB)"],
+      rows: batchRows,
+      notes: [
+        `Reached ${running.length} running VMs (target ≥ 100 on 24 GiB: ${running.length >= 100 ? "met" : "missed"}); stopped by ${stoppedBy}.`,
+        `Per running VM: PSS ${medRange(pss)} MiB, RSS ${medRange(rss)} MiB; host memory used by all of them ${fmt(memUsed)} MiB (${fmt(memUsed / Math.max(1, running.length))} MiB each, MemAvailable before − after).`,
+        ksm
+          ? `KSM ran throughout (${KSM_PAGES} pages every 20 ms) and was saving ${fmt(ksmSaved)} MiB at the end by its own count; the host's KSM settings were restored afterwards.`
+          : `KSM was not used: ${ksmWhyNot}.`,
+        `Once booted, the guests used ${fmt(idleCpuPct)}% of a core each (QEMU's utime + stime over 10 s; under TCG the guest's timer interrupts and idle loop are emulated), ${fmt((idleCpuPct * running.length) / 100)} of the ${cpus().length} cores for all of them.`,
+      ],
+    });
+    ctx.report.table({
+      title: `hostd at ${total} VMs (${defined} defined + ${running.length} running)`,
+      header: ["measure", "value", "target"],
+      rows: [
+        ["vm.list p50 / p99, local socket (ms)", `${fmt(listLocal.p50)} / ${fmt(listLocal.p99)}`, "p99 ≤ 50"],
+        ["vm.list p50 / p99, SSH (ms)", `${fmt(listSsh.p50)} / ${fmt(listSsh.p99)}`, "p99 ≤ 50"],
+        ["vm.get of a running VM p50 / p99, local (ms)", `${fmt(getLocal.p50)} / ${fmt(getLocal.p99)}`, ""],
+        [`vm.list p50 / p99 with the ${defined} defined VMs only (ms)`, `${fmt(listDefined.p50)} / ${fmt(listDefined.p99)}`, ""],
+        ["hostd RSS: empty / 1,000 defined / with running VMs (MiB)", `${fmt(rssStart)} / ${fmt(rssDefined)} / ${fmt(rssHostd)}`, "≤ 150"],
+      ],
+      notes: [
+        `vm.list p99 target ${Math.max(listLocal.p99, listSsh.p99) <= 50 ? "met" : "missed"}; hostd RSS target ${rssHostd <= 150 ? "met" : "missed"}.`,
+      ],
+    });
   },
 };

@@ -14,6 +14,12 @@ export interface BenchContext {
   report: Report;
   /** Progress for the person watching (stderr, not part of the report). */
   log(msg: string): void;
+  /**
+   * Registers a clean-up (delete VMs, stop hostd, restore KSM, …). They run
+   * newest first when the benchmark ends, fails, or the run is interrupted
+   * (SIGINT/SIGTERM), so a benchmark never leaves VMs or namespaces behind.
+   */
+  defer(fn: () => unknown): void;
 }
 
 export interface Benchmark {
