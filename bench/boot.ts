@@ -101,11 +101,12 @@ export const boot: Benchmark = {
             return d ? path.join(vmsDir, d, "serial.log") : undefined;
           };
           const t0 = performance.now();
-          const upDone = proj!.mustOperation("up").then(() => performance.now());
+          const upDone = proj.mustOperation("up").then(() => performance.now());
+          upDone.catch(() => undefined); // awaited below; this keeps an early failure from being unhandled
           const t1 = await whenFileMatches(serial, READY, 180_000);
           providerUp.push((await upDone) - t0);
           provider.push(t1 - t0);
-          await proj!.mustOperation("destroy");
+          await proj.mustOperation("destroy");
           await waitFor("the provider's VM to be gone", () => readdirSync(vmsDir).length === 0, 30_000);
         });
       }

@@ -44,7 +44,10 @@ function hostdCalls(log: string, since: number): HostdCall[] {
 async function watchReady(stateDir: string, until: Promise<unknown>): Promise<Map<string, number>> {
   const seen = new Map<string, number>();
   let done = false;
-  void until.finally(() => (done = true));
+  void until.then(
+    () => (done = true),
+    () => (done = true),
+  );
   const vmsDir = path.join(stateDir, "vms");
   while (!done) {
     for (const id of readdirSync(vmsDir)) {

@@ -52,6 +52,9 @@ async function main(): Promise<number> {
       }
     }
   };
+  // An operation still in flight when a clean-up removed its project may fail with nobody
+  // awaiting it any more: say so and carry on with the clean-up.
+  process.on("unhandledRejection", (e) => ctx.log(`(ignored after the fact) ${(e as Error).message?.split("\n")[0] ?? String(e)}`));
   for (const sig of ["SIGINT", "SIGTERM"] as const) {
     process.once(sig, () => {
       ctx.log(`${sig}: cleaning up before exiting`);
