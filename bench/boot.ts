@@ -17,7 +17,7 @@ import * as path from "node:path";
 import { tinyGuest, waitFor } from "../test/fixtures/env";
 import { HostdFixture } from "../test/fixtures/hostd";
 import { PulumiProject } from "../test/fixtures/pulumi";
-import { alternate, BenchContext, Benchmark, whenFileMatches } from "./lib/context";
+import { alternate, BenchContext, Benchmark, tinyKernel, whenFileMatches } from "./lib/context";
 import { medRange, ratio, summarize } from "./lib/stats";
 
 const READY = /READY ip=/;
@@ -55,7 +55,7 @@ export const boot: Benchmark = {
   title: "Boot overhead: create → guest READY",
   async run(ctx: BenchContext): Promise<void> {
     const g = tinyGuest();
-    const kernel = { path: g.kernel, initrd: g.initrd, cmdline: g.cmdline };
+    const kernel = tinyKernel();
     const rounds = ctx.quick ? 3 : 10;
     const providerRounds = ctx.quick ? 2 : 5;
     const hd = await HostdFixture.start();

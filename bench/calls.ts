@@ -8,10 +8,9 @@
  */
 import { HostClient } from "../sdk/client";
 import { closeAllSshConnections, SshTransport } from "../sdk/transport/ssh";
-import { tinyGuest } from "../test/fixtures/env";
 import { HostdFixture } from "../test/fixtures/hostd";
 import { SshdFixture } from "../test/fixtures/sshd";
-import { BenchContext, Benchmark } from "./lib/context";
+import { BenchContext, Benchmark, tinyKernel } from "./lib/context";
 import { fmt, medRange, ratio, since, Summary, summarize } from "./lib/stats";
 
 /** Defines `count` stopped VMs named `${prefix}-N`, `parallel` calls at a time; returns the wall time in ms. */
@@ -48,8 +47,7 @@ export const calls: Benchmark = {
   name: "calls",
   title: "Call overhead: vm.get and vm.list, SSH (pooled) vs local socket",
   async run(ctx: BenchContext): Promise<void> {
-    const g = tinyGuest();
-    const kernel = { path: g.kernel, initrd: g.initrd, cmdline: g.cmdline };
+    const kernel = tinyKernel();
     const iterations = ctx.quick ? 300 : 2000;
     const hd = await HostdFixture.start();
     ctx.defer(() => hd.cleanup());

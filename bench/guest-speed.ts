@@ -6,9 +6,8 @@
  */
 import { execFileSync } from "node:child_process";
 import { SerialConsole } from "../test/fixtures/console";
-import { tinyGuest } from "../test/fixtures/env";
 import { HostdFixture } from "../test/fixtures/hostd";
-import { alternate, BenchContext, Benchmark, whenFileMatches } from "./lib/context";
+import { alternate, BenchContext, Benchmark, tinyKernel, whenFileMatches } from "./lib/context";
 import { medRange, ratio, since, summarize } from "./lib/stats";
 
 const WORKLOADS: { name: string; cmd: string }[] = [
@@ -20,12 +19,11 @@ export const guestSpeed: Benchmark = {
   name: "guest",
   title: "Guest speed: a CPU-bound loop in the guest vs on the host",
   async run(ctx: BenchContext): Promise<void> {
-    const g = tinyGuest();
     const rounds = ctx.quick ? 2 : 5;
     const hd = await HostdFixture.start();
     ctx.defer(() => hd.cleanup());
     const c = hd.client();
-    const vm = await c.vm.create({ name: "bench-cpu", memoryMiB: 256, kernel: { path: g.kernel, initrd: g.initrd, cmdline: g.cmdline } });
+    const vm = await c.vm.create({ name: "bench-cpu", memoryMiB: 256, kernel: tinyKernel() });
     await whenFileMatches(() => hd.stateDir + `/vms/${vm.id}/serial.log`, /READY ip=/, 120_000);
     const con = await SerialConsole.open(hd.stateDir, vm.id);
     ctx.defer(() => con.close());

@@ -8,15 +8,14 @@
 import { statSync } from "node:fs";
 import { VmInfo } from "../sdk/protocol";
 import { debianImage } from "../test/fixtures/guest";
-import { sleep, tinyGuest } from "../test/fixtures/env";
+import { sleep } from "../test/fixtures/env";
 import { ksmRead, KsmSession, ksmUnavailable } from "./lib/ksm";
 import { HostdFixture } from "../test/fixtures/hostd";
-import { BenchContext, Benchmark, pssMiB, rssMiB, whenFileMatches } from "./lib/context";
-import { fmt, medRange, ratio, since, summarize } from "./lib/stats";
+import { BenchContext, Benchmark, pssMiB, rssMiB, tinyKernel, whenFileMatches } from "./lib/context";
+import { fmt, medRange, ratio, since, summarize, timeEach } from "./lib/stats";
 
 async function memory(ctx: BenchContext): Promise<void> {
   const n = ctx.quick ? 4 : 12;
-  const g = tinyGuest();
   const why = ksmUnavailable();
   if (why) {
     ctx.report.para(`KSM: not measured — ${why}.`);
@@ -29,7 +28,7 @@ async function memory(ctx: BenchContext): Promise<void> {
   ksm.off();
   const c = hd.client();
   const vms: VmInfo[] = [];
-  for (let i = 0; i < n; i++) vms.push(await c.vm.create({ name: `ksm-${i}`, memoryMiB: 256, kernel: { path: g.kernel, initrd: g.initrd, cmdline: g.cmdline } }));
+  for (let i = 0; i < n; i++) vms.push(await c.vm.create({ name: `ksm-${i}`, memoryMiB: 256, kernel: tinyKernel() }));
   for (const v of vms) await whenFileMatches(`${hd.stateDir}/vms/${v.id}/serial.log`, /READY ip=/, 300_000);
   await sleep(5000);
   const measure = () => ({
@@ -66,22 +65,12 @@ async function disks(ctx: BenchContext): Promise<void> {
   const hd = await HostdFixture.start();
   ctx.defer(() => hd.cleanup());
   const c = hd.client();
-  const cloneMs: number[] = [];
-  const cloneBytes: number[] = [];
-  for (let i = 0; i < n; i++) {
-    const t0 = performance.now();
-    const d = await c.disk.create({ name: `clone-${i}`, format: "qcow2", source: { kind: "hostPath", path: img.file, clone: true } });
-    cloneMs.push(since(t0));
-    cloneBytes.push(d.actualSizeBytes);
-  }
-  const copyMs: number[] = [];
-  const copyBytes: number[] = [];
-  for (let i = 0; i < copies; i++) {
-    const t0 = performance.now();
-    const d = await c.disk.create({ name: `copy-${i}`, format: "qcow2", source: { kind: "hostPath", path: img.file, clone: false } });
-    copyMs.push(since(t0));
-    copyBytes.push(d.actualSizeBytes);
-  }
+  const clones = await timeEach(n, (i) => c.disk.create({ name: `clone-${i}`, format: "qcow2", source: { kind: "hostPath", path: img.file, clone: true } }));
+  const standalone = await timeEach(copies, (i) => c.disk.create({ name: `copy-${i}`, format: "qcow2", source: { kind: "hostPath", path: img.file, clone: false } }));
+  const cloneMs = clones.ms;
+  const copyMs = standalone.ms;
+  const cloneBytes = clones.results.map((d) => d.actualSizeBytes);
+  const copyBytes = standalone.results.map((d) => d.actualSizeBytes);
   const base = statSync(img.file).blocks * 512;
   const cb = summarize(cloneBytes);
   const pb = summarize(copyBytes);

@@ -57,3 +57,15 @@ export function ratio(a: number, b: number): string {
 export function since(t0: number): number {
   return performance.now() - t0;
 }
+
+/** Runs `fn(0..n-1)` one after another; returns each call's time in ms and its result. */
+export async function timeEach<T>(n: number, fn: (i: number) => Promise<T>): Promise<{ ms: number[]; results: T[] }> {
+  const ms: number[] = [];
+  const results: T[] = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now();
+    results.push(await fn(i));
+    ms.push(since(t0));
+  }
+  return { ms, results };
+}
