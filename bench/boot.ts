@@ -14,13 +14,12 @@
 import { ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import * as path from "node:path";
-import { tinyGuest, waitFor } from "../test/fixtures/env";
-import { HostdFixture } from "../test/fixtures/hostd";
+import { waitFor } from "../test/fixtures/env";
 import { PulumiProject } from "../test/fixtures/pulumi";
-import { alternate, BenchContext, Benchmark, tinyKernel, whenFileMatches } from "./lib/context";
+import { alternate, BenchContext, Benchmark, whenFileMatches } from "./lib/context";
+import { READY, startHostd, tinyKernel, whenReady } from "./lib/hosts";
 import { medRange, ratio, summarize } from "./lib/stats";
 
-const READY = /READY ip=/;
 const PROGRAM = `
 import * as pulumi from "@pulumi/pulumi";
 import * as kvm from "pulumi-kvm";
@@ -54,24 +53,19 @@ export const boot: Benchmark = {
   name: "boot",
   title: "Boot overhead: create → guest READY",
   async run(ctx: BenchContext): Promise<void> {
-    const g = tinyGuest();
     const kernel = tinyKernel();
     const rounds = ctx.quick ? 3 : 10;
     const providerRounds = ctx.quick ? 2 : 5;
-    const hd = await HostdFixture.start();
-    ctx.defer(() => hd.cleanup());
+    const hd = await startHostd(ctx);
     const c = hd.client();
-    // The argv hostd builds for this guest, read back from the running QEMU.
+    // The argv hostd builds for this guest, read back from the running QEMU (setpriv execs it,
+    // so the pid's command line is QEMU's own).
     const probe = await c.vm.create({ name: "bench-argv", memoryMiB: 128, kernel });
     const argv = readFileSync(`/proc/${probe.pid}/cmdline`, "utf8").split("\0").filter((a) => a !== "");
     const vmDir = path.join(hd.stateDir, "vms", probe.id);
     await c.vm.delete({ name: "bench-argv" });
-    // Same binary, same flags; started by hand there is no setpriv wrapper.
-    const qemu = argv[0]!.startsWith("/") ? argv[0]! : "qemu-system-x86_64";
-    const qemuIdx = argv.findIndex((a) => /qemu-system/.test(a));
-    const qemuArgv = [qemu, ...argv.slice(qemuIdx + 1)];
 
-    const proj = await PulumiProject.create(PROGRAM, { "kvm:socketPath": hd.socketPath, kernel: g.kernel, initrd: g.initrd, cmdline: g.cmdline });
+    const proj = await PulumiProject.create(PROGRAM, { "kvm:socketPath": hd.socketPath, kernel: kernel.path, initrd: kernel.initrd, cmdline: kernel.cmdline });
     ctx.defer(() => proj.cleanup());
     const raw: number[] = [];
     const viaHostd: number[] = [];
@@ -81,14 +75,14 @@ export const boot: Benchmark = {
     for (let i = 0; i < rounds; i++) {
       const sides: (() => Promise<void>)[] = [
         async () => {
-          raw.push(await rawBoot(qemuArgv, vmDir));
+          raw.push(await rawBoot(argv, vmDir));
         },
         async () => {
           const name = `bench-boot-${i}`;
           const t0 = performance.now();
           const vm = await c.vm.create({ name, memoryMiB: 128, kernel });
           viaHostdCreate.push(performance.now() - t0);
-          const t1 = await whenFileMatches(path.join(hd.stateDir, "vms", vm.id, "serial.log"), READY, 120_000);
+          const t1 = await whenReady(hd, vm.id, 120_000);
           viaHostd.push(t1 - t0);
           await c.vm.delete({ name });
         },

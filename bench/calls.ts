@@ -8,25 +8,9 @@
  */
 import { HostClient } from "../sdk/client";
 import { closeAllSshConnections, SshTransport } from "../sdk/transport/ssh";
-import { HostdFixture } from "../test/fixtures/hostd";
-import { SshdFixture } from "../test/fixtures/sshd";
-import { BenchContext, Benchmark, tinyKernel } from "./lib/context";
+import { BenchContext, Benchmark } from "./lib/context";
+import { defineVms, startHostd, startSshd, tinyKernel } from "./lib/hosts";
 import { fmt, medRange, ratio, since, Summary, summarize } from "./lib/stats";
-
-/** Defines `count` stopped VMs named `${prefix}-N`, `parallel` calls at a time; returns the wall time in ms. */
-export async function defineVms(c: HostClient, prefix: string, count: number, parallel: number, kernel: { path: string; initrd: string; cmdline: string }): Promise<number> {
-  const t0 = performance.now();
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: parallel }, async () => {
-      while (next < count) {
-        const i = next++;
-        await c.vm.create({ name: `${prefix}-${i}`, memoryMiB: 128, kernel, running: false });
-      }
-    }),
-  );
-  return since(t0);
-}
 
 /** Times `iterations` rounds of `call` on each client, interleaved (order flips each round). */
 async function interleaved(iterations: number, sides: Record<string, () => Promise<unknown>>): Promise<Record<string, Summary>> {
@@ -49,15 +33,12 @@ export const calls: Benchmark = {
   async run(ctx: BenchContext): Promise<void> {
     const kernel = tinyKernel();
     const iterations = ctx.quick ? 300 : 2000;
-    const hd = await HostdFixture.start();
-    ctx.defer(() => hd.cleanup());
-    const sshd = await SshdFixture.start();
-    ctx.defer(() => sshd.stop());
-    ctx.defer(() => closeAllSshConnections());
+    const hd = await startHostd(ctx);
+    const sshd = await startSshd(ctx);
     const local = hd.client();
     const opts = sshd.transportOptions(hd.socketPath);
     // Ten VMs, one of them running, as on a small host.
-    await defineVms(local, "small", 9, 4, kernel);
+    await defineVms(local, "small", 9, 4);
     await local.vm.create({ name: "small-running", memoryMiB: 128, kernel });
 
     // Handshake: the first call on a fresh pooled connection, then a second call on it.
@@ -84,7 +65,7 @@ export const calls: Benchmark = {
     const list10 = await interleaved(iterations, { local: () => local.vm.list(), ssh: () => ssh.vm.list() });
 
     // 1,000 defined VMs (one running).
-    const defineMs = await defineVms(local, "many", 990, 8, kernel);
+    const defineMs = await defineVms(local, "many", 990, 8);
     ctx.log(`calls: defined 990 more VMs in ${(defineMs / 1000).toFixed(1)} s`);
     const channelsBefore = t.stats.channels;
     const listed = (await ssh.vm.list()).vms.length;

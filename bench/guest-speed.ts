@@ -6,9 +6,9 @@
  */
 import { execFileSync } from "node:child_process";
 import { SerialConsole } from "../test/fixtures/console";
-import { HostdFixture } from "../test/fixtures/hostd";
-import { alternate, BenchContext, Benchmark, tinyKernel, whenFileMatches } from "./lib/context";
-import { medRange, ratio, since, summarize } from "./lib/stats";
+import { alternate, BenchContext, Benchmark } from "./lib/context";
+import { startHostd, tinyKernel, whenReady } from "./lib/hosts";
+import { medRange, ratio, since, summarize, timeEach } from "./lib/stats";
 
 const WORKLOADS: { name: string; cmd: string }[] = [
   { name: "shell loop, 300,000 iterations", cmd: "i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done" },
@@ -20,22 +20,15 @@ export const guestSpeed: Benchmark = {
   title: "Guest speed: a CPU-bound loop in the guest vs on the host",
   async run(ctx: BenchContext): Promise<void> {
     const rounds = ctx.quick ? 2 : 5;
-    const hd = await HostdFixture.start();
-    ctx.defer(() => hd.cleanup());
+    const hd = await startHostd(ctx);
     const c = hd.client();
     const vm = await c.vm.create({ name: "bench-cpu", memoryMiB: 256, kernel: tinyKernel() });
-    await whenFileMatches(() => hd.stateDir + `/vms/${vm.id}/serial.log`, /READY ip=/, 120_000);
+    await whenReady(hd, vm.id, 120_000);
     const con = await SerialConsole.open(hd.stateDir, vm.id);
     ctx.defer(() => con.close());
     await con.ok("true");
     // The console's own round trip (it polls every 100 ms), taken off the guest's figures.
-    const rt: number[] = [];
-    for (let i = 0; i < 5; i++) {
-      const t0 = performance.now();
-      await con.ok("true");
-      rt.push(since(t0));
-    }
-    const consoleMs = summarize(rt).median;
+    const consoleMs = summarize((await timeEach(5, () => con.ok("true"))).ms).median;
     const rows: (string | number)[][] = [];
     for (const w of WORKLOADS) {
       const guest: number[] = [];
@@ -44,7 +37,7 @@ export const guestSpeed: Benchmark = {
         await alternate(i, [
           async () => {
             const t0 = performance.now();
-            await con!.ok(w.cmd, 600_000);
+            await con.ok(w.cmd, 600_000);
             guest.push(Math.max(0, since(t0) - consoleMs));
           },
           async () => {

@@ -10,8 +10,8 @@ import { VmInfo } from "../sdk/protocol";
 import { debianImage } from "../test/fixtures/guest";
 import { sleep } from "../test/fixtures/env";
 import { ksmRead, KsmSession, ksmUnavailable } from "./lib/ksm";
-import { HostdFixture } from "../test/fixtures/hostd";
-import { BenchContext, Benchmark, pssMiB, rssMiB, tinyKernel, whenFileMatches } from "./lib/context";
+import { BenchContext, Benchmark, pssMiB, rssMiB } from "./lib/context";
+import { startHostd, tinyKernel, whenReady } from "./lib/hosts";
 import { fmt, medRange, ratio, since, summarize, timeEach } from "./lib/stats";
 
 async function memory(ctx: BenchContext): Promise<void> {
@@ -23,13 +23,12 @@ async function memory(ctx: BenchContext): Promise<void> {
   }
   const ksm = new KsmSession();
   ctx.defer(() => ksm.restore());
-  const hd = await HostdFixture.start();
-  ctx.defer(() => hd.cleanup());
+  const hd = await startHostd(ctx);
   ksm.off();
   const c = hd.client();
   const vms: VmInfo[] = [];
   for (let i = 0; i < n; i++) vms.push(await c.vm.create({ name: `ksm-${i}`, memoryMiB: 256, kernel: tinyKernel() }));
-  for (const v of vms) await whenFileMatches(`${hd.stateDir}/vms/${v.id}/serial.log`, /READY ip=/, 300_000);
+  for (const v of vms) await whenReady(hd, v.id, 300_000);
   await sleep(5000);
   const measure = () => ({
     pss: vms.reduce((a, v) => a + pssMiB(v.pid!), 0),
@@ -62,8 +61,7 @@ async function disks(ctx: BenchContext): Promise<void> {
   const n = ctx.quick ? 10 : 50;
   const copies = 2;
   const img = debianImage();
-  const hd = await HostdFixture.start();
-  ctx.defer(() => hd.cleanup());
+  const hd = await startHostd(ctx);
   const c = hd.client();
   const clones = await timeEach(n, (i) => c.disk.create({ name: `clone-${i}`, format: "qcow2", source: { kind: "hostPath", path: img.file, clone: true } }));
   const standalone = await timeEach(copies, (i) => c.disk.create({ name: `copy-${i}`, format: "qcow2", source: { kind: "hostPath", path: img.file, clone: false } }));

@@ -4,7 +4,7 @@
  * growing on a serial console).
  */
 import { existsSync, readFileSync } from "node:fs";
-import { sleep, tinyGuest } from "../../test/fixtures/env";
+import { sleep } from "../../test/fixtures/env";
 import { Report } from "./report";
 
 export interface BenchContext {
@@ -26,12 +26,6 @@ export interface Benchmark {
   name: string;
   title: string;
   run(ctx: BenchContext): Promise<void>;
-}
-
-/** The tiny test guest as a VM's `kernel` (direct kernel boot). */
-export function tinyKernel(): { path: string; initrd: string; cmdline: string } {
-  const g = tinyGuest();
-  return { path: g.kernel, initrd: g.initrd, cmdline: g.cmdline };
 }
 
 /** Resident set size of a process in MiB (VmRSS), or NaN if it is gone. */
