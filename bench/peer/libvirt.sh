@@ -19,7 +19,8 @@ log() { printf '[libvirt] %s\n' "$*"; }
 S="$PEER_STATE"
 NS="$PEER_NETNS"
 
-ns_exists() { ip netns list | awk '{print $1}' | grep -qx "$NS"; }
+# awk reads the whole list (a `grep -q` could exit early and fail the pipeline under pipefail).
+ns_exists() { ip netns list | awk -v ns="$NS" '$1 == ns { found = 1 } END { exit !found }'; }
 alive() { [[ -f "$1" ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
 virsh_ok() { timeout 10 virsh -q -c "$LIBVIRT_DEFAULT_URI" version >/dev/null 2>&1; }
 

@@ -112,9 +112,10 @@ log "wrote $TF_CLI_CONFIG_FILE"
 
 # ------------------------------------------------------------------ versions
 log "versions:"
-"$PEER_CACHE/bin/terraform" version | head -1 | sed 's/^/  /'
+# sed reads to the end: `head -1` could exit first and fail the pipeline (SIGPIPE under pipefail).
+"$PEER_CACHE/bin/terraform" version | sed -n '1s/^/  /p'
 echo "  terraform-provider-libvirt v$PROVIDER_VERSION ($PROV_BIN)"
 echo "  $(libvirtd --version)"
-echo "  $(qemu-system-x86_64 --version | head -1)"
+echo "  $(qemu-system-x86_64 --version | sed -n 1p)"
 echo "  $(go version)"
 log "done. Next: bash $HERE/libvirt.sh start"
