@@ -81,7 +81,16 @@ test("examples/lab: three VMs get addresses from the range and reach each other 
   }
   expect(new Set(Object.values(out.ips)).size).toBe(3);
 
-  // From inside each guest: ping the other two by address and by DNS name.
+  // Each guest has configured the address it was leased...
+  for (const n of names) {
+    const c = await SerialConsole.open(hd.stateDir, out.vmIds[n]!);
+    try {
+      await c.hasAddress("eth0", out.ips[n]!);
+    } finally {
+      c.close();
+    }
+  }
+  // ...and from inside each: ping the other two by address and by DNS name.
   for (const n of names) {
     const c = await SerialConsole.open(hd.stateDir, out.vmIds[n]!);
     try {

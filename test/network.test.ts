@@ -174,6 +174,7 @@ describe("VMs on nat and isolated networks", () => {
     expect(hotplugged).toEqual([`+nic:${vm.nics[1]!.mac}`]);
     const ipLab = await ipOf("a", 1, 90_000);
     expect(ipLab).toMatch(/^10\.78\.0\.1([0-4]\d|50)$/);
+    await ca.hasAddress("eth1", ipLab);
     // From inside the guests: by address, and by name through the network's DNS.
     await ca.ok("ping -c 1 -W 5 10.78.0.50");
     await ca.ok("ping -c 1 -W 5 b.lab.test");
@@ -194,6 +195,8 @@ describe("VMs on nat and isolated networks", () => {
     ca.close();
     ca = await console_(vm);
     a = vm;
+    await ca.hasAddress("eth0", ips[0]!);
+    await ca.hasAddress("eth1", ips[1]!);
   });
 
   test("hostd killed and restarted: VMs keep connectivity, nothing is duplicated", async () => {
