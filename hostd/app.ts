@@ -9,6 +9,7 @@ import { KvmError } from "../sdk/errors";
 import * as P from "../sdk/protocol";
 import { chooseAccelerator, probeHost } from "./drivers/accel";
 import { QemuDriver } from "./drivers/qemu";
+import { VmCgroup, vmCgroupPlan } from "./drivers/cgroup";
 import { ImageCache } from "./drivers/image-cache";
 import { QemuImg } from "./drivers/qemu-img";
 import { DiskService } from "./services/disk";
@@ -99,7 +100,8 @@ export async function startHostd(o: HostdOptions): Promise<Hostd> {
   // QEMU aborts on vhost=on without the device (see docs/architecture.md), so probe it; unprivileged
   // QEMU opens it through the kvm group, as Debian's udev rule sets it up.
   const vhostNet = existsSync("/dev/vhost-net") && (isolation === null || groupCanUse("/dev/vhost-net", isolation.groups));
-  const vms = new VmService({ store, qemu, accel, stateDir, log, disks, networks, ip, vhostNet, isolation });
+  const cpuGroup = makeCpuGroup(stateDir, log);
+  const vms = new VmService({ store, qemu, accel, stateDir, log, disks, networks, ip, vhostNet, isolation, cpuGroup });
   // Networks first (bridges, dnsmasq, rules), then VMs (their taps go back on those bridges).
   await networks.init();
   await vms.init();
@@ -164,9 +166,29 @@ export async function startHostd(o: HostdOptions): Promise<Hostd> {
       vms.shutdown();
       networks.shutdown();
       store.close();
+      // A group still holding VMs stays: they outlive hostd, and the next hostd finds them there.
+      cpuGroup?.removeIfEmpty();
       log.info("stopped; VMs keep running");
     },
   };
+}
+
+/** The VMs' CPU group (see drivers/cgroup.ts), or undefined with a warning saying why there is none. */
+function makeCpuGroup(stateDir: string, log: Logger): VmCgroup | undefined {
+  const plan = vmCgroupPlan(stateDir);
+  const without = "VMs share hostd's cgroup, so busy guests can slow hostd's replies";
+  if (plan.kind === "none") {
+    log.warn(`no CPU group for VMs: ${without}`, { reason: plan.reason });
+    return undefined;
+  }
+  try {
+    const group = VmCgroup.create(plan);
+    log.info("VMs run in a CPU group of their own", { cgroup: group.dir, version: group.kind });
+    return group;
+  } catch (e) {
+    log.warn(`no CPU group for VMs: ${without}`, { cgroup: plan.dir, reason: (e as Error).message });
+    return undefined;
+  }
 }
 
 /**

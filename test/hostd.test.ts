@@ -5,9 +5,10 @@
 import { execFileSync, spawn } from "node:child_process";
 import * as net from "node:net";
 import * as path from "node:path";
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { isKvmError, KvmError } from "../sdk/errors";
 import { procState } from "../hostd/drivers/process";
+import { vmCgroupPlan } from "../hostd/drivers/cgroup";
 import { announceAccelerator, HOSTD_CLI, NODE, queryDb, tinyGuest, waitFor } from "./fixtures/env";
 import { HostdFixture } from "./fixtures/hostd";
 
@@ -55,6 +56,41 @@ test("a VM boots the tiny guest to its readiness line, and delete leaves nothing
   expect(await c.vm.delete({ name: "boot" })).toEqual({ existed: false });
 });
 
+/** The pids in a cgroup directory. */
+function cgroupPids(dir: string): number[] {
+  return readFileSync(path.join(dir, "cgroup.procs"), "utf8").split("\n").filter(Boolean).map(Number);
+}
+
+test("every QEMU runs in the VMs' CPU group and hostd does not; hostd stopping with no VMs removes the group", async () => {
+  // A hostd of its own: the shared one keeps running, so its group stays.
+  const own = await HostdFixture.start();
+  try {
+    const plan = vmCgroupPlan(own.stateDir);
+    console.log(`[hostd.test] VMs' CPU group here: ${JSON.stringify(plan)}`);
+    // These machines have the cgroup v1 cpu hierarchy; a host without any cpu controller fails here, loudly.
+    expect(plan.kind).not.toBe("none");
+    if (plan.kind === "none") return;
+    const c = own.client();
+    const vm = await c.vm.create({ name: "grouped", memoryMiB: 128, kernel });
+    expect(cgroupPids(plan.dir)).toEqual([vm.pid]);
+    expect(cgroupPids(plan.dir)).not.toContain(own.pid);
+    // Every thread of QEMU (vCPU, I/O) went along: the move is of the whole process.
+    const tasks = readdirSync(`/proc/${vm.pid}/task`);
+    expect(tasks.length).toBeGreaterThan(1);
+    const cpuCgroupOf = (file: string) =>
+      readFileSync(file, "utf8").split("\n").map((l) => l.split(":"))
+        .find((f) => (plan.kind === "v2" ? f[0] === "0" : (f[1] ?? "").split(",").includes("cpu")))
+        ?.slice(2).join(":");
+    for (const t of tasks) expect(cpuCgroupOf(`/proc/${vm.pid}/task/${t}/cgroup`)).toMatch(new RegExp(`/${path.basename(plan.dir)}$`));
+    await c.vm.delete({ name: "grouped" });
+    expect(cgroupPids(plan.dir)).toEqual([]);
+    await own.kill("SIGTERM");
+    expect(existsSync(plan.dir)).toBe(false);
+  } finally {
+    await own.cleanup();
+  }
+});
+
 test("changing memory restarts the same VM in place; QMP shows the new size; a pause is reported", async () => {
   const c = hd.client();
   const vm = await c.vm.create({ name: "grow", memoryMiB: 128, kernel });
@@ -95,6 +131,9 @@ test("hostd killed with SIGKILL: VMs keep running and are reported correctly aft
   expect(byName["survive-a"]!.actual).toEqual({ memoryMiB: 128, vcpus: 1 });
   expect(byName["survive-b"]).toMatchObject({ state: "crashed", pid: null, lastExit: { reason: "vanished" } });
   expect(byName["survive-off"]).toMatchObject({ state: "stopped", pid: null });
+  // Still in the VMs' CPU group: it never left, and the restarted hostd put it there again (idempotent).
+  const plan = vmCgroupPlan(hd.stateDir);
+  if (plan.kind !== "none") expect(cgroupPids(plan.dir)).toEqual([a.pid]);
 
   // The reattached monitor still works: a graceful stop and a start go through QMP.
   const s = await c.vm.stop({ name: "survive-a", timeoutSeconds: 30 });

@@ -49,6 +49,15 @@ export function launchCommand(binary: string, argv: string[], as?: RunAs): { cmd
 
 const START_TIMEOUT_MS = 60_000;
 
+export interface LaunchOptions {
+  /** Who QEMU runs as; hostd's own user when absent. */
+  as?: RunAs;
+  /** How a QEMU this hostd started ended (a restarted hostd is no longer its parent and never learns). */
+  onExit?: (status: { code: number | null; signal: string | null }) => void;
+  /** Called with the pid right after the spawn, before QEMU gets going (setpriv execs QEMU: same pid). */
+  onSpawn?: (pid: number) => void;
+}
+
 export class QemuDriver {
   constructor(readonly binary = process.env.HOSTD_QEMU ?? "qemu-system-x86_64") {}
 
@@ -62,8 +71,8 @@ export class QemuDriver {
    * pidfile and opened its QMP socket. Throws {@link QemuStartError} with
    * QEMU's own words when it exits first.
    */
-  /** How a QEMU this hostd started ended (a restarted hostd is no longer its parent and never learns). */
-  async launch(cfg: QemuVmConfig, as?: RunAs, onExit?: (status: { code: number | null; signal: string | null }) => void): Promise<number> {
+  async launch(cfg: QemuVmConfig, o: LaunchOptions = {}): Promise<number> {
+    const { as, onExit, onSpawn } = o;
     const p = cfg.paths;
     for (const f of [p.qmp, p.opsQmp, p.serialSocket, p.pidfile, p.log]) rmSync(f, { force: true });
     const { cmd, args } = launchCommand(this.binary, buildQemuArgv(cfg), as);
@@ -78,6 +87,7 @@ export class QemuDriver {
       });
       child.once("error", (e) => (spawnError = e));
       child.unref();
+      if (child.pid !== undefined) onSpawn?.(child.pid);
     } finally {
       closeSync(log);
     }

@@ -13,6 +13,7 @@ import * as path from "node:path";
 import { errors, KvmError } from "../../sdk/errors";
 import { isNetworkNic, isUsableAddress, type VmDisk, type VmInfo, type VmSpec, type VmState, type VmUpdate } from "../../sdk/protocol";
 import { AcceleratorChoice } from "../drivers/accel";
+import type { VmCgroup } from "../drivers/cgroup";
 import { cgroupDir, isOurQemu, oomKills, processStartMs, waitGone } from "../drivers/process";
 import { classifyExit, CRASH_REASONS } from "./vm-exit";
 import { QemuDriver, RunAs } from "../drivers/qemu";
@@ -65,6 +66,8 @@ export interface VmServiceDeps {
   isolation: { uidBase: number; groups: number[] } | null;
   /** OVMF firmware for `firmware: uefi` (Debian's ovmf package). */
   ovmf?: { code: string; vars: string };
+  /** The cgroup every QEMU goes into (drivers/cgroup.ts); undefined when the host offers none. */
+  cpuGroup?: VmCgroup;
 }
 
 /** What qemu-guest-agent last told hostd about a VM. */
@@ -144,6 +147,7 @@ export class VmService {
       if (isOurQemu(rec.pid, rec.id)) {
         // Taps outlive hostd; after a host reboot or a bridge rebuild they may need putting back on their bridge.
         await this.ensureTaps(rec).catch((e: Error) => this.d.log.error("could not restore the VM's taps", { vm: rec.name, err: e.message }));
+        this.intoCpuGroup(rec, rec.pid);
         this.watchExit(rec.pid, {});
         try {
           await this.attach(rec, rec.pid);
@@ -406,7 +410,7 @@ export class VmService {
       arrived();
     };
     try {
-      pid = await this.d.qemu.launch(cfg, as, onExit);
+      pid = await this.d.qemu.launch(cfg, { as, onExit, onSpawn: (p) => this.intoCpuGroup(rec, p) });
     } catch (e) {
       throw new KvmError("qemu_failed", `QEMU could not start VM "${rec.name}": ${(e as Error).message}`, { vm: rec.name });
     }
@@ -605,6 +609,15 @@ export class VmService {
         })
         .catch((e: Error) => this.d.log.error("could not restart crashed VM", { vm: name, err: e.message }));
     }, delay).unref();
+  }
+
+  /** Puts a QEMU into the VMs' CPU group; a VM left outside still runs, so a failure is only logged. */
+  private intoCpuGroup(rec: Rec, pid: number): void {
+    try {
+      this.d.cpuGroup?.add(pid);
+    } catch (e) {
+      this.d.log.warn("could not put QEMU into the VMs' CPU group", { vm: rec.name, pid, err: (e as Error).message });
+    }
   }
 
   /** Notes QEMU's cgroup and its OOM-kill count now, to tell an OOM kill from another SIGKILL later. */

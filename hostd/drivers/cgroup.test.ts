@@ -1,0 +1,63 @@
+import { CgroupFacts, planVmCgroup, vmCgroupName } from "./cgroup";
+
+const NAME = "pulumi-kvm-0123abcd";
+
+/** A unified (v2-only) host, as on Debian 12 or any systemd distribution since 2021. */
+const V2_MOUNT = "30 23 0:26 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime shared:4 - cgroup2 cgroup2 rw,nsdelegate,memory_recursiveprot";
+/** This machine's layout: v1 controllers, an empty v2 hierarchy beside them. */
+const HYBRID = [
+  "31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755",
+  "32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu",
+  "35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory",
+  "41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw",
+].join("\n");
+
+function facts(mountinfo: string, selfCgroup: string, controllers: Record<string, string[]>): CgroupFacts {
+  return { mountinfo, selfCgroup, controllers: (dir) => controllers[dir] ?? [] };
+}
+
+test("v2, hostd in the root cgroup (a container): the group goes at the top, cpu and memory enabled there", () => {
+  const plan = planVmCgroup(NAME, facts(V2_MOUNT, "0::/\n", { "/sys/fs/cgroup": ["cpuset", "cpu", "io", "memory", "pids"] }));
+  expect(plan).toEqual({ kind: "v2", parent: "/sys/fs/cgroup", dir: `/sys/fs/cgroup/${NAME}`, controllers: ["cpu", "memory"] });
+});
+
+test("v2 under systemd with DelegateSubgroup=hostd: the group is a sibling of hostd's leaf in the unit's cgroup", () => {
+  const unit = "/sys/fs/cgroup/system.slice/pulumi-kvm-hostd.service";
+  const plan = planVmCgroup(
+    NAME,
+    facts(V2_MOUNT, "0::/system.slice/pulumi-kvm-hostd.service/hostd\n", { "/sys/fs/cgroup": ["cpu", "memory"], [unit]: ["cpu", "memory", "pids"] }),
+  );
+  expect(plan).toEqual({ kind: "v2", parent: unit, dir: `${unit}/${NAME}`, controllers: ["cpu", "memory"] });
+});
+
+test("v2 in a cgroup not delegated to hostd (older systemd, a login session): no group, and hostd never moves itself", () => {
+  const plan = planVmCgroup(NAME, facts(V2_MOUNT, "0::/user.slice/user-0.slice/session-3.scope\n", { "/sys/fs/cgroup": ["cpu", "memory"] }));
+  expect(plan.kind).toBe("none");
+  expect(plan.kind === "none" && plan.reason).toMatch(/session-3\.scope.*not delegated.*hostd install/);
+});
+
+test("v2 where the unit's cgroup is not offered cpu: no group, with the cgroup named", () => {
+  const plan = planVmCgroup(NAME, facts(V2_MOUNT, "0::/system.slice/x.service/hostd\n", { "/sys/fs/cgroup": ["cpu"], "/sys/fs/cgroup/system.slice/x.service": ["pids"] }));
+  expect(plan).toEqual({ kind: "none", reason: "the cgroup /sys/fs/cgroup/system.slice/x.service is not offered the cpu controller" });
+});
+
+test("hybrid (this machine): the v2 hierarchy has no cpu controller, so the v1 cpu hierarchy is used", () => {
+  const self = "9:name=systemd:/\n4:memory:/process_api/de6d\n1:cpu:/\n0::/\n";
+  expect(planVmCgroup(NAME, facts(HYBRID, self, { "/sys/fs/cgroup/unified": [] }))).toEqual({ kind: "v1", dir: `/sys/fs/cgroup/cpu/${NAME}` });
+});
+
+test("v1 with cpu,cpuacct co-mounted and hostd in a delegated subgroup: beside it", () => {
+  const mi = "25 20 0:22 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct";
+  const self = "3:cpu,cpuacct:/system.slice/h.service/hostd\n1:name=systemd:/system.slice/h.service/hostd\n";
+  expect(planVmCgroup(NAME, facts(mi, self, {}))).toEqual({ kind: "v1", dir: `/sys/fs/cgroup/cpu,cpuacct/system.slice/h.service/${NAME}` });
+});
+
+test("no cpu controller anywhere: no group, and why", () => {
+  expect(planVmCgroup(NAME, facts("22 1 0:20 / /proc rw - proc proc rw", "0::/\n", {}))).toEqual({ kind: "none", reason: "no cgroup hierarchy with the cpu controller is mounted" });
+});
+
+test("the name depends on the state directory only, so two hostds never share a group", () => {
+  expect(vmCgroupName("/var/lib/pulumi-kvm")).toMatch(/^pulumi-kvm-[0-9a-f]{8}$/);
+  expect(vmCgroupName("/var/lib/pulumi-kvm")).toBe(vmCgroupName("/var/lib/pulumi-kvm/"));
+  expect(vmCgroupName("/tmp/a")).not.toBe(vmCgroupName("/tmp/b"));
+});
