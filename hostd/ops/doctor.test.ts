@@ -21,6 +21,8 @@ function healthy(): DoctorProbes {
     ovmfCodePath: "/usr/share/OVMF/OVMF_CODE_4M.fd",
     disk: { stateDir: "/var/lib/hostd", measuredOn: "/var/lib/hostd", freeBytes: 100 * GiB },
     ksmRun: "1\n",
+    cpuCgroup: { v2: "/sys/fs/cgroup" },
+    systemd: { running: true, version: 256 },
   };
 }
 
@@ -152,4 +154,21 @@ test("parseVersion reads the real outputs", () => {
 test("nearestExisting climbs to a directory that exists", () => {
   expect(nearestExisting("/definitely/not/here/state")).toBe("/");
   expect(nearestExisting(__dirname)).toBe(__dirname);
+});
+
+test("CPU group for VMs: ok on v2 with systemd 254+, or v1; a warning (never a failure) on older systemd or with no cpu controller", () => {
+  expect(byId(evaluate(healthy()), "cpu-group")).toMatchObject({ status: "ok", detail: expect.stringMatching(/cgroup v2 .*cgroup of their own/) });
+  const p = healthy();
+  p.systemd = { running: true, version: 252 };
+  const old = byId(evaluate(p), "cpu-group");
+  expect(old).toMatchObject({ status: "warn", required: false });
+  expect(old.detail).toMatch(/systemd 252 has no DelegateSubgroup= \(254\+\).*busy guests can slow hostd/);
+  expect(doctorExitCode(evaluate(p))).toBe(0);
+  // Without systemd (a container, hostd started by hand) the root cgroup is hostd's to arrange.
+  p.systemd = { running: false };
+  expect(byId(evaluate(p), "cpu-group").status).toBe("ok");
+  p.cpuCgroup = { v1: "/sys/fs/cgroup/cpu" };
+  expect(byId(evaluate(p), "cpu-group").detail).toMatch(/cgroup v1 cpu hierarchy \(\/sys\/fs\/cgroup\/cpu\)/);
+  p.cpuCgroup = {};
+  expect(byId(evaluate(p), "cpu-group")).toMatchObject({ status: "warn", fix: expect.stringMatching(/Optional/) });
 });

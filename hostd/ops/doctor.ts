@@ -10,6 +10,8 @@
 import { existsSync, readFileSync, statfsSync, statSync } from "node:fs";
 import * as path from "node:path";
 import { chooseAccelerator, HostFacts, probeHost } from "../drivers/accel";
+import { cpuHierarchies, hostCgroupFacts } from "../drivers/cgroup";
+import { DELEGATE_SUBGROUP_SINCE, parseSystemdVersion } from "./systemd";
 import { run } from "../exec";
 
 export type CheckStatus = "ok" | "warn" | "fail";
@@ -49,6 +51,10 @@ export interface DoctorProbes {
   disk: { stateDir: string; measuredOn: string; freeBytes?: number; error?: string };
   /** Contents of /sys/kernel/mm/ksm/run, undefined when the kernel has no KSM. */
   ksmRun?: string;
+  /** Mount points of the cgroup hierarchies that offer the cpu controller (drivers/cgroup.ts). */
+  cpuCgroup: { v2?: string; v1?: string };
+  /** systemd is PID 1 here, and its version when `systemctl --version` told. */
+  systemd: { running: boolean; version?: number };
 }
 
 export const GiB = 1024 ** 3;
@@ -174,7 +180,33 @@ export function evaluate(p: DoctorProbes): Check[] {
       fix: "Optional: echo 1 > /sys/kernel/mm/ksm/run to share identical memory pages between many similar VMs (costs some CPU).",
     });
   }
+  checks.push(cpuGroupCheck(p));
   return checks;
+}
+
+/** Whether hostd can keep its VMs in a CPU group of their own (hostd/drivers/cgroup.ts). */
+function cpuGroupCheck(p: DoctorProbes): Check {
+  const base = { id: "cpu-group", title: "CPU group for VMs", required: false };
+  const without = "VMs share hostd's cgroup, so busy guests can slow hostd's replies";
+  const { v2, v1 } = p.cpuCgroup;
+  if (v2) {
+    if (p.systemd.running && (p.systemd.version ?? 0) < DELEGATE_SUBGROUP_SINCE) {
+      return {
+        ...base,
+        status: "warn",
+        detail: `cgroup v2, but systemd ${p.systemd.version ?? "(version unknown)"} has no DelegateSubgroup= (${DELEGATE_SUBGROUP_SINCE}+), which hostd.service needs for it: ${without}`,
+        fix: `Optional: with systemd ${DELEGATE_SUBGROUP_SINCE} or later (e.g. Debian 13), run "hostd install" again; it matters only when guests keep the CPUs busy.`,
+      };
+    }
+    return { ...base, status: "ok", detail: `cgroup v2 with the cpu controller (${v2}): hostd keeps its VMs in a cgroup of their own` };
+  }
+  if (v1) return { ...base, status: "ok", detail: `cgroup v1 cpu hierarchy (${v1}): hostd keeps its VMs in a cgroup of their own` };
+  return {
+    ...base,
+    status: "warn",
+    detail: `no cgroup hierarchy offers the cpu controller: ${without}`,
+    fix: "Optional: use a kernel and init that mount the cgroup cpu controller; it matters only when guests keep the CPUs busy.",
+  };
 }
 
 /** 0: every required check passed (warnings allowed); 1: a required check failed. */
@@ -223,7 +255,7 @@ export function nearestExisting(dir: string): string {
 /** Reads everything {@link evaluate} needs from this machine. */
 export async function gatherProbes(opts: { stateDir: string }): Promise<DoctorProbes> {
   const qemuBinary = process.env.HOSTD_QEMU ?? "qemu-system-x86_64";
-  const [qemu, qemuImg, dnsmasq, nft, ip, setpriv, xorriso] = await Promise.all([
+  const [qemu, qemuImg, dnsmasq, nft, ip, setpriv, xorriso, systemctl] = await Promise.all([
     probeTool(qemuBinary, ["--version"]),
     probeTool("qemu-img", ["--version"]),
     probeTool("dnsmasq", ["--version"]),
@@ -231,6 +263,7 @@ export async function gatherProbes(opts: { stateDir: string }): Promise<DoctorPr
     probeTool("ip", ["-V"]),
     probeTool("setpriv", ["--version"]),
     probeTool("xorriso", ["-version"]),
+    probeTool("systemctl", ["--version"]),
   ]);
   let iso = xorriso.found ? xorriso : await probeTool("genisoimage", ["-version"]);
   if (!iso.found) iso = { found: false, error: "neither xorriso nor genisoimage is installed" };
@@ -258,6 +291,8 @@ export async function gatherProbes(opts: { stateDir: string }): Promise<DoctorPr
     ovmfCodePath: OVMF_CODE,
     disk,
     ...(ksmRun !== undefined && { ksmRun }),
+    cpuCgroup: cpuHierarchies(hostCgroupFacts()),
+    systemd: { running: existsSync("/run/systemd/system"), version: systemctl.found ? parseSystemdVersion(systemctl.output) : undefined },
   };
 }
 

@@ -46,6 +46,7 @@ class FakeMachine implements OpsSystem {
         return ok();
       case "systemctl": {
         if (!this.systemctlWorks) return fail(1, "System has not been booted with systemd as init system (PID 1). Can't operate.");
+        if (args[0] === "--version") return ok("systemd 252 (252.39-1~deb12u2)\n+PAM +AUDIT\n");
         const verb = args.find((a) => !a.startsWith("-"));
         if (verb === "enable" && !existsSync(wants)) {
           mkdirSync(path.dirname(wants), { recursive: true });
@@ -214,6 +215,7 @@ test("where systemd runs: daemon-reload, enable, start; uninstall stops (VMs sta
   const r = await install(m, opts());
   expect(r.ok).toBe(true);
   expect(m.calls.filter((c) => c.startsWith("systemctl"))).toEqual([
+    "systemctl --version",
     "systemctl daemon-reload",
     "systemctl enable hostd.service",
     "systemctl is-active --quiet hostd.service",

@@ -11,7 +11,7 @@ import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync,
 import * as path from "node:path";
 import { ExecResult, run } from "../exec";
 import { socketLive } from "../server";
-import { checkPlainAbsolute, CreatedDir, InstallManifest, MARKER, parseManifest, renderTmpfiles, renderUnit, TMPFILES_PATH, UNIT_DIR, UNIT_NAME, WANTED_BY } from "./systemd";
+import { checkPlainAbsolute, CreatedDir, InstallManifest, MARKER, parseManifest, parseSystemdVersion, renderTmpfiles, renderUnit, TMPFILES_PATH, UNIT_DIR, UNIT_NAME, WANTED_BY } from "./systemd";
 
 export const DEFAULT_GROUP = "hostd";
 
@@ -193,7 +193,8 @@ export async function install(sys: OpsSystem, o: InstallOptions): Promise<OpsRes
     runtimeDir,
     created: [...created.values()],
   };
-  const unitState = writeIfChanged(P.unit, renderUnit({ node: o.node, cli: o.cli, manifest }));
+  const systemdVersion = await sys.run("systemctl", ["--version"]).then((r) => parseSystemdVersion(r.stdout), () => undefined);
+  const unitState = writeIfChanged(P.unit, renderUnit({ node: o.node, cli: o.cli, manifest, systemdVersion }));
   say(`${P.unit}: ${unitState} (ExecStart: ${o.node} ${o.cli} serve --socket ${o.socket} --state-dir ${stateDir} --socket-group ${gid}; KillMode=process, Restart=on-failure)`);
 
   // 5. Enable (and start where systemd runs).

@@ -1,4 +1,4 @@
-import { checkPlainAbsolute, InstallManifest, parseManifest, renderTmpfiles, renderUnit, systemdQuote } from "./systemd";
+import { checkPlainAbsolute, InstallManifest, parseManifest, parseSystemdVersion, renderTmpfiles, renderUnit, systemdQuote } from "./systemd";
 
 const manifest: InstallManifest = {
   version: 1,
@@ -22,6 +22,20 @@ test("the unit runs `node cli.js serve` as root with the socket group, and never
   expect(u).not.toMatch(/^User=/m); // root
   // The why of KillMode=process is in the unit itself, just above it.
   expect(u).toMatch(/# .*KillMode=control-group[\s\S]*every\n# VM[\s\S]*\nKillMode=process/);
+});
+
+test("the unit delegates its cgroup to hostd; DelegateSubgroup= only where systemd knows it (254+)", () => {
+  const newer = renderUnit({ node: "/n", cli: "/c.js", manifest, systemdVersion: 256 });
+  expect(newer).toMatch(/^Delegate=yes\nDelegateSubgroup=hostd$/m);
+  // Debian 12's systemd 252 would warn about an unknown key: left out, and the unit says what that means.
+  for (const v of [252, undefined]) {
+    const older = renderUnit({ node: "/n", cli: "/c.js", manifest, systemdVersion: v });
+    expect(older).toMatch(/^Delegate=yes$/m);
+    expect(older).not.toMatch(/DelegateSubgroup=hostd/);
+    expect(older).toMatch(/no DelegateSubgroup=, so on cgroup v2 the VMs\n# share hostd's cgroup/);
+  }
+  expect(parseSystemdVersion("systemd 252 (252.39-1~deb12u2)\n+PAM +AUDIT\n")).toBe(252);
+  expect(parseSystemdVersion("bash: systemctl: not found")).toBeUndefined();
 });
 
 test("the manifest survives a round trip through the unit; anything else is not ours", () => {

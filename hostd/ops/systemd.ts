@@ -56,9 +56,21 @@ export interface UnitParams {
   node: string;
   cli: string;
   manifest: InstallManifest;
+  /** systemd's version here (`systemctl --version`), if known: DelegateSubgroup= needs 254. */
+  systemdVersion?: number;
 }
 
-export function renderUnit({ node, cli, manifest: m }: UnitParams): string {
+/** systemd learnt DelegateSubgroup= in version 254. */
+export const DELEGATE_SUBGROUP_SINCE = 254;
+
+/** The version number in `systemctl --version` output ("systemd 252 (252.39-1~deb12u2)" → 252). */
+export function parseSystemdVersion(output: string): number | undefined {
+  const m = /^systemd (\d+)/m.exec(output);
+  return m ? Number(m[1]) : undefined;
+}
+
+export function renderUnit({ node, cli, manifest: m, systemdVersion }: UnitParams): string {
+  const subgroup = systemdVersion !== undefined && systemdVersion >= DELEGATE_SUBGROUP_SINCE;
   const exec = [node, cli, "serve", "--socket", m.socket, "--state-dir", m.stateDir, "--socket-group", String(m.gid)].map(systemdQuote).join(" ");
   return `${MARKER}
 ${MANIFEST_PREFIX}${JSON.stringify(m)}
@@ -73,13 +85,21 @@ Type=simple
 # ${m.socket} (mode 0660, group ${m.group}, gid ${m.gid}).
 ExecStart=${exec}
 # VMs must outlive hostd. Each QEMU (and each network's dnsmasq) runs in a
-# session of its own, but stays in this service's cgroup, and systemd's default
+# session of its own, but stays inside this service's cgroup, and systemd's default
 # KillMode=control-group would signal every process of that cgroup, so every
 # VM, on "systemctl stop" or "restart". With KillMode=process only hostd itself
 # is signalled; the VMs keep running and the next hostd reattaches to them.
 # (On the next start systemd notes the "left-over" QEMU processes: expected.)
 KillMode=process
-Restart=on-failure
+# hostd puts every QEMU into a cgroup of its own, so busy guests together weigh
+# as much as hostd and cannot starve it of CPU (hostd/drivers/cgroup.ts).
+# Delegate=yes hands this unit's cgroup to hostd to arrange. cgroup v2 lets only
+# leaves hold processes, so hostd itself must start in a leaf: DelegateSubgroup=
+# (systemd ${DELEGATE_SUBGROUP_SINCE} or later).
+${subgroup ? "" : `# systemd ${systemdVersion ?? "(version unknown)"} here has no DelegateSubgroup=, so on cgroup v2 the VMs
+# share hostd's cgroup ("hostd doctor" says so).
+`}Delegate=yes
+${subgroup ? "DelegateSubgroup=hostd\n" : ""}Restart=on-failure
 RestartSec=2s
 
 [Install]
