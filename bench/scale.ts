@@ -34,6 +34,17 @@ function cpuTicks(pid: number): number {
   }
 }
 
+/** The cgroup a process is in for CPU scheduling: the v1 cpu hierarchy's line, else the v2 one. */
+function cpuCgroup(pid: number): string {
+  try {
+    const fields = readFileSync(`/proc/${pid}/cgroup`, "utf8").split("\n").filter(Boolean).map((l) => l.split(":"));
+    const f = fields.find((x) => (x[1] ?? "").split(",").includes("cpu")) ?? fields.find((x) => x[0] === "0");
+    return f ? f.slice(2).join(":") : "unknown";
+  } catch {
+    return "gone";
+  }
+}
+
 /** The running-VM row of the throughput table: the median batch of `batch` parallel creates took `medianS`. */
 function createRow(batch: number, vms: number, medianS: number): (string | number)[] {
   return ["create + start tiny guest (to create reply)", batch, vms, fmt(medianS), fmt(batch / medianS)];
@@ -151,6 +162,7 @@ export const scale: Benchmark = {
       ],
       notes: [
         `vm.list p99 target ${Math.max(listLocal.p99, listSsh.p99) <= 50 ? "met" : "missed"}; hostd RSS target ${rssHostd <= 150 ? "met" : "missed"}.`,
+        `CPU scheduling, as read from /proc: hostd in the cgroup ${cpuCgroup(hd.pid!)}, the running QEMUs in ${[...new Set(running.map((v) => cpuCgroup(v.pid)))].join(", ")}, this benchmark (the caller) in ${cpuCgroup(process.pid)}.`,
       ],
     });
   },
