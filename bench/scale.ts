@@ -7,15 +7,17 @@
  *
  * Targets: ≥ 100 running VMs on 24 GiB; vm.list p99 ≤ 50 ms; hostd RSS ≤ 150 MiB.
  */
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
+import * as path from "node:path";
+import { cpuHierarchies, hostCgroupFacts, vmCgroupPlan } from "../hostd/drivers/cgroup";
 import { HostClient } from "../sdk/client";
 import { SshTransport } from "../sdk/transport/ssh";
 import { sleep } from "../test/fixtures/env";
-import { BenchContext, Benchmark, meminfoMiB, pssMiB, rssMiB } from "./lib/context";
+import { alternate, BenchContext, Benchmark, meminfoMiB, pssMiB, rssMiB } from "./lib/context";
 import { defineVms, startHostd, startSshd, tinyKernel, whenReady } from "./lib/hosts";
 import { ksmRead, KsmSession, ksmUnavailable } from "./lib/ksm";
-import { fmt, medRange, since, Summary, summarize, timeEach } from "./lib/stats";
+import { fmt, medRange, ratio, since, Summary, summarize, timeEach } from "./lib/stats";
 
 /** Stop adding running VMs when less memory than this is left for the host. */
 const MEM_FLOOR_MIB = 2048;
@@ -43,6 +45,11 @@ function cpuCgroup(pid: number): string {
   } catch {
     return "gone";
   }
+}
+
+/** Moves processes (all their threads) into a cgroup directory. */
+function moveAll(dir: string, pids: readonly number[]): void {
+  for (const pid of pids) writeFileSync(path.join(dir, "cgroup.procs"), `${pid}\n`);
 }
 
 /** The running-VM row of the throughput table: the median batch of `batch` parallel creates took `medianS`. */
@@ -128,6 +135,29 @@ export const scale: Benchmark = {
     const rssHostd = rssMiB(hd.pid!);
     const total = (await c.vm.list()).vms.length;
 
+    // The same VMs scheduled two ways, alternating: in hostd's CPU group for VMs, and moved
+    // back into hostd's own cgroup, where every QEMU ran before hostd had the group.
+    const group = vmCgroupPlan(hd.stateDir);
+    const mount = group.kind === "none" ? undefined : cpuHierarchies(hostCgroupFacts())[group.kind];
+    const outside = mount ? path.join(mount, cpuCgroup(hd.pid!)) : undefined;
+    const placement: { where: string; local: number[]; ssh: number[] }[] = [];
+    if (group.kind !== "none" && outside && outside !== group.dir && running.length > 0) {
+      const pids = running.map((v) => v.pid);
+      ctx.defer(() => moveAll(group.dir, pids));
+      const inGroup = { where: "in their CPU group (hostd's default)", local: [] as number[], ssh: [] as number[] };
+      const beside = { where: "beside hostd, as before the group", local: [] as number[], ssh: [] as number[] };
+      const calls = ctx.quick ? 10 : 25;
+      const measure = (side: typeof inGroup, dir: string) => async () => {
+        moveAll(dir, pids);
+        await sleep(3000); // let the scheduler settle on the new layout
+        side.local.push(...(await timeEach(calls, () => c.vm.list())).ms);
+        side.ssh.push(...(await timeEach(calls, () => ssh.vm.list())).ms);
+      };
+      for (let round = 0; round < 2; round++) await alternate(round, [measure(inGroup, group.dir), measure(beside, outside)]);
+      moveAll(group.dir, pids);
+      placement.push(inGroup, beside);
+    }
+
     ctx.report.table({
       title: "Creation throughput",
       header: ["what", "parallel calls", "VMs", "wall time (s)", "VMs/s"],
@@ -165,5 +195,19 @@ export const scale: Benchmark = {
         `CPU scheduling, as read from /proc: hostd in the cgroup ${cpuCgroup(hd.pid!)}, the running QEMUs in ${[...new Set(running.map((v) => cpuCgroup(v.pid)))].join(", ")}, this benchmark (the caller) in ${cpuCgroup(process.pid)}.`,
       ],
     });
+    if (placement.length > 0) {
+      const [a, b] = placement.map((p) => ({ where: p.where, local: summarize(p.local), ssh: summarize(p.ssh) }));
+      ctx.report.table({
+        title: `vm.list with ${running.length} running guests, by where their QEMUs are scheduled (same VMs, alternating, 2 rounds each)`,
+        header: ["QEMUs scheduled", "local p50 / p99 (ms)", "SSH p50 / p99 (ms)"],
+        rows: [a!, b!].map((x) => [x.where, `${fmt(x.local.p50)} / ${fmt(x.local.p99)}`, `${fmt(x.ssh.p50)} / ${fmt(x.ssh.p99)}`]),
+        notes: [
+          `p50 beside hostd ÷ p50 in the group: ${ratio(b!.local.p50, a!.local.p50)} (local socket), ${ratio(b!.ssh.p50, a!.ssh.p50)} (SSH).`,
+          "Between the two, every QEMU's pid is written into the other cgroup's cgroup.procs (all threads move), then 3 s pass before the calls.",
+        ],
+      });
+    } else {
+      ctx.log(`scale: no placement comparison: ${group.kind === "none" ? group.reason : "no running VMs, or hostd's cgroup is the group itself"}`);
+    }
   },
 };
