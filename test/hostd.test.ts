@@ -83,7 +83,9 @@ test("every QEMU runs in the VMs' CPU group and hostd does not; hostd stopping w
         ?.slice(2).join(":");
     for (const t of tasks) expect(cpuCgroupOf(`/proc/${vm.pid}/task/${t}/cgroup`)).toMatch(new RegExp(`/${path.basename(plan.dir)}$`));
     await c.vm.delete({ name: "grouped" });
-    expect(cgroupPids(plan.dir)).toEqual([]);
+    // The kernel lists a process in its cgroup until its last thread has exited and it is reaped,
+    // a moment after hostd saw it go.
+    await waitFor("the group to be empty", () => cgroupPids(plan.dir).length === 0, 10_000, 20);
     await own.kill("SIGTERM");
     expect(existsSync(plan.dir)).toBe(false);
   } finally {
@@ -133,7 +135,8 @@ test("hostd killed with SIGKILL: VMs keep running and are reported correctly aft
   expect(byName["survive-off"]).toMatchObject({ state: "stopped", pid: null });
   // Still in the VMs' CPU group: it never left, and the restarted hostd put it there again (idempotent).
   const plan = vmCgroupPlan(hd.stateDir);
-  if (plan.kind !== "none") expect(cgroupPids(plan.dir)).toEqual([a.pid]);
+  // (b may linger as a zombie until PID 1 reaps it; the kernel still lists it then.)
+  if (plan.kind !== "none") expect(cgroupPids(plan.dir).filter(alive)).toEqual([a.pid]);
 
   // The reattached monitor still works: a graceful stop and a start go through QMP.
   const s = await c.vm.stop({ name: "survive-a", timeoutSeconds: 30 });
