@@ -7,10 +7,10 @@
  *
  * Targets: ≥ 100 running VMs on 24 GiB; vm.list p99 ≤ 50 ms; hostd RSS ≤ 150 MiB.
  */
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import * as path from "node:path";
-import { cpuHierarchies, hostCgroupFacts, vmCgroupPlan } from "../hostd/drivers/cgroup";
+import { cpuHierarchies, hostCgroupFacts, moveIntoCgroup, vmCgroupPlan } from "../hostd/drivers/cgroup";
 import { HostClient } from "../sdk/client";
 import { SshTransport } from "../sdk/transport/ssh";
 import { sleep } from "../test/fixtures/env";
@@ -49,7 +49,7 @@ function cpuCgroup(pid: number): string {
 
 /** Moves processes (all their threads) into a cgroup directory. */
 function moveAll(dir: string, pids: readonly number[]): void {
-  for (const pid of pids) writeFileSync(path.join(dir, "cgroup.procs"), `${pid}\n`);
+  for (const pid of pids) moveIntoCgroup(dir, pid);
 }
 
 /** The running-VM row of the throughput table: the median batch of `batch` parallel creates took `medianS`. */

@@ -142,18 +142,12 @@ function mkdirOnce(dir: string): void {
   }
 }
 
-function pidsOf(dir: string): number[] {
-  return readFileSync(path.join(dir, "cgroup.procs"), "utf8").split("\n").filter(Boolean).map(Number);
-}
-
-/** Moves a process (all its threads) into a cgroup; false if it exited meanwhile. */
-function moveInto(dir: string, pid: number): boolean {
+/** Moves a process (all its threads) into a cgroup; a process that exited meanwhile is skipped. */
+export function moveIntoCgroup(dir: string, pid: number): void {
   try {
     writeFileSync(path.join(dir, "cgroup.procs"), `${pid}\n`);
-    return true;
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ESRCH") return false;
-    throw e;
+    if ((e as NodeJS.ErrnoException).code !== "ESRCH") throw e;
   }
 }
 
@@ -174,16 +168,7 @@ export class VmCgroup {
 
   /** Puts a QEMU (all its threads) into the group. */
   add(pid: number): void {
-    moveInto(this.dir, pid);
-  }
-
-  /** Whether `pid` is in the group. */
-  has(pid: number): boolean {
-    try {
-      return pidsOf(this.dir).includes(pid);
-    } catch {
-      return false;
-    }
+    moveIntoCgroup(this.dir, pid);
   }
 
   /** Removes the group if no process is left in it (VMs outlive hostd; a busy group stays). */
