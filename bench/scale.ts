@@ -10,7 +10,7 @@
 import { readFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import * as path from "node:path";
-import { cpuHierarchies, hostCgroupFacts, moveIntoCgroup, vmCgroupPlan } from "../hostd/drivers/cgroup";
+import { cgroupPathIn, cpuHierarchies, hostCgroupFacts, moveIntoCgroup, vmCgroupPlan } from "../hostd/drivers/cgroup";
 import { HostClient } from "../sdk/client";
 import { SshTransport } from "../sdk/transport/ssh";
 import { sleep } from "../test/fixtures/env";
@@ -36,12 +36,11 @@ function cpuTicks(pid: number): number {
   }
 }
 
-/** The cgroup a process is in for CPU scheduling: the v1 cpu hierarchy's line, else the v2 one. */
+/** The cgroup a process is scheduled in: its v1 cpu hierarchy path, else its v2 one. */
 function cpuCgroup(pid: number): string {
   try {
-    const fields = readFileSync(`/proc/${pid}/cgroup`, "utf8").split("\n").filter(Boolean).map((l) => l.split(":"));
-    const f = fields.find((x) => (x[1] ?? "").split(",").includes("cpu")) ?? fields.find((x) => x[0] === "0");
-    return f ? f.slice(2).join(":") : "unknown";
+    const text = readFileSync(`/proc/${pid}/cgroup`, "utf8");
+    return cgroupPathIn(text, "v1") ?? cgroupPathIn(text, "v2") ?? "unknown";
   } catch {
     return "gone";
   }
@@ -139,7 +138,8 @@ export const scale: Benchmark = {
     // back into hostd's own cgroup, where every QEMU ran before hostd had the group.
     const group = vmCgroupPlan(hd.stateDir);
     const mount = group.kind === "none" ? undefined : cpuHierarchies(hostCgroupFacts())[group.kind];
-    const outside = mount ? path.join(mount, cpuCgroup(hd.pid!)) : undefined;
+    const hostdPath = group.kind === "none" ? undefined : cgroupPathIn(readFileSync(`/proc/${hd.pid!}/cgroup`, "utf8"), group.kind);
+    const outside = mount && hostdPath !== undefined ? path.join(mount, hostdPath) : undefined;
     const placement: { where: string; local: number[]; ssh: number[] }[] = [];
     if (group.kind !== "none" && outside && outside !== group.dir && running.length > 0) {
       const pids = running.map((v) => v.pid);

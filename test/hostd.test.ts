@@ -8,7 +8,7 @@ import * as path from "node:path";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { isKvmError, KvmError } from "../sdk/errors";
 import { procState } from "../hostd/drivers/process";
-import { vmCgroupPlan } from "../hostd/drivers/cgroup";
+import { cgroupPathIn, vmCgroupPlan } from "../hostd/drivers/cgroup";
 import { announceAccelerator, HOSTD_CLI, NODE, queryDb, tinyGuest, waitFor } from "./fixtures/env";
 import { HostdFixture } from "./fixtures/hostd";
 
@@ -77,11 +77,10 @@ test("every QEMU runs in the VMs' CPU group and hostd does not; hostd stopping w
     // Every thread of QEMU (vCPU, I/O) went along: the move is of the whole process.
     const tasks = readdirSync(`/proc/${vm.pid}/task`);
     expect(tasks.length).toBeGreaterThan(1);
-    const cpuCgroupOf = (file: string) =>
-      readFileSync(file, "utf8").split("\n").map((l) => l.split(":"))
-        .find((f) => (plan.kind === "v2" ? f[0] === "0" : (f[1] ?? "").split(",").includes("cpu")))
-        ?.slice(2).join(":");
-    for (const t of tasks) expect(cpuCgroupOf(`/proc/${vm.pid}/task/${t}/cgroup`)).toMatch(new RegExp(`/${path.basename(plan.dir)}$`));
+    for (const t of tasks) {
+      const cpuPath = cgroupPathIn(readFileSync(`/proc/${vm.pid}/task/${t}/cgroup`, "utf8"), plan.kind);
+      expect(cpuPath).toMatch(new RegExp(`/${path.basename(plan.dir)}$`));
+    }
     await c.vm.delete({ name: "grouped" });
     // The kernel lists a process in its cgroup until its last thread has exited and it is reaped,
     // a moment after hostd saw it go.

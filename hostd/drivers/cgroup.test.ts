@@ -1,4 +1,4 @@
-import { CgroupFacts, planVmCgroup, vmCgroupName } from "./cgroup";
+import { CgroupFacts, cgroupPathIn, planVmCgroup, vmCgroupName } from "./cgroup";
 
 const NAME = "pulumi-kvm-0123abcd";
 
@@ -60,4 +60,13 @@ test("the name depends on the state directory only, so two hostds never share a 
   expect(vmCgroupName("/var/lib/pulumi-kvm")).toMatch(/^pulumi-kvm-[0-9a-f]{8}$/);
   expect(vmCgroupName("/var/lib/pulumi-kvm")).toBe(vmCgroupName("/var/lib/pulumi-kvm/"));
   expect(vmCgroupName("/tmp/a")).not.toBe(vmCgroupName("/tmp/b"));
+});
+
+test("a process's path per hierarchy, from /proc/<pid>/cgroup", () => {
+  const hybrid = "9:name=systemd:/\n3:cpu,cpuacct:/a/b\n4:memory:/m\n0::/u\n";
+  expect(cgroupPathIn(hybrid, "v1")).toBe("/a/b");
+  expect(cgroupPathIn(hybrid, "v2")).toBe("/u");
+  expect(cgroupPathIn("0::/system.slice/x.service/hostd\n", "v1")).toBeUndefined();
+  // A colon inside the path stays part of it.
+  expect(cgroupPathIn("0::/odd:name\n", "v2")).toBe("/odd:name");
 });

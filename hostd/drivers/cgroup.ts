@@ -82,11 +82,24 @@ export function cpuHierarchies(f: Pick<CgroupFacts, "mountinfo" | "controllers">
   return { v2: v2?.point, v1: v1?.point };
 }
 
+/**
+ * Pure: a process's cgroup path in one hierarchy, from the text of
+ * /proc/<pid>/cgroup: the v2 line ("0::/path"), or the v1 line whose
+ * controllers include cpu ("3:cpu,cpuacct:/path").
+ */
+export function cgroupPathIn(procCgroup: string, hierarchy: "v1" | "v2"): string | undefined {
+  for (const line of procCgroup.split("\n")) {
+    const [id, controllers = "", ...rest] = line.split(":");
+    if (rest.length === 0) continue;
+    if (hierarchy === "v2" ? id === "0" && controllers === "" : controllers.split(",").includes("cpu")) return rest.join(":");
+  }
+  return undefined;
+}
+
 /** Pure: where the VM group of `name` goes on a host with these facts. */
 export function planVmCgroup(name: string, f: CgroupFacts): VmCgroupPlan {
-  const lines = f.selfCgroup.split("\n").filter((l) => l.trim() !== "");
   const { v2, v1 } = cpuHierarchies(f);
-  const v2Path = lines.find((l) => l.startsWith("0::"))?.slice(3);
+  const v2Path = cgroupPathIn(f.selfCgroup, "v2");
   if (v2 && v2Path !== undefined) {
     let parent: string;
     if (v2Path === "/") parent = v2;
@@ -103,9 +116,8 @@ export function planVmCgroup(name: string, f: CgroupFacts): VmCgroupPlan {
   }
 
   if (v1) {
-    const own = lines.map((l) => l.split(":")).find((p) => p.length >= 3 && p[1]!.split(",").includes("cpu"));
-    if (!own) return { kind: "none", reason: "the cgroup v1 cpu hierarchy is mounted but /proc/self/cgroup has no cpu line" };
-    const ownPath = own.slice(2).join(":");
+    const ownPath = cgroupPathIn(f.selfCgroup, "v1");
+    if (ownPath === undefined) return { kind: "none", reason: "the cgroup v1 cpu hierarchy is mounted but /proc/self/cgroup has no cpu line" };
     // Beside hostd's own leaf when systemd delegated one, as on v2.
     const parent = path.posix.basename(ownPath) === "hostd" ? path.posix.dirname(ownPath) : ownPath;
     return { kind: "v1", dir: path.join(v1, parent, name) };

@@ -5,6 +5,7 @@
  * carries the VM's uuid — which also guards against pid reuse.
  */
 import { readFileSync } from "node:fs";
+import { cgroupPathIn } from "./cgroup";
 
 export function procState(pid: number): string | undefined {
   try {
@@ -76,8 +77,8 @@ export function processStartMs(pid: number): number | undefined {
 /** The cgroup (v2) directory of a process, or undefined (gone, or no unified hierarchy). */
 export function cgroupDir(pid: number): string | undefined {
   try {
-    const line = readFileSync(`/proc/${pid}/cgroup`, "utf8").split("\n").find((l) => l.startsWith("0::"));
-    return line ? `/sys/fs/cgroup${line.slice(3)}` : undefined;
+    const v2 = cgroupPathIn(readFileSync(`/proc/${pid}/cgroup`, "utf8"), "v2");
+    return v2 === undefined ? undefined : `/sys/fs/cgroup${v2}`;
   } catch {
     return undefined;
   }
