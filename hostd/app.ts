@@ -23,6 +23,7 @@ import { checkPeer, peerCredReader, peerOf, PeerPolicy } from "./peer";
 import { LONGEST_VM_PATH_SUFFIX, VmService } from "./services/vm";
 import { Store } from "./store";
 import { PACKAGE_VERSION } from "../sdk/version";
+import { loadHostId } from "./host-id";
 
 export const HOSTD_VERSION = PACKAGE_VERSION;
 
@@ -58,6 +59,7 @@ export async function startHostd(o: HostdOptions): Promise<Hostd> {
   chmodSync(stateDir, 0o711);
   mkdirSync(path.dirname(o.socketPath), { recursive: true, mode: 0o755 });
 
+  const hostId = loadHostId(stateDir);
   const accel = chooseAccelerator(probeHost(), o.accel);
   if (accel.warning) log.warn("accelerator", { kind: accel.kind, reason: accel.reason, warning: accel.warning });
   else log.info("accelerator", { kind: accel.kind, reason: accel.reason });
@@ -116,13 +118,15 @@ export async function startHostd(o: HostdOptions): Promise<Hostd> {
   const pruner = setInterval(pruneKeys, 3_600_000);
   pruner.unref();
   const server = new Server(log, {
-    authorize: readPeer ? (sock) => checkPeer(peerOf(sock, readPeer), policy) : undefined,
+    peerOf: readPeer ? (sock) => peerOf(sock, readPeer) : undefined,
+    authorize: (peer) => checkPeer(peer, policy),
     replies: { get: (k) => store.getRequest(k), put: (k, m, h, r) => store.putRequest(k, m, h, r) },
     replyDelayMs: faultReplyDelays(process.env.HOSTD_FAULT_REPLY_DELAY, log),
   });
   server.handle(P.hostHello, async (p, ctx) => {
     ctx.log.debug("hello", { client: p.client });
     return {
+      hostId,
       protocolVersion: P.PROTOCOL_VERSION,
       hostdVersion: HOSTD_VERSION,
       hostname: hostname(),
@@ -140,24 +144,35 @@ export async function startHostd(o: HostdOptions): Promise<Hostd> {
   server.handle(P.vmUpdate, (u) => vms.update(u));
   server.handle(P.vmStart, (p) => vms.start(p.name));
   server.handle(P.vmStop, (p) => vms.stop(p));
-  server.handle(P.vmDelete, (p) => vms.delete(p));
+  /** A delete that names the host it means is refused anywhere else: an object's host is its host id, never its route. */
+  const onThisHost = <T extends { hostId?: string; name: string }>(kind: string, p: T): T => {
+    if (p.hostId !== undefined && p.hostId !== hostId) {
+      throw new KvmError(
+        "wrong_host",
+        `${kind} "${p.name}" was made on host ${p.hostId}, but this is host ${hostId}: nothing was deleted. The connection now reaches another hostd; point it back at the object's host.`,
+        { expectedHostId: p.hostId, hostId },
+      );
+    }
+    return p;
+  };
+  server.handle(P.vmDelete, (p) => vms.delete(onThisHost("VM", p)));
   server.handle(P.diskCreate, (spec) => disks.create(spec));
   server.handle(P.diskGet, (p) => disks.get(p.name));
   server.handle(P.diskList, async () => ({ disks: await disks.list() }));
   server.handle(P.diskUpdate, (u) => disks.update(u));
-  server.handle(P.diskDelete, (p) => disks.delete(p));
+  server.handle(P.diskDelete, (p) => disks.delete(onThisHost("Disk", p)));
   server.handle(P.imageList, () => disks.listImages());
   server.handle(P.imagePrune, (p) => disks.pruneImages(p.sha256));
   server.handle(P.networkCreate, (spec) => networks.create(spec));
   server.handle(P.networkGet, (p) => networks.get(p.name));
   server.handle(P.networkList, async () => ({ networks: await networks.list() }));
   server.handle(P.networkUpdate, (u) => networks.update(u));
-  server.handle(P.networkDelete, (p) => networks.delete(p));
+  server.handle(P.networkDelete, (p) => networks.delete(onThisHost("Network", p)));
 
   await server.listen(o.socketPath);
   chmodSync(o.socketPath, 0o660);
   if (o.socketGroup !== undefined) chownSync(o.socketPath, process.getuid?.() ?? 0, o.socketGroup);
-  log.info("serving", { socket: o.socketPath, stateDir, version: HOSTD_VERSION, qemu: qemuVersion });
+  log.info("serving", { socket: o.socketPath, stateDir, hostId, version: HOSTD_VERSION, qemu: qemuVersion });
 
   return {
     async close() {

@@ -11,10 +11,13 @@ import { KvmError } from "../sdk/errors";
 import { AnyMethod, ErrorBody, MAX_FRAME_BYTES, ParamsOut, RequestEnvelope, ResultOf } from "../sdk/protocol";
 import { readLines } from "../sdk/transport/framing";
 import { Logger } from "./log";
+import type { PeerCred } from "./peer";
 
 export interface RequestContext {
   requestId: string;
   log: Logger;
+  /** Who is calling (the kernel's word for the connection's peer), when hostd could ask; services check host paths as this caller. */
+  peer?: PeerCred;
 }
 
 type Handler = (params: unknown, ctx: RequestContext) => Promise<unknown>;
@@ -31,8 +34,10 @@ export interface ReplyStore {
 type Reply = { result: unknown } | { error: KvmError };
 
 export interface ServerOptions {
-  /** Says why a new connection may not drive hostd, or nothing when it may. */
-  authorize?: (sock: net.Socket) => string | undefined;
+  /** Who is on the other end of a new connection (SO_PEERCRED), when hostd can ask. */
+  peerOf?: (sock: net.Socket) => PeerCred;
+  /** Says why a peer may not drive hostd, or nothing when it may. */
+  authorize?: (peer: PeerCred) => string | undefined;
   replies?: ReplyStore;
   /**
    * Fault injection for tests of lost replies: hold the reply of these methods for this long
@@ -92,8 +97,10 @@ export class Server {
     sock.on("close", () => this.sockets.delete(sock));
     sock.on("error", () => undefined);
     let denied: string | undefined;
+    let peer: PeerCred | undefined;
     try {
-      denied = this.o.authorize?.(sock);
+      peer = this.o.peerOf?.(sock);
+      if (peer && this.o.authorize) denied = this.o.authorize(peer);
     } catch (e) {
       denied = `its credentials could not be read (${(e as Error).message})`;
     }
@@ -116,7 +123,7 @@ export class Server {
       sock,
       (line) => {
         pending++;
-        void this.onFrame(sock, line).finally(() => {
+        void this.onFrame(sock, line, peer).finally(() => {
           pending--;
           endIfIdle();
         });
@@ -128,7 +135,7 @@ export class Server {
     );
   }
 
-  private async onFrame(sock: net.Socket, line: string): Promise<void> {
+  private async onFrame(sock: net.Socket, line: string, peer: PeerCred | undefined): Promise<void> {
     let raw: unknown;
     try {
       raw = JSON.parse(line);
@@ -172,7 +179,7 @@ export class Server {
     if (h.open) {
       let target: Duplex;
       try {
-        target = await h.open(parsed.data, { requestId, log });
+        target = await h.open(parsed.data, { requestId, log, peer });
       } catch (e) {
         this.reply(sock, id, undefined, toWireError(e, log), requestId);
         return;
@@ -191,7 +198,7 @@ export class Server {
     }
     const run = async (): Promise<Reply> => {
       try {
-        const result = await h.fn(parsed.data, { requestId, log });
+        const result = await h.fn(parsed.data, { requestId, log, peer });
         log.log(h.method.mutating ? "info" : "debug", "ok", { ms: Date.now() - started });
         return { result };
       } catch (e) {

@@ -26,6 +26,8 @@ export interface VmRecord<Spec = unknown> {
   devices: VmDevices;
   /** uid and gid of the VM's QEMU; null for VMs made before hostd ran QEMU unprivileged (allocated at next start). */
   uid: number | null;
+  /** Who declared it (protocol Owner); null when nobody did. */
+  owner: string | null;
   createdAt: string;
   updatedAt: string;
 }
@@ -40,6 +42,7 @@ interface Row {
   last_exit: string | null;
   devices: string;
   uid: number | null;
+  owner: string | null;
   created_at: string;
   updated_at: string;
 }
@@ -95,6 +98,10 @@ const MIGRATIONS = [
      reply TEXT NOT NULL,
      created_at TEXT NOT NULL
    )`,
+  // Who declared each object (protocol Owner); NULL for objects made before owners, or without one.
+  `ALTER TABLE vms ADD COLUMN owner TEXT`,
+  `ALTER TABLE disks ADD COLUMN owner TEXT`,
+  `ALTER TABLE networks ADD COLUMN owner TEXT`,
 ];
 
 /** Device placement of one VM: kept so a device never moves (and a guest never renames it). */
@@ -123,6 +130,7 @@ export interface NetworkRecord<Spec = unknown> {
   spec: Spec;
   /** The bridge (created by hostd for nat/isolated; the host's own for bridge mode). */
   bridge: string;
+  owner: string | null;
   createdAt: string;
   updatedAt: string;
 }
@@ -132,6 +140,7 @@ interface NetworkRow {
   name: string;
   spec: string;
   bridge: string;
+  owner: string | null;
   created_at: string;
   updated_at: string;
 }
@@ -144,6 +153,7 @@ export interface DiskRecord<Spec = unknown> {
   format: "qcow2" | "raw";
   /** sha256 of the cached image a clone reads through. */
   backingSha256: string | null;
+  owner: string | null;
   createdAt: string;
   updatedAt: string;
 }
@@ -155,6 +165,7 @@ interface DiskRow {
   path: string;
   format: string;
   backing_sha256: string | null;
+  owner: string | null;
   created_at: string;
   updated_at: string;
 }
@@ -198,6 +209,7 @@ export class Store {
       lastExit: r.last_exit ? (JSON.parse(r.last_exit) as LastExit) : null,
       devices: JSON.parse(r.devices) as VmDevices,
       uid: r.uid,
+      owner: r.owner,
       createdAt: r.created_at,
       updatedAt: r.updated_at,
     };
@@ -206,8 +218,8 @@ export class Store {
   insertVm<S>(rec: VmRecord<S>): void {
     this.db
       .prepare(
-        `INSERT INTO vms (id, name, spec, pid, accelerator, stop_requested, last_exit, devices, uid, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO vms (id, name, spec, pid, accelerator, stop_requested, last_exit, devices, uid, owner, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
       .run(
         rec.id,
@@ -219,6 +231,7 @@ export class Store {
         rec.lastExit ? JSON.stringify(rec.lastExit) : null,
         JSON.stringify(rec.devices),
         rec.uid,
+        rec.owner,
         rec.createdAt,
         rec.updatedAt,
       );
@@ -272,6 +285,7 @@ export class Store {
       path: r.path,
       format: r.format as DiskRecord["format"],
       backingSha256: r.backing_sha256,
+      owner: r.owner,
       createdAt: r.created_at,
       updatedAt: r.updated_at,
     };
@@ -280,9 +294,9 @@ export class Store {
   insertDisk<S>(d: DiskRecord<S>): void {
     this.db
       .prepare(
-        `INSERT INTO disks (id, name, spec, path, format, backing_sha256, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO disks (id, name, spec, path, format, backing_sha256, owner, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
-      .run(d.id, d.name, JSON.stringify(d.spec), d.path, d.format, d.backingSha256, d.createdAt, d.updatedAt);
+      .run(d.id, d.name, JSON.stringify(d.spec), d.path, d.format, d.backingSha256, d.owner, d.createdAt, d.updatedAt);
   }
 
   saveDisk<S>(d: DiskRecord<S>): void {
@@ -353,13 +367,13 @@ export class Store {
   // ---- networks ----
 
   private static toNetwork<S>(r: NetworkRow): NetworkRecord<S> {
-    return { id: r.id, name: r.name, spec: JSON.parse(r.spec) as S, bridge: r.bridge, createdAt: r.created_at, updatedAt: r.updated_at };
+    return { id: r.id, name: r.name, spec: JSON.parse(r.spec) as S, bridge: r.bridge, owner: r.owner, createdAt: r.created_at, updatedAt: r.updated_at };
   }
 
   insertNetwork<S>(n: NetworkRecord<S>): void {
     this.db
-      .prepare(`INSERT INTO networks (id, name, spec, bridge, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)`)
-      .run(n.id, n.name, JSON.stringify(n.spec), n.bridge, n.createdAt, n.updatedAt);
+      .prepare(`INSERT INTO networks (id, name, spec, bridge, owner, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)`)
+      .run(n.id, n.name, JSON.stringify(n.spec), n.bridge, n.owner, n.createdAt, n.updatedAt);
   }
 
   saveNetwork<S>(n: NetworkRecord<S>): void {

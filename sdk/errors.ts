@@ -23,6 +23,10 @@ export const DomainErrorCodes = [
   "already_exists",
   /** The object is in a state that does not allow the operation. */
   "invalid_state",
+  /** The call names a host id (the host the object was made on) that is not this hostd's. */
+  "wrong_host",
+  /** The object belongs to another owner (another stack or resource, or none): the caller may not take it or delete it. */
+  "not_owner",
   /** The request conflicts with the host (a missing file, a busy resource). */
   "conflict",
   /** The host cannot do this (missing capability, unsupported feature). */

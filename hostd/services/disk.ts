@@ -8,13 +8,14 @@ import { randomUUID } from "node:crypto";
 import { chmodSync, mkdirSync, rmSync, statSync } from "node:fs";
 import * as path from "node:path";
 import { errors, KvmError } from "../../sdk/errors";
-import type { DiskInfo, DiskSpec, ImageInfo } from "../../sdk/protocol";
+import type { DiskCreate, DiskInfo, DiskSpec, ImageInfo } from "../../sdk/protocol";
 import { CachedImage, ImageCache, ImageCacheError } from "../drivers/image-cache";
 import { QemuImg, QemuImgError } from "../drivers/qemu-img";
 import { Logger } from "../log";
 import { KeyedMutex } from "../mutex";
 import { withRevert } from "../revert";
 import { DiskRecord, Store } from "../store";
+import { checkDeletable, retryOfOwnCreate } from "./ownership";
 
 type Rec = DiskRecord<DiskSpec>;
 const GiB = 1024 * 1024 * 1024;
@@ -55,12 +56,13 @@ export class DiskService {
     return this.d.store.getDiskByName<DiskSpec>(name);
   }
 
-  async create(spec: DiskSpec): Promise<DiskInfo> {
+  async create(params: DiskCreate): Promise<DiskInfo> {
+    const { owner, ...spec } = params;
     return this.locks.run(spec.name, async () => {
       const existing = this.record(spec.name);
       if (existing) {
-        if (JSON.stringify(existing.spec) === JSON.stringify(spec)) return this.info(existing);
-        throw errors.alreadyExists("Disk", spec.name, "Pick another name, or update or delete the existing disk.");
+        retryOfOwnCreate("Disk", existing, owner, JSON.stringify(existing.spec) === JSON.stringify(spec));
+        return this.info(existing);
       }
       const id = randomUUID();
       const now = new Date().toISOString();
@@ -71,6 +73,7 @@ export class DiskService {
         path: path.join(this.dir(), `${id}.${spec.format}`),
         format: spec.format,
         backingSha256: null,
+        owner: owner ?? null,
         createdAt: now,
         updatedAt: now,
       };
@@ -158,10 +161,11 @@ export class DiskService {
     });
   }
 
-  async delete(p: { name: string; id?: string }): Promise<{ existed: boolean }> {
+  async delete(p: { name: string; id?: string; owner?: string }): Promise<{ existed: boolean }> {
     return this.locks.run(p.name, async () => {
       const rec = this.record(p.name);
       if (!rec || (p.id !== undefined && rec.id !== p.id)) return { existed: false };
+      checkDeletable("Disk", rec, p);
       const vm = this.users.attachedTo(p.name);
       if (vm) {
         throw errors.invalidState(
@@ -217,6 +221,7 @@ export class DiskService {
       id: rec.id,
       name: rec.name,
       spec: rec.spec,
+      owner: rec.owner,
       format: rec.format,
       path: rec.path,
       virtualSizeBytes: i.virtualSize,

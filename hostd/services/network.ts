@@ -15,7 +15,7 @@ import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { errors, KvmError } from "../../sdk/errors";
 import { defaultAddressing, formatCidr, ipToInt, isHostAddress, netmask, overlaps, parseCidr } from "../../sdk/ipv4";
-import { NetworkInfo, NetworkSpec, NetworkUpdate, validateNetworkSpec } from "../../sdk/protocol";
+import { NetworkCreate, NetworkInfo, NetworkSpec, NetworkUpdate, validateNetworkSpec } from "../../sdk/protocol";
 import { DnsmasqConfig, DnsmasqDriver, renderDhcpHosts } from "../drivers/dnsmasq";
 import { LinkInfo, NetlinkDriver } from "../drivers/netlink";
 import { NftDriver } from "../drivers/nft";
@@ -24,6 +24,7 @@ import { Logger } from "../log";
 import { KeyedMutex } from "../mutex";
 import { withRevert } from "../revert";
 import { NetworkRecord, Store } from "../store";
+import { checkDeletable, retryOfOwnCreate } from "./ownership";
 
 type Rec = NetworkRecord<NetworkSpec>;
 
@@ -101,19 +102,20 @@ export class NetworkService {
 
   // ---- API operations -------------------------------------------------------
 
-  async create(spec: NetworkSpec): Promise<NetworkInfo> {
+  async create(params: NetworkCreate): Promise<NetworkInfo> {
+    const { owner, ...spec } = params;
     return this.locks.run(LOCK, async () => {
       const existing = this.d.store.getNetworkByName<NetworkSpec>(spec.name);
       if (existing) {
-        // A retry of the same create is not an error.
-        if (JSON.stringify(existing.spec) === JSON.stringify(spec)) return this.info(existing);
-        throw errors.alreadyExists("Network", spec.name, "Pick another name, or update or delete the existing network.");
+        // The caller's own retry of the same create is not an error.
+        retryOfOwnCreate("Network", existing, owner, JSON.stringify(existing.spec) === JSON.stringify(spec));
+        return this.info(existing);
       }
       const id = randomUUID();
       const bridge = spec.bridge ?? defaultBridgeName(id);
       await this.checkConflicts(spec, bridge);
       const now = new Date().toISOString();
-      const rec: Rec = { id, name: spec.name, spec, bridge, createdAt: now, updatedAt: now };
+      const rec: Rec = { id, name: spec.name, spec, bridge, owner: owner ?? null, createdAt: now, updatedAt: now };
       return withRevert(this.d.log, async (r) => {
         this.d.store.insertNetwork(rec);
         r.add("delete network row", () => this.d.store.deleteNetwork(rec.id));
@@ -176,10 +178,11 @@ export class NetworkService {
     });
   }
 
-  async delete(p: { name: string; id?: string }): Promise<{ existed: boolean }> {
+  async delete(p: { name: string; id?: string; owner?: string }): Promise<{ existed: boolean }> {
     return this.locks.run(LOCK, async () => {
       const rec = this.d.store.getNetworkByName<NetworkSpec>(p.name);
       if (!rec || (p.id !== undefined && rec.id !== p.id)) return { existed: false };
+      checkDeletable("Network", rec, p);
       const vms = [...new Set(this.users.portsOn(rec.name).map((x) => x.vm))];
       if (vms.length > 0) {
         throw errors.invalidState(
@@ -437,6 +440,7 @@ export class NetworkService {
       id: rec.id,
       name: rec.name,
       spec: rec.spec,
+      owner: rec.owner,
       bridge: n.bridge,
       ipv4: n.ipv4 ? { cidr: n.ipv4.cidr, gateway: n.ipv4.gateway, dhcpStart: n.ipv4.dhcpStart, dhcpEnd: n.ipv4.dhcpEnd, leaseSeconds: n.ipv4.leaseSeconds } : null,
       state: problems.length === 0 ? "active" : "degraded",

@@ -11,7 +11,7 @@ import { chmodSync, chownSync, closeSync, copyFileSync, existsSync, mkdirSync, o
 import * as net from "node:net";
 import * as path from "node:path";
 import { errors, KvmError } from "../../sdk/errors";
-import { isNetworkNic, isUsableAddress, type VmDisk, type VmInfo, type VmSpec, type VmState, type VmUpdate } from "../../sdk/protocol";
+import { isNetworkNic, isUsableAddress, type VmCreate, type VmDisk, type VmInfo, type VmSpec, type VmState, type VmUpdate } from "../../sdk/protocol";
 import { AcceleratorChoice } from "../drivers/accel";
 import type { VmCgroup } from "../drivers/cgroup";
 import { cgroupDir, isOurQemu, oomKills, processStartMs, waitGone } from "../drivers/process";
@@ -28,6 +28,7 @@ import { withRevert } from "../revert";
 import { Store, VmRecord } from "../store";
 import { KeyedMutex } from "../mutex";
 import { DiskService } from "./disk";
+import { checkDeletable, retryOfOwnCreate } from "./ownership";
 import { NetworkPort, NetworkService } from "./network";
 import {
   assignDiskSlots,
@@ -180,13 +181,14 @@ export class VmService {
 
   // ---- API operations -------------------------------------------------------
 
-  async create(spec: VmSpec): Promise<VmInfo> {
+  async create(params: VmCreate): Promise<VmInfo> {
+    const { owner, ...spec } = params;
     return this.locks.run(spec.name, async () => {
       const existing = this.d.store.getVmByName<VmSpec>(spec.name);
       if (existing) {
-        // A retry of the same create (e.g. after a dropped connection) is not an error.
-        if (stableJson(existing.spec) === stableJson(spec)) return this.info(existing);
-        throw errors.alreadyExists("VM", spec.name, "Pick another name, or update or delete the existing VM.");
+        // The caller's own retry of the same create (e.g. after a dropped connection) is not an error.
+        retryOfOwnCreate("VM", existing, owner, stableJson(existing.spec) === stableJson(spec));
+        return this.info(existing);
       }
       const now = new Date().toISOString();
       const rec: Rec = {
@@ -199,6 +201,7 @@ export class VmService {
         lastExit: null,
         devices: {},
         uid: null,
+        owner: owner ?? null,
         createdAt: now,
         updatedAt: now,
       };
@@ -339,11 +342,12 @@ export class VmService {
     });
   }
 
-  async delete(p: { name: string; id?: string }): Promise<{ existed: boolean }> {
+  async delete(p: { name: string; id?: string; owner?: string }): Promise<{ existed: boolean }> {
     return this.locks.run(p.name, async () => {
       const rec = this.d.store.getVmByName<VmSpec>(p.name);
       // A namesake with another id is not the VM the caller means: leave it alone.
       if (!rec || (p.id !== undefined && rec.id !== p.id)) return { existed: false };
+      checkDeletable("VM", rec, p);
       if (this.isAlive(rec)) await this.stopQemu(rec, { force: true, timeoutSeconds: 0 });
       await this.deleteTaps(this.qemuNicsOf(rec));
       this.releaseDisks(rec.spec.disks);
@@ -660,6 +664,7 @@ export class VmService {
       id: rec.id,
       name: rec.name,
       spec: rec.spec,
+      owner: rec.owner,
       state,
       qemuStatus,
       pid: rec.pid,

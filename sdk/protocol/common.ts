@@ -41,6 +41,26 @@ export const HostPath = z
   )
   .refine((p) => !p.split("/").includes(".."), "must not contain '..' segments");
 
+/**
+ * Who declared an object: the program and resource that made it, recorded by
+ * hostd with the object. A create finds its own object again (an interrupted
+ * run), never someone else's; a delete removes only what the caller owns.
+ * The Pulumi provider sends `pulumi:<project>/<stack>/<type>/<resource name>`.
+ */
+export const Owner = z
+  .string()
+  .min(1)
+  .max(512)
+  .regex(/^[\x21-\x7e][\x20-\x7e]*$/, "must be printable ASCII, e.g. pulumi:<project>/<stack>/kvm:Vm/<name>");
+export type Owner = z.infer<typeof Owner>;
+
+/**
+ * A host's identity: made once by hostd and kept in its state directory. Two
+ * hostds are two hosts because their ids differ, never because of how they
+ * are reached (address, user, port, socket path are only routes).
+ */
+export const HostId = z.uuid();
+
 /** The stable error body hostd sends; see `sdk/errors.ts` for the codes. */
 export const ErrorBody = z.strictObject({
   code: z.enum(DomainErrorCodes),

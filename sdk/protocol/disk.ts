@@ -5,7 +5,7 @@
  * by sha256, and shared copy-on-write by clones.
  */
 import { z } from "zod";
-import { HostPath, Name, Timestamp } from "./common";
+import { HostId, HostPath, Name, Owner, Timestamp } from "./common";
 import { defineMethod } from "./method";
 
 export const DISK_LIMITS = {
@@ -41,23 +41,33 @@ export const DiskSource = z.discriminatedUnion("kind", [
 ]);
 export type DiskSource = z.output<typeof DiskSource>;
 
-export const DiskSpec = z
-  .strictObject({
-    name: Name,
-    /** Size; for image sources, default is the image's own size (and it may only be larger). */
-    sizeGiB: SizeGiB.optional(),
-    format: DiskFormat.default("qcow2"),
-    source: DiskSource.default({ kind: "blank" }),
-  })
-  .refine((d) => d.source.kind !== "blank" || d.sizeGiB !== undefined, {
-    message: "a blank disk needs sizeGiB",
-    path: ["sizeGiB"],
-  })
-  .refine((d) => !(d.source.kind !== "blank" && d.source.clone && d.format !== "qcow2"), {
-    message: "a copy-on-write clone must be qcow2",
-    path: ["format"],
-  });
+const DiskSpecShape = z.strictObject({
+  name: Name,
+  /** Size; for image sources, default is the image's own size (and it may only be larger). */
+  sizeGiB: SizeGiB.optional(),
+  format: DiskFormat.default("qcow2"),
+  source: DiskSource.default({ kind: "blank" }),
+});
+
+/** The rules that span fields (shared by the spec and the create params). */
+function diskRules<T extends z.ZodType<z.output<typeof DiskSpecShape>>>(s: T) {
+  return s
+    .refine((d) => d.source.kind !== "blank" || d.sizeGiB !== undefined, {
+      message: "a blank disk needs sizeGiB",
+      path: ["sizeGiB"],
+    })
+    .refine((d) => !(d.source.kind !== "blank" && d.source.clone && d.format !== "qcow2"), {
+      message: "a copy-on-write clone must be qcow2",
+      path: ["format"],
+    });
+}
+
+export const DiskSpec = diskRules(DiskSpecShape);
 export type DiskSpec = z.output<typeof DiskSpec>;
+
+/** A create: the spec, and who declares it (see {@link Owner}). */
+export const DiskCreate = diskRules(DiskSpecShape.extend({ owner: Owner.optional() }));
+export type DiskCreate = z.output<typeof DiskCreate>;
 
 export const DiskUpdate = z.strictObject({
   name: Name,
@@ -69,6 +79,8 @@ export const DiskInfo = z.strictObject({
   id: z.uuid(),
   name: Name,
   spec: DiskSpec,
+  /** Who declared it (null: made without an owner). */
+  owner: Owner.nullable(),
   format: DiskFormat,
   /** Where the file lives on the host. */
   path: z.string(),
@@ -98,7 +110,7 @@ export type ImageInfo = z.infer<typeof ImageInfo>;
 
 export const DiskRef = z.strictObject({ name: Name });
 
-export const diskCreate = defineMethod("disk.create", DiskSpec, DiskInfo, { mutating: true });
+export const diskCreate = defineMethod("disk.create", DiskCreate, DiskInfo, { mutating: true });
 export const diskGet = defineMethod("disk.get", DiskRef, DiskInfo, { mutating: false });
 export const diskList = defineMethod("disk.list", z.strictObject({}), z.strictObject({ disks: z.array(DiskInfo) }), { mutating: false });
 export const diskUpdate = defineMethod(
@@ -109,7 +121,15 @@ export const diskUpdate = defineMethod(
 );
 export const diskDelete = defineMethod(
   "disk.delete",
-  z.strictObject({ name: Name, id: z.uuid().optional() }),
+  z.strictObject({
+    name: Name,
+    /** Delete only if the disk still has this id. */
+    id: z.uuid().optional(),
+    /** Delete only if the disk is this owner's (`not_owner` otherwise). */
+    owner: Owner.optional(),
+    /** Delete only on this host (`wrong_host` anywhere else). */
+    hostId: HostId.optional(),
+  }),
   z.strictObject({ existed: z.boolean() }),
   { mutating: true },
 );

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { HostId } from "./common";
 import { defineMethod } from "./method";
 
 /**
@@ -25,6 +26,10 @@ export const Capability = z.enum([
   "idempotency",
   "host.events",
   "vm.console",
+  /** `host.hello` reports `hostId`; deletes accept `hostId` and refuse on another host. */
+  "host.id",
+  /** Creates record `owner`; a name held by another owner is refused; deletes remove only the caller's own. */
+  "owners",
 ]);
 export type Capability = z.infer<typeof Capability>;
 
@@ -47,6 +52,8 @@ export const HostHelloParams = z.strictObject({
 });
 
 export const HostHello = z.strictObject({
+  /** This host's identity (kept in hostd's state directory); what the provider records and compares. */
+  hostId: HostId,
   protocolVersion: z.int(),
   hostdVersion: z.string(),
   hostname: z.string(),

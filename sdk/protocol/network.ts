@@ -6,7 +6,7 @@
  */
 import { z } from "zod";
 import { defaultAddressing, ipToInt, isHostAddress, parseCidr } from "../ipv4";
-import { Name, Timestamp } from "./common";
+import { HostId, Name, Owner, Timestamp } from "./common";
 import { defineMethod } from "./method";
 
 export const NETWORK_LIMITS = {
@@ -138,7 +138,9 @@ const NetworkSpecObject = z.strictObject({
 export const NetworkSpec = NetworkSpecObject.superRefine(checkAddressing);
 export type NetworkSpec = z.output<typeof NetworkSpec>;
 export type NetworkSpecInput = z.input<typeof NetworkSpec>;
-export const NetworkCreate = NetworkSpec;
+/** A create: the spec, and who declares it (see {@link Owner}). */
+export const NetworkCreate = NetworkSpecObject.extend({ owner: Owner.optional() }).superRefine(checkAddressing);
+export type NetworkCreate = z.output<typeof NetworkCreate>;
 
 /**
  * What changes in place: switching between nat and isolated, the DHCP
@@ -173,6 +175,8 @@ export const NetworkInfo = z.strictObject({
   id: z.uuid(),
   name: Name,
   spec: NetworkSpec,
+  /** Who declared it (null: made without an owner). */
+  owner: Owner.nullable(),
   /** The bridge VMs' taps are attached to. */
   bridge: IfName,
   /** Addressing with defaults filled in (nat/isolated only). */
@@ -194,6 +198,10 @@ export const NetworkDelete = z.strictObject({
   name: Name,
   /** Delete only if the network still has this id (guards against deleting a namesake). */
   id: z.uuid().optional(),
+  /** Delete only if the network is this owner's (`not_owner` otherwise). */
+  owner: Owner.optional(),
+  /** Delete only on this host (`wrong_host` anywhere else). */
+  hostId: HostId.optional(),
 });
 
 export const networkCreate = defineMethod("network.create", NetworkCreate, NetworkInfo, { mutating: true });

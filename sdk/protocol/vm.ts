@@ -5,7 +5,7 @@
  */
 import { z } from "zod";
 import { Accelerator } from "./host";
-import { HostPath, Name, Timestamp } from "./common";
+import { HostId, HostPath, Name, Owner, Timestamp } from "./common";
 import { defineMethod } from "./method";
 
 export const VM_LIMITS = {
@@ -129,8 +129,7 @@ export type CloudInit = z.output<typeof CloudInit>;
  * The desired spec of a VM. A VM needs a boot source: a kernel (direct
  * boot), a disk, or a cdrom.
  */
-export const VmSpec = z
-  .strictObject({
+const VmSpecShape = z.strictObject({
     name: Name,
     vcpus: Vcpus.default(1),
     memoryMiB: MemoryMiB.default(512),
@@ -155,20 +154,29 @@ export const VmSpec = z
      * Default `never`: the next `pulumi up` starts it.
      */
     restartPolicy: RestartPolicy.default("never"),
-  })
-  .refine((v) => v.kernel !== undefined || v.disks.length > 0 || v.cdrom !== undefined, {
+});
+
+/** The rules that span fields of a spec (shared by the spec and the create params). */
+function vmRules<T extends z.ZodType<z.output<typeof VmSpecShape>>>(s: T) {
+  return s
+    .refine((v) => v.kernel !== undefined || v.disks.length > 0 || v.cdrom !== undefined, {
     message: "a VM needs a boot source: kernel, disks or cdrom",
     path: ["kernel"],
-  })
-  .refine((v) => new Set(v.disks.map((d) => d.disk)).size === v.disks.length, {
-    message: "a disk may be attached once",
-    path: ["disks"],
-  })
-  .refine((v) => uniqueMacs(v.networkInterfaces), { message: "each NIC needs its own MAC address", path: ["networkInterfaces"] });
+    })
+    .refine((v) => new Set(v.disks.map((d) => d.disk)).size === v.disks.length, {
+      message: "a disk may be attached once",
+      path: ["disks"],
+    })
+    .refine((v) => uniqueMacs(v.networkInterfaces), { message: "each NIC needs its own MAC address", path: ["networkInterfaces"] });
+}
+
+export const VmSpec = vmRules(VmSpecShape);
 export type VmSpec = z.output<typeof VmSpec>;
 export type VmSpecInput = z.input<typeof VmSpec>;
 
-export const VmCreate = VmSpec;
+/** A create: the spec, and who declares it (recorded with the VM; see {@link Owner}). */
+export const VmCreate = vmRules(VmSpecShape.extend({ owner: Owner.optional() }));
+export type VmCreate = z.output<typeof VmCreate>;
 
 function uniqueMacs(nics: { mac?: string }[]): boolean {
   const macs = nics.map((n) => n.mac).filter((m) => m !== undefined);
@@ -237,6 +245,8 @@ export const VmInfo = z.strictObject({
   id: z.uuid(),
   name: Name,
   spec: VmSpec,
+  /** Who declared it (null: made without an owner, e.g. by hand with the CLI). */
+  owner: Owner.nullable(),
   state: VmState,
   /** QMP run state (`running`, `paused`, `internal-error`, ...) when QEMU is alive. */
   qemuStatus: z.string().nullable(),
@@ -309,6 +319,10 @@ export const VmDelete = z.strictObject({
   name: Name,
   /** Delete only if the VM still has this id (guards against deleting a namesake). */
   id: z.uuid().optional(),
+  /** Delete only if the VM is this owner's (refused with `not_owner` otherwise). */
+  owner: Owner.optional(),
+  /** Delete only on this host (refused with `wrong_host`, naming both ids, anywhere else). */
+  hostId: HostId.optional(),
 });
 
 export const vmCreate = defineMethod("vm.create", VmCreate, VmInfo, { mutating: true });
