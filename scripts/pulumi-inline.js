@@ -17,6 +17,10 @@
  * Usage (in a Pulumi project directory, PULUMI_BACKEND_URL etc. in the env):
  *   node scripts/pulumi-inline.js <up|preview|refresh|destroy> --stack S --program FILE
  *        [--expect-no-changes] [--diff] [--parallel N] [--clear-pending-creates]
+ *        [--replace URN]... [--refresh]
+ *
+ * --expect-no-changes and --diff apply to up, preview and refresh;
+ * --replace and --refresh to up and preview; --clear-pending-creates to refresh.
  *
  * The program file is required in this process; .ts files load through Node's
  * built-in type stripping (Node >= 22.18 / 24). Its exports become the stack
@@ -37,11 +41,15 @@ async function main() {
       diff: { type: "boolean", default: false },
       parallel: { type: "string" },
       "clear-pending-creates": { type: "boolean", default: false },
+      replace: { type: "string", multiple: true, default: [] },
+      refresh: { type: "boolean", default: false },
     },
   });
   const [command] = positionals;
   if (!["up", "preview", "refresh", "destroy"].includes(command ?? "") || !values.stack || !values.program) {
-    process.stderr.write("usage: pulumi-inline.js <up|preview|refresh|destroy> --stack S --program FILE [--expect-no-changes] [--diff] [--parallel N] [--clear-pending-creates]\n");
+    process.stderr.write(
+      "usage: pulumi-inline.js <up|preview|refresh|destroy> --stack S --program FILE [--expect-no-changes] [--diff] [--parallel N] [--clear-pending-creates] [--replace URN]... [--refresh]\n",
+    );
     return 2;
   }
   const workDir = path.resolve(values.cwd);
@@ -57,21 +65,32 @@ async function main() {
   const onOutput = (s) => process.stdout.write(s);
   const onError = (s) => process.stderr.write(s);
   const common = { onOutput, onError, color: "never", ...(values.parallel && { parallel: Number(values.parallel) }) };
+  const plan = { diff: values.diff, expectNoChanges: values["expect-no-changes"], replace: values.replace, refresh: values.refresh };
   switch (command) {
     case "up":
-      await stack.up({ ...common, diff: values.diff });
+      await stack.up({ ...common, ...plan });
       break;
     case "preview":
-      await stack.preview({ ...common, diff: values.diff, expectNoChanges: values["expect-no-changes"] });
+      await stack.preview({ ...common, ...plan });
       break;
     case "refresh":
-      await stack.refresh({ ...common, clearPendingCreates: values["clear-pending-creates"] });
+      if (values.diff) refreshWithDiff(stack);
+      await stack.refresh({ ...common, expectNoChanges: values["expect-no-changes"], clearPendingCreates: values["clear-pending-creates"] });
       break;
     case "destroy":
       await stack.destroy({ ...common });
       break;
   }
   return 0;
+}
+
+/**
+ * The Automation API's refresh has no `diff` option, though `pulumi refresh --diff` exists:
+ * add the flag to that one CLI command (not to the `stack history` the API runs after it).
+ */
+function refreshWithDiff(stack) {
+  const run = stack.runPulumiCmd.bind(stack);
+  stack.runPulumiCmd = (args, ...rest) => run(args[0] === "refresh" ? [...args, "--diff"] : args, ...rest);
 }
 
 main().then(
