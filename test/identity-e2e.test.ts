@@ -1,0 +1,347 @@
+/**
+ * Host identity end to end with the real Pulumi CLI, sshd, hostd and QEMU: a
+ * host is its host id, never the route to it. Reaching the same hostd another
+ * way (a socket alias, another user, another name, another port) changes
+ * nothing on the host; another hostd is another host (a replacement, and a
+ * delete sent there is refused); a replacement that keeps a name leaves one
+ * object of that name; and a second stack never takes the first one's VM.
+ */
+import { execFileSync, spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { chmodSync, mkdtempSync, rmSync, symlinkSync } from "node:fs";
+import * as path from "node:path";
+import { procState } from "../hostd/drivers/process";
+import { isKvmError } from "../sdk/errors";
+import { announceAccelerator, tinyGuest } from "./fixtures/env";
+import { HostdFixture } from "./fixtures/hostd";
+import { PulumiProject, RunResult } from "./fixtures/pulumi";
+import { SshdFixture } from "./fixtures/sshd";
+
+jest.setTimeout(900_000);
+
+const g = tinyGuest();
+const VM = "idvm";
+const DISK = "iddisk";
+
+/** One VM and one Disk (not attached, so the test can write into its file), with explicit names. */
+const PROGRAM = `import * as pulumi from "@pulumi/pulumi";
+import * as kvm from "pulumi-kvm";
+const cfg = new pulumi.Config();
+const disk = new kvm.Disk("data", { name: "${DISK}", sizeGiB: 1, format: cfg.get("diskFormat") === "raw" ? "raw" : "qcow2" });
+const vm = new kvm.Vm("web", {
+  name: "${VM}",
+  memoryMiB: 96,
+  guestAgent: false,
+  kernel: { path: cfg.require("kernel"), initrd: cfg.require("initrd"), cmdline: cfg.require("cmdline") },
+});
+export const vmId = vm.vmId;
+export const pid = vm.pid;
+export const diskId = disk.diskId;
+`;
+
+/** A local user and group made for this file only, allowed on hostd's socket through the group. */
+interface LocalUser {
+  name: string;
+  uid: number;
+  gid: number;
+}
+
+let sshd: SshdFixture;
+let hd: HostdFixture;
+let other: HostdFixture | undefined;
+let user: LocalUser | undefined;
+let groupMade: string | undefined;
+let scratch: string;
+let p: PulumiProject;
+const projects: PulumiProject[] = [];
+
+function makeUser(): LocalUser {
+  const name = `pkvmid${randomBytes(3).toString("hex")}`;
+  execFileSync("groupadd", [name]);
+  groupMade = name;
+  // No home, no shell, no password, but not locked ("*", not "!"): it may log in by key and forward, nothing else.
+  execFileSync("useradd", ["-M", "-N", "-g", name, "-d", "/nonexistent", "-s", "/usr/sbin/nologin", "-p", "*", name]);
+  const u: LocalUser = { name, uid: Number(execFileSync("id", ["-u", name], { encoding: "utf8" })), gid: Number(execFileSync("id", ["-g", name], { encoding: "utf8" })) };
+  user = u;
+  return u;
+}
+
+function removeUser(): void {
+  // -f: sshd's per-connection children of the user may still be exiting.
+  if (user) execFileSync("userdel", ["-f", user.name], { stdio: "ignore" });
+  // userdel removes a group named like the user when it has no other members; else it is still here.
+  if (groupMade && spawnSync("getent", ["group", groupMade]).status === 0) execFileSync("groupdel", [groupMade], { stdio: "ignore" });
+}
+
+beforeAll(async () => {
+  announceAccelerator();
+  scratch = mkdtempSync("/tmp/pkvm-id-");
+  // Traversable by the throwaway user: the socket alias lives here.
+  chmodSync(scratch, 0o711);
+  const u = makeUser();
+  sshd = await SshdFixture.start({ secondPort: true });
+  sshd.authorizeUser(u.name, u.uid);
+  hd = await HostdFixture.start({ socketGroup: u.gid });
+  p = await PulumiProject.create(PROGRAM, {
+    "kvm:host": sshd.host,
+    "kvm:port": String(sshd.port),
+    "kvm:user": sshd.user,
+    "kvm:privateKey": { secret: sshd.userKeys.ed25519.privateKey },
+    // A fingerprint holds whatever name or port reaches the host (known_hosts lines are per name and port).
+    "kvm:hostKey": sshd.hostKeyFingerprint(),
+    "kvm:socketPath": hd.socketPath,
+    kernel: g.kernel,
+    initrd: g.initrd,
+    cmdline: g.cmdline,
+  });
+  projects.push(p);
+});
+
+afterAll(async () => {
+  // Stacks first (their providers hold SSH connections as the throwaway user), then hosts, sshd, the user.
+  for (const x of projects) await x.cleanup().catch(() => undefined);
+  await other?.cleanup();
+  await hd?.cleanup();
+  await sshd?.stop();
+  try {
+    removeUser();
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+});
+
+function alive(pid: number | null): boolean {
+  if (pid === null) return false;
+  const st = procState(pid);
+  return st !== undefined && st !== "Z";
+}
+
+/**
+ * The counts in the `Resources:` summary Pulumi prints after a preview or an
+ * update, by kind: create, update, delete, replace, same. A plan that touches
+ * nothing prints only "N unchanged".
+ */
+function summary(r: RunResult): Record<string, number> {
+  const at = r.stdout.lastIndexOf("\nResources:\n");
+  if (at < 0) throw new Error(`no Resources: summary in:\n${r.output}`);
+  const counts: Record<string, number> = {};
+  for (const line of r.stdout.slice(at).split("\n").slice(2)) {
+    const m = /^\s+(?:\+-|[+~-])?\s*(\d+) (to create|created|to update|updated|to delete|deleted|to replace|replaced|unchanged)\b/.exec(line);
+    if (!m) {
+      if (line.trim() === "") break;
+      continue;
+    }
+    const kind = { "to create": "create", created: "create", "to update": "update", updated: "update", "to delete": "delete", deleted: "delete", "to replace": "replace", replaced: "replace", unchanged: "same" }[m[2]!]!;
+    counts[kind] = Number(m[1]);
+  }
+  return counts;
+}
+
+/** No step of the plan or update makes, deletes or replaces anything. */
+function expectNothingRemade(r: RunResult): void {
+  expect(r.code).toBe(0);
+  const s = summary(r);
+  expect({ create: s.create ?? 0, delete: s.delete ?? 0, replace: s.replace ?? 0 }).toEqual({ create: 0, delete: 0, replace: 0 });
+}
+
+async function mustOk(r: Promise<RunResult>, what: string): Promise<RunResult> {
+  const x = await r;
+  if (x.code !== 0) throw new Error(`${what} exited ${x.code}:\n${x.output}`);
+  return x;
+}
+
+/** What the host says about the stack's VM and Disk. */
+async function onHost(h: HostdFixture) {
+  const c = h.client();
+  const vm = await c.vm.get(VM);
+  const disk = await c.disk.get(DISK);
+  return { vmId: vm.id, pid: vm.pid, state: vm.state, diskId: disk.id, diskPath: disk.path, format: disk.format };
+}
+
+function qemuIo(file: string, format: string, cmd: string, readOnly: boolean): string {
+  return execFileSync("qemu-io", ["-f", format, ...(readOnly ? ["-r"] : []), "-c", cmd, file], { encoding: "utf8" });
+}
+
+/** Reads the disk's first MiB back and checks every byte is `pattern` (qemu-io prints a failure otherwise). */
+function expectPattern(file: string, format: string, pattern: number): void {
+  const out = qemuIo(file, format, `read -P 0x${pattern.toString(16)} 0 1M`, true);
+  expect(out).not.toMatch(/verification failed|error/i);
+  expect(out).toContain("read 1048576/1048576 bytes");
+}
+
+/** The connection settings, one changed per case; each case starts where the last one left the stack. */
+const ROUTES: [string, () => [string, string]][] = [
+  ["kvm:socketPath changed to a symlink of the same socket", () => {
+    const alias = path.join(scratch, "alias.sock");
+    symlinkSync(hd.socketPath, alias);
+    return ["kvm:socketPath", alias];
+  }],
+  ["kvm:user changed to another user allowed on the socket", () => ["kvm:user", user!.name]],
+  ["kvm:host changed from 127.0.0.1 to localhost", () => ["kvm:host", "localhost"]],
+  ["kvm:port changed to a second port of the same sshd", () => ["kvm:port", String(sshd.port2)]],
+];
+
+describe("the same host reached another way: no replacement, nothing changes on the host", () => {
+  let pattern = 0xa0;
+  test.each(ROUTES)("%s", async (_label, change) => {
+    // Start from a converged stack (a case that failed before must not fail the next one for its reason).
+    await mustOk(p.operation("refresh"), "refresh");
+    await p.up();
+    const hostId = (await hd.client().helloOnce()).hostId;
+    const before = await onHost(hd);
+    expect(alive(before.pid)).toBe(true);
+    // Data in the Disk, written while no VM uses it, and a raw copy of everything the guest would see.
+    pattern++;
+    qemuIo(before.diskPath, before.format, `write -P 0x${pattern.toString(16)} 0 1M`, false);
+    const copy = path.join(scratch, `disk-${pattern}.raw`);
+    execFileSync("qemu-img", ["convert", "-f", before.format, "-O", "raw", before.diskPath, copy]);
+
+    const [key, value] = change();
+    await p.setConfig(key, value);
+
+    // Preview: nothing is made, deleted or replaced.
+    const preview = await p.operation("preview", { diff: true });
+    if (preview.code !== 0) console.log(preview.output);
+    expectNothingRemade(preview);
+
+    // Up: the same VM (same id, same QEMU process) and the same Disk (same id, same bytes).
+    const up = await p.operation("up", { diff: true });
+    if (up.code !== 0) console.log(up.output);
+    expectNothingRemade(up);
+    const after = await onHost(hd);
+    expect(after).toEqual(before);
+    expect(alive(after.pid)).toBe(true);
+    expect(await p.outputs()).toMatchObject({ vmId: before.vmId, pid: before.pid, diskId: before.diskId });
+    expectPattern(after.diskPath, after.format, pattern);
+    execFileSync("qemu-img", ["compare", "-q", "-f", "raw", "-F", after.format, copy, after.diskPath]);
+    rmSync(copy);
+    // State records the host by its id, unchanged.
+    expect(await p.resourceOutputs("web")).toMatchObject({ vmId: before.vmId, hostId });
+    expect(await p.resourceOutputs("data")).toMatchObject({ diskId: before.diskId, hostId });
+
+    // And then nothing is left to do, read back from the host or planned.
+    await mustOk(p.operation("refresh", { diff: true, expectNoChanges: true }), "refresh --expect-no-changes");
+    await mustOk(p.operation("preview", { diff: true, expectNoChanges: true }), "preview --expect-no-changes");
+    expect(await onHost(hd)).toEqual(before);
+  });
+});
+
+describe("a replacement that keeps the name leaves one object of that name, with the new spec", () => {
+  test("pulumi up --replace of the Vm", async () => {
+    await p.up();
+    const before = await onHost(hd);
+    const urn = await p.urnOf("web");
+    const up = await mustOk(p.operation("up", { diff: true, replace: [urn] }), "up --replace");
+    expect(summary(up)).toMatchObject({ replace: 1 });
+    const vms = (await hd.client().vm.list()).vms.filter((v) => v.name === VM);
+    expect(vms).toHaveLength(1);
+    const out = await p.outputs();
+    expect(vms[0]!.id).toBe(out.vmId);
+    expect(vms[0]!.id).not.toBe(before.vmId);
+    expect(vms[0]!.state).toBe("running");
+    expect(alive(vms[0]!.pid)).toBe(true);
+    expect(alive(before.pid)).toBe(false);
+    await mustOk(p.operation("refresh", { diff: true, expectNoChanges: true }), "refresh --expect-no-changes");
+  });
+
+  test("a Disk's format changed (which replaces it)", async () => {
+    await p.up();
+    const before = await onHost(hd);
+    expect(before.format).toBe("qcow2");
+    await p.setConfig("diskFormat", "raw");
+    const preview = await mustOk(p.operation("preview", { diff: true }), "preview");
+    expect(summary(preview)).toMatchObject({ replace: 1 });
+    expect(summary(preview).delete ?? 0).toBe(0);
+    const up = await mustOk(p.operation("up", { diff: true }), "up");
+    expect(summary(up)).toMatchObject({ replace: 1 });
+    const disks = (await hd.client().disk.list()).disks.filter((d) => d.name === DISK);
+    expect(disks).toHaveLength(1);
+    expect(disks[0]!.format).toBe("raw");
+    expect(disks[0]!.id).toBe((await p.outputs()).diskId);
+    expect(disks[0]!.id).not.toBe(before.diskId);
+    // The VM was not touched by the Disk's replacement.
+    expect((await onHost(hd)).pid).toBe(before.pid);
+    await mustOk(p.operation("refresh", { diff: true, expectNoChanges: true }), "refresh --expect-no-changes");
+    await mustOk(p.operation("preview", { expectNoChanges: true, refresh: true }), "preview --refresh --expect-no-changes");
+  });
+});
+
+test("a second stack declaring the same VM and Disk names on the host fails naming the first stack's resources, and takes nothing", async () => {
+  await p.up();
+  const before = await onHost(hd);
+  // Another stack of the same project (same program, same spec), reaching the host the plain way.
+  const second = await PulumiProject.create(
+    PROGRAM,
+    {
+      "kvm:host": sshd.host,
+      "kvm:port": String(sshd.port),
+      "kvm:user": sshd.user,
+      "kvm:privateKey": { secret: sshd.userKeys.ed25519.privateKey },
+      "kvm:hostKey": sshd.hostKeyFingerprint(),
+      "kvm:socketPath": hd.socketPath,
+      kernel: g.kernel,
+      initrd: g.initrd,
+      cmdline: g.cmdline,
+      diskFormat: "raw",
+    },
+    { stack: "second" },
+  );
+  projects.push(second);
+  const up = await second.operation("up");
+  expect(up.code).not.toBe(0);
+  expect(up.output).toContain("[not_owner]");
+  expect(up.output).toContain(`pulumi:pkvm-test/${p.stack}/kvm:Vm/web`);
+  expect(up.output).toContain(`pulumi:pkvm-test/${p.stack}/kvm:Disk/data`);
+  expect(await onHost(hd)).toEqual(before);
+  expect(alive(before.pid)).toBe(true);
+
+  // Destroying the second stack deletes nothing of the first's.
+  await mustOk(second.operation("destroy"), "destroy of the second stack");
+  expect(await onHost(hd)).toEqual(before);
+  expect(alive(before.pid)).toBe(true);
+  await mustOk(p.operation("refresh", { diff: true, expectNoChanges: true }), "refresh --expect-no-changes of the first stack");
+});
+
+test("another hostd is another host: the preview replaces, and a delete sent there with the recorded host id is refused", async () => {
+  await p.up();
+  const before = await onHost(hd);
+  const hostId = (await hd.client().helloOnce()).hostId;
+  other = await HostdFixture.start({ socketGroup: user!.gid });
+  const otherId = (await other.client().helloOnce()).hostId;
+  expect(otherId).not.toBe(hostId);
+  // A namesake on the other host, made there by hand (same name, same spec).
+  const namesake = await other.client().vm.create({ name: VM, memoryMiB: 96, guestAgent: false, kernel: { path: g.kernel, initrd: g.initrd, cmdline: g.cmdline } });
+  expect(alive(namesake.pid)).toBe(true);
+  const recorded = await p.resourceOutputs("web");
+  expect(recorded.hostId).toBe(hostId);
+
+  const route = (await p.run(["config", "get", "kvm:socketPath"])).stdout.trim();
+  await p.setConfig("kvm:socketPath", other.socketPath);
+  try {
+    const preview = await mustOk(p.operation("preview", { diff: true }), "preview against the other hostd");
+    expect(summary(preview)).toMatchObject({ replace: 2 });
+    expect(preview.output).toMatch(/kvm: Vm "idvm".*replac/i);
+
+    // The SDK's delete with the recorded host id, sent to the other hostd: refused, naming both hosts.
+    const refused = await other
+      .client()
+      .vm.delete({ name: VM, id: namesake.id, hostId: recorded.hostId as string })
+      .then(() => undefined, (e: unknown) => e);
+    expect(isKvmError(refused, "wrong_host")).toBe(true);
+    expect(String(refused)).toContain(hostId);
+    expect(String(refused)).toContain(otherId);
+    // And the same through Pulumi: a destroy that now reaches the other hostd deletes nothing there.
+    const destroy = await p.operation("destroy");
+    expect(destroy.code).not.toBe(0);
+    expect(destroy.output).toContain("[wrong_host]");
+    const there = await other.client().vm.get(VM);
+    expect({ id: there.id, pid: there.pid, state: there.state }).toEqual({ id: namesake.id, pid: namesake.pid, state: "running" });
+    expect(alive(namesake.pid)).toBe(true);
+  } finally {
+    await p.setConfig("kvm:socketPath", route);
+  }
+  // Back on the first host, nothing was lost there either.
+  expect(await onHost(hd)).toEqual(before);
+  await mustOk(p.operation("refresh", { diff: true, expectNoChanges: true }), "refresh --expect-no-changes");
+  await mustOk(p.operation("preview", { expectNoChanges: true }), "preview --expect-no-changes");
+});
