@@ -79,6 +79,16 @@ export function nameFor(olds: { name?: string; namePrefix?: string }, news: Reco
   return autoName(news.namePrefix as string | undefined, fallback, typeof news.nameSeed === "string" ? news.nameSeed : undefined);
 }
 
+/**
+ * The inputs with the resource's identity settled: its name (given, kept, or
+ * generated) and its name seed, which is also the owner hostd records
+ * (see placement.ts `ownerOf`) and so stays the resource's for its life:
+ * a resource renamed in the program keeps owning what it made.
+ */
+export function identified(olds: { name?: string; namePrefix?: string; nameSeed?: string }, news: Record<string, unknown>, fallback: string): Record<string, unknown> {
+  return { ...news, name: nameFor(olds, news, fallback), ...(olds.nameSeed !== undefined && { nameSeed: olds.nameSeed }) };
+}
+
 /** Inputs every resource class adds: the seed of its generated name (`<project>/<stack>/<type>/<name>`). */
 export const NameSeed = z.string().max(512);
 

@@ -4,14 +4,17 @@
 import type * as dynamic from "@pulumi/pulumi/dynamic";
 import { z } from "zod";
 import { DiskFormat, DiskInfo, DiskSource, DiskSpec, Name, SizeGiB } from "../sdk/protocol";
-import { clientFor, ConnectionSettings, targetOf } from "./connection";
-import { NameSeed, configureFromStack, failuresOf, hasUnknown, nameFor, ownInputs, same, settingsFor, withoutUnknowns, withUserErrors, definedOnly, ownedOrGone, mustOwn } from "./common";
+import { clientFor, ConnectionSettings } from "./connection";
+import { mustBeOnHost, onItsHost, ownerOf, Placement, placementOf, routeChange } from "./placement";
+import { NameSeed, configureFromStack, failuresOf, hasUnknown, identified, ownInputs, same, settingsFor, withoutUnknowns, withUserErrors, definedOnly, ownedOrGone, mustOwn } from "./common";
 
 const DEFAULT_TIMEOUT_SECONDS = 3600;
 
 export interface DiskInputs {
   name: string;
   namePrefix?: string;
+  /** `<project>/<stack>/kvm:Disk/<name>`: seeds the generated name and is the owner hostd records. */
+  nameSeed?: string;
   sizeGiB?: number;
   format: "qcow2" | "raw";
   source: z.output<typeof DiskSource>;
@@ -19,9 +22,8 @@ export interface DiskInputs {
   connection?: ConnectionSettings;
 }
 
-export interface DiskOutputs extends DiskInputs {
+export interface DiskOutputs extends DiskInputs, Placement {
   diskId: string;
-  host: string;
   path: string;
   virtualSizeBytes: number;
   actualSizeBytes: number;
@@ -46,7 +48,7 @@ export async function check(olds: Partial<DiskInputs>, allNews: Record<string, u
   const news = ownInputs(allNews);
   const shape = Inputs.safeParse(withoutUnknowns(news));
   if (!shape.success) return { inputs: news, failures: failuresOf(shape.error) };
-  const inputs: Record<string, unknown> = { ...news, name: nameFor(olds, news, "disk") };
+  const inputs = identified(olds, news, "disk");
   inputs.timeoutSeconds ??= DEFAULT_TIMEOUT_SECONDS;
   if (!hasUnknown(inputs)) {
     const spec = DiskSpec.safeParse(specOf(inputs as unknown as DiskInputs));
@@ -74,9 +76,10 @@ export async function diff(_id: string, olds: DiskOutputs, news: DiskInputs): Pr
   const replaces: string[] = [];
   const changed: string[] = [];
   for (const k of ["name", "format", "source"] as const) if (!same(olds[k], news[k])) replaces.push(k);
-  const hostChanged = !hasUnknown(news.connection) && olds.host !== undefined && targetOf(settingsFor(news)) !== olds.host;
+  const route = await routeChange("Disk", olds, news);
+  const hostChanged = route.replace;
   if (hostChanged) replaces.push("connection");
-  else if (!same(olds.connection, news.connection)) changed.push("connection");
+  else if (route.changed) changed.push("connection");
   if (!same(olds.sizeGiB, news.sizeGiB)) {
     if (news.sizeGiB === undefined) changed.push("sizeGiB"); // keeps its size; nothing to do on the host
     else {
@@ -102,12 +105,12 @@ function specOf(i: DiskInputs): z.input<typeof DiskSpec> {
   return { name: i.name, sizeGiB: i.sizeGiB, format: i.format, source: i.source };
 }
 
-function outputsOf(i: DiskInputs, d: DiskInfo, host: string): DiskOutputs {
+function outputsOf(i: DiskInputs, d: DiskInfo, where: Placement): DiskOutputs {
   return definedOnly({
     ...i,
+    ...where,
     sizeGiB: d.spec.sizeGiB ?? i.sizeGiB,
     diskId: d.id,
-    host,
     path: d.path,
     virtualSizeBytes: d.virtualSizeBytes,
     actualSizeBytes: d.actualSizeBytes,
@@ -120,8 +123,9 @@ export async function create(inputs: DiskInputs): Promise<dynamic.CreateResult<D
   return withUserErrors(`creating disk "${inputs.name}"`, async () => {
     const settings = settingsFor(inputs);
     const client = clientFor(settings, inputs.timeoutSeconds * 1000);
-    const d = await client.disk.create(specOf(inputs));
-    return { id: d.id, outs: outputsOf(inputs, d, targetOf(settings)) };
+    const hostId = (await client.helloOnce()).hostId;
+    const d = await client.disk.create({ ...specOf(inputs), owner: ownerOf(inputs) });
+    return { id: d.id, outs: outputsOf(inputs, d, placementOf(settings, hostId)) };
   });
 }
 
@@ -129,9 +133,11 @@ export async function read(id: string, props: DiskOutputs): Promise<dynamic.Read
   return withUserErrors(`reading disk "${props.name}"`, async () => {
     const settings = settingsFor(props);
     const client = clientFor(settings, 60_000);
+    // On another host "not found" would drop the disk from state: the host id is checked first.
+    const hostId = await mustBeOnHost("Disk", props.name, client, props.hostId);
     const d = await ownedOrGone(id, () => client.disk.get(props.name));
     if (!d) return { id: "", props: {} as DiskOutputs };
-    return { id, props: outputsOf(props, d, props.host ?? targetOf(settings)) };
+    return { id, props: outputsOf(props, d, placementOf(settings, hostId)) };
   });
 }
 
@@ -140,18 +146,18 @@ export async function update(id: string, olds: DiskOutputs, news: DiskInputs): P
     const settings = settingsFor(news);
     const client = clientFor(settings, news.timeoutSeconds * 1000);
     // Check it is still the stack's disk before touching it: a namesake must not be grown.
+    const hostId = await mustBeOnHost("Disk", news.name, client, olds.hostId);
     let d = await mustOwn("Disk", news.name, id, () => client.disk.get(news.name));
     if (news.sizeGiB !== undefined && news.sizeGiB !== olds.sizeGiB) {
       d = (await client.disk.update({ name: news.name, sizeGiB: news.sizeGiB })).disk;
     }
-    return { outs: outputsOf(news, d, olds.host ?? targetOf(settings)) };
+    return { outs: outputsOf(news, d, placementOf(settings, hostId)) };
   });
 }
 
 async function deleteDisk(id: string, props: DiskOutputs): Promise<void> {
   return withUserErrors(`deleting disk "${props.name}"`, async () => {
-    const client = clientFor(settingsFor(props), 120_000);
-    await client.disk.delete({ name: props.name, id });
+    await onItsHost(props, 120_000, (client) => client.disk.delete({ name: props.name, id, owner: ownerOf(props), hostId: props.hostId }));
   });
 }
 export { deleteDisk as delete };

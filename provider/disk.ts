@@ -41,6 +41,8 @@ export class Disk extends pulumi.dynamic.Resource {
   declare readonly sizeGiB: pulumi.Output<number | undefined>;
   declare readonly format: pulumi.Output<string>;
   declare readonly diskId: pulumi.Output<string>;
+  /** The id of the host it lives on (hostd's host id; a host is its id, never the route that reaches it). */
+  declare readonly hostId: pulumi.Output<string>;
   declare readonly host: pulumi.Output<string>;
   /** The file on the host. */
   declare readonly path: pulumi.Output<string>;
@@ -63,6 +65,8 @@ export class Disk extends pulumi.dynamic.Resource {
       timeoutSeconds: args.timeoutSeconds,
       connection: args.connection,
       diskId: undefined,
+      hostId: undefined,
+      route: undefined,
       host: undefined,
       path: undefined,
       virtualSizeBytes: undefined,

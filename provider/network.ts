@@ -38,6 +38,8 @@ export class Network extends pulumi.dynamic.Resource {
   declare readonly name: pulumi.Output<string>;
   declare readonly mode: pulumi.Output<string>;
   declare readonly networkId: pulumi.Output<string>;
+  /** The id of the host it lives on (hostd's host id; a host is its id, never the route that reaches it). */
+  declare readonly hostId: pulumi.Output<string>;
   declare readonly host: pulumi.Output<string>;
   /** The bridge VMs' taps are on. */
   declare readonly bridgeName: pulumi.Output<string>;
@@ -63,6 +65,8 @@ export class Network extends pulumi.dynamic.Resource {
       mtu: args.mtu,
       connection: args.connection,
       networkId: undefined,
+      hostId: undefined,
+      route: undefined,
       host: undefined,
       bridgeName: undefined,
       gateway: undefined,

@@ -26,13 +26,14 @@ import {
   VmSpec,
   VmUpdate,
 } from "../sdk/protocol";
-import { clientFor, ConnectionSettings, targetOf } from "./connection";
+import { clientFor, ConnectionSettings } from "./connection";
+import { mustBeOnHost, onItsHost, ownerOf, Placement, placementOf, routeChange } from "./placement";
 import {
   NameSeed,
   configureFromStack,
   failuresOf,
   hasUnknown,
-  nameFor,
+  identified,
   ownInputs,
   same,
   settingsFor,
@@ -55,6 +56,8 @@ export type WaitFor = z.infer<typeof WaitFor>;
 export interface VmInputs {
   name: string;
   namePrefix?: string;
+  /** `<project>/<stack>/kvm:Vm/<name>`: seeds the generated name and is the owner hostd records. */
+  nameSeed?: string;
   vcpus: number;
   memoryMiB: number;
   running: boolean;
@@ -73,9 +76,8 @@ export interface VmInputs {
 }
 
 /** Outputs: the inputs plus what the host reports. */
-export interface VmOutputs extends VmInputs {
+export interface VmOutputs extends VmInputs, Placement {
   vmId: string;
-  host: string;
   state: string;
   accelerator: string | null;
   pid: number | null;
@@ -124,7 +126,7 @@ export async function check(olds: Partial<VmOutputs>, allNews: Record<string, un
   const shape = Inputs.safeParse(withoutUnknowns(news));
   if (!shape.success) return { inputs: news, failures: failuresOf(shape.error) };
 
-  const inputs: Record<string, unknown> = { ...news, name: nameFor(olds, news, "vm") };
+  const inputs = identified(olds, news, "vm");
   inputs.vcpus ??= 1;
   inputs.memoryMiB ??= 512;
   inputs.running ??= true;
@@ -169,9 +171,10 @@ export async function diff(_id: string, olds: VmOutputs, news: VmInputs): Promis
   const replaces: string[] = [];
   const changed: string[] = [];
   if (!same(olds.name, news.name)) replaces.push("name");
-  const hostChanged = !hasUnknown(news.connection) && olds.host !== undefined && targetOf(settingsFor(news)) !== olds.host;
+  const route = await routeChange("Vm", olds, news);
+  const hostChanged = route.replace;
   if (hostChanged) replaces.push("connection");
-  else if (!same(olds.connection, news.connection)) changed.push("connection");
+  else if (route.changed) changed.push("connection");
   // State written before restartPolicy existed has none: that is the default, not a change.
   const before = { ...olds, restartPolicy: olds.restartPolicy ?? "never" };
   for (const k of Object.keys(EFFECT) as (keyof VmInputs)[]) {
@@ -239,10 +242,11 @@ function usableAddresses(vm: VmInfo): string[] {
   return all;
 }
 
-function outputsOf(i: VmInputs, vm: VmInfo, host: string): VmOutputs {
+function outputsOf(i: VmInputs, vm: VmInfo, where: Placement): VmOutputs {
   const addrs = usableAddresses(vm);
   return definedOnly({
     ...i,
+    ...where,
     vcpus: vm.spec.vcpus,
     memoryMiB: vm.spec.memoryMiB,
     kernel: vm.spec.kernel,
@@ -250,7 +254,6 @@ function outputsOf(i: VmInputs, vm: VmInfo, host: string): VmOutputs {
     // The real power state, so `pulumi refresh` shows a VM that stopped or crashed.
     running: vm.state === "running" || vm.state === "paused",
     vmId: vm.id,
-    host,
     state: vm.state,
     accelerator: vm.accelerator,
     pid: vm.pid,
@@ -305,22 +308,23 @@ export async function create(inputs: VmInputs): Promise<dynamic.CreateResult<VmO
   return withUserErrors(`creating VM "${inputs.name}"`, async () => {
     const settings = settingsFor(inputs);
     const client = clientFor(settings, inputs.timeoutSeconds * 1000);
-    await client.helloOnce();
-    let vm = await client.vm.create(specOf(inputs));
+    const hostId = (await client.helloOnce()).hostId;
+    const owner = ownerOf(inputs);
+    let vm = await client.vm.create({ ...specOf(inputs), owner });
     if (inputs.running) {
       try {
         vm = await waitReady(client, inputs.name, inputs.waitFor, inputs.timeoutSeconds);
       } catch (e) {
         // A failed create leaves no state behind in Pulumi, so it must leave no VM behind on the host either.
         const id = vm.id;
-        const undone = await client.vm.delete({ name: inputs.name, id }).then(() => true, () => false);
+        const undone = await client.vm.delete({ name: inputs.name, id, owner, hostId }).then(() => true, () => false);
         if (e instanceof KvmError) {
           throw new KvmError(e.code, `${e.message} ${undone ? "The VM was deleted again, so nothing is left half-made." : "Deleting the VM again failed too: delete it on the host."}`, e.details, e.requestId);
         }
         throw e;
       }
     }
-    return { id: vm.id, outs: outputsOf(inputs, vm, targetOf(settings)) };
+    return { id: vm.id, outs: outputsOf(inputs, vm, placementOf(settings, hostId)) };
   });
 }
 
@@ -328,9 +332,11 @@ export async function read(id: string, props: VmOutputs): Promise<dynamic.ReadRe
   return withUserErrors(`reading VM "${props.name}"`, async () => {
     const settings = settingsFor(props);
     const client = clientFor(settings, 60_000);
+    // On another host "not found" would drop the VM from state: the host id is checked first.
+    const hostId = await mustBeOnHost("VM", props.name, client, props.hostId);
     const vm = await ownedOrGone(id, () => client.vm.get(props.name));
     if (!vm) return { id: "", props: {} as VmOutputs };
-    return { id, props: outputsOf(props, vm, props.host ?? targetOf(settings)) };
+    return { id, props: outputsOf(props, vm, placementOf(settings, hostId)) };
   });
 }
 
@@ -351,18 +357,18 @@ export async function update(id: string, olds: VmOutputs, news: VmInputs): Promi
     }
     // `olds.running` is the real state from the last read, so this also starts a VM that stopped or crashed.
     if (olds.running !== news.running) u.running = news.running;
-    // Check it is still the stack's VM before touching it: a namesake must not be changed.
+    // Check it is still the stack's VM on its host before touching it: a namesake must not be changed.
+    const hostId = await mustBeOnHost("VM", news.name, client, olds.hostId);
     let vm = await mustOwn("VM", news.name, id, () => client.vm.get(news.name));
     if (Object.keys(u).length > 1) vm = (await client.vm.update(u)).vm;
     if (news.running) vm = await waitReady(client, news.name, news.waitFor, news.timeoutSeconds);
-    return { outs: outputsOf(news, vm, olds.host ?? targetOf(settings)) };
+    return { outs: outputsOf(news, vm, placementOf(settings, hostId)) };
   });
 }
 
 async function deleteVm(id: string, props: VmOutputs): Promise<void> {
   return withUserErrors(`deleting VM "${props.name}"`, async () => {
-    const client = clientFor(settingsFor(props), 180_000);
-    await client.vm.delete({ name: props.name, id });
+    await onItsHost(props, 180_000, (client) => client.vm.delete({ name: props.name, id, owner: ownerOf(props), hostId: props.hostId }));
   });
 }
 export { deleteVm as delete };

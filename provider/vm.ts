@@ -119,6 +119,8 @@ export class Vm extends pulumi.dynamic.Resource {
   /** hostd's id of the VM (also the resource id). */
   declare readonly vmId: pulumi.Output<string>;
   /** Where the VM lives, e.g. `root@10.0.0.5:22`. */
+  /** The id of the host it lives on (hostd's host id; a host is its id, never the route that reaches it). */
+  declare readonly hostId: pulumi.Output<string>;
   declare readonly host: pulumi.Output<string>;
   /** `running`, `paused`, `stopped` or `crashed`. */
   declare readonly state: pulumi.Output<string>;
@@ -171,6 +173,8 @@ export class Vm extends pulumi.dynamic.Resource {
       connection: args.connection,
       // Outputs the provider fills in.
       vmId: undefined,
+      hostId: undefined,
+      route: undefined,
       host: undefined,
       state: undefined,
       accelerator: undefined,
