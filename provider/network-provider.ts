@@ -3,25 +3,20 @@
  */
 import type * as dynamic from "@pulumi/pulumi/dynamic";
 import { z } from "zod";
-import { Dhcp, DnsDomain, IfName, Ipv4Config, Mtu, Name, NetworkInfo, NetworkMode, NetworkSpec, NetworkUpdate } from "../sdk/protocol";
+import { NETWORK_FIELDS, NetworkInfo, NetworkSpec, NetworkUpdate } from "../sdk/protocol";
 import { overlaps, parseCidr } from "../sdk/ipv4";
 import { clientFor, ConnectionSettings } from "./connection";
+import { classify, inputsSchema, specFromHost, specOf, withDefaults } from "./fields";
 import { mustBeOnHost, onItsHost, ownerOf, Placement, placementOf, routeChange } from "./placement";
-import { NameSeed, configureFromStack, definedOnly, failuresOf, hasUnknown, mustOwn, identified, ownedOrGone, ownInputs, same, settingsFor, withoutUnknowns, withUserErrors } from "./common";
+import { configureFromStack, definedOnly, failuresOf, hasUnknown, mustOwn, identified, ownedOrGone, ownInputs, same, settingsFor, withoutUnknowns, withUserErrors } from "./common";
 
-export interface NetworkInputs {
-  name: string;
+/** Inputs after check (defaults filled in from the table). */
+export type NetworkInputs = NetworkSpec & {
   namePrefix?: string;
   /** `<project>/<stack>/kvm:Network/<name>`: seeds the generated name and is the owner hostd records. */
   nameSeed?: string;
-  mode: "nat" | "isolated" | "bridge";
-  bridge?: string;
-  ipv4?: z.output<typeof Ipv4Config>;
-  dhcp?: z.output<typeof Dhcp>;
-  domain?: string;
-  mtu?: number;
   connection?: ConnectionSettings;
-}
+};
 
 export interface NetworkOutputs extends NetworkInputs, Placement {
   networkId: string;
@@ -37,18 +32,8 @@ export interface NetworkOutputs extends NetworkInputs, Placement {
   vms: string[];
 }
 
-const Inputs = z.strictObject({
-  name: Name.optional(),
-  namePrefix: z.string().max(40).optional(),
-  nameSeed: NameSeed.optional(),
-  mode: NetworkMode.optional(),
-  bridge: IfName.optional(),
-  ipv4: Ipv4Config.optional(),
-  dhcp: Dhcp.optional(),
-  domain: DnsDomain.optional(),
-  mtu: Mtu.optional(),
-  connection: ConnectionSettings.optional(),
-});
+/** What a program may give (unknown inputs are refused at preview). */
+const Inputs = inputsSchema(NETWORK_FIELDS);
 
 export const configure = configureFromStack;
 
@@ -56,11 +41,10 @@ export async function check(olds: Partial<NetworkInputs>, allNews: Record<string
   const news = ownInputs(allNews);
   const shape = Inputs.safeParse(withoutUnknowns(news));
   if (!shape.success) return { inputs: news, failures: failuresOf(shape.error) };
-  const inputs = identified(olds, news, "net");
-  inputs.mode ??= "nat";
+  const inputs = withDefaults(NETWORK_FIELDS, identified(olds, news, "net"));
   if (!hasUnknown(inputs)) {
     // The whole spec with the host's own rules (addressing, bridge mode), so mistakes show at preview.
-    const spec = NetworkSpec.safeParse(specOf(inputs as unknown as NetworkInputs));
+    const spec = NetworkSpec.safeParse(specOf(NETWORK_FIELDS, inputs));
     if (!spec.success) return { inputs, failures: failuresOf(spec.error) };
     if (spec.data.dhcp) inputs.dhcp = spec.data.dhcp;
   }
@@ -111,14 +95,11 @@ function subnetsOverlap(a: string | undefined, b: string | undefined): boolean {
   }
 }
 
-function specOf(i: NetworkInputs): z.input<typeof NetworkSpec> {
-  return { name: i.name, mode: i.mode, bridge: i.bridge, ipv4: i.ipv4, dhcp: i.dhcp, domain: i.domain, mtu: i.mtu };
-}
-
 function outputsOf(i: NetworkInputs, n: NetworkInfo, where: Placement): NetworkOutputs {
   return definedOnly({
     ...i,
     ...where,
+    ...(specFromHost(NETWORK_FIELDS, n.spec) as Partial<NetworkSpec>),
     networkId: n.id,
     bridgeName: n.bridge,
     gateway: n.ipv4?.gateway ?? null,
@@ -135,7 +116,7 @@ export async function create(inputs: NetworkInputs): Promise<dynamic.CreateResul
     const settings = settingsFor(inputs);
     const client = clientFor(settings, 120_000);
     const hostId = (await client.helloOnce()).hostId;
-    const n = await client.network.create({ ...specOf(inputs), owner: ownerOf(inputs) });
+    const n = await client.network.create({ ...(specOf(NETWORK_FIELDS, inputs) as NetworkSpec), owner: ownerOf(inputs) });
     return { id: n.id, outs: outputsOf(inputs, n, placementOf(settings, hostId)) };
   });
 }
@@ -158,12 +139,12 @@ export async function update(id: string, olds: NetworkOutputs, news: NetworkInpu
     const client = clientFor(settings, 120_000);
     const hostId = await mustBeOnHost("Network", news.name, client, olds.hostId);
     let n = await mustOwn("Network", news.name, id, () => client.network.get(news.name));
-    const u: z.input<typeof NetworkUpdate> = { name: news.name };
-    if (!same(olds.mode, news.mode) && news.mode !== "bridge") u.mode = news.mode;
-    if (!same(olds.dhcp, news.dhcp)) u.dhcp = news.dhcp ?? null;
-    if (!same(olds.domain, news.domain)) u.domain = news.domain ?? null;
-    if (!same(olds.mtu, news.mtu)) u.mtu = news.mtu ?? null;
-    if (Object.keys(u).length > 1) n = await client.network.update(u);
+    // Every field that changes in place, from the table; a removed optional one is sent as null.
+    const u: Record<string, unknown> = { name: news.name };
+    for (const k of classify(NETWORK_FIELDS, olds, news).changed) {
+      if (k in NetworkUpdate.shape && k !== "name") u[k] = (news as Record<string, unknown>)[k] ?? null;
+    }
+    if (Object.keys(u).length > 1) n = await client.network.update(u as z.input<typeof NetworkUpdate>);
     return { outs: outputsOf(news, n, placementOf(settings, hostId)) };
   });
 }

@@ -18,10 +18,22 @@ describe("check", () => {
   });
 
   test("reports each bad field with a stable code", async () => {
-    const r = await check({}, { name: "Bad_Name", memoryMiB: -1, vcpus: 1000, kernel: { path: "../x" }, bogus: 1 });
+    const r = await check({}, { name: "Bad_Name", memoryMiB: -1, vcpus: 1000, kernel: { path: "../x" }, cpuModel: "host" });
     const byProp = Object.fromEntries(r.failures!.map((f) => [f.property, f.reason]));
-    expect(Object.keys(byProp).sort()).toEqual(["(resource)", "kernel.path", "memoryMiB", "name", "vcpus"].sort());
+    expect(Object.keys(byProp).sort()).toEqual(["cpuModel", "kernel.path", "memoryMiB", "name", "vcpus"].sort());
+    expect(byProp.cpuModel).toMatch(/cpuModel: is not an input of this resource/);
     for (const reason of Object.values(byProp)) expect(reason).toMatch(/^\[invalid_params\] /);
+  });
+
+  test("unknown inputs are named, at the top and inside objects", async () => {
+    const r = await check({}, { name: "x", kernel: { path: "/k", cmdLine: "console=ttyS0" } });
+    expect(r.failures!.map((f) => f.property)).toEqual(["kernel.cmdLine"]);
+  });
+
+  test("user-data that is not valid UTF-8 (a lone surrogate, which is what lenient decoding of bad bytes leaves) is refused", async () => {
+    const r = await check({}, { name: "x", kernel, cloudInit: { userData: "#cloud-config\n\uD800" } });
+    expect(r.failures!.map((f) => f.property)).toEqual(["cloudInit.userData"]);
+    expect(r.failures![0]!.reason).toMatch(/valid UTF-8/);
   });
 
   test("a missing kernel is reported", async () => {
