@@ -7,6 +7,7 @@ import { createHash, randomBytes } from "node:crypto";
 import type * as dynamic from "@pulumi/pulumi/dynamic";
 import { z } from "zod";
 import { isKvmError, KvmError } from "../sdk/errors";
+import { stableJson } from "../sdk/protocol/fields";
 import { CONFIG_KEYS, ConnectionSettings } from "./connection";
 
 /** What Pulumi sends as a value that is not known yet during preview. */
@@ -79,14 +80,32 @@ export function nameFor(olds: { name?: string; namePrefix?: string }, news: Reco
   return autoName(news.namePrefix as string | undefined, fallback, typeof news.nameSeed === "string" ? news.nameSeed : undefined);
 }
 
+/**
+ * The inputs with the resource's identity settled: its name (given, kept, or
+ * generated) and its name seed, which is also the owner hostd records
+ * (see placement.ts `ownerOf`) and so stays the resource's for its life:
+ * a resource renamed in the program keeps owning what it made.
+ */
+export function identified(olds: { name?: string; namePrefix?: string; nameSeed?: string }, news: Record<string, unknown>, fallback: string): Record<string, unknown> {
+  return { ...news, name: nameFor(olds, news, fallback), ...(olds.nameSeed !== undefined && { nameSeed: olds.nameSeed }) };
+}
+
 /** Inputs every resource class adds: the seed of its generated name (`<project>/<stack>/<type>/<name>`). */
 export const NameSeed = z.string().max(512);
 
 /** zod issues as Pulumi check failures: `[invalid_params] path: message`. */
 export function failuresOf(error: z.ZodError, prefix: string[] = []): dynamic.CheckFailure[] {
-  return error.issues.map((i) => {
-    const p = [...prefix, ...i.path.map(String)].join(".");
-    return { property: p || "(resource)", reason: `[invalid_params] ${p ? p + ": " : ""}${i.message}` };
+  return error.issues.flatMap((i) => {
+    const at = [...prefix, ...i.path.map(String)];
+    // An unknown input is named, so a typo (or a field of a newer version) never silently does nothing.
+    if (i.code === "unrecognized_keys") {
+      return i.keys.map((k) => {
+        const p = [...at, k].join(".");
+        return { property: p, reason: `[invalid_params] ${p}: is not an input of this resource (misspelt, or from a newer pulumi-kvm?)` };
+      });
+    }
+    const p = at.join(".");
+    return [{ property: p || "(resource)", reason: `[invalid_params] ${p ? p + ": " : ""}${i.message}` }];
   });
 }
 
@@ -96,8 +115,9 @@ export function ownInputs(news: Record<string, unknown>): Record<string, unknown
   return rest;
 }
 
+/** Equal as values: key order and undefined-versus-absent do not count. */
 export function same(a: unknown, b: unknown): boolean {
-  return JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
+  return stableJson(a ?? null) === stableJson(b ?? null);
 }
 
 /** Errors reach the user through the CLI as `what: [code] message (hostd request id)`. */

@@ -10,34 +10,37 @@ import { z } from "zod";
 import { HostClient } from "../sdk/client";
 import { KvmError } from "../sdk/errors";
 import { HostPath } from "../sdk/protocol";
+import { fieldTable, inputShape } from "../sdk/protocol/fields";
 import { DEFAULT_SOCKET_PATH, LocalTransport } from "../sdk/transport/local";
 import { SshTransport } from "../sdk/transport/ssh";
 
-/** The connection settings, as stack config keys (`kvm:<key>`) or a resource's `connection` input. */
-export const ConnectionSettings = z.strictObject({
-  /** `ssh` (default when `host` is set) or `local` (hostd on the machine running Pulumi). */
-  transport: z.enum(["ssh", "local"]).optional(),
-  host: z.string().min(1).max(255).regex(/^[A-Za-z0-9.:_[\]-]+$/, "must be a host name or IP address").optional(),
-  port: z.coerce.number().int().min(1).max(65535).optional(),
-  user: z.string().min(1).max(64).regex(/^[A-Za-z0-9._][A-Za-z0-9._-]*$/, "must be a user name").optional(),
-  /** Private key text; keep it secret (`pulumi config set --secret kvm:privateKey < key`). */
-  privateKey: z.string().min(1).optional(),
-  /** Path of a private key file on the machine running Pulumi. */
-  privateKeyPath: z.string().min(1).optional(),
-  privateKeyPassphrase: z.string().optional(),
-  /** known_hosts content. */
-  knownHosts: z.string().optional(),
-  /** known_hosts file on the machine running Pulumi; default ~/.ssh/known_hosts. */
-  knownHostsPath: z.string().min(1).optional(),
-  /** Expected host key fingerprint, `SHA256:...`. */
-  hostKey: z.string().regex(/^SHA256:[A-Za-z0-9+/]{43}$/, "must be an OpenSSH SHA256 fingerprint like SHA256:abc...").optional(),
-  /** Accept any host key (throwaway labs only). */
-  insecureSkipHostKeyCheck: z.union([z.boolean(), z.enum(["true", "false"]).transform((s) => s === "true")]).optional(),
-  /** hostd's socket on the host. */
-  socketPath: HostPath.optional(),
-  /** argv run on the host when stream-local forwarding is refused. */
-  dialCommand: z.array(z.string().min(1).max(4096)).min(1).max(32).optional(),
+/**
+ * The connection settings, once: stack config keys (`kvm:<key>`), a
+ * resource's `connection` input, and (later) the Terraform provider block.
+ * None of them is part of a host object: a change is checked against the
+ * host's id (placement.ts), never taken to mean another host.
+ */
+export const CONNECTION_FIELDS = fieldTable({
+  transport: { schema: z.enum(["ssh", "local"]), doc: "`ssh` (default when `host` is set) or `local` (hostd on the machine running Pulumi).", effect: "route" },
+  host: { schema: z.string().min(1).max(255).regex(/^[A-Za-z0-9.:_[\]-]+$/, "must be a host name or IP address"), doc: "SSH target host.", effect: "route" },
+  port: { schema: z.coerce.number().int().min(1).max(65535), doc: "SSH port (default 22).", effect: "route" },
+  user: { schema: z.string().min(1).max(64).regex(/^[A-Za-z0-9._][A-Za-z0-9._-]*$/, "must be a user name"), doc: "SSH user (default `$USER`).", effect: "route" },
+  privateKey: { schema: z.string().min(1), secret: true, doc: "Private key text (`pulumi config set --secret kvm:privateKey < key`).", effect: "route" },
+  privateKeyPath: { schema: z.string().min(1), doc: "Path of a private key file on the machine running Pulumi; otherwise SSH_AUTH_SOCK.", effect: "route" },
+  privateKeyPassphrase: { schema: z.string(), secret: true, doc: "Passphrase of the private key.", effect: "route" },
+  knownHosts: { schema: z.string(), doc: "known_hosts content.", effect: "route" },
+  knownHostsPath: { schema: z.string().min(1), doc: "known_hosts file on the machine running Pulumi (default ~/.ssh/known_hosts).", effect: "route" },
+  hostKey: { schema: z.string().regex(/^SHA256:[A-Za-z0-9+/]{43}$/, "must be an OpenSSH SHA256 fingerprint like SHA256:abc..."), doc: "Expected host key fingerprint, `SHA256:...`.", effect: "route" },
+  insecureSkipHostKeyCheck: {
+    schema: z.union([z.boolean(), z.enum(["true", "false"]).transform((s) => s === "true")]),
+    doc: "Accept any host key (throwaway labs only).",
+    effect: "route",
+  },
+  socketPath: { schema: HostPath, doc: "hostd's socket on the host (default /run/hostd/hostd.sock).", effect: "route" },
+  dialCommand: { schema: z.array(z.string().min(1).max(4096)).min(1).max(32), doc: "argv run on the host when stream-local forwarding is refused (default `hostd dial-stdio`).", effect: "route" },
 });
+
+export const ConnectionSettings = z.strictObject(inputShape(CONNECTION_FIELDS));
 export type ConnectionSettings = z.output<typeof ConnectionSettings>;
 
 /** Stack config keys read by `configure`. */

@@ -2,26 +2,23 @@
  * The dynamic provider of `kvm.Disk` (a module required by path; see vm-provider.ts for why).
  */
 import type * as dynamic from "@pulumi/pulumi/dynamic";
-import { z } from "zod";
-import { DiskFormat, DiskInfo, DiskSource, DiskSpec, Name, SizeGiB } from "../sdk/protocol";
-import { clientFor, ConnectionSettings, targetOf } from "./connection";
-import { NameSeed, configureFromStack, failuresOf, hasUnknown, nameFor, ownInputs, same, settingsFor, withoutUnknowns, withUserErrors, definedOnly, ownedOrGone, mustOwn } from "./common";
+import { DISK_FIELDS, DiskInfo, DiskSpec } from "../sdk/protocol";
+import { clientFor, ConnectionSettings } from "./connection";
+import { classify, inputsSchema, specFromHost, specOf, withDefaults } from "./fields";
+import { mustBeOnHost, onItsHost, ownerOf, Placement, placementOf, routeChange } from "./placement";
+import { configureFromStack, failuresOf, hasUnknown, identified, ownInputs, same, settingsFor, withoutUnknowns, withUserErrors, definedOnly, ownedOrGone, mustOwn } from "./common";
 
-const DEFAULT_TIMEOUT_SECONDS = 3600;
-
-export interface DiskInputs {
-  name: string;
-  namePrefix?: string;
-  sizeGiB?: number;
-  format: "qcow2" | "raw";
-  source: z.output<typeof DiskSource>;
+/** Inputs after check (defaults filled in from the table). */
+export type DiskInputs = DiskSpec & {
   timeoutSeconds: number;
+  namePrefix?: string;
+  /** `<project>/<stack>/kvm:Disk/<name>`: seeds the generated name and is the owner hostd records. */
+  nameSeed?: string;
   connection?: ConnectionSettings;
-}
+};
 
-export interface DiskOutputs extends DiskInputs {
+export interface DiskOutputs extends DiskInputs, Placement {
   diskId: string;
-  host: string;
   path: string;
   virtualSizeBytes: number;
   actualSizeBytes: number;
@@ -29,16 +26,8 @@ export interface DiskOutputs extends DiskInputs {
   attachedTo: string | null;
 }
 
-const Inputs = z.strictObject({
-  name: Name.optional(),
-  namePrefix: z.string().max(40).optional(),
-  nameSeed: NameSeed.optional(),
-  sizeGiB: SizeGiB.optional(),
-  format: DiskFormat.optional(),
-  source: DiskSource.optional(),
-  timeoutSeconds: z.int().min(1).max(86_400).optional(),
-  connection: ConnectionSettings.optional(),
-});
+/** What a program may give (unknown inputs are refused at preview). */
+const Inputs = inputsSchema(DISK_FIELDS);
 
 export const configure = configureFromStack;
 
@@ -46,10 +35,9 @@ export async function check(olds: Partial<DiskInputs>, allNews: Record<string, u
   const news = ownInputs(allNews);
   const shape = Inputs.safeParse(withoutUnknowns(news));
   if (!shape.success) return { inputs: news, failures: failuresOf(shape.error) };
-  const inputs: Record<string, unknown> = { ...news, name: nameFor(olds, news, "disk") };
-  inputs.timeoutSeconds ??= DEFAULT_TIMEOUT_SECONDS;
+  const inputs = withDefaults(DISK_FIELDS, identified(olds, news, "disk"));
   if (!hasUnknown(inputs)) {
-    const spec = DiskSpec.safeParse(specOf(inputs as unknown as DiskInputs));
+    const spec = DiskSpec.safeParse(specOf(DISK_FIELDS, inputs));
     if (!spec.success) return { inputs, failures: failuresOf(spec.error) };
     Object.assign(inputs, { format: spec.data.format, source: spec.data.source });
     // Refuse a shrink at preview: it would destroy data, and the host refuses it anyway.
@@ -71,43 +59,33 @@ export async function check(olds: Partial<DiskInputs>, allNews: Record<string, u
 }
 
 export async function diff(_id: string, olds: DiskOutputs, news: DiskInputs): Promise<dynamic.DiffResult> {
-  const replaces: string[] = [];
-  const changed: string[] = [];
-  for (const k of ["name", "format", "source"] as const) if (!same(olds[k], news[k])) replaces.push(k);
-  const hostChanged = !hasUnknown(news.connection) && olds.host !== undefined && targetOf(settingsFor(news)) !== olds.host;
+  const { replaces, changed } = classify(DISK_FIELDS, olds, news);
+  const route = await routeChange("Disk", olds, news);
+  const hostChanged = route.replace;
   if (hostChanged) replaces.push("connection");
-  else if (!same(olds.connection, news.connection)) changed.push("connection");
-  if (!same(olds.sizeGiB, news.sizeGiB)) {
-    if (news.sizeGiB === undefined) changed.push("sizeGiB"); // keeps its size; nothing to do on the host
-    else {
-      changed.push("sizeGiB");
-      if (replaces.length === 0) {
-        console.log(`kvm: Disk "${olds.name}": grows in place to ${news.sizeGiB} GiB (online if a running VM uses it; no data is touched).`);
-      }
-    }
+  else if (route.changed) changed.push("connection");
+  if (changed.includes("sizeGiB") && news.sizeGiB !== undefined && replaces.length === 0) {
+    console.log(`kvm: Disk "${olds.name}": grows in place to ${news.sizeGiB} GiB (online if a running VM uses it; no data is touched).`);
   }
-  for (const k of ["timeoutSeconds", "namePrefix"] as const) if (!same(olds[k], news[k])) changed.push(k);
   if (replaces.length > 0) {
     console.log(`kvm: Disk "${olds.name}": changing ${replaces.join(", ")} REPLACES the disk: its data is lost.`);
   }
   return {
     changes: replaces.length > 0 || changed.length > 0,
     replaces,
-    stables: ["diskId"],
+    stables: ["diskId", "hostId"],
     deleteBeforeReplace: !hostChanged && same(olds.name, news.name),
   };
 }
 
-function specOf(i: DiskInputs): z.input<typeof DiskSpec> {
-  return { name: i.name, sizeGiB: i.sizeGiB, format: i.format, source: i.source };
-}
-
-function outputsOf(i: DiskInputs, d: DiskInfo, host: string): DiskOutputs {
+function outputsOf(i: DiskInputs, d: DiskInfo, where: Placement): DiskOutputs {
   return definedOnly({
     ...i,
+    ...where,
+    // The spec as the host has it (a size grown there shows on refresh).
+    ...(specFromHost(DISK_FIELDS, d.spec) as Partial<DiskSpec>),
     sizeGiB: d.spec.sizeGiB ?? i.sizeGiB,
     diskId: d.id,
-    host,
     path: d.path,
     virtualSizeBytes: d.virtualSizeBytes,
     actualSizeBytes: d.actualSizeBytes,
@@ -120,8 +98,9 @@ export async function create(inputs: DiskInputs): Promise<dynamic.CreateResult<D
   return withUserErrors(`creating disk "${inputs.name}"`, async () => {
     const settings = settingsFor(inputs);
     const client = clientFor(settings, inputs.timeoutSeconds * 1000);
-    const d = await client.disk.create(specOf(inputs));
-    return { id: d.id, outs: outputsOf(inputs, d, targetOf(settings)) };
+    const hostId = (await client.helloOnce()).hostId;
+    const d = await client.disk.create({ ...(specOf(DISK_FIELDS, inputs) as DiskSpec), owner: ownerOf(inputs) });
+    return { id: d.id, outs: outputsOf(inputs, d, placementOf(settings, hostId)) };
   });
 }
 
@@ -129,9 +108,11 @@ export async function read(id: string, props: DiskOutputs): Promise<dynamic.Read
   return withUserErrors(`reading disk "${props.name}"`, async () => {
     const settings = settingsFor(props);
     const client = clientFor(settings, 60_000);
+    // On another host "not found" would drop the disk from state: the host id is checked first.
+    const hostId = await mustBeOnHost("Disk", props.name, client, props.hostId);
     const d = await ownedOrGone(id, () => client.disk.get(props.name));
     if (!d) return { id: "", props: {} as DiskOutputs };
-    return { id, props: outputsOf(props, d, props.host ?? targetOf(settings)) };
+    return { id, props: outputsOf(props, d, placementOf(settings, hostId)) };
   });
 }
 
@@ -140,18 +121,18 @@ export async function update(id: string, olds: DiskOutputs, news: DiskInputs): P
     const settings = settingsFor(news);
     const client = clientFor(settings, news.timeoutSeconds * 1000);
     // Check it is still the stack's disk before touching it: a namesake must not be grown.
+    const hostId = await mustBeOnHost("Disk", news.name, client, olds.hostId);
     let d = await mustOwn("Disk", news.name, id, () => client.disk.get(news.name));
     if (news.sizeGiB !== undefined && news.sizeGiB !== olds.sizeGiB) {
       d = (await client.disk.update({ name: news.name, sizeGiB: news.sizeGiB })).disk;
     }
-    return { outs: outputsOf(news, d, olds.host ?? targetOf(settings)) };
+    return { outs: outputsOf(news, d, placementOf(settings, hostId)) };
   });
 }
 
 async function deleteDisk(id: string, props: DiskOutputs): Promise<void> {
   return withUserErrors(`deleting disk "${props.name}"`, async () => {
-    const client = clientFor(settingsFor(props), 120_000);
-    await client.disk.delete({ name: props.name, id });
+    await onItsHost(props, 120_000, (client) => client.disk.delete({ name: props.name, id, owner: ownerOf(props), hostId: props.hostId }));
   });
 }
 export { deleteDisk as delete };

@@ -1,29 +1,16 @@
 import * as pulumi from "@pulumi/pulumi";
-import type { ConnectionArgs } from "./vm";
+import type { z } from "zod";
 import type { DiskOutputs } from "./disk-provider";
+import { DISK_FIELDS, DiskSource } from "../sdk/protocol";
+import { ArgsOf, DeepInput, resourceInputs, ResourceArgs, withSecrets } from "./resource";
 
-export type DiskSourceArgs =
-  | { kind: pulumi.Input<"blank"> }
-  | { kind: pulumi.Input<"url">; url: pulumi.Input<string>; sha256: pulumi.Input<string>; clone?: pulumi.Input<boolean> }
-  | { kind: pulumi.Input<"hostPath">; path: pulumi.Input<string>; clone?: pulumi.Input<boolean> };
+/** What the provider reports besides the table's fields (see DiskOutputs). */
+const DISK_OUTPUTS = ["diskId", "hostId", "route", "host", "path", "virtualSizeBytes", "actualSizeBytes", "backingFile", "attachedTo"] as const;
 
-export interface DiskArgs {
-  /** Disk name on the host. Default: `<namePrefix>-<random>`, stable across updates. */
-  name?: pulumi.Input<string>;
-  namePrefix?: pulumi.Input<string>;
-  /** Size in GiB. Growing it grows the disk in place (online when a running VM uses it); shrinking is refused. */
-  sizeGiB?: pulumi.Input<number>;
-  /** `qcow2` (default) or `raw`. */
-  format?: pulumi.Input<"qcow2" | "raw">;
-  /**
-   * Where the content comes from: `blank` (default), `url` (+ required `sha256`; downloaded once per host,
-   * verified; `clone: true` by default = thin copy-on-write on the cached base), or `hostPath`.
-   */
-  source?: pulumi.Input<DiskSourceArgs>;
-  /** Bound, in seconds, on creating the disk (downloads included). Default 3600. */
-  timeoutSeconds?: pulumi.Input<number>;
-  connection?: pulumi.Input<ConnectionArgs>;
-}
+export type DiskSourceArgs = DeepInput<z.input<typeof DiskSource>>;
+
+/** A Disk's arguments: the fields of `DISK_FIELDS` (sdk/protocol/disk.ts; the README's `kvm.Disk` table is generated from it). */
+export type DiskArgs = ArgsOf<typeof DISK_FIELDS> & ResourceArgs;
 
 /**
  * A disk on a host running hostd: a qcow2 or raw file with a life of its own.
@@ -41,6 +28,8 @@ export class Disk extends pulumi.dynamic.Resource {
   declare readonly sizeGiB: pulumi.Output<number | undefined>;
   declare readonly format: pulumi.Output<string>;
   declare readonly diskId: pulumi.Output<string>;
+  /** The id of the host it lives on (hostd's host id; a host is its id, never the route that reaches it). */
+  declare readonly hostId: pulumi.Output<string>;
   declare readonly host: pulumi.Output<string>;
   /** The file on the host. */
   declare readonly path: pulumi.Output<string>;
@@ -52,30 +41,10 @@ export class Disk extends pulumi.dynamic.Resource {
   declare readonly attachedTo: pulumi.Output<string | null>;
 
   constructor(name: string, args: DiskArgs, opts?: pulumi.CustomResourceOptions) {
-    const inputs: Record<string, unknown> = {
-      name: args.name,
-      namePrefix: args.namePrefix ?? name,
-      // Seeds the generated name, so a create that is interrupted and run again finds what it made.
-      nameSeed: `${pulumi.getProject()}/${pulumi.getStack()}/kvm:Disk/${name}`,
-      sizeGiB: args.sizeGiB,
-      format: args.format,
-      source: args.source,
-      timeoutSeconds: args.timeoutSeconds,
-      connection: args.connection,
-      diskId: undefined,
-      host: undefined,
-      path: undefined,
-      virtualSizeBytes: undefined,
-      actualSizeBytes: undefined,
-      backingFile: undefined,
-      attachedTo: undefined,
-    };
+    const inputs = resourceInputs("kvm:Disk", name, DISK_FIELDS, args, {}, DISK_OUTPUTS);
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const provider = require("./disk-provider") as pulumi.dynamic.ResourceProvider;
-    super(provider, name, inputs, {
-      ...opts,
-      additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), "connection"],
-    }, "kvm", "Disk");
+    super(provider, name, inputs, withSecrets(DISK_FIELDS, opts), "kvm", "Disk");
   }
 }
 

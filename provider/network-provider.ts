@@ -3,26 +3,23 @@
  */
 import type * as dynamic from "@pulumi/pulumi/dynamic";
 import { z } from "zod";
-import { Dhcp, DnsDomain, IfName, Ipv4Config, Mtu, Name, NetworkInfo, NetworkMode, NetworkSpec, NetworkUpdate } from "../sdk/protocol";
+import { NETWORK_FIELDS, NetworkInfo, NetworkSpec, NetworkUpdate } from "../sdk/protocol";
 import { overlaps, parseCidr } from "../sdk/ipv4";
-import { clientFor, ConnectionSettings, targetOf } from "./connection";
-import { NameSeed, configureFromStack, definedOnly, failuresOf, hasUnknown, mustOwn, nameFor, ownedOrGone, ownInputs, same, settingsFor, withoutUnknowns, withUserErrors } from "./common";
+import { clientFor, ConnectionSettings } from "./connection";
+import { classify, inputsSchema, specFromHost, specOf, withDefaults } from "./fields";
+import { mustBeOnHost, onItsHost, ownerOf, Placement, placementOf, routeChange } from "./placement";
+import { configureFromStack, definedOnly, failuresOf, hasUnknown, mustOwn, identified, ownedOrGone, ownInputs, same, settingsFor, withoutUnknowns, withUserErrors } from "./common";
 
-export interface NetworkInputs {
-  name: string;
+/** Inputs after check (defaults filled in from the table). */
+export type NetworkInputs = NetworkSpec & {
   namePrefix?: string;
-  mode: "nat" | "isolated" | "bridge";
-  bridge?: string;
-  ipv4?: z.output<typeof Ipv4Config>;
-  dhcp?: z.output<typeof Dhcp>;
-  domain?: string;
-  mtu?: number;
+  /** `<project>/<stack>/kvm:Network/<name>`: seeds the generated name and is the owner hostd records. */
+  nameSeed?: string;
   connection?: ConnectionSettings;
-}
+};
 
-export interface NetworkOutputs extends NetworkInputs {
+export interface NetworkOutputs extends NetworkInputs, Placement {
   networkId: string;
-  host: string;
   /** The bridge VMs are attached to (generated for nat/isolated when not given). */
   bridgeName: string;
   gateway: string | null;
@@ -35,18 +32,8 @@ export interface NetworkOutputs extends NetworkInputs {
   vms: string[];
 }
 
-const Inputs = z.strictObject({
-  name: Name.optional(),
-  namePrefix: z.string().max(40).optional(),
-  nameSeed: NameSeed.optional(),
-  mode: NetworkMode.optional(),
-  bridge: IfName.optional(),
-  ipv4: Ipv4Config.optional(),
-  dhcp: Dhcp.optional(),
-  domain: DnsDomain.optional(),
-  mtu: Mtu.optional(),
-  connection: ConnectionSettings.optional(),
-});
+/** What a program may give (unknown inputs are refused at preview). */
+const Inputs = inputsSchema(NETWORK_FIELDS);
 
 export const configure = configureFromStack;
 
@@ -54,11 +41,10 @@ export async function check(olds: Partial<NetworkInputs>, allNews: Record<string
   const news = ownInputs(allNews);
   const shape = Inputs.safeParse(withoutUnknowns(news));
   if (!shape.success) return { inputs: news, failures: failuresOf(shape.error) };
-  const inputs: Record<string, unknown> = { ...news, name: nameFor(olds, news, "net") };
-  inputs.mode ??= "nat";
+  const inputs = withDefaults(NETWORK_FIELDS, identified(olds, news, "net"));
   if (!hasUnknown(inputs)) {
     // The whole spec with the host's own rules (addressing, bridge mode), so mistakes show at preview.
-    const spec = NetworkSpec.safeParse(specOf(inputs as unknown as NetworkInputs));
+    const spec = NetworkSpec.safeParse(specOf(NETWORK_FIELDS, inputs));
     if (!spec.success) return { inputs, failures: failuresOf(spec.error) };
     if (spec.data.dhcp) inputs.dhcp = spec.data.dhcp;
   }
@@ -75,9 +61,10 @@ export async function diff(_id: string, olds: NetworkOutputs, news: NetworkInput
     if (olds.mode === "bridge" || news.mode === "bridge") replaces.push("mode");
     else changed.push("mode");
   }
-  const hostChanged = !hasUnknown(news.connection) && olds.host !== undefined && targetOf(settingsFor(news)) !== olds.host;
+  const route = await routeChange("Network", olds, news);
+  const hostChanged = route.replace;
   if (hostChanged) replaces.push("connection");
-  else if (!same(olds.connection, news.connection)) changed.push("connection");
+  else if (route.changed) changed.push("connection");
   for (const k of ["dhcp", "domain", "mtu", "namePrefix"] as const) if (!same(olds[k], news[k])) changed.push(k);
   if (replaces.length > 0 && olds.vms?.length) {
     console.log(`kvm: Network "${olds.name}": changing ${replaces.join(", ")} replaces the network; its VMs (${olds.vms.join(", ")}) must leave it first.`);
@@ -108,15 +95,12 @@ function subnetsOverlap(a: string | undefined, b: string | undefined): boolean {
   }
 }
 
-function specOf(i: NetworkInputs): z.input<typeof NetworkSpec> {
-  return { name: i.name, mode: i.mode, bridge: i.bridge, ipv4: i.ipv4, dhcp: i.dhcp, domain: i.domain, mtu: i.mtu };
-}
-
-function outputsOf(i: NetworkInputs, n: NetworkInfo, host: string): NetworkOutputs {
+function outputsOf(i: NetworkInputs, n: NetworkInfo, where: Placement): NetworkOutputs {
   return definedOnly({
     ...i,
+    ...where,
+    ...(specFromHost(NETWORK_FIELDS, n.spec) as Partial<NetworkSpec>),
     networkId: n.id,
-    host,
     bridgeName: n.bridge,
     gateway: n.ipv4?.gateway ?? null,
     dhcpStart: n.ipv4?.dhcpStart ?? null,
@@ -131,8 +115,9 @@ export async function create(inputs: NetworkInputs): Promise<dynamic.CreateResul
   return withUserErrors(`creating network "${inputs.name}"`, async () => {
     const settings = settingsFor(inputs);
     const client = clientFor(settings, 120_000);
-    const n = await client.network.create(specOf(inputs));
-    return { id: n.id, outs: outputsOf(inputs, n, targetOf(settings)) };
+    const hostId = (await client.helloOnce()).hostId;
+    const n = await client.network.create({ ...(specOf(NETWORK_FIELDS, inputs) as NetworkSpec), owner: ownerOf(inputs) });
+    return { id: n.id, outs: outputsOf(inputs, n, placementOf(settings, hostId)) };
   });
 }
 
@@ -140,9 +125,11 @@ export async function read(id: string, props: NetworkOutputs): Promise<dynamic.R
   return withUserErrors(`reading network "${props.name}"`, async () => {
     const settings = settingsFor(props);
     const client = clientFor(settings, 60_000);
+    // On another host "not found" would drop the network from state: the host id is checked first.
+    const hostId = await mustBeOnHost("Network", props.name, client, props.hostId);
     const n = await ownedOrGone(id, () => client.network.get(props.name));
     if (!n) return { id: "", props: {} as NetworkOutputs };
-    return { id, props: outputsOf(props, n, props.host ?? targetOf(settings)) };
+    return { id, props: outputsOf(props, n, placementOf(settings, hostId)) };
   });
 }
 
@@ -150,21 +137,21 @@ export async function update(id: string, olds: NetworkOutputs, news: NetworkInpu
   return withUserErrors(`updating network "${news.name}"`, async () => {
     const settings = settingsFor(news);
     const client = clientFor(settings, 120_000);
+    const hostId = await mustBeOnHost("Network", news.name, client, olds.hostId);
     let n = await mustOwn("Network", news.name, id, () => client.network.get(news.name));
-    const u: z.input<typeof NetworkUpdate> = { name: news.name };
-    if (!same(olds.mode, news.mode) && news.mode !== "bridge") u.mode = news.mode;
-    if (!same(olds.dhcp, news.dhcp)) u.dhcp = news.dhcp ?? null;
-    if (!same(olds.domain, news.domain)) u.domain = news.domain ?? null;
-    if (!same(olds.mtu, news.mtu)) u.mtu = news.mtu ?? null;
-    if (Object.keys(u).length > 1) n = await client.network.update(u);
-    return { outs: outputsOf(news, n, olds.host ?? targetOf(settings)) };
+    // Every field that changes in place, from the table; a removed optional one is sent as null.
+    const u: Record<string, unknown> = { name: news.name };
+    for (const k of classify(NETWORK_FIELDS, olds, news).changed) {
+      if (k in NetworkUpdate.shape && k !== "name") u[k] = (news as Record<string, unknown>)[k] ?? null;
+    }
+    if (Object.keys(u).length > 1) n = await client.network.update(u as z.input<typeof NetworkUpdate>);
+    return { outs: outputsOf(news, n, placementOf(settings, hostId)) };
   });
 }
 
 async function deleteNetwork(id: string, props: NetworkOutputs): Promise<void> {
   return withUserErrors(`deleting network "${props.name}"`, async () => {
-    const client = clientFor(settingsFor(props), 120_000);
-    await client.network.delete({ name: props.name, id });
+    await onItsHost(props, 120_000, (client) => client.network.delete({ name: props.name, id, owner: ownerOf(props), hostId: props.hostId }));
   });
 }
 export { deleteNetwork as delete };

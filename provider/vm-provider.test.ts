@@ -18,10 +18,22 @@ describe("check", () => {
   });
 
   test("reports each bad field with a stable code", async () => {
-    const r = await check({}, { name: "Bad_Name", memoryMiB: -1, vcpus: 1000, kernel: { path: "../x" }, bogus: 1 });
+    const r = await check({}, { name: "Bad_Name", memoryMiB: -1, vcpus: 1000, kernel: { path: "../x" }, cpuModel: "host" });
     const byProp = Object.fromEntries(r.failures!.map((f) => [f.property, f.reason]));
-    expect(Object.keys(byProp).sort()).toEqual(["(resource)", "kernel.path", "memoryMiB", "name", "vcpus"].sort());
+    expect(Object.keys(byProp).sort()).toEqual(["cpuModel", "kernel.path", "memoryMiB", "name", "vcpus"].sort());
+    expect(byProp.cpuModel).toMatch(/cpuModel: is not an input of this resource/);
     for (const reason of Object.values(byProp)) expect(reason).toMatch(/^\[invalid_params\] /);
+  });
+
+  test("unknown inputs are named, at the top and inside objects", async () => {
+    const r = await check({}, { name: "x", kernel: { path: "/k", cmdLine: "console=ttyS0" } });
+    expect(r.failures!.map((f) => f.property)).toEqual(["kernel.cmdLine"]);
+  });
+
+  test("user-data that is not valid UTF-8 (a lone surrogate, which is what lenient decoding of bad bytes leaves) is refused", async () => {
+    const r = await check({}, { name: "x", kernel, cloudInit: { userData: "#cloud-config\n\uD800" } });
+    expect(r.failures!.map((f) => f.property)).toEqual(["cloudInit.userData"]);
+    expect(r.failures![0]!.reason).toMatch(/valid UTF-8/);
   });
 
   test("a missing kernel is reported", async () => {
@@ -58,7 +70,9 @@ describe("diff", () => {
     waitFor: "running",
     timeoutSeconds: 300,
     vmId: "11111111-2222-3333-4444-555555555555",
+    hostId: "99999999-2222-3333-4444-555555555555",
     host: "unix:/run/hostd/hostd.sock",
+    route: {},
     state: "running",
     accelerator: "tcg",
     pid: 1,
@@ -111,8 +125,18 @@ describe("diff", () => {
     expect((await diff("id", olds, { ...news, memoryMiB: 256 })).deleteBeforeReplace).toBe(true);
   });
 
-  test("another host replaces; outputs that are not inputs are ignored", async () => {
-    const d = await diff("id", { ...olds, pid: 999, state: "paused" }, { ...news, connection: { host: "10.0.0.9" } });
-    expect(d.replaces).toEqual(["connection"]);
+  test("outputs that are not inputs are ignored", async () => {
+    expect(await diff("id", { ...olds, pid: 999, state: "paused" }, news)).toMatchObject({ changes: false, replaces: [] });
+  });
+
+  test("a new route to a host that cannot be asked for its id fails the diff instead of planning a replacement", async () => {
+    // A socket path where nothing listens: the provider must ask before it plans.
+    const connection = { transport: "local" as const, socketPath: "/nonexistent/hostd.sock" };
+    await expect(diff("id", olds, { ...news, connection })).rejects.toThrow(/could not be asked for its id.*Nothing is planned/s);
+  });
+
+  test("state from before host ids cannot be moved without a refresh", async () => {
+    const { hostId: _h, ...legacy } = olds;
+    await expect(diff("id", legacy as VmOutputs, { ...news, connection: { transport: "local", socketPath: "/elsewhere.sock" } })).rejects.toThrow(/pulumi refresh/);
   });
 });

@@ -10,29 +10,15 @@
 import type * as dynamic from "@pulumi/pulumi/dynamic";
 import { z } from "zod";
 import { KvmError } from "../sdk/errors";
+import { isUsableAddress, VM_FIELDS, VmInfo, VmProviderSettings, VmSpec, VmUpdate, WaitFor } from "../sdk/protocol";
+import { clientFor, ConnectionSettings } from "./connection";
+import { classify, inputsSchema, specFromHost, specOf, withDefaults } from "./fields";
+import { mustBeOnHost, onItsHost, ownerOf, Placement, placementOf, routeChange } from "./placement";
 import {
-  CloudInit,
-  Firmware,
-  HostPath,
-  isUsableAddress,
-  KernelBoot,
-  MemoryMiB,
-  Name,
-  NetworkInterface,
-  RestartPolicy,
-  Vcpus,
-  VmDisk,
-  VmInfo,
-  VmSpec,
-  VmUpdate,
-} from "../sdk/protocol";
-import { clientFor, ConnectionSettings, targetOf } from "./connection";
-import {
-  NameSeed,
   configureFromStack,
   failuresOf,
   hasUnknown,
-  nameFor,
+  identified,
   ownInputs,
   same,
   settingsFor,
@@ -45,37 +31,20 @@ import {
 
 export { UNKNOWN } from "./common";
 
-/** Default bound on waiting on create and update, when `timeoutSeconds` is not given. */
-const DEFAULT_TIMEOUT_SECONDS = 300;
+/** Inputs after check (every default of the table filled in): what diff/create/update see. */
+export type VmInputs = VmSpec &
+  z.output<typeof VmProviderSettings> & {
+    namePrefix?: string;
+    /** `<project>/<stack>/kvm:Vm/<name>`: seeds the generated name and is the owner hostd records. */
+    nameSeed?: string;
+    connection?: ConnectionSettings;
+  };
 
-export const WaitFor = z.enum(["running", "agent", "ip"]);
-export type WaitFor = z.infer<typeof WaitFor>;
-
-/** Inputs after check: what diff/create/update see. */
-export interface VmInputs {
-  name: string;
-  namePrefix?: string;
-  vcpus: number;
-  memoryMiB: number;
+/** Outputs: the inputs (the spec fields as the host has them) plus what the host reports. */
+export interface VmOutputs extends Omit<VmInputs, "running">, Placement {
+  /** True while QEMU runs the VM: the real power state, so refresh shows a VM that stopped or crashed. */
   running: boolean;
-  kernel?: z.output<typeof KernelBoot>;
-  firmware: "bios" | "uefi";
-  disks: z.output<typeof VmDisk>[];
-  cdrom?: { path: string };
-  bootOrder?: ("cdrom" | "disk")[];
-  networkInterfaces: z.output<typeof NetworkInterface>[];
-  cloudInit?: z.output<typeof CloudInit>;
-  guestAgent: boolean;
-  restartPolicy: z.output<typeof RestartPolicy>;
-  waitFor: WaitFor;
-  timeoutSeconds: number;
-  connection?: ConnectionSettings;
-}
-
-/** Outputs: the inputs plus what the host reports. */
-export interface VmOutputs extends VmInputs {
   vmId: string;
-  host: string;
   state: string;
   accelerator: string | null;
   pid: number | null;
@@ -93,26 +62,8 @@ export interface VmOutputs extends VmInputs {
   guestOs: string | null;
 }
 
-const Inputs = z.strictObject({
-  name: Name.optional(),
-  namePrefix: z.string().max(40).optional(),
-  nameSeed: NameSeed.optional(),
-  vcpus: Vcpus.optional(),
-  memoryMiB: MemoryMiB.optional(),
-  running: z.boolean().optional(),
-  kernel: KernelBoot.optional(),
-  firmware: Firmware.optional(),
-  disks: z.array(VmDisk).max(16).optional(),
-  cdrom: z.strictObject({ path: HostPath }).optional(),
-  bootOrder: z.array(z.enum(["cdrom", "disk"])).min(1).max(2).optional(),
-  networkInterfaces: z.array(NetworkInterface).max(5).optional(),
-  cloudInit: CloudInit.optional(),
-  guestAgent: z.boolean().optional(),
-  restartPolicy: RestartPolicy.optional(),
-  waitFor: WaitFor.optional(),
-  timeoutSeconds: z.int().min(1).max(86_400).optional(),
-  connection: ConnectionSettings.optional(),
-});
+/** What a program may give: the table's fields and the resource's own (unknown inputs are refused at preview). */
+const Inputs = inputsSchema(VM_FIELDS);
 
 export const configure = configureFromStack;
 
@@ -123,22 +74,10 @@ export async function check(olds: Partial<VmOutputs>, allNews: Record<string, un
   // Validate the known part with the protocol's own schemas; unknown values are checked at apply time.
   const shape = Inputs.safeParse(withoutUnknowns(news));
   if (!shape.success) return { inputs: news, failures: failuresOf(shape.error) };
-
-  const inputs: Record<string, unknown> = { ...news, name: nameFor(olds, news, "vm") };
-  inputs.vcpus ??= 1;
-  inputs.memoryMiB ??= 512;
-  inputs.running ??= true;
-  inputs.firmware ??= "bios";
-  inputs.disks ??= [];
-  inputs.networkInterfaces ??= [];
-  inputs.guestAgent ??= true;
-  inputs.restartPolicy ??= "never";
-  inputs.waitFor ??= "running";
-  inputs.timeoutSeconds ??= DEFAULT_TIMEOUT_SECONDS;
-
+  const inputs = withDefaults(VM_FIELDS, identified(olds, news, "vm"));
   // The whole spec as hostd will see it, when every part is known (defaults of nested objects included).
   if (!hasUnknown(inputs)) {
-    const spec = VmSpec.safeParse(specOf(inputs as unknown as VmInputs));
+    const spec = VmSpec.safeParse(specOf(VM_FIELDS, inputs));
     if (!spec.success) return { inputs, failures: failuresOf(spec.error) };
     Object.assign(inputs, { disks: spec.data.disks, networkInterfaces: spec.data.networkInterfaces });
   }
@@ -147,45 +86,20 @@ export async function check(olds: Partial<VmOutputs>, allNews: Record<string, un
 
 // ---- diff --------------------------------------------------------------------
 
-/** How hostd applies a change to each property. */
-const EFFECT: Record<string, "restart" | "live" | "seed" | "none"> = {
-  vcpus: "restart",
-  memoryMiB: "restart",
-  kernel: "restart",
-  firmware: "restart",
-  cdrom: "restart",
-  bootOrder: "restart",
-  networkInterfaces: "live",
-  guestAgent: "restart",
-  restartPolicy: "live",
-  disks: "live",
-  running: "live",
-  cloudInit: "seed",
-  waitFor: "none",
-  timeoutSeconds: "none",
-};
-
 export async function diff(_id: string, olds: VmOutputs, news: VmInputs): Promise<dynamic.DiffResult> {
-  const replaces: string[] = [];
-  const changed: string[] = [];
-  if (!same(olds.name, news.name)) replaces.push("name");
-  const hostChanged = !hasUnknown(news.connection) && olds.host !== undefined && targetOf(settingsFor(news)) !== olds.host;
+  const { replaces, changed, effects } = classify(VM_FIELDS, olds, news);
+  const route = await routeChange("Vm", olds, news);
+  const hostChanged = route.replace;
   if (hostChanged) replaces.push("connection");
-  else if (!same(olds.connection, news.connection)) changed.push("connection");
-  // State written before restartPolicy existed has none: that is the default, not a change.
-  const before = { ...olds, restartPolicy: olds.restartPolicy ?? "never" };
-  for (const k of Object.keys(EFFECT) as (keyof VmInputs)[]) {
-    if (!same(before[k], news[k])) changed.push(k);
-  }
-  if (!same(olds.namePrefix, news.namePrefix) && news.name === olds.name) changed.push("namePrefix");
+  else if (route.changed) changed.push("connection");
 
   // Dynamic providers cannot annotate the plan, so say what happens where the CLI shows provider output.
   if (replaces.length === 0 && olds.running && news.running !== false) {
-    const restartFor = changed.filter((k) => EFFECT[k] === "restart");
+    const restartFor = changed.filter((k) => effects.get(k) === "restart");
     if (restartFor.length > 0) {
       console.log(`kvm: Vm "${olds.name}": changing ${restartFor.join(", ")} restarts the running VM in place (same VM, same id; the guest is shut down and booted again).`);
-    } else if (changed.includes("disks") || changed.includes("networkInterfaces")) {
-      const what = [changed.includes("disks") && "disks", changed.includes("networkInterfaces") && "NICs"].filter(Boolean).join(" and ");
+    } else if (changed.some((k) => effects.get(k) === "hotplug")) {
+      const what = changed.filter((k) => effects.get(k) === "hotplug").join(" and ");
       console.log(`kvm: Vm "${olds.name}": ${what} change on the running VM by hot-plug (no restart; other devices and every kept NIC's MAC unchanged) where the bus allows it.`);
     }
   }
@@ -201,7 +115,7 @@ export async function diff(_id: string, olds: VmOutputs, news: VmInputs): Promis
   return {
     changes: replaces.length > 0 || changed.length > 0,
     replaces,
-    stables: ["vmId"],
+    stables: ["vmId", "hostId"],
     // The same name cannot exist twice on one host, and a Disk belongs to one VM at a time: a replacement
     // that keeps the name or the disks there (including `pulumi up --replace`) must delete first.
     deleteBeforeReplace: !hostChanged && (same(olds.name, news.name) || (news.disks ?? []).length > 0),
@@ -209,24 +123,6 @@ export async function diff(_id: string, olds: VmOutputs, news: VmInputs): Promis
 }
 
 // ---- create / read / update / delete -------------------------------------------
-
-function specOf(i: VmInputs): z.input<typeof VmSpec> {
-  return {
-    name: i.name,
-    vcpus: i.vcpus,
-    memoryMiB: i.memoryMiB,
-    running: i.running,
-    kernel: i.kernel,
-    firmware: i.firmware,
-    disks: i.disks,
-    cdrom: i.cdrom,
-    bootOrder: i.bootOrder,
-    networkInterfaces: i.networkInterfaces,
-    cloudInit: i.cloudInit,
-    guestAgent: i.guestAgent,
-    restartPolicy: i.restartPolicy,
-  };
-}
 
 /** Every address hostd reports for the VM: per NIC (DHCP leases of this boot, guest agent), then other agent-reported ones. */
 function usableAddresses(vm: VmInfo): string[] {
@@ -239,18 +135,15 @@ function usableAddresses(vm: VmInfo): string[] {
   return all;
 }
 
-function outputsOf(i: VmInputs, vm: VmInfo, host: string): VmOutputs {
+function outputsOf(i: VmInputs, vm: VmInfo, where: Placement): VmOutputs {
   const addrs = usableAddresses(vm);
   return definedOnly({
     ...i,
-    vcpus: vm.spec.vcpus,
-    memoryMiB: vm.spec.memoryMiB,
-    kernel: vm.spec.kernel,
-    disks: vm.spec.disks,
-    // The real power state, so `pulumi refresh` shows a VM that stopped or crashed.
+    ...where,
+    // The spec as the host has it, so refresh shows a change made there; and the real power state.
+    ...(specFromHost(VM_FIELDS, vm.spec) as Partial<VmSpec>),
     running: vm.state === "running" || vm.state === "paused",
     vmId: vm.id,
-    host,
     state: vm.state,
     accelerator: vm.accelerator,
     pid: vm.pid,
@@ -305,22 +198,23 @@ export async function create(inputs: VmInputs): Promise<dynamic.CreateResult<VmO
   return withUserErrors(`creating VM "${inputs.name}"`, async () => {
     const settings = settingsFor(inputs);
     const client = clientFor(settings, inputs.timeoutSeconds * 1000);
-    await client.helloOnce();
-    let vm = await client.vm.create(specOf(inputs));
+    const hostId = (await client.helloOnce()).hostId;
+    const owner = ownerOf(inputs);
+    let vm = await client.vm.create({ ...(specOf(VM_FIELDS, inputs) as VmSpec), owner });
     if (inputs.running) {
       try {
         vm = await waitReady(client, inputs.name, inputs.waitFor, inputs.timeoutSeconds);
       } catch (e) {
         // A failed create leaves no state behind in Pulumi, so it must leave no VM behind on the host either.
         const id = vm.id;
-        const undone = await client.vm.delete({ name: inputs.name, id }).then(() => true, () => false);
+        const undone = await client.vm.delete({ name: inputs.name, id, owner, hostId }).then(() => true, () => false);
         if (e instanceof KvmError) {
           throw new KvmError(e.code, `${e.message} ${undone ? "The VM was deleted again, so nothing is left half-made." : "Deleting the VM again failed too: delete it on the host."}`, e.details, e.requestId);
         }
         throw e;
       }
     }
-    return { id: vm.id, outs: outputsOf(inputs, vm, targetOf(settings)) };
+    return { id: vm.id, outs: outputsOf(inputs, vm, placementOf(settings, hostId)) };
   });
 }
 
@@ -328,9 +222,11 @@ export async function read(id: string, props: VmOutputs): Promise<dynamic.ReadRe
   return withUserErrors(`reading VM "${props.name}"`, async () => {
     const settings = settingsFor(props);
     const client = clientFor(settings, 60_000);
+    // On another host "not found" would drop the VM from state: the host id is checked first.
+    const hostId = await mustBeOnHost("VM", props.name, client, props.hostId);
     const vm = await ownedOrGone(id, () => client.vm.get(props.name));
     if (!vm) return { id: "", props: {} as VmOutputs };
-    return { id, props: outputsOf(props, vm, props.host ?? targetOf(settings)) };
+    return { id, props: outputsOf(props, vm, placementOf(settings, hostId)) };
   });
 }
 
@@ -338,31 +234,25 @@ export async function update(id: string, olds: VmOutputs, news: VmInputs): Promi
   return withUserErrors(`updating VM "${news.name}"`, async () => {
     const settings = settingsFor(news);
     const client = clientFor(settings, news.timeoutSeconds * 1000 + 120_000);
-    const u: z.input<typeof VmUpdate> = { name: news.name };
-    if (olds.vcpus !== news.vcpus) u.vcpus = news.vcpus;
-    if (olds.memoryMiB !== news.memoryMiB) u.memoryMiB = news.memoryMiB;
-    if (!same(olds.firmware, news.firmware)) u.firmware = news.firmware;
-    if (!same(olds.disks, news.disks)) u.disks = news.disks;
-    if (!same(olds.networkInterfaces, news.networkInterfaces)) u.networkInterfaces = news.networkInterfaces;
-    if (!same(olds.guestAgent, news.guestAgent)) u.guestAgent = news.guestAgent;
-    if (!same(olds.restartPolicy ?? "never", news.restartPolicy)) u.restartPolicy = news.restartPolicy;
-    for (const k of ["kernel", "cdrom", "bootOrder", "cloudInit"] as const) {
-      if (!same(olds[k], news[k])) (u as Record<string, unknown>)[k] = news[k] ?? null;
-    }
+    // Every field that changes in place, from the table; a removed optional one is sent as null.
     // `olds.running` is the real state from the last read, so this also starts a VM that stopped or crashed.
-    if (olds.running !== news.running) u.running = news.running;
-    // Check it is still the stack's VM before touching it: a namesake must not be changed.
+    const { changed } = classify(VM_FIELDS, olds, news);
+    const u: Record<string, unknown> = { name: news.name };
+    for (const k of changed) {
+      if (k in VmUpdate.shape && k !== "name") u[k] = (news as Record<string, unknown>)[k] ?? null;
+    }
+    // Check it is still the stack's VM on its host before touching it: a namesake must not be changed.
+    const hostId = await mustBeOnHost("VM", news.name, client, olds.hostId);
     let vm = await mustOwn("VM", news.name, id, () => client.vm.get(news.name));
-    if (Object.keys(u).length > 1) vm = (await client.vm.update(u)).vm;
+    if (Object.keys(u).length > 1) vm = (await client.vm.update(u as z.input<typeof VmUpdate>)).vm;
     if (news.running) vm = await waitReady(client, news.name, news.waitFor, news.timeoutSeconds);
-    return { outs: outputsOf(news, vm, olds.host ?? targetOf(settings)) };
+    return { outs: outputsOf(news, vm, placementOf(settings, hostId)) };
   });
 }
 
 async function deleteVm(id: string, props: VmOutputs): Promise<void> {
   return withUserErrors(`deleting VM "${props.name}"`, async () => {
-    const client = clientFor(settingsFor(props), 180_000);
-    await client.vm.delete({ name: props.name, id });
+    await onItsHost(props, 180_000, (client) => client.vm.delete({ name: props.name, id, owner: ownerOf(props), hostId: props.hostId }));
   });
 }
 export { deleteVm as delete };

@@ -15,6 +15,7 @@
  *   00:06.0               virtio-scsi controller (scsi disks)
  *   00:1f.2               q35's built-in AHCI: sata disks, cdrom
  */
+import { VM_LIMITS } from "../../sdk/protocol/vm";
 import { AcceleratorKind } from "./accel";
 
 export interface QemuPaths {
@@ -32,11 +33,16 @@ export interface QemuPaths {
   log: string;
 }
 
-export const ROOT_PORTS = 16;
-export const DISK_SLOTS = 10;
+/**
+ * PCIe root ports, planned from the protocol's limits (one number each, in VM_LIMITS):
+ * one per disk (0..), then one per NIC, then the cloud-init seed's. Ports are fixed,
+ * so a hot-plug never moves another device.
+ */
+export const DISK_SLOTS = VM_LIMITS.maxDisks;
 export const FIRST_NIC_SLOT = DISK_SLOTS;
-export const SEED_SLOT = ROOT_PORTS - 1;
-export const MAX_NICS = SEED_SLOT - FIRST_NIC_SLOT;
+export const MAX_NICS = VM_LIMITS.maxNics;
+export const SEED_SLOT = FIRST_NIC_SLOT + MAX_NICS;
+export const ROOT_PORTS = SEED_SLOT + 1;
 /** AHCI ports on q35's built-in controller: ide.0 .. ide.5. */
 export const SATA_PORTS = 6;
 

@@ -6,6 +6,7 @@
  */
 import { z } from "zod";
 import { HostId, HostPath, Name, Owner, Timestamp } from "./common";
+import { fieldTable, specShape } from "./fields";
 import { defineMethod } from "./method";
 
 export const DISK_LIMITS = {
@@ -41,13 +42,28 @@ export const DiskSource = z.discriminatedUnion("kind", [
 ]);
 export type DiskSource = z.output<typeof DiskSource>;
 
-const DiskSpecShape = z.strictObject({
-  name: Name,
-  /** Size; for image sources, default is the image's own size (and it may only be larger). */
-  sizeGiB: SizeGiB.optional(),
-  format: DiskFormat.default("qcow2"),
-  source: DiskSource.default({ kind: "blank" }),
+/** Every field of a Disk, once (see fields.ts for what is read from it). */
+export const DISK_FIELDS = fieldTable({
+  name: { schema: Name, required: true, doc: "Disk name on the host; generated from the resource name when not given, and kept across updates.", defaultDoc: "`<namePrefix>-<hash>`, kept across updates", effect: "replace" },
+  sizeGiB: {
+    schema: SizeGiB,
+    doc: "Size in GiB; for image sources it may only be the image's size or larger.",
+    defaultDoc: "the image's size (required for blank disks)",
+    effect: "grow",
+    effectDoc: "grows in place — online through QMP when a running VM uses it (the guest sees it without a reboot); shrinking is refused at preview",
+  },
+  format: { schema: DiskFormat, default: "qcow2", doc: "`qcow2` or `raw`.", effect: "replace" },
+  source: {
+    schema: DiskSource,
+    default: { kind: "blank" },
+    doc: "Where the content comes from: `{ kind: \"blank\" }`, `{ kind: \"url\", url, sha256, clone? }` (downloaded once per host into the image cache, verified; `clone` (default true) makes a thin copy-on-write overlay on the cached base) or `{ kind: \"hostPath\", path, clone? }` (a copy, or an overlay, of an image already on the host).",
+    effect: "replace",
+    effectDoc: "replace (the preview says the data is lost)",
+  },
+  timeoutSeconds: { schema: z.int().min(1).max(86_400), default: 3600, where: "provider", doc: "Bound on creating the disk, downloads included, in seconds.", effect: "none" },
 });
+
+const DiskSpecShape = z.strictObject(specShape(DISK_FIELDS));
 
 /** The rules that span fields (shared by the spec and the create params). */
 function diskRules<T extends z.ZodType<z.output<typeof DiskSpecShape>>>(s: T) {
@@ -72,7 +88,7 @@ export type DiskCreate = z.output<typeof DiskCreate>;
 export const DiskUpdate = z.strictObject({
   name: Name,
   /** The new size: larger than the current one (disks are never shrunk). */
-  sizeGiB: SizeGiB,
+  sizeGiB: DISK_FIELDS.sizeGiB.schema,
 });
 
 export const DiskInfo = z.strictObject({

@@ -43,3 +43,4 @@ export const Methods: ReadonlyMap<string, AnyMethod> = new Map(
     networkDelete,
   ].map((m) => [m.name, m]),
 );
+export * from "./fields";

@@ -7,6 +7,7 @@
 import { z } from "zod";
 import { defaultAddressing, ipToInt, isHostAddress, parseCidr } from "../ipv4";
 import { HostId, Name, Owner, Timestamp } from "./common";
+import { fieldTable, specShape, updateShape } from "./fields";
 import { defineMethod } from "./method";
 
 export const NETWORK_LIMITS = {
@@ -118,22 +119,44 @@ function checkAddressing(n: { mode: NetworkMode; bridge?: string; ipv4?: { cidr:
   }
 }
 
-const NetworkSpecObject = z.strictObject({
-  name: Name,
-  mode: NetworkMode.default("nat"),
-  /**
-   * nat/isolated: name of the bridge hostd creates (default `kvbr-` + a hash of the network's id);
-   * bridge: the existing host bridge VMs are attached to.
-   */
-  bridge: IfName.optional(),
-  ipv4: Ipv4Config.optional(),
-  /** DHCP range and lease time; default: the whole subnet after the gateway. */
-  dhcp: Dhcp.optional(),
-  /** DNS domain of the VMs: `<vm>.<domain>` resolves to the VM's address. Without it, bare VM names resolve. */
-  domain: DnsDomain.optional(),
-  /** MTU of the bridge and the VMs' taps. Default: the kernel's (1500). */
-  mtu: Mtu.optional(),
+/** Every field of a Network, once (see fields.ts for what is read from it). */
+export const NETWORK_FIELDS = fieldTable({
+  name: { schema: Name, required: true, doc: "Network name on the host; generated from the resource name when not given, and kept across updates.", defaultDoc: "`<namePrefix>-<hash>`, kept across updates", effect: "replace" },
+  mode: {
+    schema: NetworkMode,
+    default: "nat",
+    update: z.enum(["nat", "isolated"]),
+    doc: "`nat` (private subnet, masqueraded out through the host's default route), `isolated` (VMs and the host only) or `bridge` (taps on an existing host bridge; the LAN's DHCP serves the VMs).",
+    effect: "in-place",
+    effectDoc: "`nat` ⇄ `isolated` in place (rules); to or from `bridge`: replace",
+    replacesWhen: (a, b) => a === "bridge" || b === "bridge",
+  },
+  bridge: {
+    schema: IfName,
+    doc: "nat/isolated: the bridge hostd creates; bridge mode: the existing host bridge (required).",
+    defaultDoc: "`kvbr-<hash>` (nat/isolated)",
+    effect: "replace",
+  },
+  ipv4: { schema: Ipv4Config, doc: "The subnet `{ cidr, gateway? }` (nat/isolated).", defaultDoc: "gateway = first address", effect: "replace" },
+  dhcp: {
+    schema: Dhcp,
+    removable: true,
+    doc: "DHCP range and lease time `{ start, end, leaseSeconds? }`.",
+    defaultDoc: "the subnet after the gateway, 3600 s",
+    effect: "in-place",
+    effectDoc: "in place (dnsmasq restarts; leases are kept)",
+  },
+  domain: {
+    schema: DnsDomain,
+    removable: true,
+    doc: "DNS domain of the VMs: `<vm>.<domain>` resolves to the VM's address.",
+    defaultDoc: "none (bare VM names resolve)",
+    effect: "in-place",
+  },
+  mtu: { schema: Mtu, removable: true, doc: "MTU of the bridge and the VMs' taps.", defaultDoc: "kernel's (1500)", effect: "in-place", effectDoc: "in place, bridge and taps" },
 });
+
+const NetworkSpecObject = z.strictObject(specShape(NETWORK_FIELDS));
 
 export const NetworkSpec = NetworkSpecObject.superRefine(checkAddressing);
 export type NetworkSpec = z.output<typeof NetworkSpec>;
@@ -148,13 +171,7 @@ export type NetworkCreate = z.output<typeof NetworkCreate>;
  * make a different network (replace it).
  */
 export const NetworkUpdate = z
-  .strictObject({
-    name: Name,
-    mode: z.enum(["nat", "isolated"]).optional(),
-    dhcp: Dhcp.nullable().optional(),
-    domain: DnsDomain.nullable().optional(),
-    mtu: Mtu.nullable().optional(),
-  })
+  .strictObject({ name: Name, ...updateShape(NETWORK_FIELDS) })
   .refine((u) => Object.keys(u).some((k) => k !== "name"), { message: "an update must change at least one property of the network" });
 export type NetworkUpdate = z.output<typeof NetworkUpdate>;
 

@@ -6,6 +6,7 @@
 import { z } from "zod";
 import { Accelerator } from "./host";
 import { HostId, HostPath, Name, Owner, Timestamp } from "./common";
+import { fieldsWithEffect, fieldTable, specShape, updateShape, wellFormedText, providerShape } from "./fields";
 import { defineMethod } from "./method";
 
 export const VM_LIMITS = {
@@ -17,6 +18,10 @@ export const VM_LIMITS = {
   maxMemoryMiB: 1024 * 1024,
   /** x86 COMMAND_LINE_SIZE. */
   maxCmdlineBytes: 2048,
+  /** Disks per VM: one PCIe root port each (virtio), and the same bound for every bus (hostd/drivers/qemu-argv.ts plans the ports from it). */
+  maxDisks: 10,
+  /** NICs per VM: one PCIe root port each. */
+  maxNics: 5,
 } as const;
 
 export const Vcpus = z.int().min(VM_LIMITS.minVcpus).max(VM_LIMITS.maxVcpus);
@@ -110,7 +115,7 @@ export function isNetworkNic(n: NetworkInterface): n is NetworkNic {
 /** `on-crash`: hostd restarts a VM whose QEMU crashed or was killed; `never`: `pulumi up` does. */
 export const RestartPolicy = z.enum(["never", "on-crash"]);
 
-const CloudInitDoc = z.string().max(64 * 1024);
+const CloudInitDoc = wellFormedText(64 * 1024);
 /** cloud-init NoCloud data; hostd builds the `cidata` seed disk from it. */
 export const CloudInit = z.strictObject({
   userData: CloudInitDoc,
@@ -125,36 +130,76 @@ export const CloudInit = z.strictObject({
 });
 export type CloudInit = z.output<typeof CloudInit>;
 
+/** What `pulumi up` waits for after a create or update (refresh never waits). */
+export const WaitFor = z.enum(["running", "agent", "ip"]);
+export type WaitFor = z.infer<typeof WaitFor>;
+
+export const BootOrder = z.array(z.enum(["cdrom", "disk"])).min(1).max(2);
+
+/**
+ * Every field of a VM, once. The spec and update schemas below, the
+ * provider's inputs, the diff, hostd's restart rule and the README table
+ * are all read from here (see fields.ts).
+ */
+export const VM_FIELDS = fieldTable({
+  name: { schema: Name, required: true, doc: "VM name on the host; generated from the resource name when not given, and kept across updates.", defaultDoc: "`<namePrefix>-<hash>`, kept across updates", effect: "replace" },
+  vcpus: { schema: Vcpus, default: 1, doc: "Virtual CPUs.", effect: "restart", effectDoc: "update in place; a running VM is restarted (the preview says so)" },
+  memoryMiB: { schema: MemoryMiB, default: 512, doc: "Memory in MiB.", effect: "restart", effectDoc: "update in place; a running VM is restarted (the preview says so)" },
+  running: { schema: z.boolean(), default: true, doc: "Desired power state.", effect: "power", effectDoc: "start / graceful stop (guest agent or ACPI, then power-off, bounded)" },
+  kernel: { schema: KernelBoot, removable: true, doc: "Direct kernel boot from host files `{ path, initrd?, cmdline? }` (skips firmware and boot loader).", effect: "restart" },
+  firmware: { schema: Firmware, default: "bios", doc: "`bios` (SeaBIOS) or `uefi` (OVMF with the VM's own NVRAM, kept across restarts, removed with the VM).", effect: "restart" },
+  disks: {
+    schema: z.array(VmDisk).max(VM_LIMITS.maxDisks),
+    default: [],
+    doc: "Disks `[{ disk, bus? }]`, boot disk first; bus `virtio` (default), `scsi` or `sata`.",
+    effect: "hotplug",
+    effectDoc: "adding or removing a virtio/scsi disk on a running VM is a hot-plug (same QEMU, no other device moves); sata needs a restart",
+  },
+  cdrom: { schema: z.strictObject({ path: HostPath }), removable: true, doc: "A read-only ISO on the host `{ path }`, e.g. an installer; booted first by default.", effect: "restart" },
+  bootOrder: { schema: BootOrder, removable: true, doc: "`cdrom` and `disk` in boot order.", defaultDoc: "cdrom first when there is one", effect: "restart" },
+  networkInterfaces: {
+    schema: z.array(NetworkInterface).max(VM_LIMITS.maxNics),
+    default: [],
+    doc: "NICs in guest order: `{ network, mac?, ip?, model? }` on a kvm.Network (a tap on its bridge; `ip` is a static DHCP lease; model `virtio` or `e1000e`), or `{ type: \"user\", portForwards? }`.",
+    effect: "hotplug",
+    effectDoc: "adding or removing a NIC on a running VM is a hot-plug (same QEMU); MACs are derived from the VM's id when not given and never change on update",
+  },
+  cloudInit: {
+    schema: CloudInit,
+    removable: true,
+    secret: true,
+    doc: "cloud-init NoCloud data `{ userData, metaData?, networkConfig?, instanceId? }` on a seed disk hostd builds; kept secret in state.",
+    effect: "seed",
+    effectDoc: "the seed is rewritten and read at the next boot; per-instance steps run again only when `instanceId` changes (the preview says which)",
+  },
+  guestAgent: { schema: z.boolean(), default: true, doc: "Add the qemu-guest-agent channel (IPs, hostname, OS, clean shutdown).", effect: "restart" },
+  restartPolicy: {
+    schema: RestartPolicy,
+    default: "never",
+    doc: "`on-crash`: hostd starts the VM again when QEMU crashes or is killed (backing off; gives up after 5 restarts in 10 minutes). `never`: the next `pulumi up` does.",
+    effect: "in-place",
+  },
+  waitFor: {
+    schema: WaitFor,
+    default: "running",
+    where: "provider",
+    doc: "What create and update wait for: `running`, `agent` (the guest agent answers) or `ip` (an address from this boot's DHCP lease or the agent). Refresh never waits. Set PULUMI_PARALLEL above the number of VMs that wait at once.",
+    effect: "none",
+  },
+  timeoutSeconds: { schema: z.int().min(1).max(86_400), default: 300, where: "provider", doc: "Bound on that wait, in seconds (customTimeouts do not reach dynamic providers).", effect: "none" },
+});
+
+/** Fields QEMU cannot change on a running VM: changing one restarts it (disks and NICs hot-plug). */
+export const VM_RESTART_FIELDS = fieldsWithEffect(VM_FIELDS, "restart");
+
 /**
  * The desired spec of a VM. A VM needs a boot source: a kernel (direct
  * boot), a disk, or a cdrom.
  */
-const VmSpecShape = z.strictObject({
-    name: Name,
-    vcpus: Vcpus.default(1),
-    memoryMiB: MemoryMiB.default(512),
-    /** Desired power state. */
-    running: z.boolean().default(true),
-    /** Direct kernel boot from host files (skips firmware and boot loader). */
-    kernel: KernelBoot.optional(),
-    firmware: Firmware.default("bios"),
-    /** Disks, boot disk first. */
-    disks: z.array(VmDisk).max(16).default([]),
-    /** A read-only ISO on the host, e.g. an installer. */
-    cdrom: z.strictObject({ path: HostPath }).optional(),
-    /** Boot from the cdrom or from the first disk first. Default: cdrom first when there is one. */
-    bootOrder: z.array(z.enum(["cdrom", "disk"])).min(1).max(2).optional(),
-    networkInterfaces: z.array(NetworkInterface).max(5).default([]),
-    cloudInit: CloudInit.optional(),
-    /** Add the virtio-serial channel qemu-guest-agent talks on (IPs, OS, hostname, clean shutdown). */
-    guestAgent: z.boolean().default(true),
-    /**
-     * `on-crash`: hostd itself starts the VM again when its QEMU crashes or is killed (not when
-     * the guest powers off or hostd stops it), backing off, at most 5 times in 10 minutes.
-     * Default `never`: the next `pulumi up` starts it.
-     */
-    restartPolicy: RestartPolicy.default("never"),
-});
+const VmSpecShape = z.strictObject(specShape(VM_FIELDS));
+
+/** The provider's own settings of a VM (never sent to hostd), defaults filled in. */
+export const VmProviderSettings = z.strictObject(providerShape(VM_FIELDS));
 
 /** The rules that span fields of a spec (shared by the spec and the create params). */
 function vmRules<T extends z.ZodType<z.output<typeof VmSpecShape>>>(s: T) {
@@ -186,22 +231,8 @@ function uniqueMacs(nics: { mac?: string }[]): boolean {
 export const VmUpdate = z
   .strictObject({
     name: Name,
-    vcpus: Vcpus.optional(),
-    memoryMiB: MemoryMiB.optional(),
-    running: z.boolean().optional(),
-    kernel: KernelBoot.nullable().optional(),
-    firmware: Firmware.optional(),
-    disks: z.array(VmDisk).max(16).optional(),
-    cdrom: z.strictObject({ path: HostPath }).nullable().optional(),
-    bootOrder: z.array(z.enum(["cdrom", "disk"])).min(1).max(2).nullable().optional(),
-    networkInterfaces: z
-      .array(NetworkInterface)
-      .max(5)
-      .refine(uniqueMacs, "each NIC needs its own MAC address")
-      .optional(),
-    cloudInit: CloudInit.nullable().optional(),
-    guestAgent: z.boolean().optional(),
-    restartPolicy: RestartPolicy.optional(),
+    ...updateShape(VM_FIELDS),
+    networkInterfaces: VM_FIELDS.networkInterfaces.schema.refine(uniqueMacs, "each NIC needs its own MAC address").optional(),
     /** How long a graceful shutdown may take before power-off, when a restart is needed. */
     stopTimeoutSeconds: z.int().min(0).max(3600).optional(),
   })

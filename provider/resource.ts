@@ -1,0 +1,50 @@
+/**
+ * What the resource classes (Vm, Disk, Network) share: the inputs they hand
+ * to Pulumi, read from the field table. Every argument the program gave is
+ * passed on, known or not, so the provider's check refuses an unknown one by
+ * name instead of it being dropped here; every field and output is listed,
+ * because Pulumi only creates outputs for keys present in the inputs.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import type { z } from "zod";
+import type { FieldTable } from "../sdk/protocol/fields";
+import { RESOURCE_FIELDS, secretOutputs } from "./fields";
+
+export function resourceInputs(
+  type: string,
+  name: string,
+  table: FieldTable,
+  args: object,
+  own: Record<string, unknown>,
+  outputs: readonly string[],
+): Record<string, unknown> {
+  const given = args as Record<string, unknown>;
+  const listed = Object.fromEntries([...Object.keys(table), ...Object.keys(RESOURCE_FIELDS), ...outputs].map((k) => [k, undefined]));
+  return {
+    ...listed,
+    ...given,
+    namePrefix: given.namePrefix ?? name,
+    // Seeds the generated name and names the owner hostd records, so a create that is
+    // interrupted and run again finds what it made, and nobody else's.
+    nameSeed: `${pulumi.getProject()}/${pulumi.getStack()}/${type}/${name}`,
+    ...own,
+  };
+}
+
+/** The resource options with the table's secret outputs added (keys and user-data never reach state in plain text). */
+export function withSecrets(table: FieldTable, opts: pulumi.CustomResourceOptions | undefined): pulumi.CustomResourceOptions {
+  return { ...opts, additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), ...secretOutputs(table)] };
+}
+
+/** A value a program may give: a pulumi.Input at every level (objects, lists and their items). */
+export type DeepInput<T> = T extends (infer E)[]
+  ? pulumi.Input<DeepInput<E>[]>
+  : T extends object
+    ? pulumi.Input<{ [K in keyof T]: DeepInput<T[K]> }>
+    : pulumi.Input<T>;
+
+/** A program's arguments for a field table: every field optional, typed by its schema (see the README's tables for what each does). */
+export type ArgsOf<T extends FieldTable> = { [K in keyof T]?: DeepInput<z.input<T[K]["schema"]>> };
+
+/** The arguments every resource has besides its table's. */
+export type ResourceArgs = Omit<ArgsOf<typeof RESOURCE_FIELDS>, "nameSeed">;
