@@ -15,7 +15,7 @@ import { isKvmError } from "../sdk/errors";
 import { announceAccelerator, tinyGuest } from "./fixtures/env";
 import { HostdFixture } from "./fixtures/hostd";
 import { PulumiProject, RunResult } from "./fixtures/pulumi";
-import { SshdFixture } from "./fixtures/sshd";
+import { freePort, SshdFixture } from "./fixtures/sshd";
 
 jest.setTimeout(900_000);
 
@@ -82,7 +82,13 @@ beforeAll(async () => {
   sshd = await SshdFixture.start({ secondPort: true });
   sshd.authorizeUser(u.name, u.uid);
   hd = await HostdFixture.start({ socketGroup: u.gid });
-  p = await PulumiProject.create(PROGRAM, {
+  p = await PulumiProject.create(PROGRAM, plainConfig());
+  projects.push(p);
+});
+
+/** Stack config that reaches hostd the plain way (root, 127.0.0.1, sshd's first port, the socket itself) and boots the tiny guest. */
+function plainConfig(): Record<string, string | { secret: string }> {
+  return {
     "kvm:host": sshd.host,
     "kvm:port": String(sshd.port),
     "kvm:user": sshd.user,
@@ -93,9 +99,8 @@ beforeAll(async () => {
     kernel: g.kernel,
     initrd: g.initrd,
     cmdline: g.cmdline,
-  });
-  projects.push(p);
-});
+  };
+}
 
 afterAll(async () => {
   // Stacks first (their providers hold SSH connections as the throwaway user), then hosts, sshd, the user.
@@ -226,6 +231,25 @@ describe("the same host reached another way: no replacement, nothing changes on 
   });
 });
 
+test("a host that cannot be asked for its id fails the preview and the up, and nothing is planned or deleted", async () => {
+  await p.up();
+  const before = await onHost(hd);
+  const port = (await p.run(["config", "get", "kvm:port"])).stdout.trim();
+  await p.setConfig("kvm:port", String(await freePort()));
+  try {
+    for (const op of ["preview", "up"] as const) {
+      const r = await p.operation(op, { diff: true });
+      expect(r.code).not.toBe(0);
+      expect(r.output).toContain("[connect_failed]");
+      expect(r.output).toContain('Vm "idvm"');
+      expect(await onHost(hd)).toEqual(before);
+    }
+  } finally {
+    await p.setConfig("kvm:port", port);
+  }
+  await mustOk(p.operation("preview", { expectNoChanges: true }), "preview --expect-no-changes");
+});
+
 describe("a replacement that keeps the name leaves one object of that name, with the new spec", () => {
   test("pulumi up --replace of the Vm", async () => {
     await p.up();
@@ -270,22 +294,7 @@ test("a second stack declaring the same VM and Disk names on the host fails nami
   await p.up();
   const before = await onHost(hd);
   // Another stack of the same project (same program, same spec), reaching the host the plain way.
-  const second = await PulumiProject.create(
-    PROGRAM,
-    {
-      "kvm:host": sshd.host,
-      "kvm:port": String(sshd.port),
-      "kvm:user": sshd.user,
-      "kvm:privateKey": { secret: sshd.userKeys.ed25519.privateKey },
-      "kvm:hostKey": sshd.hostKeyFingerprint(),
-      "kvm:socketPath": hd.socketPath,
-      kernel: g.kernel,
-      initrd: g.initrd,
-      cmdline: g.cmdline,
-      diskFormat: "raw",
-    },
-    { stack: "second" },
-  );
+  const second = await PulumiProject.create(PROGRAM, { ...plainConfig(), diskFormat: "raw" }, { stack: "second" });
   projects.push(second);
   const up = await second.operation("up");
   expect(up.code).not.toBe(0);
@@ -302,46 +311,77 @@ test("a second stack declaring the same VM and Disk names on the host fails nami
   await mustOk(p.operation("refresh", { diff: true, expectNoChanges: true }), "refresh --expect-no-changes of the first stack");
 });
 
-test("another hostd is another host: the preview replaces, and a delete sent there with the recorded host id is refused", async () => {
+/** A VM made by hand on `h` (no owner) with the stack's VM name and spec. */
+async function namesakeOn(h: HostdFixture) {
+  const vm = await h.client().vm.create({ name: VM, memoryMiB: 96, guestAgent: false, kernel: { path: g.kernel, initrd: g.initrd, cmdline: g.cmdline } });
+  expect(alive(vm.pid)).toBe(true);
+  return vm;
+}
+
+/** The namesake as `h` has it now: still there, the same VM, the same QEMU process. */
+async function expectUntouched(h: HostdFixture, namesake: { id: string; pid: number | null }): Promise<void> {
+  const now = await h.client().vm.get(VM);
+  expect({ id: now.id, pid: now.pid, state: now.state }).toEqual({ id: namesake.id, pid: namesake.pid, state: "running" });
+  expect(alive(now.pid)).toBe(true);
+}
+
+test("another hostd is another host: a replacement, never a namesake's adoption or deletion; a delete sent there with the recorded host id is refused", async () => {
   await p.up();
   const before = await onHost(hd);
   const hostId = (await hd.client().helloOnce()).hostId;
   other = await HostdFixture.start({ socketGroup: user!.gid });
   const otherId = (await other.client().helloOnce()).hostId;
   expect(otherId).not.toBe(hostId);
-  // A namesake on the other host, made there by hand (same name, same spec).
-  const namesake = await other.client().vm.create({ name: VM, memoryMiB: 96, guestAgent: false, kernel: { path: g.kernel, initrd: g.initrd, cmdline: g.cmdline } });
-  expect(alive(namesake.pid)).toBe(true);
-  const recorded = await p.resourceOutputs("web");
-  expect(recorded.hostId).toBe(hostId);
+  expect(await p.resourceOutputs("web")).toMatchObject({ vmId: before.vmId, hostId });
+  const there = await namesakeOn(other);
 
   const route = (await p.run(["config", "get", "kvm:socketPath"])).stdout.trim();
   await p.setConfig("kvm:socketPath", other.socketPath);
-  try {
-    const preview = await mustOk(p.operation("preview", { diff: true }), "preview against the other hostd");
-    expect(summary(preview)).toMatchObject({ replace: 2 });
-    expect(preview.output).toMatch(/kvm: Vm "idvm".*replac/i);
 
-    // The SDK's delete with the recorded host id, sent to the other hostd: refused, naming both hosts.
-    const refused = await other
-      .client()
-      .vm.delete({ name: VM, id: namesake.id, hostId: recorded.hostId as string })
-      .then(() => undefined, (e: unknown) => e);
-    expect(isKvmError(refused, "wrong_host")).toBe(true);
-    expect(String(refused)).toContain(hostId);
-    expect(String(refused)).toContain(otherId);
-    // And the same through Pulumi: a destroy that now reaches the other hostd deletes nothing there.
-    const destroy = await p.operation("destroy");
-    expect(destroy.code).not.toBe(0);
-    expect(destroy.output).toContain("[wrong_host]");
-    const there = await other.client().vm.get(VM);
-    expect({ id: there.id, pid: there.pid, state: there.state }).toEqual({ id: namesake.id, pid: namesake.pid, state: "running" });
-    expect(alive(namesake.pid)).toBe(true);
-  } finally {
-    await p.setConfig("kvm:socketPath", route);
-  }
-  // Back on the first host, nothing was lost there either.
-  expect(await onHost(hd)).toEqual(before);
+  // The preview: both resources are replaced, and the provider says why.
+  const preview = await mustOk(p.operation("preview", { diff: true }), "preview against the other hostd");
+  expect(summary(preview)).toMatchObject({ replace: 2 });
+  expect(preview.output).toMatch(/kvm: Vm "idvm": .*ANOTHER host.*REPLACES/);
+
+  // A delete with the stack's recorded host id, sent to the other hostd: refused, naming both hosts, changing nothing.
+  const refused = await other
+    .client()
+    .vm.delete({ name: VM, id: there.id, hostId })
+    .then(() => undefined, (e: unknown) => e);
+  expect(isKvmError(refused, "wrong_host")).toBe(true);
+  expect(String(refused)).toContain(hostId);
+  expect(String(refused)).toContain(otherId);
+  await expectUntouched(other, there);
+
+  // The up: the VM's create there meets the namesake and fails; the namesake is not adopted, the old VM not deleted.
+  const blocked = await p.operation("up");
+  expect(blocked.code).not.toBe(0);
+  expect(blocked.output).toContain("[not_owner]");
+  await expectUntouched(other, there);
+  const stillHere = await hd.client().vm.get(VM);
+  expect({ id: stillHere.id, pid: stillHere.pid }).toEqual({ id: before.vmId, pid: before.pid });
+  expect(alive(before.pid)).toBe(true);
+
+  // With the namesake gone, the up moves both: made on the other host, deleted on the first.
+  await other.client().vm.delete({ name: VM, id: there.id });
+  await p.up();
+  const moved = await onHost(other);
+  expect(moved.vmId).not.toBe(before.vmId);
+  expect(alive(moved.pid)).toBe(true);
+  expect(await p.outputs()).toMatchObject({ vmId: moved.vmId, diskId: moved.diskId });
+  expect(await p.resourceOutputs("web")).toMatchObject({ hostId: otherId });
+  expect(await p.resourceOutputs("data")).toMatchObject({ hostId: otherId });
+  expect((await hd.client().vm.list()).vms.filter((v) => v.name === VM)).toEqual([]);
+  expect((await hd.client().disk.list()).disks.filter((d) => d.name === DISK)).toEqual([]);
+  expect(alive(before.pid)).toBe(false);
   await mustOk(p.operation("refresh", { diff: true, expectNoChanges: true }), "refresh --expect-no-changes");
   await mustOk(p.operation("preview", { expectNoChanges: true }), "preview --expect-no-changes");
+
+  // A destroy while the route leads back to the first host deletes on the resources' own host, not a namesake here.
+  const here = await namesakeOn(hd);
+  await p.setConfig("kvm:socketPath", route);
+  await mustOk(p.operation("destroy"), "destroy");
+  await expectUntouched(hd, here);
+  expect((await other.client().vm.list()).vms).toEqual([]);
+  expect((await other.client().disk.list()).disks).toEqual([]);
 });
