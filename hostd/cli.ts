@@ -144,9 +144,9 @@ async function vmCommand(socketPath: string, sub: string | undefined, name: stri
       process.stdout.write(JSON.stringify(vms, null, 2) + "\n");
       return 0;
     }
-    const rows = [["NAME", "STATE", "VCPUS", "MEMORY", "PID", "ACCEL", "IP", "ID"]];
+    const rows = [["NAME", "STATE", "VCPUS", "MEMORY", "PID", "ACCEL", "IP", "ID", "OWNER"]];
     for (const v of vms) {
-      rows.push([v.name, v.state, String(v.spec.vcpus), `${v.spec.memoryMiB} MiB`, v.pid ? String(v.pid) : "-", v.accelerator ?? "-", v.primaryIp ?? "-", v.id]);
+      rows.push([v.name, v.state, String(v.spec.vcpus), `${v.spec.memoryMiB} MiB`, v.pid ? String(v.pid) : "-", v.accelerator ?? "-", v.primaryIp ?? "-", v.id, v.owner ?? "-"]);
     }
     printTable(rows);
     return 0;
@@ -269,9 +269,9 @@ async function diskCommand(socketPath: string, sub: string | undefined, json: bo
     process.stdout.write(JSON.stringify(disks, null, 2) + "\n");
     return 0;
   }
-  const rows = [["NAME", "FORMAT", "SIZE", "ON HOST", "ATTACHED TO", "BASE"]];
+  const rows = [["NAME", "FORMAT", "SIZE", "ON HOST", "ATTACHED TO", "BASE", "OWNER"]];
   for (const d of disks) {
-    rows.push([d.name, d.format, size(d.virtualSizeBytes), size(d.actualSizeBytes), d.attachedTo ?? "-", d.backingFile ? "clone" : "-"]);
+    rows.push([d.name, d.format, size(d.virtualSizeBytes), size(d.actualSizeBytes), d.attachedTo ?? "-", d.backingFile ? "clone" : "-", d.owner ?? "-"]);
   }
   printTable(rows);
   return 0;
@@ -285,9 +285,9 @@ async function networkCommand(socketPath: string, sub: string | undefined, name:
       process.stdout.write(JSON.stringify(networks, null, 2) + "\n");
       return 0;
     }
-    const rows = [["NAME", "MODE", "BRIDGE", "SUBNET", "GATEWAY", "STATE", "VMS", "LEASES"]];
+    const rows = [["NAME", "MODE", "BRIDGE", "SUBNET", "GATEWAY", "STATE", "VMS", "LEASES", "OWNER"]];
     for (const n of networks) {
-      rows.push([n.name, n.spec.mode, n.bridge, n.ipv4?.cidr ?? "-", n.ipv4?.gateway ?? "-", n.problems.length ? `degraded: ${n.problems.join("; ")}` : n.state, String(n.vms.length), String(n.leases.length)]);
+      rows.push([n.name, n.spec.mode, n.bridge, n.ipv4?.cidr ?? "-", n.ipv4?.gateway ?? "-", n.problems.length ? `degraded: ${n.problems.join("; ")}` : n.state, String(n.vms.length), String(n.leases.length), n.owner ?? "-"]);
     }
     printTable(rows);
     return 0;
