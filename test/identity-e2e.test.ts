@@ -149,6 +149,19 @@ function expectNothingRemade(r: RunResult): void {
   expect({ create: s.create ?? 0, delete: s.delete ?? 0, replace: s.replace ?? 0 }).toEqual({ create: 0, delete: 0, replace: 0 });
 }
 
+/**
+ * Brings the stack and the host in line (refresh, then up), so that a test
+ * that failed before does not fail the next one for its own reason.
+ */
+async function converge(): Promise<void> {
+  const r = await p.operation("refresh");
+  if (r.code !== 0) {
+    const config = (await p.run(["config", "--show-secrets=false"])).stdout;
+    throw new Error(`refresh exited ${r.code}:\n${r.output}\nstack config:\n${config}\nsshd (ports ${sshd.port}, ${sshd.port2}): ${sshd.ended ?? "running"}; its log ends:\n${sshd.log.slice(-1500)}`);
+  }
+  await p.up();
+}
+
 async function mustOk(r: Promise<RunResult>, what: string): Promise<RunResult> {
   const x = await r;
   if (x.code !== 0) throw new Error(`${what} exited ${x.code}:\n${x.output}`);
@@ -189,9 +202,7 @@ const ROUTES: [string, () => [string, string]][] = [
 describe("the same host reached another way: no replacement, nothing changes on the host", () => {
   let pattern = 0xa0;
   test.each(ROUTES)("%s", async (_label, change) => {
-    // Start from a converged stack (a case that failed before must not fail the next one for its reason).
-    await mustOk(p.operation("refresh"), "refresh");
-    await p.up();
+    await converge();
     const hostId = (await hd.client().helloOnce()).hostId;
     const before = await onHost(hd);
     expect(alive(before.pid)).toBe(true);
@@ -232,7 +243,7 @@ describe("the same host reached another way: no replacement, nothing changes on 
 });
 
 test("a host that cannot be asked for its id fails the preview and the up, and nothing is planned or deleted", async () => {
-  await p.up();
+  await converge();
   const before = await onHost(hd);
   const port = (await p.run(["config", "get", "kvm:port"])).stdout.trim();
   await p.setConfig("kvm:port", String(await freePort()));
@@ -240,28 +251,36 @@ test("a host that cannot be asked for its id fails the preview and the up, and n
     for (const op of ["preview", "up"] as const) {
       const r = await p.operation(op, { diff: true });
       expect(r.code).not.toBe(0);
-      expect(r.output).toContain("[connect_failed]");
-      expect(r.output).toContain('Vm "idvm"');
+      // The engine stops at the first resource whose diff fails, the Vm or the Disk.
+      expect(r.output).toMatch(/\[connect_failed\] (Vm "idvm"|Disk "iddisk"): the connection changed to /);
       expect(await onHost(hd)).toEqual(before);
     }
   } finally {
     await p.setConfig("kvm:port", port);
   }
   await mustOk(p.operation("preview", { expectNoChanges: true }), "preview --expect-no-changes");
+  // The failed up (the Automation API skips its preview) saved the unreachable port as the provider's
+  // config in state, and a refresh configures the provider from state: an up puts the route back there.
+  expectNothingRemade(await p.operation("up"));
+  expect(await onHost(hd)).toEqual(before);
+  await mustOk(p.operation("refresh", { expectNoChanges: true }), "refresh --expect-no-changes");
 });
 
 describe("a replacement that keeps the name leaves one object of that name, with the new spec", () => {
-  test("pulumi up --replace of the Vm", async () => {
-    await p.up();
+  test("pulumi up --replace of the Vm and the Disk", async () => {
+    await converge();
     const before = await onHost(hd);
-    const urn = await p.urnOf("web");
-    const up = await mustOk(p.operation("up", { diff: true, replace: [urn] }), "up --replace");
-    expect(summary(up)).toMatchObject({ replace: 1 });
-    const vms = (await hd.client().vm.list()).vms.filter((v) => v.name === VM);
-    expect(vms).toHaveLength(1);
+    const up = await mustOk(p.operation("up", { diff: true, replace: [await p.urnOf("web"), await p.urnOf("data")] }), "up --replace");
+    expect(summary(up)).toMatchObject({ replace: 2 });
+    const c = hd.client();
+    const vms = (await c.vm.list()).vms.filter((v) => v.name === VM);
+    const disks = (await c.disk.list()).disks.filter((d) => d.name === DISK);
+    if (vms.length !== 1 || disks.length !== 1) console.log(up.output);
+    expect({ vms: vms.length, disks: disks.length }).toEqual({ vms: 1, disks: 1 });
     const out = await p.outputs();
-    expect(vms[0]!.id).toBe(out.vmId);
+    expect({ vmId: vms[0]!.id, diskId: disks[0]!.id }).toEqual({ vmId: out.vmId, diskId: out.diskId });
     expect(vms[0]!.id).not.toBe(before.vmId);
+    expect(disks[0]!.id).not.toBe(before.diskId);
     expect(vms[0]!.state).toBe("running");
     expect(alive(vms[0]!.pid)).toBe(true);
     expect(alive(before.pid)).toBe(false);
@@ -269,7 +288,7 @@ describe("a replacement that keeps the name leaves one object of that name, with
   });
 
   test("a Disk's format changed (which replaces it)", async () => {
-    await p.up();
+    await converge();
     const before = await onHost(hd);
     expect(before.format).toBe("qcow2");
     await p.setConfig("diskFormat", "raw");
@@ -291,7 +310,7 @@ describe("a replacement that keeps the name leaves one object of that name, with
 });
 
 test("a second stack declaring the same VM and Disk names on the host fails naming the first stack's resources, and takes nothing", async () => {
-  await p.up();
+  await converge();
   const before = await onHost(hd);
   // Another stack of the same project (same program, same spec), reaching the host the plain way.
   const second = await PulumiProject.create(PROGRAM, { ...plainConfig(), diskFormat: "raw" }, { stack: "second" });
@@ -326,7 +345,7 @@ async function expectUntouched(h: HostdFixture, namesake: { id: string; pid: num
 }
 
 test("another hostd is another host: a replacement, never a namesake's adoption or deletion; a delete sent there with the recorded host id is refused", async () => {
-  await p.up();
+  await converge();
   const before = await onHost(hd);
   const hostId = (await hd.client().helloOnce()).hostId;
   other = await HostdFixture.start({ socketGroup: user!.gid });
