@@ -24,6 +24,7 @@ import { LONGEST_VM_PATH_SUFFIX, VmService } from "./services/vm";
 import { Store } from "./store";
 import { PACKAGE_VERSION } from "../sdk/version";
 import { loadHostId } from "./host-id";
+import { lockStateDir } from "./state-lock";
 
 export const HOSTD_VERSION = PACKAGE_VERSION;
 
@@ -60,6 +61,40 @@ export async function startHostd(o: HostdOptions): Promise<Hostd> {
   mkdirSync(path.dirname(o.socketPath), { recursive: true, mode: 0o755 });
 
   const hostId = loadHostId(stateDir);
+  // First, before anything is touched: the state directory is this hostd's alone.
+  const held = new Held();
+  const stateLock = lockStateDir(stateDir, { socket: o.socketPath, hostId });
+  held.add(() => stateLock.release());
+  try {
+    return await startLocked(o, log, stateDir, hostId, held);
+  } catch (e) {
+    held.letGo();
+    throw e;
+  }
+}
+
+/** What a running hostd holds for its life (its lock, the store): let go of newest first, at close or when its start fails. */
+class Held {
+  private steps: (() => void)[] = [];
+
+  add(step: () => void): void {
+    this.steps.push(step);
+  }
+
+  letGo(): void {
+    for (const step of this.steps.reverse()) {
+      try {
+        step();
+      } catch {
+        /* the rest still go; the kernel drops locks at exit anyway */
+      }
+    }
+    this.steps = [];
+  }
+}
+
+/** The rest of the start, under the state directory's lock. */
+async function startLocked(o: HostdOptions, log: Logger, stateDir: string, hostId: string, held: Held): Promise<Hostd> {
   const accel = chooseAccelerator(probeHost(), o.accel);
   if (accel.warning) log.warn("accelerator", { kind: accel.kind, reason: accel.reason, warning: accel.warning });
   else log.info("accelerator", { kind: accel.kind, reason: accel.reason });
@@ -75,6 +110,7 @@ export async function startHostd(o: HostdOptions): Promise<Hostd> {
   await refuseIfServing(o.socketPath);
 
   const store = new Store(path.join(stateDir, "hostd.db"));
+  held.add(() => store.close());
   // The event history (`hostd events`): what hostd logged about a VM, network or disk outside any request's own lines.
   log.tap((e) => {
     if (e.level === "debug" || e.req !== undefined) return;
@@ -180,9 +216,10 @@ export async function startHostd(o: HostdOptions): Promise<Hostd> {
       clearInterval(pruner);
       vms.shutdown();
       networks.shutdown();
-      store.close();
       // A group still holding VMs stays: they outlive hostd, and the next hostd finds them there.
       cpuGroup?.removeIfEmpty();
+      // The store, and last the state directory's lock.
+      held.letGo();
       log.info("stopped; VMs keep running");
     },
   };
