@@ -15,7 +15,7 @@ import { QemuImg } from "./drivers/qemu-img";
 import { DiskService } from "./services/disk";
 import { DnsmasqDriver } from "./drivers/dnsmasq";
 import { NetlinkDriver } from "./drivers/netlink";
-import { NftDriver } from "./drivers/nft";
+import { NftDriver, nftTableName } from "./drivers/nft";
 import { NetworkService } from "./services/network";
 import { Logger } from "./log";
 import { Server, socketLive } from "./server";
@@ -149,8 +149,8 @@ async function startLocked(o: HostdOptions, log: Logger, stateDir: string, hostI
   }
   const isolation = uidRange ? { uidBase: uidRange.base, uidCount: uidRange.count, groups: kvmGroup() } : null;
   if (!isolation) log.warn("hostd is not root: QEMU runs as hostd's own user, without a user per VM");
-  const ip = new NetlinkDriver();
-  const networks = new NetworkService({ store, ip, dnsmasq: new DnsmasqDriver(), nft: new NftDriver(), stateDir, log });
+  const ip = new NetlinkDriver(hostId);
+  const networks = new NetworkService({ store, ip, dnsmasq: new DnsmasqDriver(), nft: new NftDriver(nftTableName(hostId)), stateDir, log });
   // QEMU aborts on vhost=on without the device (see docs/architecture.md), so probe it; unprivileged
   // QEMU opens it through the kvm group, as Debian's udev rule sets it up.
   const vhostNet = existsSync("/dev/vhost-net") && (isolation === null || groupCanUse("/dev/vhost-net", isolation.groups));
