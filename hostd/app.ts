@@ -15,7 +15,7 @@ import { QemuImg } from "./drivers/qemu-img";
 import { DiskService } from "./services/disk";
 import { DnsmasqDriver } from "./drivers/dnsmasq";
 import { NetlinkDriver } from "./drivers/netlink";
-import { NftDriver } from "./drivers/nft";
+import { NftDriver, nftTableName } from "./drivers/nft";
 import { NetworkService } from "./services/network";
 import { Logger } from "./log";
 import { Server, socketLive } from "./server";
@@ -24,6 +24,9 @@ import { LONGEST_VM_PATH_SUFFIX, VmService } from "./services/vm";
 import { Store } from "./store";
 import { PACKAGE_VERSION } from "../sdk/version";
 import { loadHostId } from "./host-id";
+import { lockStateDir } from "./state-lock";
+import { UidClaims } from "./uid-claims";
+import { planUidRange, readRecordedRange, recordRange, UidRange } from "./uid-range";
 
 export const HOSTD_VERSION = PACKAGE_VERSION;
 
@@ -33,8 +36,13 @@ export interface HostdOptions {
   accel: "auto" | "kvm" | "tcg";
   /** Group that may use the socket (mode 0660). */
   socketGroup?: number;
-  /** First uid (= gid) given to VMs' QEMUs; each VM gets its own. Default {@link DEFAULT_VM_UID_BASE}. */
+  /**
+   * First uid (= gid) of this hostd's VM uid range (uid-range.ts); each VM gets its own uid in it.
+   * Default: the range recorded in the state directory, else one derived from the host id.
+   */
   vmUidBase?: number;
+  /** The machine-wide registry of uid ranges (uid-claims.ts); a directory every hostd on the machine sees. */
+  uidClaimsDir?: string;
   log?: Logger;
 }
 
@@ -60,6 +68,40 @@ export async function startHostd(o: HostdOptions): Promise<Hostd> {
   mkdirSync(path.dirname(o.socketPath), { recursive: true, mode: 0o755 });
 
   const hostId = loadHostId(stateDir);
+  // First, before anything is touched: the state directory is this hostd's alone.
+  const held = new Held();
+  const stateLock = lockStateDir(stateDir, { socket: o.socketPath, hostId });
+  held.add(() => stateLock.release());
+  try {
+    return await startLocked(o, log, stateDir, hostId, held);
+  } catch (e) {
+    held.letGo();
+    throw e;
+  }
+}
+
+/** What a running hostd holds for its life (locks, its uid claim, the store): let go of newest first, at close or when its start fails. */
+class Held {
+  private steps: (() => void)[] = [];
+
+  add(step: () => void): void {
+    this.steps.push(step);
+  }
+
+  letGo(): void {
+    for (const step of this.steps.reverse()) {
+      try {
+        step();
+      } catch {
+        /* the rest still go; the kernel drops locks at exit anyway */
+      }
+    }
+    this.steps = [];
+  }
+}
+
+/** The rest of the start, under the state directory's lock. */
+async function startLocked(o: HostdOptions, log: Logger, stateDir: string, hostId: string, held: Held): Promise<Hostd> {
   const accel = chooseAccelerator(probeHost(), o.accel);
   if (accel.warning) log.warn("accelerator", { kind: accel.kind, reason: accel.reason, warning: accel.warning });
   else log.info("accelerator", { kind: accel.kind, reason: accel.reason });
@@ -75,6 +117,7 @@ export async function startHostd(o: HostdOptions): Promise<Hostd> {
   await refuseIfServing(o.socketPath);
 
   const store = new Store(path.join(stateDir, "hostd.db"));
+  held.add(() => store.close());
   // The event history (`hostd events`): what hostd logged about a VM, network or disk outside any request's own lines.
   log.tap((e) => {
     if (e.level === "debug" || e.req !== undefined) return;
@@ -94,11 +137,20 @@ export async function startHostd(o: HostdOptions): Promise<Hostd> {
     stateDir,
     log,
   });
-  // QEMU runs as a user of its own per VM when hostd can switch users (it is root).
-  const isolation = process.getuid?.() === 0 ? { uidBase: o.vmUidBase ?? DEFAULT_VM_UID_BASE, groups: kvmGroup() } : null;
+  // QEMU runs as a user of its own per VM when hostd can switch users (it is root), from a uid range no other hostd holds.
+  let uidRange: UidRange | undefined;
+  if (process.getuid?.() === 0) {
+    const plan = planUidRange({ hostId, explicitBase: o.vmUidBase, recorded: readRecordedRange(stateDir), vmUids: store.vmUids() });
+    const claim = await new UidClaims(o.uidClaimsDir).claim({ hostId, stateDir, socket: o.socketPath }, plan);
+    held.add(() => claim.release());
+    uidRange = claim.range;
+    recordRange(stateDir, uidRange);
+    log.info("VM uid range", { base: uidRange.base, count: uidRange.count, source: plan.source, ...(uidRange.base !== plan.range.base && { movedFrom: plan.range.base }) });
+  }
+  const isolation = uidRange ? { uidBase: uidRange.base, uidCount: uidRange.count, groups: kvmGroup() } : null;
   if (!isolation) log.warn("hostd is not root: QEMU runs as hostd's own user, without a user per VM");
-  const ip = new NetlinkDriver();
-  const networks = new NetworkService({ store, ip, dnsmasq: new DnsmasqDriver(), nft: new NftDriver(), stateDir, log });
+  const ip = new NetlinkDriver(hostId);
+  const networks = new NetworkService({ store, ip, dnsmasq: new DnsmasqDriver(), nft: new NftDriver(nftTableName(hostId)), stateDir, log });
   // QEMU aborts on vhost=on without the device (see docs/architecture.md), so probe it; unprivileged
   // QEMU opens it through the kvm group, as Debian's udev rule sets it up.
   const vhostNet = existsSync("/dev/vhost-net") && (isolation === null || groupCanUse("/dev/vhost-net", isolation.groups));
@@ -172,7 +224,7 @@ export async function startHostd(o: HostdOptions): Promise<Hostd> {
   await server.listen(o.socketPath);
   chmodSync(o.socketPath, 0o660);
   if (o.socketGroup !== undefined) chownSync(o.socketPath, process.getuid?.() ?? 0, o.socketGroup);
-  log.info("serving", { socket: o.socketPath, stateDir, hostId, version: HOSTD_VERSION, qemu: qemuVersion });
+  log.info("serving", { socket: o.socketPath, stateDir, hostId, version: HOSTD_VERSION, qemu: qemuVersion, ...(uidRange && { vmUids: uidRange }) });
 
   return {
     async close() {
@@ -180,9 +232,10 @@ export async function startHostd(o: HostdOptions): Promise<Hostd> {
       clearInterval(pruner);
       vms.shutdown();
       networks.shutdown();
-      store.close();
       // A group still holding VMs stays: they outlive hostd, and the next hostd finds them there.
       cpuGroup?.removeIfEmpty();
+      // The uid claim, the store and last the state directory's lock.
+      held.letGo();
       log.info("stopped; VMs keep running");
     },
   };
@@ -205,12 +258,6 @@ function makeCpuGroup(stateDir: string, log: Logger): VmCgroup | undefined {
     return undefined;
   }
 }
-
-/**
- * VM uids: one per VM from here up, with no passwd entry (like container id maps). Chosen far
- * above the ranges distributions and subuid allocations use.
- */
-export const DEFAULT_VM_UID_BASE = 1_900_000_000;
 
 /** Parses HOSTD_FAULT_REPLY_DELAY ("method=ms,..."), a fault injection for tests; loudly logged when set. */
 function faultReplyDelays(spec: string | undefined, log: Logger): Record<string, number> | undefined {

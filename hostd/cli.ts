@@ -13,6 +13,8 @@ import { DEFAULT_SOCKET_PATH, LocalTransport } from "../sdk/transport/local";
 import { HOSTD_VERSION, startHostd } from "./app";
 import { Logger } from "./log";
 import { doctorCommand, installCommand, uninstallCommand } from "./ops/commands";
+import { UID_CLAIMS_DIR } from "./uid-claims";
+import { VM_UID_RANGE_SIZE } from "./uid-range";
 
 const USAGE = `hostd ${HOSTD_VERSION}: runs QEMU/KVM virtual machines for pulumi-kvm.
 
@@ -38,6 +40,11 @@ Usage:
 Exit codes: install/uninstall 0 done, 1 failed, 2 usage or not root;
 doctor 0 every required check passed (warnings such as "KVM not usable" allowed),
 1 a required check failed (qemu, qemu-img, dnsmasq, nft, ip, setpriv, /dev/net/tun).
+
+One hostd per state directory (it holds <state-dir>/hostd.lock). Each hostd's VMs run as uids from a
+range of ${VM_UID_RANGE_SIZE} that no other hostd on the machine holds (claimed in ${UID_CLAIMS_DIR}):
+--vm-uid-base picks its first uid; without it, the range recorded in the state directory, or on a first
+start one derived from the host id.
 
 Defaults: --socket ${DEFAULT_SOCKET_PATH}, --state-dir /var/lib/hostd, --accel auto.`;
 
@@ -108,7 +115,7 @@ async function serve(socketPath: string, stateDir: string, accel: string, group:
   }
   const vmUidBase = uidBase === undefined ? undefined : Number(uidBase);
   if (vmUidBase !== undefined && !(Number.isInteger(vmUidBase) && vmUidBase >= 65_536 && vmUidBase <= 4_000_000_000)) {
-    process.stderr.write(`hostd: --vm-uid-base takes a uid from 65536 to 4000000000 (VMs get that one and the next ones)\n`);
+    process.stderr.write(`hostd: --vm-uid-base takes a uid from 65536 to 4000000000 (this hostd's VMs get that one and the next ${VM_UID_RANGE_SIZE - 1})\n`);
     return 2;
   }
   const log = new Logger({ svc: "hostd" });

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds hostd's one native piece, hostd/native/peercred.c (SO_PEERCRED for the
-# socket's peer check), into dist/native/peercred.node against the running
-# Node's N-API headers. Plain cc: one C file needs no node-gyp.
+# socket's peer check, flock for the state directory's lock and the uid-range
+# claims), into dist/native/peercred.node against the running Node's N-API
+# headers. Plain cc: one C file needs no node-gyp.
 set -euo pipefail
 _root=$(cd "$(dirname "$0")/.." && pwd)
 _node=$(command -v node)

@@ -61,10 +61,11 @@ export interface VmServiceDeps {
   vhostNet: boolean;
   /**
    * Each VM's QEMU runs as uid = gid = `uidBase + n`, a user of its own (no passwd entry needed),
-   * with `groups` (e.g. kvm for /dev/kvm) as supplementary groups. Null: QEMU runs as hostd's own
+   * n < `uidCount` (the range hostd claimed: hostd/uid-range.ts), with `groups` (e.g. kvm for
+   * /dev/kvm) as supplementary groups. Null: QEMU runs as hostd's own
    * user (hostd is not root, so it cannot switch users).
    */
-  isolation: { uidBase: number; groups: number[] } | null;
+  isolation: { uidBase: number; uidCount: number; groups: number[] } | null;
   /** OVMF firmware for `firmware: uefi` (Debian's ovmf package). */
   ovmf?: { code: string; vars: string };
   /** The cgroup every QEMU goes into (drivers/cgroup.ts); undefined when the host offers none. */
@@ -857,8 +858,12 @@ export class VmService {
   private allocateUid(): number | null {
     if (!this.d.isolation) return null;
     const used = new Set(this.d.store.vmUids());
-    let uid = this.d.isolation.uidBase;
+    const { uidBase, uidCount } = this.d.isolation;
+    let uid = uidBase;
     while (used.has(uid)) uid++;
+    if (uid >= uidBase + uidCount) {
+      throw errors.conflict(`Every uid of this hostd's VM uid range ${uidBase}-${uidBase + uidCount - 1} is taken: delete VMs first.`, { uidBase, uidCount });
+    }
     return uid;
   }
 
