@@ -5,7 +5,7 @@ import type { DiskOutputs } from "./disk-provider";
 export type DiskSourceArgs =
   | { kind: pulumi.Input<"blank"> }
   | { kind: pulumi.Input<"url">; url: pulumi.Input<string>; sha256: pulumi.Input<string>; clone?: pulumi.Input<boolean> }
-  | { kind: pulumi.Input<"hostPath">; path: pulumi.Input<string>; clone?: pulumi.Input<boolean> };
+  | { kind: pulumi.Input<"hostPath">; path: pulumi.Input<string>; clone?: pulumi.Input<boolean>; blockDevice?: pulumi.Input<boolean> };
 
 export interface DiskArgs {
   /** Disk name on the host. Default: `<namePrefix>-<random>`, stable across updates. */

@@ -36,8 +36,12 @@ export const DiskSource = z.discriminatedUnion("kind", [
    * base; `false` a standalone copy.
    */
   z.strictObject({ kind: z.literal("url"), url: ImageUrl, sha256: Sha256, clone: z.boolean().default(true) }),
-  /** An image file already on the host; copied, or cloned copy-on-write with `clone: true` (it must then never change). */
-  z.strictObject({ kind: z.literal("hostPath"), path: HostPath, clone: z.boolean().default(false) }),
+  /**
+   * An image file already on the host; copied, or cloned copy-on-write with `clone: true` (it must then never change).
+   * hostd takes it only if the caller could read it themselves, and only a regular file holding a qcow2 or raw image;
+   * `blockDevice: true` takes a block device instead (root callers only).
+   */
+  z.strictObject({ kind: z.literal("hostPath"), path: HostPath, clone: z.boolean().default(false), blockDevice: z.boolean().optional() }),
 ]);
 export type DiskSource = z.output<typeof DiskSource>;
 
