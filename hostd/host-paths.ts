@@ -106,7 +106,12 @@ export class HostPaths {
 
   constructor(o: HostPathsOptions = {}) {
     this.roots = (o.roots ?? []).map((r) => {
-      const real = realpathSync(r);
+      let real: string;
+      try {
+        real = realpathSync(r);
+      } catch (e) {
+        throw new KvmError("invalid_params", `Host path root ${r} cannot be used: ${(e as Error).message}.`);
+      }
       if (!statSync(real).isDirectory()) throw new KvmError("invalid_params", `Host path root ${r} is not a directory.`);
       return real;
     });

@@ -5,6 +5,7 @@
  */
 import { DatabaseSync } from "node:sqlite";
 import type { ExitReason } from "../sdk/protocol";
+import type { HostFile } from "./host-paths";
 
 export interface LastExit {
   reason: ExitReason;
@@ -115,7 +116,11 @@ export interface VmDevices {
   nics?: NicPlacement[];
   /** Next index for a derived MAC: never reused, so a removed NIC's MAC is not handed to a new one. */
   nextNicIndex?: number;
+  /** The kernel, initrd and cdrom as last checked for a caller (hostd/host-paths.ts): QEMU gets these resolved paths. */
+  hostFiles?: VmHostFiles;
 }
+
+export type VmHostFiles = Partial<Record<"kernel" | "initrd" | "cdrom", HostFile>>;
 
 export interface NicPlacement {
   mac: string;
