@@ -3,6 +3,7 @@
  * no native addon to build). The database records what hostd was asked for
  * and what it last saw; the live state is always re-read from /proc and QMP.
  */
+import { chmodSync, closeSync, openSync } from "node:fs";
 import { DatabaseSync } from "node:sqlite";
 import type { ExitReason } from "../sdk/protocol";
 import type { HostFile } from "./host-paths";
@@ -179,6 +180,10 @@ export class Store {
   private readonly db: DatabaseSync;
 
   constructor(file: string) {
+    // Specs hold cloud-init user-data and the like: root's alone, though the state directory is
+    // traversable. SQLite gives its -wal and -shm files the database's mode.
+    closeSync(openSync(file, "a", 0o600));
+    chmodSync(file, 0o600);
     this.db = new DatabaseSync(file);
     this.db.exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;");
     this.migrate();
