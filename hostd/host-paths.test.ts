@@ -5,8 +5,8 @@
  * Runs as root, as hostd does (setfsuid needs it).
  */
 import { execFileSync } from "node:child_process";
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
-import { existsSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import * as net from "node:net";
 import * as path from "node:path";
 import { KvmError } from "../sdk/errors";
 import { Caller, HostPaths, HostPathUse, nativeOpenAs } from "./host-paths";
@@ -82,7 +82,17 @@ test("what the caller cannot read is permission_denied, naming the path and the 
   }
 });
 
-test("root callers read what root can; kinds other than regular files are refused for everyone", () => {
+test("root callers read what root can; kinds other than regular files are refused for everyone", async () => {
+  const sock = net.createServer().listen(p("socket"));
+  await new Promise((r) => sock.once("listening", r));
+  chmodSync(p("socket"), 0o666);
+  try {
+    for (const caller of [root, user]) {
+      expect(refusal(() => hp().open(p("socket"), caller, use))).toMatchObject({ code: "invalid_params", message: expect.stringContaining("is a socket") });
+    }
+  } finally {
+    sock.close();
+  }
   expect(hp().check(p("secret"), root, use).path).toBe(p("secret"));
   expect(hp().check(p("to-shadow"), root, use).path).toBe("/etc/shadow");
   for (const caller of [root, user]) {
