@@ -22,6 +22,7 @@ import { Server, socketLive } from "./server";
 import { checkPeer, peerCredReader, peerOf, PeerPolicy } from "./peer";
 import { LONGEST_VM_PATH_SUFFIX, VmService } from "./services/vm";
 import { Store } from "./store";
+import { HostPaths, nativeOpenAs } from "./host-paths";
 import { PACKAGE_VERSION } from "../sdk/version";
 import { loadHostId } from "./host-id";
 import { lockStateDir } from "./state-lock";
@@ -43,6 +44,8 @@ export interface HostdOptions {
   vmUidBase?: number;
   /** The machine-wide registry of uid ranges (uid-claims.ts); a directory every hostd on the machine sees. */
   uidClaimsDir?: string;
+  /** Directories host paths (disk sources, kernels, cdroms) must lie in; none: anywhere the caller may read. */
+  hostPathRoots?: string[];
   log?: Logger;
 }
 
@@ -102,6 +105,12 @@ class Held {
 
 /** The rest of the start, under the state directory's lock. */
 async function startLocked(o: HostdOptions, log: Logger, stateDir: string, hostId: string, held: Held): Promise<Hostd> {
+  // Checked before anything starts: a bad --host-path-root stops hostd at once.
+  const hostPaths = new HostPaths({ roots: o.hostPathRoots });
+  if (hostPaths.roots.length > 0) log.info("host paths are confined", { roots: hostPaths.roots });
+  if (process.getuid?.() === 0 && !nativeOpenAs()) {
+    log.warn("host paths cannot be checked as their callers (dist/native/openas.node missing): only files every user may read are taken from callers other than root");
+  }
   const accel = chooseAccelerator(probeHost(), o.accel);
   if (accel.warning) log.warn("accelerator", { kind: accel.kind, reason: accel.reason, warning: accel.warning });
   else log.info("accelerator", { kind: accel.kind, reason: accel.reason });
@@ -134,6 +143,7 @@ async function startLocked(o: HostdOptions, log: Logger, stateDir: string, hostI
     store,
     qemuImg: new QemuImg(),
     images: new ImageCache(path.join(stateDir, "images"), log),
+    hostPaths,
     stateDir,
     log,
   });
@@ -155,7 +165,7 @@ async function startLocked(o: HostdOptions, log: Logger, stateDir: string, hostI
   // QEMU opens it through the kvm group, as Debian's udev rule sets it up.
   const vhostNet = existsSync("/dev/vhost-net") && (isolation === null || groupCanUse("/dev/vhost-net", isolation.groups));
   const cpuGroup = makeCpuGroup(stateDir, log);
-  const vms = new VmService({ store, qemu, accel, stateDir, log, disks, networks, ip, vhostNet, isolation, cpuGroup });
+  const vms = new VmService({ store, qemu, accel, stateDir, log, disks, networks, ip, hostPaths, vhostNet, isolation, cpuGroup });
   // Networks first (bridges, dnsmasq, rules), then VMs (their taps go back on those bridges).
   await networks.init();
   await vms.init();
@@ -190,11 +200,12 @@ async function startLocked(o: HostdOptions, log: Logger, stateDir: string, hostI
   server.handle(P.hostEvents, async (p) => ({ events: store.listEvents(p.limit, p.object) as P.HostEvent[] }));
   server.handle(P.vmSerialLog, async (p) => vms.serialLog(p.name, p.bytes));
   server.handleStream(P.vmConsole, (p) => vms.openConsole(p.name));
-  server.handle(P.vmCreate, (spec) => vms.create(spec));
+  // Host paths in a request are checked as its caller (ctx.peer; undefined: unknown, see host-paths.ts).
+  server.handle(P.vmCreate, (spec, ctx) => vms.create(spec, ctx.peer));
   server.handle(P.vmGet, (p) => vms.get(p.name));
   server.handle(P.vmList, async () => ({ vms: await vms.list() }));
-  server.handle(P.vmUpdate, (u) => vms.update(u));
-  server.handle(P.vmStart, (p) => vms.start(p.name));
+  server.handle(P.vmUpdate, (u, ctx) => vms.update(u, ctx.peer));
+  server.handle(P.vmStart, (p, ctx) => vms.start(p.name, ctx.peer));
   server.handle(P.vmStop, (p) => vms.stop(p));
   /** A delete that names the host it means is refused anywhere else: an object's host is its host id, never its route. */
   const onThisHost = <T extends { hostId?: string; name: string }>(kind: string, p: T): T => {
@@ -208,7 +219,7 @@ async function startLocked(o: HostdOptions, log: Logger, stateDir: string, hostI
     return p;
   };
   server.handle(P.vmDelete, (p) => vms.delete(onThisHost("VM", p)));
-  server.handle(P.diskCreate, (spec) => disks.create(spec));
+  server.handle(P.diskCreate, (spec, ctx) => disks.create(spec, ctx.peer));
   server.handle(P.diskGet, (p) => disks.get(p.name));
   server.handle(P.diskList, async () => ({ disks: await disks.list() }));
   server.handle(P.diskUpdate, (u) => disks.update(u));

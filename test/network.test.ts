@@ -69,7 +69,7 @@ test("conflicts are refused with a clear error before anything changes", async (
     expect(e.message).toMatch(words);
   };
   await refused(c.network.create({ name: "overlap", mode: "nat", ipv4: { cidr: "10.70.0.128/25" } }), "conflict", /overlaps subnet 10\.70\.0\.0\/24 of network "first"/);
-  await refused(c.network.create({ name: "hostroute", mode: "nat", ipv4: { cidr: "203.0.113.0/24" } }), "conflict", /overlaps 203\.0\.113\.0\/24 .*veth-out/);
+  await refused(c.network.create({ name: "hostroute", mode: "nat", ipv4: { cidr: "203.0.113.0/24" } }), "conflict", /overlaps 203\.0\.113\.0\/24, the address 203\.0\.113\.1\/24 of interface veth-out/);
   await refused(c.network.create({ name: "taken", mode: "nat", bridge: "takenbr", ipv4: { cidr: "10.71.0.0/24" } }), "conflict", /"takenbr" already exists/);
   await refused(c.network.create({ name: "longname", bridge: "a-very-long-bridge-name", ipv4: { cidr: "10.72.0.0/24" } }), "invalid_params", /15 characters/);
   await refused(c.network.create({ name: "nobr", mode: "bridge", bridge: "missingbr" }), "conflict", /"missingbr" does not exist/);

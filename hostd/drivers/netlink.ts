@@ -36,10 +36,12 @@ export interface LinkInfo {
   alias?: string;
 }
 
-export interface RouteInfo {
-  /** `a.b.c.d/n`, or an address for host routes. */
+/** A prefix the host already uses: an interface's address, or a route of any routing table. */
+export interface HostPrefix {
+  /** `a.b.c.d/n` (host routes and addresses as they are, e.g. `10.0.0.5/32` or `10.0.0.5/24`). */
   dst: string;
   dev?: string;
+  from: { kind: "address" } | { kind: "route"; table: string; /** Unless unicast: local, broadcast, blackhole, unreachable, ... */ type?: string };
 }
 
 interface IpJsonLink {
@@ -164,15 +166,29 @@ export class NetlinkDriver {
     await run(IP, ["link", "set", "dev", dev, "master", bridge, ...(mtu !== undefined ? ["mtu", String(mtu)] : []), "up"]);
   }
 
-  /** IPv4 routes of the main table and the host's own addresses, as CIDRs with their device. */
-  async ipv4Prefixes(): Promise<RouteInfo[]> {
-    const [routes, addrs] = await Promise.all([run(IP, ["-j", "-4", "route", "show"]), run(IP, ["-j", "-4", "addr", "show"])]);
-    const out: RouteInfo[] = [];
-    for (const r of JSON.parse(routes.stdout || "[]") as { dst: string; dev?: string }[]) {
-      if (r.dst !== "default") out.push({ dst: r.dst.includes("/") ? r.dst : `${r.dst}/32`, dev: r.dev });
+  /**
+   * Every IPv4 prefix the host's namespace uses: the addresses of all its
+   * interfaces (and point-to-point peers), then the routes of every routing
+   * table (`table all`: main, local — where the kernel keeps addresses and
+   * AnyIP ranges — and any other). Default routes are left out.
+   */
+  async ipv4Prefixes(): Promise<HostPrefix[]> {
+    const [addrs, routes] = await Promise.all([run(IP, ["-j", "-4", "addr", "show"]), run(IP, ["-j", "-4", "route", "show", "table", "all"])]);
+    const out: HostPrefix[] = [];
+    for (const l of JSON.parse(addrs.stdout || "[]") as { ifname: string; addr_info?: { local: string; address?: string; prefixlen: number }[] }[]) {
+      for (const a of l.addr_info ?? []) {
+        out.push({ dst: `${a.local}/${a.prefixlen}`, dev: l.ifname, from: { kind: "address" } });
+        if (a.address !== undefined && a.address !== a.local) out.push({ dst: `${a.address}/${a.prefixlen}`, dev: l.ifname, from: { kind: "address" } });
+      }
     }
-    for (const l of JSON.parse(addrs.stdout || "[]") as { ifname: string; addr_info?: { local: string; prefixlen: number }[] }[]) {
-      for (const a of l.addr_info ?? []) out.push({ dst: `${a.local}/${a.prefixlen}`, dev: l.ifname });
+    for (const r of JSON.parse(routes.stdout || "[]") as { dst: string; dev?: string; table?: string; type?: string }[]) {
+      if (r.dst === "default") continue;
+      out.push({
+        dst: r.dst.includes("/") ? r.dst : `${r.dst}/32`,
+        dev: r.dev,
+        // ip leaves the table out for the main one.
+        from: { kind: "route", table: r.table ?? "main", ...(r.type !== undefined && r.type !== "unicast" && { type: r.type }) },
+      });
     }
     return out;
   }

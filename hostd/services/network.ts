@@ -427,6 +427,7 @@ export class NetworkService {
         throw errors.conflict(`Subnet ${spec.ipv4!.cidr} of network "${spec.name}" overlaps subnet ${o.spec.ipv4.cidr} of network "${o.name}".`, { network: o.name, cidr: o.spec.ipv4.cidr });
       }
     }
+    // Any address or route of the host's (any table: a subnet hostd shadowed would break what uses it), except hostd's own bridges.
     const ours = new Set(others.map((o) => o.bridge));
     for (const r of await this.d.ip.ipv4Prefixes()) {
       if (r.dev !== undefined && ours.has(r.dev)) continue;
@@ -436,10 +437,16 @@ export class NetworkService {
       } catch {
         continue;
       }
-      if (c.prefix === 0 || r.dst.startsWith("127.")) continue;
-      if (overlaps(mine, c)) {
-        throw errors.conflict(`Subnet ${spec.ipv4!.cidr} of network "${spec.name}" overlaps ${formatCidr(c)} already in use on this host${r.dev ? ` (on ${r.dev})` : ""}: pick a free subnet.`, { route: formatCidr(c), dev: r.dev });
-      }
+      if (c.prefix === 0 || !overlaps(mine, c)) continue;
+      const what =
+        r.from.kind === "address"
+          ? `the address ${r.dst} of interface ${r.dev}`
+          : `${r.from.type ? `a ${r.from.type} route` : "a route"}${r.dev ? ` on ${r.dev}` : ""} in routing table ${r.from.table}`;
+      throw errors.conflict(`Subnet ${spec.ipv4!.cidr} of network "${spec.name}" overlaps ${formatCidr(c)}, ${what} on this host: pick a free subnet.`, {
+        prefix: formatCidr(c),
+        dev: r.dev,
+        ...(r.from.kind === "route" ? { table: r.from.table, ...(r.from.type && { type: r.from.type }) } : { address: r.dst }),
+      });
     }
   }
 
