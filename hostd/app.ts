@@ -15,15 +15,19 @@ import { QemuImg } from "./drivers/qemu-img";
 import { DiskService } from "./services/disk";
 import { DnsmasqDriver } from "./drivers/dnsmasq";
 import { NetlinkDriver } from "./drivers/netlink";
-import { NftDriver } from "./drivers/nft";
+import { NftDriver, nftTableName } from "./drivers/nft";
 import { NetworkService } from "./services/network";
 import { Logger } from "./log";
 import { Server, socketLive } from "./server";
 import { checkPeer, peerCredReader, peerOf, PeerPolicy } from "./peer";
 import { LONGEST_VM_PATH_SUFFIX, VmService } from "./services/vm";
 import { Store } from "./store";
+import { HostPaths, nativeOpenAs } from "./host-paths";
 import { PACKAGE_VERSION } from "../sdk/version";
 import { loadHostId } from "./host-id";
+import { lockStateDir } from "./state-lock";
+import { UidClaims } from "./uid-claims";
+import { planUidRange, readRecordedRange, recordRange, UidRange } from "./uid-range";
 
 export const HOSTD_VERSION = PACKAGE_VERSION;
 
@@ -33,8 +37,15 @@ export interface HostdOptions {
   accel: "auto" | "kvm" | "tcg";
   /** Group that may use the socket (mode 0660). */
   socketGroup?: number;
-  /** First uid (= gid) given to VMs' QEMUs; each VM gets its own. Default {@link DEFAULT_VM_UID_BASE}. */
+  /**
+   * First uid (= gid) of this hostd's VM uid range (uid-range.ts); each VM gets its own uid in it.
+   * Default: the range recorded in the state directory, else one derived from the host id.
+   */
   vmUidBase?: number;
+  /** The machine-wide registry of uid ranges (uid-claims.ts); a directory every hostd on the machine sees. */
+  uidClaimsDir?: string;
+  /** Directories host paths (disk sources, kernels, cdroms) must lie in; none: anywhere the caller may read. */
+  hostPathRoots?: string[];
   log?: Logger;
 }
 
@@ -60,6 +71,46 @@ export async function startHostd(o: HostdOptions): Promise<Hostd> {
   mkdirSync(path.dirname(o.socketPath), { recursive: true, mode: 0o755 });
 
   const hostId = loadHostId(stateDir);
+  // First, before anything is touched: the state directory is this hostd's alone.
+  const held = new Held();
+  const stateLock = lockStateDir(stateDir, { socket: o.socketPath, hostId });
+  held.add(() => stateLock.release());
+  try {
+    return await startLocked(o, log, stateDir, hostId, held);
+  } catch (e) {
+    held.letGo();
+    throw e;
+  }
+}
+
+/** What a running hostd holds for its life (locks, its uid claim, the store): let go of newest first, at close or when its start fails. */
+class Held {
+  private steps: (() => void)[] = [];
+
+  add(step: () => void): void {
+    this.steps.push(step);
+  }
+
+  letGo(): void {
+    for (const step of this.steps.reverse()) {
+      try {
+        step();
+      } catch {
+        /* the rest still go; the kernel drops locks at exit anyway */
+      }
+    }
+    this.steps = [];
+  }
+}
+
+/** The rest of the start, under the state directory's lock. */
+async function startLocked(o: HostdOptions, log: Logger, stateDir: string, hostId: string, held: Held): Promise<Hostd> {
+  // Checked before anything starts: a bad --host-path-root stops hostd at once.
+  const hostPaths = new HostPaths({ roots: o.hostPathRoots });
+  if (hostPaths.roots.length > 0) log.info("host paths are confined", { roots: hostPaths.roots });
+  if (process.getuid?.() === 0 && !nativeOpenAs()) {
+    log.warn("host paths cannot be checked as their callers (dist/native/openas.node missing): only files every user may read are taken from callers other than root");
+  }
   const accel = chooseAccelerator(probeHost(), o.accel);
   if (accel.warning) log.warn("accelerator", { kind: accel.kind, reason: accel.reason, warning: accel.warning });
   else log.info("accelerator", { kind: accel.kind, reason: accel.reason });
@@ -75,6 +126,7 @@ export async function startHostd(o: HostdOptions): Promise<Hostd> {
   await refuseIfServing(o.socketPath);
 
   const store = new Store(path.join(stateDir, "hostd.db"));
+  held.add(() => store.close());
   // The event history (`hostd events`): what hostd logged about a VM, network or disk outside any request's own lines.
   log.tap((e) => {
     if (e.level === "debug" || e.req !== undefined) return;
@@ -91,19 +143,29 @@ export async function startHostd(o: HostdOptions): Promise<Hostd> {
     store,
     qemuImg: new QemuImg(),
     images: new ImageCache(path.join(stateDir, "images"), log),
+    hostPaths,
     stateDir,
     log,
   });
-  // QEMU runs as a user of its own per VM when hostd can switch users (it is root).
-  const isolation = process.getuid?.() === 0 ? { uidBase: o.vmUidBase ?? DEFAULT_VM_UID_BASE, groups: kvmGroup() } : null;
+  // QEMU runs as a user of its own per VM when hostd can switch users (it is root), from a uid range no other hostd holds.
+  let uidRange: UidRange | undefined;
+  if (process.getuid?.() === 0) {
+    const plan = planUidRange({ hostId, explicitBase: o.vmUidBase, recorded: readRecordedRange(stateDir), vmUids: store.vmUids() });
+    const claim = await new UidClaims(o.uidClaimsDir).claim({ hostId, stateDir, socket: o.socketPath }, plan);
+    held.add(() => claim.release());
+    uidRange = claim.range;
+    recordRange(stateDir, uidRange);
+    log.info("VM uid range", { base: uidRange.base, count: uidRange.count, source: plan.source, ...(uidRange.base !== plan.range.base && { movedFrom: plan.range.base }) });
+  }
+  const isolation = uidRange ? { uidBase: uidRange.base, uidCount: uidRange.count, groups: kvmGroup() } : null;
   if (!isolation) log.warn("hostd is not root: QEMU runs as hostd's own user, without a user per VM");
-  const ip = new NetlinkDriver();
-  const networks = new NetworkService({ store, ip, dnsmasq: new DnsmasqDriver(), nft: new NftDriver(), stateDir, log });
+  const ip = new NetlinkDriver(hostId);
+  const networks = new NetworkService({ store, ip, dnsmasq: new DnsmasqDriver(), nft: new NftDriver(nftTableName(hostId)), stateDir, log });
   // QEMU aborts on vhost=on without the device (see docs/architecture.md), so probe it; unprivileged
   // QEMU opens it through the kvm group, as Debian's udev rule sets it up.
   const vhostNet = existsSync("/dev/vhost-net") && (isolation === null || groupCanUse("/dev/vhost-net", isolation.groups));
   const cpuGroup = makeCpuGroup(stateDir, log);
-  const vms = new VmService({ store, qemu, accel, stateDir, log, disks, networks, ip, vhostNet, isolation, cpuGroup });
+  const vms = new VmService({ store, qemu, accel, stateDir, log, disks, networks, ip, hostPaths, vhostNet, isolation, cpuGroup });
   // Networks first (bridges, dnsmasq, rules), then VMs (their taps go back on those bridges).
   await networks.init();
   await vms.init();
@@ -138,11 +200,12 @@ export async function startHostd(o: HostdOptions): Promise<Hostd> {
   server.handle(P.hostEvents, async (p) => ({ events: store.listEvents(p.limit, p.object) as P.HostEvent[] }));
   server.handle(P.vmSerialLog, async (p) => vms.serialLog(p.name, p.bytes));
   server.handleStream(P.vmConsole, (p) => vms.openConsole(p.name));
-  server.handle(P.vmCreate, (spec) => vms.create(spec));
+  // Host paths in a request are checked as its caller (ctx.peer; undefined: unknown, see host-paths.ts).
+  server.handle(P.vmCreate, (spec, ctx) => vms.create(spec, ctx.peer));
   server.handle(P.vmGet, (p) => vms.get(p.name));
   server.handle(P.vmList, async () => ({ vms: await vms.list() }));
-  server.handle(P.vmUpdate, (u) => vms.update(u));
-  server.handle(P.vmStart, (p) => vms.start(p.name));
+  server.handle(P.vmUpdate, (u, ctx) => vms.update(u, ctx.peer));
+  server.handle(P.vmStart, (p, ctx) => vms.start(p.name, ctx.peer));
   server.handle(P.vmStop, (p) => vms.stop(p));
   /** A delete that names the host it means is refused anywhere else: an object's host is its host id, never its route. */
   const onThisHost = <T extends { hostId?: string; name: string }>(kind: string, p: T): T => {
@@ -156,7 +219,7 @@ export async function startHostd(o: HostdOptions): Promise<Hostd> {
     return p;
   };
   server.handle(P.vmDelete, (p) => vms.delete(onThisHost("VM", p)));
-  server.handle(P.diskCreate, (spec) => disks.create(spec));
+  server.handle(P.diskCreate, (spec, ctx) => disks.create(spec, ctx.peer));
   server.handle(P.diskGet, (p) => disks.get(p.name));
   server.handle(P.diskList, async () => ({ disks: await disks.list() }));
   server.handle(P.diskUpdate, (u) => disks.update(u));
@@ -172,7 +235,7 @@ export async function startHostd(o: HostdOptions): Promise<Hostd> {
   await server.listen(o.socketPath);
   chmodSync(o.socketPath, 0o660);
   if (o.socketGroup !== undefined) chownSync(o.socketPath, process.getuid?.() ?? 0, o.socketGroup);
-  log.info("serving", { socket: o.socketPath, stateDir, hostId, version: HOSTD_VERSION, qemu: qemuVersion });
+  log.info("serving", { socket: o.socketPath, stateDir, hostId, version: HOSTD_VERSION, qemu: qemuVersion, ...(uidRange && { vmUids: uidRange }) });
 
   return {
     async close() {
@@ -180,9 +243,10 @@ export async function startHostd(o: HostdOptions): Promise<Hostd> {
       clearInterval(pruner);
       vms.shutdown();
       networks.shutdown();
-      store.close();
       // A group still holding VMs stays: they outlive hostd, and the next hostd finds them there.
       cpuGroup?.removeIfEmpty();
+      // The uid claim, the store and last the state directory's lock.
+      held.letGo();
       log.info("stopped; VMs keep running");
     },
   };
@@ -205,12 +269,6 @@ function makeCpuGroup(stateDir: string, log: Logger): VmCgroup | undefined {
     return undefined;
   }
 }
-
-/**
- * VM uids: one per VM from here up, with no passwd entry (like container id maps). Chosen far
- * above the ranges distributions and subuid allocations use.
- */
-export const DEFAULT_VM_UID_BASE = 1_900_000_000;
 
 /** Parses HOSTD_FAULT_REPLY_DELAY ("method=ms,..."), a fault injection for tests; loudly logged when set. */
 function faultReplyDelays(spec: string | undefined, log: Logger): Record<string, number> | undefined {

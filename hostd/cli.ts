@@ -13,11 +13,14 @@ import { DEFAULT_SOCKET_PATH, LocalTransport } from "../sdk/transport/local";
 import { HOSTD_VERSION, startHostd } from "./app";
 import { Logger } from "./log";
 import { doctorCommand, installCommand, uninstallCommand } from "./ops/commands";
+import { UID_CLAIMS_DIR } from "./uid-claims";
+import { VM_UID_RANGE_SIZE } from "./uid-range";
 
 const USAGE = `hostd ${HOSTD_VERSION}: runs QEMU/KVM virtual machines for pulumi-kvm.
 
 Usage:
   hostd serve [--socket PATH] [--state-dir DIR] [--accel auto|kvm|tcg] [--socket-group GID] [--vm-uid-base UID]
+              [--host-path-root DIR]...      host paths (disk sources, kernels, cdroms) only from inside these
   hostd dial-stdio [--socket PATH]
   hostd vm list [--socket PATH] [--json]
   hostd vm show NAME [--socket PATH]
@@ -39,6 +42,11 @@ Exit codes: install/uninstall 0 done, 1 failed, 2 usage or not root;
 doctor 0 every required check passed (warnings such as "KVM not usable" allowed),
 1 a required check failed (qemu, qemu-img, dnsmasq, nft, ip, setpriv, /dev/net/tun).
 
+One hostd per state directory (it holds <state-dir>/hostd.lock). Each hostd's VMs run as uids from a
+range of ${VM_UID_RANGE_SIZE} that no other hostd on the machine holds (claimed in ${UID_CLAIMS_DIR}):
+--vm-uid-base picks its first uid; without it, the range recorded in the state directory, or on a first
+start one derived from the host id.
+
 Defaults: --socket ${DEFAULT_SOCKET_PATH}, --state-dir /var/lib/hostd, --accel auto.`;
 
 async function main(argv: string[]): Promise<number> {
@@ -51,6 +59,7 @@ async function main(argv: string[]): Promise<number> {
       accel: { type: "string", default: "auto" },
       "socket-group": { type: "string" },
       "vm-uid-base": { type: "string" },
+      "host-path-root": { type: "string", multiple: true },
       json: { type: "boolean", default: false },
       bytes: { type: "string" },
       follow: { type: "boolean", default: false },
@@ -69,7 +78,7 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(`hostd ${HOSTD_VERSION}\n`);
       return 0;
     case "serve":
-      return serve(values.socket, values["state-dir"], values.accel, values["socket-group"], values["vm-uid-base"]);
+      return serve(values.socket, values["state-dir"], values.accel, values["socket-group"], values["vm-uid-base"], values["host-path-root"]);
     case "dial-stdio":
       return dialStdio(values.socket);
     case "events":
@@ -96,7 +105,14 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-async function serve(socketPath: string, stateDir: string, accel: string, group: string | undefined, uidBase: string | undefined): Promise<number> {
+async function serve(
+  socketPath: string,
+  stateDir: string,
+  accel: string,
+  group: string | undefined,
+  uidBase: string | undefined,
+  hostPathRoots: string[] | undefined,
+): Promise<number> {
   if (accel !== "auto" && accel !== "kvm" && accel !== "tcg") {
     process.stderr.write(`hostd: --accel must be auto, kvm or tcg\n`);
     return 2;
@@ -108,11 +124,16 @@ async function serve(socketPath: string, stateDir: string, accel: string, group:
   }
   const vmUidBase = uidBase === undefined ? undefined : Number(uidBase);
   if (vmUidBase !== undefined && !(Number.isInteger(vmUidBase) && vmUidBase >= 65_536 && vmUidBase <= 4_000_000_000)) {
-    process.stderr.write(`hostd: --vm-uid-base takes a uid from 65536 to 4000000000 (VMs get that one and the next ones)\n`);
+    process.stderr.write(`hostd: --vm-uid-base takes a uid from 65536 to 4000000000 (this hostd's VMs get that one and the next ${VM_UID_RANGE_SIZE - 1})\n`);
+    return 2;
+  }
+  const relative = hostPathRoots?.find((r) => !r.startsWith("/"));
+  if (relative !== undefined) {
+    process.stderr.write(`hostd: --host-path-root takes an absolute directory, got "${relative}"\n`);
     return 2;
   }
   const log = new Logger({ svc: "hostd" });
-  const h = await startHostd({ socketPath, stateDir, accel, socketGroup: gid, vmUidBase, log });
+  const h = await startHostd({ socketPath, stateDir, accel, socketGroup: gid, vmUidBase, hostPathRoots, log });
   await new Promise<void>((resolve) => {
     for (const sig of ["SIGTERM", "SIGINT"] as const) process.once(sig, () => resolve());
   });

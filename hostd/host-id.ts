@@ -29,6 +29,11 @@ export function loadHostId(stateDir: string): string {
   return made;
 }
 
+/** The state directory's host id without making one (`hostd doctor`); undefined when there is none yet. */
+export function peekHostId(stateDir: string): string | undefined {
+  return readHostId(path.join(stateDir, "host-id"));
+}
+
 function readHostId(file: string): string | undefined {
   let text: string;
   try {

@@ -7,7 +7,7 @@
  * loosened file mode or an fd handed to another process does not open it up.
  */
 import type * as net from "node:net";
-import * as path from "node:path";
+import { loadAddon } from "./addon";
 
 export interface PeerCred {
   pid: number;
@@ -32,19 +32,10 @@ export function checkPeer(cred: PeerCred, policy: PeerPolicy): string | undefine
 }
 
 type PeerCredFn = (fd: number) => PeerCred;
-let native: PeerCredFn | null | undefined;
 
 /** The native SO_PEERCRED reader, or null when it was not built (then only the socket's file mode protects hostd). */
 export function peerCredReader(): PeerCredFn | null {
-  if (native === undefined) {
-    try {
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
-      native = (require(path.join(__dirname, "..", "native", "peercred.node")) as { peerCred: PeerCredFn }).peerCred;
-    } catch {
-      native = null;
-    }
-  }
-  return native;
+  return loadAddon()?.peerCred ?? null;
 }
 
 /** The credentials of a connected unix socket's peer. */

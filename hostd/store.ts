@@ -3,8 +3,10 @@
  * no native addon to build). The database records what hostd was asked for
  * and what it last saw; the live state is always re-read from /proc and QMP.
  */
+import { chmodSync, closeSync, openSync } from "node:fs";
 import { DatabaseSync } from "node:sqlite";
 import type { ExitReason } from "../sdk/protocol";
+import type { HostFile } from "./host-paths";
 
 export interface LastExit {
   reason: ExitReason;
@@ -115,7 +117,11 @@ export interface VmDevices {
   nics?: NicPlacement[];
   /** Next index for a derived MAC: never reused, so a removed NIC's MAC is not handed to a new one. */
   nextNicIndex?: number;
+  /** The kernel, initrd and cdrom as last checked for a caller (hostd/host-paths.ts): QEMU gets these resolved paths. */
+  hostFiles?: VmHostFiles;
 }
+
+export type VmHostFiles = Partial<Record<"kernel" | "initrd" | "cdrom", HostFile>>;
 
 export interface NicPlacement {
   mac: string;
@@ -174,6 +180,10 @@ export class Store {
   private readonly db: DatabaseSync;
 
   constructor(file: string) {
+    // Specs hold cloud-init user-data and the like: root's alone, though the state directory is
+    // traversable. SQLite gives its -wal and -shm files the database's mode.
+    closeSync(openSync(file, "a", 0o600));
+    chmodSync(file, 0o600);
     this.db = new DatabaseSync(file);
     this.db.exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;");
     this.migrate();

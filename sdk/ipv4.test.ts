@@ -1,4 +1,4 @@
-import { contains, defaultAddressing, formatCidr, intToIp, ipToInt, isHostAddress, netmask, overlaps, parseCidr } from "./ipv4";
+import { contains, defaultAddressing, formatCidr, intToIp, ipToInt, isHostAddress, netmask, overlaps, parseCidr, reservedOverlap } from "./ipv4";
 
 test("ipToInt and intToIp round-trip, and ipToInt refuses what is not a dotted quad", () => {
   expect(ipToInt("10.20.0.1")).toBe(0x0a140001);
@@ -79,4 +79,20 @@ test("defaultAddressing: gateway first host, DHCP second host to last host", () 
   expect(defaultAddressing(parseCidr("10.20.0.0/24"))).toEqual({ gateway: "10.20.0.1", dhcpStart: "10.20.0.2", dhcpEnd: "10.20.0.254" });
   expect(defaultAddressing(parseCidr("192.168.5.8/29"))).toEqual({ gateway: "192.168.5.9", dhcpStart: "192.168.5.10", dhcpEnd: "192.168.5.14" });
   expect(defaultAddressing(parseCidr("10.0.0.0/16"))).toEqual({ gateway: "10.0.0.1", dhcpStart: "10.0.0.2", dhcpEnd: "10.0.255.254" });
+});
+
+test("reservedOverlap names the host's own and non-unicast ranges, and leaves private and test ranges alone", () => {
+  const r = (c: string) => reservedOverlap(parseCidr(c))?.what;
+  expect(r("0.0.0.0/8")).toMatch(/unspecified/);
+  expect(r("127.0.0.0/8")).toBe("loopback");
+  expect(r("127.10.0.0/24")).toBe("loopback");
+  expect(r("169.254.10.0/24")).toBe("link-local");
+  expect(r("169.0.0.0/8")).toBe("link-local");
+  expect(r("224.0.0.0/8")).toBe("multicast");
+  expect(r("239.255.0.0/16")).toBe("multicast");
+  expect(r("240.0.0.0/8")).toMatch(/future/);
+  expect(r("255.255.255.248/29")).toMatch(/limited broadcast/);
+  for (const ok of ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "203.0.113.0/24", "1.0.0.0/8", "223.255.255.0/24", "126.255.255.248/29", "128.0.0.0/8"]) {
+    expect([ok, r(ok)]).toEqual([ok, undefined]);
+  }
 });

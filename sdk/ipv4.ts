@@ -60,6 +60,28 @@ export function overlaps(a: Cidr, b: Cidr): boolean {
   return a.base < b.base + b.size && b.base < a.base + a.size;
 }
 
+/**
+ * Ranges that are not ordinary unicast for a host's own networks: the host
+ * itself answers there (loopback), links configure themselves there
+ * (link-local), or they are not one host's addresses at all. A VM network
+ * on one of them would take the host's own addresses (a bridge with
+ * 127.0.0.1/8, routes and firewall rules for it), so none may be used.
+ * The limited broadcast comes first: it is named when it is the culprit.
+ */
+export const RESERVED_IPV4: readonly { cidr: string; what: string }[] = [
+  { cidr: "0.0.0.0/8", what: "unspecified (\"this network\")" },
+  { cidr: "127.0.0.0/8", what: "loopback" },
+  { cidr: "169.254.0.0/16", what: "link-local" },
+  { cidr: "224.0.0.0/4", what: "multicast" },
+  { cidr: "255.255.255.255/32", what: "the limited broadcast address" },
+  { cidr: "240.0.0.0/4", what: "reserved for future use" },
+];
+
+/** The first reserved range `c` overlaps, if any. */
+export function reservedOverlap(c: Cidr): { cidr: string; what: string } | undefined {
+  return RESERVED_IPV4.find((r) => overlaps(c, parseCidr(r.cidr)));
+}
+
 /** Netmask in dotted form (dnsmasq and DHCP want it). */
 export function netmask(prefix: number): string {
   return intToIp(prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0);

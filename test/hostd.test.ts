@@ -3,14 +3,13 @@
  * survival, in-place updates, and bad input at the API.
  */
 import { execFileSync, spawn } from "node:child_process";
-import * as net from "node:net";
 import * as path from "node:path";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { isKvmError, KvmError } from "../sdk/errors";
 import { procState } from "../hostd/drivers/process";
 import { cgroupPathIn, vmCgroupPlan } from "../hostd/drivers/cgroup";
 import { announceAccelerator, HOSTD_CLI, NODE, queryDb, tinyGuest, waitFor } from "./fixtures/env";
-import { HostdFixture } from "./fixtures/hostd";
+import { HostdFixture, sendFrame } from "./fixtures/hostd";
 
 jest.setTimeout(240_000);
 
@@ -241,22 +240,7 @@ describe("bad input gets a structured error and creates nothing", () => {
   ];
 
   /** Sends one raw frame to hostd, bypassing the client's own validation. */
-  function raw(frame: string): Promise<{ id: string | null; error?: { code: string; message: string } }> {
-    return new Promise((resolve, reject) => {
-      const s = net.createConnection(hd.socketPath);
-      let buf = "";
-      s.on("data", (d) => {
-        buf += d.toString();
-        const nl = buf.indexOf("\n");
-        if (nl >= 0) {
-          s.destroy();
-          resolve(JSON.parse(buf.slice(0, nl)));
-        }
-      });
-      s.on("error", reject);
-      s.write(frame + "\n");
-    });
-  }
+  const raw = (frame: string) => sendFrame(hd.socketPath, frame);
 
   test.each(bad)("%s: refused by hostd with invalid_params", async (_what, params) => {
     const r = await raw(JSON.stringify({ id: "t1", method: "vm.create", params }));
@@ -286,8 +270,10 @@ describe("bad input gets a structured error and creates nothing", () => {
   });
 
   test("QEMU refusing to start: qemu_failed with QEMU's words, and the create is undone", async () => {
-    // An initrd that is not an initrd is fine for QEMU; a directory as kernel is not.
-    const err = (await hd.client().vm.create({ name: "badkernel", kernel: { path: "/etc" } }).catch((e: unknown) => e)) as KvmError;
+    // A regular file hostd takes, which QEMU does not: a "kernel" of text, with an initrd.
+    const notKernel = path.join(hd.dir, "not-a-kernel");
+    writeFileSync(notKernel, "not a kernel\n", { mode: 0o644 });
+    const err = (await hd.client().vm.create({ name: "badkernel", kernel: { path: notKernel, initrd: notKernel } }).catch((e: unknown) => e)) as KvmError;
     expect(err.code).toBe("qemu_failed");
     expect(err.message).toMatch(/qemu|kernel/i);
   });

@@ -14,6 +14,7 @@ import { HostdFixture } from "./fixtures/hostd";
 import { Netns, nsExec } from "./fixtures/netns";
 import { PulumiProject } from "./fixtures/pulumi";
 import { SerialConsole } from "./fixtures/console";
+import { nftTableName } from "../hostd/drivers/nft";
 
 jest.setTimeout(900_000);
 
@@ -108,7 +109,7 @@ test("examples/lab: three VMs get addresses from the range and reach each other 
   expect(taps).toHaveLength(3);
   expect(during.links).toEqual([out.network.bridge, ...taps].sort());
   expect(during.dnsmasq).toHaveLength(1);
-  expect(during.nftTables).toEqual(["table inet pulumi_kvm"]);
+  expect(during.nftTables).toEqual([`table inet ${nftTableName(hd.hostId)}`]);
 
   // A guest that never asks for DHCP: `waitFor: "ip"` fails after its timeout, naming VM, network and MAC.
   await p.setConfig("silentVm", "true");

@@ -12,6 +12,7 @@ import { announceAccelerator, HOSTD_CLI, NODE, tinyGuest, waitFor } from "./fixt
 import { HostdFixture } from "./fixtures/hostd";
 import { ip, Netns, nsExec } from "./fixtures/netns";
 import { SerialConsole } from "./fixtures/console";
+import { nftTableName } from "../hostd/drivers/nft";
 
 jest.setTimeout(300_000);
 
@@ -68,7 +69,7 @@ test("conflicts are refused with a clear error before anything changes", async (
     expect(e.message).toMatch(words);
   };
   await refused(c.network.create({ name: "overlap", mode: "nat", ipv4: { cidr: "10.70.0.128/25" } }), "conflict", /overlaps subnet 10\.70\.0\.0\/24 of network "first"/);
-  await refused(c.network.create({ name: "hostroute", mode: "nat", ipv4: { cidr: "203.0.113.0/24" } }), "conflict", /overlaps 203\.0\.113\.0\/24 .*veth-out/);
+  await refused(c.network.create({ name: "hostroute", mode: "nat", ipv4: { cidr: "203.0.113.0/24" } }), "conflict", /overlaps 203\.0\.113\.0\/24, the address 203\.0\.113\.1\/24 of interface veth-out/);
   await refused(c.network.create({ name: "taken", mode: "nat", bridge: "takenbr", ipv4: { cidr: "10.71.0.0/24" } }), "conflict", /"takenbr" already exists/);
   await refused(c.network.create({ name: "longname", bridge: "a-very-long-bridge-name", ipv4: { cidr: "10.72.0.0/24" } }), "invalid_params", /15 characters/);
   await refused(c.network.create({ name: "nobr", mode: "bridge", bridge: "missingbr" }), "conflict", /"missingbr" does not exist/);
@@ -79,10 +80,10 @@ test("conflicts are refused with a clear error before anything changes", async (
 
   // In place: isolated -> nat (rules change), a new DHCP range (dnsmasq restarts), same bridge.
   const bridge = (await c.network.get("first")).bridge;
-  expect(nsExec(ns.host, "nft", ["list", "table", "inet", "pulumi_kvm"])).not.toContain("masquerade");
+  expect(nsExec(ns.host, "nft", ["list", "table", "inet", nftTableName(hd.hostId)])).not.toContain("masquerade");
   const upd = await c.network.update({ name: "first", mode: "nat", dhcp: { start: "10.70.0.10", end: "10.70.0.20" } });
   expect(upd).toMatchObject({ bridge, state: "active", ipv4: { dhcpStart: "10.70.0.10", dhcpEnd: "10.70.0.20" } });
-  expect(nsExec(ns.host, "nft", ["list", "table", "inet", "pulumi_kvm"])).toMatch(/ip saddr 10\.70\.0\.0\/24 ip daddr != 10\.70\.0\.0\/24 masquerade/);
+  expect(nsExec(ns.host, "nft", ["list", "table", "inet", nftTableName(hd.hostId)])).toMatch(/ip saddr 10\.70\.0\.0\/24 ip daddr != 10\.70\.0\.0\/24 masquerade/);
   expect(ns.inventory().dnsmasq).toHaveLength(1);
   await refused(c.network.update({ name: "first", dhcp: { start: "10.70.0.1", end: "10.70.0.20" } }), "invalid_params", /must not include the gateway 10\.70\.0\.1/);
   expect((await c.network.get("first")).ipv4?.dhcpStart).toBe("10.70.0.10");
@@ -216,7 +217,7 @@ describe("VMs on nat and isolated networks", () => {
     // While hostd runs: its health check notices and repairs.
     for (const p of before.dnsmasq) process.kill(p, "SIGKILL");
     for (const br of bridges) ip("-n", ns.host, "link", "del", br);
-    nsExec(ns.host, "nft", ["delete", "table", "inet", "pulumi_kvm"]);
+    nsExec(ns.host, "nft", ["delete", "table", "inet", nftTableName(hd.hostId)]);
     const t0 = Date.now();
     await waitFor("networks to be active again", async () => (await c.network.list()).networks.every((n) => n.state === "active"), 30_000, 250);
     await waitFor("a to reach b again", async () => (await ca.run("ping -c 1 -W 1 10.78.0.50")).exitCode === 0, 30_000, 250);
@@ -228,7 +229,7 @@ describe("VMs on nat and isolated networks", () => {
     await hd.kill("SIGKILL");
     for (const p of ns.inventory().dnsmasq) process.kill(p, "SIGKILL");
     for (const br of bridges) ip("-n", ns.host, "link", "del", br);
-    nsExec(ns.host, "nft", ["delete", "table", "inet", "pulumi_kvm"]);
+    nsExec(ns.host, "nft", ["delete", "table", "inet", nftTableName(hd.hostId)]);
     expect((await ca.run("ping -c 1 -W 1 10.78.0.50")).exitCode).not.toBe(0);
     await hd.start();
     await waitFor("a to reach b again", async () => (await ca.run("ping -c 1 -W 1 b.lab.test")).exitCode === 0, 30_000, 250);

@@ -2,12 +2,12 @@
  * QemuImg against the real qemu-img, in a temp dir removed afterwards. The
  * lock test holds a write lock with qemu-io, as a running VM would.
  */
-import { ChildProcess, spawn } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { ChildProcess, execFileSync, spawn } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { run } from "../exec";
-import { QemuImg, QemuImgError, QemuImgErrorKind } from "./qemu-img";
+import { QemuImg, QemuImgError, QemuImgErrorKind, readImageHeaderOf } from "./qemu-img";
 
 const MiB = 1024 * 1024;
 const img = new QemuImg();
@@ -136,6 +136,51 @@ test("info on a missing file → not_found with an actionable message", async ()
 test("a missing qemu-img binary is reported as such", async () => {
   const e = await expectKind(new QemuImg(join(dir, "no-qemu-img")).info(join(dir, "x")), "failed");
   expect(e.message).toMatch(/not found/);
+});
+
+test("every image qemu-img makes here is 0600 from its creation, whatever the umask", async () => {
+  const old = process.umask(0);
+  try {
+    const base = join(dir, "base.qcow2");
+    await img.create(base, { format: "qcow2", sizeBytes: MiB });
+    await img.createOverlay(join(dir, "ov.qcow2"), { backingFile: base, backingFormat: "qcow2" });
+    await img.convert(base, join(dir, "copy.raw"), { dstFormat: "raw" });
+    for (const f of ["base.qcow2", "ov.qcow2", "copy.raw"]) expect([f, statSync(join(dir, f)).mode & 0o777]).toEqual([f, 0o600]);
+  } finally {
+    process.umask(old);
+  }
+});
+
+test("a clone of a base hostd read itself never opens the base's name, nor does a resize", async () => {
+  // A FIFO as the recorded base: qemu-img would hang (until its timeout) if it opened it.
+  const fifo = join(dir, "swapped");
+  execFileSync("mkfifo", [fifo]);
+  const ov = join(dir, "ov.qcow2");
+  await img.createOverlay(ov, { backingFile: fifo, backingFormat: "raw", baseVirtualSize: MiB });
+  expect(await img.info(ov)).toMatchObject({ virtualSize: MiB, backingFile: fifo, backingFormat: "raw" });
+  await expectKind(img.createOverlay(join(dir, "small.qcow2"), { backingFile: fifo, backingFormat: "raw", baseVirtualSize: 2 * MiB, sizeBytes: MiB }), "shrink_refused");
+  await img.resize(ov, 4 * MiB, { format: "qcow2" });
+  expect((await img.info(ov)).virtualSize).toBe(4 * MiB);
+}, 20_000);
+
+test("readImageHeader: qcow2 and what it refers to, formats hostd does not take, raw", async () => {
+  const q = join(dir, "plain.qcow2");
+  await img.create(q, { format: "qcow2", sizeBytes: 3 * MiB });
+  expect(readImageHeaderOf(q)).toEqual({ format: "qcow2", virtualSize: 3 * MiB });
+  await run("qemu-img", ["create", "-q", "-f", "qcow2", "-u", "-b", "/etc/shadow", "-F", "raw", join(dir, "b.qcow2"), "1M"]);
+  expect(readImageHeaderOf(join(dir, "b.qcow2"))).toMatchObject({ format: "qcow2", refersTo: "a backing file" });
+  await run("qemu-img", ["create", "-q", "-f", "qcow2", "-o", `data_file=${join(dir, "data.raw")}`, join(dir, "d.qcow2"), "1M"]);
+  expect(readImageHeaderOf(join(dir, "d.qcow2"))).toMatchObject({ format: "qcow2", refersTo: "an external data file" });
+  for (const fmt of ["vmdk", "vdi", "vhdx", "vpc", "qed"]) {
+    await run("qemu-img", ["create", "-q", "-f", fmt, join(dir, `x.${fmt}`), "1M"]);
+    expect(readImageHeaderOf(join(dir, `x.${fmt}`))).toEqual({ format: "other", name: fmt });
+  }
+  writeFileSync(join(dir, "desc.vmdk"), '# Disk DescriptorFile\nRW 2048 FLAT "/etc/shadow" 0\n');
+  expect(readImageHeaderOf(join(dir, "desc.vmdk"))).toEqual({ format: "other", name: "vmdk" });
+  writeFileSync(join(dir, "r.raw"), Buffer.alloc(4096, 7));
+  expect(readImageHeaderOf(join(dir, "r.raw"))).toEqual({ format: "raw" });
+  writeFileSync(join(dir, "tiny"), "x");
+  expect(readImageHeaderOf(join(dir, "tiny"))).toEqual({ format: "raw" });
 });
 
 describe("locks", () => {

@@ -9,8 +9,14 @@
  * absolute path cannot be mistaken for an option (a leading "-") or for a
  * protocol prefix ("nbd:…", "file:…"), which qemu-img looks for before the
  * first "/".
+ *
+ * Every image qemu-img makes here is created by hostd first, empty, mode
+ * 0600 and root's: qemu-img writes into it and keeps the mode, so a new
+ * disk is never readable by others, not even for a moment. (qemu-img
+ * itself would create it 0644.)
  */
-import { lstat, rm } from "node:fs/promises";
+import { closeSync, openSync, readSync } from "node:fs";
+import { open, rm } from "node:fs/promises";
 import { isAbsolute, resolve } from "node:path";
 import { z } from "zod";
 import { ExecError, run } from "../exec";
@@ -128,8 +134,7 @@ export class QemuImg {
   async create(path: string, opts: { format: DiskFormat; sizeBytes: number }): Promise<void> {
     const abs = resolve(path);
     checkSize(abs, opts.sizeBytes);
-    await refuseExisting(abs);
-    await this.exec("create", abs, ["create", "-q", "-f", opts.format, "--", abs, String(opts.sizeBytes)], 60_000);
+    await intoNewFile(abs, () => this.exec("create", abs, ["create", "-q", "-f", opts.format, "--", abs, String(opts.sizeBytes)], 60_000));
   }
 
   /**
@@ -137,30 +142,36 @@ export class QemuImg {
    * base, writes land in the new qcow2. The base must then never change.
    * `backingFormat` is recorded in the overlay so QEMU never probes the base.
    * `sizeBytes` may grow the disk beyond the base; it may not shrink it.
+   *
+   * `baseVirtualSize`: the base's size as hostd read it itself (from a file it
+   * opened for a caller). qemu-img then records `backingFile` without opening
+   * it (`-u`), so a name swapped after hostd checked it is never followed by
+   * root; QEMU opens it later as the VM's own user.
    */
-  async createOverlay(path: string, opts: { backingFile: string; backingFormat: string; sizeBytes?: number }): Promise<void> {
+  async createOverlay(path: string, opts: { backingFile: string; backingFormat: string; sizeBytes?: number; baseVirtualSize?: number }): Promise<void> {
     const abs = resolve(path);
     if (!isAbsolute(opts.backingFile)) {
       // qemu-img would record a relative name and resolve it against the overlay's directory.
       throw new QemuImgError("invalid", `The backing file must be an absolute path, got "${opts.backingFile}".`, abs);
     }
-    if (opts.sizeBytes !== undefined) {
-      checkSize(abs, opts.sizeBytes);
+    const known = opts.baseVirtualSize;
+    const size = opts.sizeBytes ?? known;
+    if (size !== undefined) {
+      checkSize(abs, size);
       // The base may be in use by other VMs' overlays: read it force-shared.
-      const base = await this.info(opts.backingFile, { shared: true, format: opts.backingFormat });
-      if (opts.sizeBytes < base.virtualSize) {
+      const baseSize = known ?? (await this.info(opts.backingFile, { shared: true, format: opts.backingFormat })).virtualSize;
+      if (size < baseSize) {
         throw new QemuImgError(
           "shrink_refused",
-          `The disk size ${opts.sizeBytes} bytes is smaller than its base image ${opts.backingFile} (${base.virtualSize} bytes); ` +
-            `use a size of at least ${base.virtualSize} bytes.`,
+          `The disk size ${size} bytes is smaller than its base image ${opts.backingFile} (${baseSize} bytes); ` +
+            `use a size of at least ${baseSize} bytes.`,
           abs,
         );
       }
     }
-    await refuseExisting(abs);
-    const args = ["create", "-q", "-f", "qcow2", "-b", opts.backingFile, "-F", opts.backingFormat, "--", abs];
-    if (opts.sizeBytes !== undefined) args.push(String(opts.sizeBytes));
-    await this.exec("create", abs, args, 60_000);
+    const args = ["create", "-q", "-f", "qcow2", ...(known !== undefined ? ["-u"] : []), "-b", opts.backingFile, "-F", opts.backingFormat, "--", abs];
+    if (size !== undefined) args.push(String(size));
+    await intoNewFile(abs, () => this.exec("create", abs, args, 60_000));
   }
 
   /**
@@ -171,17 +182,10 @@ export class QemuImg {
   async convert(src: string, dst: string, opts: { dstFormat: DiskFormat; srcFormat?: string; timeoutMs?: number }): Promise<void> {
     const absSrc = resolve(src);
     const absDst = resolve(dst);
-    await refuseExisting(absDst);
     const args = ["convert", "-q", "-O", opts.dstFormat];
     if (opts.srcFormat) args.push("-f", opts.srcFormat);
     args.push("--", absSrc, absDst);
-    try {
-      await this.exec("convert", absSrc, args, opts.timeoutMs ?? 3_600_000);
-    } catch (e) {
-      // We made sure dst did not exist, so whatever is there is our half-written copy.
-      await rm(absDst, { force: true });
-      throw e;
-    }
+    await intoNewFile(absDst, () => this.exec("convert", absSrc, args, opts.timeoutMs ?? 3_600_000));
   }
 
   /**
@@ -203,7 +207,10 @@ export class QemuImg {
       );
     }
     if (sizeBytes === cur.virtualSize) return;
-    await this.exec("resize", abs, ["resize", "-q", "-f", opts.format, "--", abs, String(sizeBytes)], 60_000);
+    // Opened without its backing file: a grow needs none, and the backing name of a clone of a
+    // host path is the caller's to change (root must not follow it; QEMU opens it as the VM's user).
+    const image = JSON.stringify({ driver: opts.format, file: { driver: "file", filename: abs }, ...(opts.format === "qcow2" && { backing: null }) });
+    await this.exec("resize", abs, ["resize", "-q", "--", `json:${image}`, String(sizeBytes)], 60_000);
   }
 
   private async exec(op: Op, path: string, args: string[], timeoutMs: number): Promise<{ stdout: string }> {
@@ -263,10 +270,84 @@ function checkSize(path: string, sizeBytes: number): void {
   }
 }
 
-async function refuseExisting(path: string): Promise<void> {
-  const st = await lstat(path).catch((e: NodeJS.ErrnoException) => {
-    if (e.code === "ENOENT") return undefined;
-    throw new QemuImgError("failed", `Could not check whether ${path} exists: ${e.message}`, path, { cause: e });
-  });
-  if (st) throw new QemuImgError("exists", `${path} already exists; refusing to overwrite it. Remove it first if it is not needed.`, path);
+/**
+ * Creates `path` empty, 0600, refusing one that exists (qemu-img would
+ * truncate it), and runs `make` to fill it; a failure leaves no file.
+ */
+async function intoNewFile(path: string, make: () => Promise<unknown>): Promise<void> {
+  try {
+    await (await open(path, "wx", 0o600)).close();
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    if (err.code === "EEXIST") throw new QemuImgError("exists", `${path} already exists; refusing to overwrite it. Remove it first if it is not needed.`, path);
+    if (err.code === "ENOENT" || err.code === "ENOTDIR") {
+      throw new QemuImgError("not_found", `Could not create image ${path}: its directory does not exist.`, path, { cause: e });
+    }
+    throw new QemuImgError("failed", `Could not create image ${path}: ${err.message}`, path, { cause: e });
+  }
+  try {
+    await make();
+  } catch (e) {
+    // The file is the one made above, so whatever is in it is a half-written image.
+    await rm(path, { force: true });
+    throw e;
+  }
+}
+
+/** What an image file is, read from its first bytes by hostd itself (qemu-img never probes a caller's file). */
+export type ImageHeader =
+  | { format: "qcow2"; virtualSize: number; /** It refers to another host file: a backing file or an external data file. */ refersTo?: string }
+  | { format: "raw" }
+  /** A format hostd does not take from host paths (some of them refer to other files: vmdk extents, qed backing files). */
+  | { format: "other"; name: string };
+
+const QCOW2_MAGIC = 0x514649fb;
+/** qcow2 v3 incompatible feature bit: the guest's data lives in an external file. */
+const QCOW2_INCOMPAT_DATA_FILE = 1n << 2n;
+const OTHER_FORMATS: [string, string][] = [
+  ["QED\0", "qed"],
+  ["KDMV", "vmdk"],
+  ["COWD", "vmdk"],
+  ["# Disk DescriptorFile", "vmdk"],
+  ["vhdxfile", "vhdx"],
+  ["conectix", "vpc"],
+  ["LUKS\xba\xbe", "luks"],
+  ["WithoutFreeSpace", "parallels"],
+  ["WithouFreSpacExt", "parallels"],
+  ["Bochs Virtual HD Image", "bochs"],
+];
+const VDI_SIGNATURE = 0xbeda107f;
+
+/**
+ * Reads an image's header from an open file: qcow2 (with what it refers
+ * to), a format hostd does not take, or raw (anything else).
+ */
+export function readImageHeader(fd: number): ImageHeader {
+  const b = Buffer.alloc(512);
+  const n = readSync(fd, b, 0, b.length, 0);
+  const h = b.subarray(0, n);
+  if (n >= 32 && h.readUInt32BE(0) === QCOW2_MAGIC) {
+    const version = h.readUInt32BE(4);
+    const refersTo =
+      h.readBigUInt64BE(8) !== 0n
+        ? "a backing file"
+        : version >= 3 && n >= 80 && (h.readBigUInt64BE(72) & QCOW2_INCOMPAT_DATA_FILE) !== 0n
+          ? "an external data file"
+          : undefined;
+    return { format: "qcow2", virtualSize: Number(h.readBigUInt64BE(24)), ...(refersTo && { refersTo }) };
+  }
+  const other = OTHER_FORMATS.find(([magic]) => h.subarray(0, magic.length).equals(Buffer.from(magic, "latin1")));
+  if (other) return { format: "other", name: other[1] };
+  if (n >= 0x44 && h.readUInt32LE(0x40) === VDI_SIGNATURE) return { format: "other", name: "vdi" };
+  return { format: "raw" };
+}
+
+/** {@link readImageHeader} of a file hostd made itself. */
+export function readImageHeaderOf(path: string): ImageHeader {
+  const fd = openSync(path, "r");
+  try {
+    return readImageHeader(fd);
+  } finally {
+    closeSync(fd);
+  }
 }

@@ -79,6 +79,8 @@ export class QemuDriver {
     const log = openSync(p.log, "a", 0o600);
     let exited: { code: number | null; signal: string | null } | undefined;
     let spawnError: Error | undefined;
+    // What QEMU creates (serial log, pidfile, its sockets) is for the VM's user alone: the child inherits umask 077.
+    const umask = process.umask(0o077);
     try {
       const child = spawn(cmd, args, { detached: true, stdio: ["ignore", log, log] });
       child.once("exit", (code, signal) => {
@@ -89,6 +91,7 @@ export class QemuDriver {
       child.unref();
       if (child.pid !== undefined) onSpawn?.(child.pid);
     } finally {
+      process.umask(umask);
       closeSync(log);
     }
     const deadline = Date.now() + START_TIMEOUT_MS;

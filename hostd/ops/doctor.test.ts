@@ -1,3 +1,5 @@
+import { UidClaim } from "../uid-claims";
+import { derivedSlot, formatRange, slotRange } from "../uid-range";
 import { Check, DoctorProbes, doctorExitCode, evaluate, GiB, nearestExisting, parseVersion, renderReport } from "./doctor";
 
 const found = (output: string) => ({ found: true as const, output });
@@ -23,7 +25,15 @@ function healthy(): DoctorProbes {
     ksmRun: "1\n",
     cpuCgroup: { v2: "/sys/fs/cgroup" },
     systemd: { running: true, version: 256 },
+    identity: { hostId: HOST_ID, uidRange: { base: 1_900_065_536, count: 65_536 }, claims: [claim(HOST_ID, "/var/lib/hostd", 1_900_065_536, 4242)] },
   };
+}
+
+const HOST_ID = "3f2a9c1e-7b4d-4e2a-9c1e-7b4d4e2a9c1e";
+const OTHER_ID = "0b1c2d3e-4f50-4617-8899-aabbccddeeff";
+
+function claim(hostId: string, stateDir: string, base: number, pid: number): UidClaim {
+  return { hostId, stateDir, socket: `${stateDir}/hostd.sock`, pid, range: { base, count: 65_536 }, startedAt: "2026-12-03T07:00:00.000Z" };
 }
 
 const byId = (checks: Check[], id: string) => {
@@ -171,4 +181,43 @@ test("CPU group for VMs: ok on v2 with systemd 254+, or v1; a warning (never a f
   expect(byId(evaluate(p), "cpu-group").detail).toMatch(/cgroup v1 cpu hierarchy \(\/sys\/fs\/cgroup\/cpu\)/);
   p.cpuCgroup = {};
   expect(byId(evaluate(p), "cpu-group")).toMatchObject({ status: "warn", fix: expect.stringMatching(/Optional/) });
+});
+
+test("host id and VM uid range: shown with the hostd that holds the range and how many others run", () => {
+  const checks = evaluate(healthy());
+  expect(byId(checks, "host-id")).toMatchObject({ status: "ok", detail: `${HOST_ID} (/var/lib/hostd/host-id)` });
+  expect(byId(checks, "vm-uids")).toMatchObject({
+    status: "ok",
+    detail: "1900065536-1900131071, held by hostd pid 4242 (socket /var/lib/hostd/hostd.sock); 0 other running hostd(s) hold ranges on this machine",
+  });
+  const p = healthy();
+  p.identity.claims = [claim(OTHER_ID, "/srv/other", 1_900_131_072, 7)];
+  expect(byId(evaluate(p), "vm-uids").detail).toMatch(/^1900065536-1900131071, not held now \(no hostd serves this state directory\); 1 other running hostd\(s\)/);
+});
+
+test("a state directory without identity yet: the range its first start will try, derived from the host id", () => {
+  const p = healthy();
+  p.identity = { hostId: HOST_ID, claims: [] };
+  expect(byId(evaluate(p), "vm-uids")).toMatchObject({ status: "ok", detail: expect.stringContaining(`takes ${formatRange(slotRange(derivedSlot(HOST_ID)))} (from the host id)`) });
+  p.identity = { claims: [] };
+  const checks = evaluate(p);
+  expect(byId(checks, "host-id").detail).toMatch(/none yet in \/var\/lib\/hostd: hostd makes one at its first start/);
+  expect(byId(checks, "vm-uids").status).toBe("ok");
+});
+
+test("another running hostd's range overlapping the recorded one warns, naming that hostd; unreadable files warn with a fix", () => {
+  const p = healthy();
+  p.identity.claims = [claim(OTHER_ID, "/srv/other", 1_900_100_000, 77)];
+  const c = byId(evaluate(p), "vm-uids");
+  expect(c).toMatchObject({ status: "warn", required: false, fix: expect.stringMatching(/--vm-uid-base/) });
+  expect(c.detail).toMatch(new RegExp(`overlaps 1900100000-1900165535 of another running hostd \\(host id ${OTHER_ID}, pid 77, state directory /srv/other\\)`));
+  expect(doctorExitCode(evaluate(p))).toBe(0);
+
+  const q = healthy();
+  q.identity = { hostIdError: "/var/lib/hostd/host-id does not hold a host id (a UUID)", uidRangeError: "bad range file", claimsError: "EACCES: permission denied" };
+  const checks = evaluate(q);
+  expect(byId(checks, "host-id")).toMatchObject({ status: "warn", fix: expect.stringMatching(/backup/) });
+  expect(byId(checks, "vm-uids")).toMatchObject({ status: "warn", detail: "bad range file" });
+  q.identity = { hostId: HOST_ID, uidRange: { base: 1_900_065_536, count: 65_536 }, claimsError: "EACCES: permission denied" };
+  expect(byId(evaluate(q), "vm-uids").detail).toMatch(/other hostds' ranges not readable: EACCES/);
 });

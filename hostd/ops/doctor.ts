@@ -13,6 +13,9 @@ import { chooseAccelerator, HostFacts, probeHost } from "../drivers/accel";
 import { cpuHierarchies, hostCgroupFacts } from "../drivers/cgroup";
 import { DELEGATE_SUBGROUP_SINCE, parseSystemdVersion } from "./systemd";
 import { run } from "../exec";
+import { peekHostId } from "../host-id";
+import { UidClaim, UidClaims } from "../uid-claims";
+import { derivedSlot, formatRange, overlaps, readRecordedRange, slotRange, UidRange } from "../uid-range";
 
 export type CheckStatus = "ok" | "warn" | "fail";
 
@@ -55,6 +58,18 @@ export interface DoctorProbes {
   cpuCgroup: { v2?: string; v1?: string };
   /** systemd is PID 1 here, and its version when `systemctl --version` told. */
   systemd: { running: boolean; version?: number };
+  /** The state directory's identity (host-id.ts, uid-range.ts) and the uid ranges running hostds hold (uid-claims.ts). */
+  identity: {
+    /** Undefined: none made yet (hostd makes it at its first start). */
+    hostId?: string;
+    hostIdError?: string;
+    /** The VM uid range recorded in the state directory (undefined: none chosen yet). */
+    uidRange?: UidRange;
+    uidRangeError?: string;
+    /** Claims of running hostds; undefined when they could not be read (`claimsError` says why). */
+    claims?: UidClaim[];
+    claimsError?: string;
+  };
 }
 
 export const GiB = 1024 ** 3;
@@ -181,7 +196,52 @@ export function evaluate(p: DoctorProbes): Check[] {
     });
   }
   checks.push(cpuGroupCheck(p));
+  checks.push(...identityChecks(p));
   return checks;
+}
+
+/** The host id, and the VM uid range with who holds it and whether another hostd's overlaps it. */
+function identityChecks(p: DoctorProbes): Check[] {
+  const { stateDir } = p.disk;
+  const id = p.identity;
+  const host: Check = id.hostIdError
+    ? {
+        id: "host-id",
+        title: "host id",
+        status: "warn",
+        required: false,
+        detail: id.hostIdError,
+        fix: "Restore the state directory's host-id file from a backup: deletes from Pulumi name it, so a new one would refuse them.",
+      }
+    : id.hostId
+      ? { id: "host-id", title: "host id", status: "ok", required: false, detail: `${id.hostId} (${path.join(stateDir, "host-id")})` }
+      : { id: "host-id", title: "host id", status: "ok", required: false, detail: `none yet in ${stateDir}: hostd makes one at its first start` };
+
+  const base = { id: "vm-uids", title: "VM uid range", required: false };
+  const claims = id.claims ?? [];
+  // This state directory's own hostd, by its host id (its path may be spelled another way).
+  const serving = claims.find((c) => (id.hostId ? c.hostId === id.hostId : c.stateDir === stateDir));
+  const others = claims.filter((c) => c !== serving);
+  const seen = id.claims ? `${others.length} other running hostd(s) hold ranges on this machine` : `other hostds' ranges not readable: ${id.claimsError ?? "unknown error"}`;
+  let uids: Check;
+  if (id.uidRangeError) {
+    uids = { ...base, status: "warn", detail: id.uidRangeError, fix: `Restore ${path.join(stateDir, "vm-uid-range")} from a backup, or start hostd with the --vm-uid-base its VMs' uids were given from.` };
+  } else if (!id.uidRange) {
+    const next = id.hostId ? `${formatRange(slotRange(derivedSlot(id.hostId)))} (from the host id), or the next free range if another hostd holds it` : "a range derived from the host id it makes";
+    uids = { ...base, status: "ok", detail: `none chosen yet: the first start as root takes ${next}; ${seen}` };
+  } else {
+    const r = id.uidRange;
+    const clash = others.find((c) => overlaps(c.range, r));
+    uids = clash
+      ? {
+          ...base,
+          status: "warn",
+          detail: `${formatRange(r)} overlaps ${formatRange(clash.range)} of another running hostd (host id ${clash.hostId}, pid ${clash.pid}, state directory ${clash.stateDir}): hostd refuses to start on ${stateDir} while it runs`,
+          fix: "Stop the other hostd, or start this one with a --vm-uid-base outside the other's range (its VMs' recorded uids must fit).",
+        }
+      : { ...base, status: "ok", detail: `${formatRange(r)}, ${serving ? `held by hostd pid ${serving.pid} (socket ${serving.socket})` : "not held now (no hostd serves this state directory)"}; ${seen}` };
+  }
+  return [host, uids];
 }
 
 /** Whether hostd can keep its VMs in a CPU group of their own (hostd/drivers/cgroup.ts). */
@@ -293,7 +353,28 @@ export async function gatherProbes(opts: { stateDir: string }): Promise<DoctorPr
     ...(ksmRun !== undefined && { ksmRun }),
     cpuCgroup: cpuHierarchies(hostCgroupFacts()),
     systemd: { running: existsSync("/run/systemd/system"), version: systemctl.found ? parseSystemdVersion(systemctl.output) : undefined },
+    identity: await probeIdentity(stateDir),
   };
+}
+
+async function probeIdentity(stateDir: string): Promise<DoctorProbes["identity"]> {
+  const out: DoctorProbes["identity"] = {};
+  const attempt = <T>(fn: () => T, onError: (m: string) => void): T | undefined => {
+    try {
+      return fn();
+    } catch (e) {
+      onError((e as Error).message);
+      return undefined;
+    }
+  };
+  out.hostId = attempt(() => peekHostId(stateDir), (m) => (out.hostIdError = m));
+  out.uidRange = attempt(() => readRecordedRange(stateDir), (m) => (out.uidRangeError = m));
+  try {
+    out.claims = await new UidClaims().live(2000);
+  } catch (e) {
+    out.claimsError = (e as Error).message;
+  }
+  return out;
 }
 
 function modeOf(p: string): number | undefined {

@@ -5,12 +5,13 @@
  * by a VM cannot be deleted.
  */
 import { randomUUID } from "node:crypto";
-import { chmodSync, mkdirSync, rmSync, statSync } from "node:fs";
+import { chmodSync, mkdirSync, rmSync } from "node:fs";
 import * as path from "node:path";
 import { errors, KvmError } from "../../sdk/errors";
 import type { DiskCreate, DiskInfo, DiskSpec, ImageInfo } from "../../sdk/protocol";
 import { CachedImage, ImageCache, ImageCacheError } from "../drivers/image-cache";
-import { QemuImg, QemuImgError } from "../drivers/qemu-img";
+import { QemuImg, QemuImgError, readImageHeader, readImageHeaderOf } from "../drivers/qemu-img";
+import { Caller, HostPaths, OpenHostFile } from "../host-paths";
 import { Logger } from "../log";
 import { KeyedMutex } from "../mutex";
 import { withRevert } from "../revert";
@@ -18,7 +19,15 @@ import { DiskRecord, Store } from "../store";
 import { checkDeletable, retryOfOwnCreate } from "./ownership";
 
 type Rec = DiskRecord<DiskSpec>;
+type HostPathSource = Extract<DiskSpec["source"], { kind: "hostPath" }>;
 const GiB = 1024 * 1024 * 1024;
+
+/** A caller's image file, opened and read by hostd: its format and size. */
+interface HostImage {
+  file: OpenHostFile;
+  format: "qcow2" | "raw";
+  virtualSize: number;
+}
 
 /** What the disk service needs to know from the VM service. */
 export interface DiskUsers {
@@ -32,6 +41,8 @@ export interface DiskServiceDeps {
   store: Store;
   qemuImg: QemuImg;
   images: ImageCache;
+  /** How a caller's host paths are checked (hostd/host-paths.ts). */
+  hostPaths: HostPaths;
   stateDir: string;
   log: Logger;
 }
@@ -56,7 +67,8 @@ export class DiskService {
     return this.d.store.getDiskByName<DiskSpec>(name);
   }
 
-  async create(params: DiskCreate): Promise<DiskInfo> {
+  /** `caller`: who asks (the connection's peer); a host path source is read with their rights. */
+  async create(params: DiskCreate, caller?: Caller): Promise<DiskInfo> {
     const { owner, ...spec } = params;
     return this.locks.run(spec.name, async () => {
       const existing = this.record(spec.name);
@@ -64,6 +76,8 @@ export class DiskService {
         retryOfOwnCreate("Disk", existing, owner, JSON.stringify(existing.spec) === JSON.stringify(spec));
         return this.info(existing);
       }
+      // Before anything is recorded: a host path the caller may not use leaves nothing behind.
+      const host = spec.source.kind === "hostPath" ? await this.openHostImage(spec, spec.source, caller) : undefined;
       const id = randomUUID();
       const now = new Date().toISOString();
       const rec: Rec = {
@@ -77,45 +91,35 @@ export class DiskService {
         createdAt: now,
         updatedAt: now,
       };
-      return withRevert(this.d.log, async (r) => {
-        this.d.store.insertDisk(rec);
-        r.add("delete disk row", () => this.d.store.deleteDisk(rec.id));
-        r.add("remove disk file", () => rmSync(rec.path, { force: true }));
-        await mapDriverErrors(spec.name, () => this.materialize(rec));
-        this.d.log.info("disk created", { disk: rec.name, id: rec.id, source: spec.source.kind });
-        return this.info(rec);
-      });
+      try {
+        return await withRevert(this.d.log, async (r) => {
+          this.d.store.insertDisk(rec);
+          r.add("delete disk row", () => this.d.store.deleteDisk(rec.id));
+          r.add("remove disk file", () => rmSync(rec.path, { force: true }));
+          await mapDriverErrors(spec.name, () => (host ? this.fromHostImage(rec, host) : this.materialize(rec)));
+          this.d.log.info("disk created", { disk: rec.name, id: rec.id, source: spec.source.kind });
+          return this.info(rec);
+        });
+      } finally {
+        host?.file.close();
+      }
     });
   }
 
-  /** Makes the disk file from its source. */
+  /** Makes the disk file from a blank or url source. */
   private async materialize(rec: Rec): Promise<void> {
     const spec = rec.spec;
-    const size = spec.sizeGiB !== undefined ? spec.sizeGiB * GiB : undefined;
+    const size = sizeOf(spec);
     const src = spec.source;
     if (src.kind === "blank") {
       await this.d.qemuImg.create(rec.path, { format: spec.format, sizeBytes: size! });
       return;
     }
-    let base: { path: string; format: string; sha256?: string };
-    if (src.kind === "url") {
-      const img: CachedImage = await this.d.images.ensure(src.url, src.sha256);
-      base = { path: img.path, format: img.format, sha256: img.sha256 };
-    } else {
-      try {
-        statSync(src.path);
-      } catch {
-        throw errors.conflict(`The image ${src.path} for disk "${spec.name}" does not exist on this host.`, { file: src.path });
-      }
-      base = { path: src.path, format: (await this.d.qemuImg.info(src.path, { shared: true })).format };
-    }
+    if (src.kind !== "url") throw errors.internal(`materialize got a ${src.kind} source`);
+    const img: CachedImage = await this.d.images.ensure(src.url, src.sha256);
+    const base = { path: img.path, format: img.format, sha256: img.sha256 };
     const baseInfo = await this.d.qemuImg.info(base.path, { shared: true });
-    if (size !== undefined && size < baseInfo.virtualSize) {
-      throw new KvmError(
-        "invalid_params",
-        `Disk "${spec.name}" asks for ${spec.sizeGiB} GiB but its image is ${gib(baseInfo.virtualSize)} GiB: a disk can only be as large as its image or larger.`,
-      );
-    }
+    checkFits(spec, baseInfo.virtualSize);
     if (src.clone) {
       await this.d.qemuImg.createOverlay(rec.path, { backingFile: base.path, backingFormat: base.format, sizeBytes: size });
       if (base.sha256) {
@@ -126,6 +130,63 @@ export class DiskService {
       await this.d.qemuImg.convert(base.path, rec.path, { dstFormat: spec.format, srcFormat: base.format });
       if (size !== undefined && size > baseInfo.virtualSize) await this.d.qemuImg.resize(rec.path, size, { format: spec.format });
     }
+  }
+
+  /**
+   * Opens a host path source with the caller's rights (host-paths.ts) and
+   * reads what it holds. Its format comes from its header, read by hostd:
+   * qemu-img never probes a caller's file, and a qcow2 that refers to
+   * another host file (a backing or external data file) is refused — root
+   * would otherwise read that file for the caller.
+   */
+  private async openHostImage(spec: DiskSpec, src: HostPathSource, caller: Caller | undefined): Promise<HostImage> {
+    const file = this.d.hostPaths.open(src.path, caller, {
+      what: `the source of disk "${spec.name}"`,
+      blockDevice: src.blockDevice === true,
+      blockDeviceOption: "source.blockDevice: true",
+    });
+    try {
+      const h = standaloneImage(spec.name, file, readImageHeader(file.fd));
+      // raw: the size of the file or device, through the open file (qemu-img asks the device for it).
+      const virtualSize = h.format === "qcow2" ? h.virtualSize : (await mapDriverErrors(spec.name, () => this.d.qemuImg.info(file.fdPath, { format: "raw" }))).virtualSize;
+      checkFits(spec, virtualSize);
+      return { file, format: h.format, virtualSize };
+    } catch (e) {
+      file.close();
+      throw e;
+    }
+  }
+
+  /**
+   * The disk from a caller's image: a clone records its resolved path as
+   * the base (QEMU opens it as the VM's own user); a copy reads the open
+   * file, and for qcow2 a private copy of it checked again, since the caller
+   * may rewrite their file at any moment.
+   */
+  private async fromHostImage(rec: Rec, host: HostImage): Promise<void> {
+    const spec = rec.spec;
+    const size = sizeOf(spec);
+    if (spec.source.kind === "hostPath" && spec.source.clone) {
+      await this.d.qemuImg.createOverlay(rec.path, { backingFile: host.file.path, backingFormat: host.format, sizeBytes: size, baseVirtualSize: host.virtualSize });
+      return;
+    }
+    let virtualSize = host.virtualSize;
+    if (host.format === "raw") {
+      await this.d.qemuImg.convert(host.file.fdPath, rec.path, { srcFormat: "raw", dstFormat: spec.format });
+    } else {
+      const copy = `${rec.path}.source`;
+      try {
+        await this.d.qemuImg.convert(host.file.fdPath, copy, { srcFormat: "raw", dstFormat: "raw" });
+        const h = standaloneImage(spec.name, host.file, readImageHeaderOf(copy));
+        if (h.format !== "qcow2") throw errors.conflict(`The source of disk "${spec.name}", ${host.file.asked}, stopped being a qcow2 image while hostd read it; retry once it stays put.`);
+        checkFits(spec, h.virtualSize);
+        virtualSize = h.virtualSize;
+        await this.d.qemuImg.convert(copy, rec.path, { srcFormat: "qcow2", dstFormat: spec.format });
+      } finally {
+        rmSync(copy, { force: true });
+      }
+    }
+    if (size !== undefined && size > virtualSize) await this.d.qemuImg.resize(rec.path, size, { format: spec.format });
   }
 
   async get(name: string): Promise<DiskInfo> {
@@ -246,6 +307,37 @@ export class DiskService {
 
 function gib(bytes: number): number {
   return Math.round((bytes / GiB) * 100) / 100;
+}
+
+function sizeOf(spec: DiskSpec): number | undefined {
+  return spec.sizeGiB !== undefined ? spec.sizeGiB * GiB : undefined;
+}
+
+/** A disk is as large as its image or larger. */
+function checkFits(spec: DiskSpec, imageBytes: number): void {
+  const size = sizeOf(spec);
+  if (size !== undefined && size < imageBytes) {
+    throw new KvmError(
+      "invalid_params",
+      `Disk "${spec.name}" asks for ${spec.sizeGiB} GiB but its image is ${gib(imageBytes)} GiB: a disk can only be as large as its image or larger.`,
+    );
+  }
+}
+
+/** The qcow2 or raw image in a caller's file; other formats, and qcow2 that refers to other files, are refused. */
+function standaloneImage(disk: string, f: OpenHostFile, h: ReturnType<typeof readImageHeader>): { format: "qcow2"; virtualSize: number } | { format: "raw" } {
+  const of = `The source of disk "${disk}", ${f.asked}`;
+  if (h.format === "other") {
+    throw new KvmError("invalid_params", `${of}, is a ${h.name} image; hostd takes host images as qcow2 or raw only: convert it first (qemu-img convert -O qcow2 ${f.asked} <new file>).`, { path: f.asked });
+  }
+  if (h.format === "qcow2" && h.refersTo) {
+    throw new KvmError(
+      "invalid_params",
+      `${of}, refers to ${h.refersTo}; hostd takes only standalone images from host paths (it would otherwise read that file with root's rights): flatten it first (qemu-img convert -O qcow2 ${f.asked} <new file>).`,
+      { path: f.asked },
+    );
+  }
+  return h;
 }
 
 /** Driver errors become catalogue errors here, with the disk named. */

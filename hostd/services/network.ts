@@ -9,6 +9,11 @@
  * health check finds a bridge or a dnsmasq gone. All changes to networks are
  * serialized: the subnet conflict checks and the one nftables table span
  * every network.
+ *
+ * Other hostds may share the network namespace: each has its own table (named
+ * by its host id), its dnsmasq is found by a pid file in its own state
+ * directory, and its bridges carry its mark (drivers/netlink.ts). A repair
+ * here never takes over, re-addresses or deletes a bridge another hostd marked.
  */
 import { randomUUID, createHash } from "node:crypto";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
@@ -18,7 +23,7 @@ import { defaultAddressing, formatCidr, ipToInt, isHostAddress, netmask, overlap
 import { NetworkCreate, NetworkInfo, NetworkSpec, NetworkUpdate, validateNetworkSpec } from "../../sdk/protocol";
 import { DnsmasqConfig, DnsmasqDriver, renderDhcpHosts } from "../drivers/dnsmasq";
 import { LinkInfo, NetlinkDriver } from "../drivers/netlink";
-import { NftDriver } from "../drivers/nft";
+import { LEGACY_NFT_TABLE, legacyTableVerdict, NftDriver } from "../drivers/nft";
 import { closedAncestor } from "../files";
 import { Logger } from "../log";
 import { KeyedMutex } from "../mutex";
@@ -87,6 +92,30 @@ export class NetworkService {
         await this.ensure(rec).catch((e: Error) => this.d.log.error("could not restore network", { network: rec.name, err: e.message }));
       }
       await this.applyRules().catch((e: Error) => this.d.log.error("could not restore firewall rules", { err: e.message }));
+      await this.retireLegacyTable().catch((e: Error) => this.d.log.error("could not check the legacy firewall table", { table: LEGACY_NFT_TABLE, err: e.message }));
+    });
+  }
+
+  /**
+   * Before tables carried the host id, every hostd used `inet pulumi_kvm`.
+   * It is deleted only when every rule in it is one this hostd renders for
+   * its own networks (its rules now live in this hostd's table); anything
+   * else in it may be another hostd's, so it is left, with a warning.
+   */
+  private async retireLegacyTable(): Promise<void> {
+    const text = await this.d.nft.read(LEGACY_NFT_TABLE);
+    if (text === undefined) return;
+    const verdict = legacyTableVerdict(text, this.ruleNetworks());
+    if (verdict.ours) {
+      await this.d.nft.deleteTable(LEGACY_NFT_TABLE);
+      this.d.log.info("deleted the legacy firewall table: its rules were this hostd's and now live in its own table", { legacy: LEGACY_NFT_TABLE, table: this.d.nft.table });
+      return;
+    }
+    this.d.log.warn("left the legacy firewall table alone: it is not provably this hostd's. Delete it once no older hostd uses it", {
+      legacy: LEGACY_NFT_TABLE,
+      table: this.d.nft.table,
+      foreignRules: verdict.strangers.slice(0, 10),
+      delete: `nft delete table inet ${LEGACY_NFT_TABLE}`,
     });
   }
 
@@ -278,6 +307,19 @@ export class NetworkService {
     if (!link) await this.d.ip.createBridge(n.bridge);
     else if (link.kind !== "bridge") {
       throw errors.conflict(`Interface "${n.bridge}" of network "${n.name}" exists on the host but is not a bridge.`, { bridge: n.bridge });
+    } else {
+      // A bridge of this name made by another hostd (say, while this one was down) is never taken over.
+      const owner = this.d.ip.ownerOf(link);
+      if (typeof owner === "object") {
+        // This network's dnsmasq, should it still run, must not serve the other hostd's bridge.
+        await this.d.dnsmasq.stop(f.pidFile);
+        throw errors.conflict(
+          `Bridge "${n.bridge}" of network "${n.name}" now belongs to another hostd (host id ${owner.hostId}): this hostd leaves it alone. Delete network "${n.name}" here, or the other hostd's network on that bridge.`,
+          { bridge: n.bridge, hostId: owner.hostId },
+        );
+      }
+      // Made before hostd marked its bridges: the name is this network's, so it is adopted.
+      if (owner === "unmarked") await this.d.ip.mark(n.bridge);
     }
     if (n.mtu !== undefined && link?.mtu !== n.mtu) await this.d.ip.setMtu(n.bridge, n.mtu);
     const v4 = n.ipv4!;
@@ -293,21 +335,34 @@ export class NetworkService {
     const f = this.files(rec);
     await this.d.dnsmasq.stop(f.pidFile);
     this.d.dnsmasq.forget(f.leaseFile);
-    if (rec.spec.mode !== "bridge") await this.d.ip.deleteLink(rec.bridge);
+    if (rec.spec.mode !== "bridge") {
+      const link = await this.d.ip.link(rec.bridge);
+      const owner = link && this.d.ip.ownerOf(link);
+      if (typeof owner === "object") this.d.log.warn("left the bridge in place: it belongs to another hostd", { network: rec.name, bridge: rec.bridge, hostId: owner.hostId });
+      else await this.d.ip.deleteLink(rec.bridge);
+    }
     rmSync(f.dir, { recursive: true, force: true });
   }
 
   /** Renders hostd's nftables table for all nat/isolated networks (and IPv4 forwarding for nat). */
   private async applyRules(): Promise<void> {
-    const nets = this.records()
-      .map(resolveNetwork)
-      .filter((n) => n.mode !== "bridge")
-      .map((n) => ({ bridge: n.bridge, cidr: n.ipv4!.cidr, mode: n.mode as "nat" | "isolated" }));
+    const nets = this.ruleNetworks();
     await this.d.nft.apply(nets);
     if (nets.some((n) => n.mode === "nat")) {
       // NAT needs the host to route; like libvirt, it is switched on and left on.
       writeFileSync("/proc/sys/net/ipv4/ip_forward", "1\n");
     }
+  }
+
+  /**
+   * The networks that have rules in hostd's table: nat and isolated ones, but not one whose
+   * bridge another hostd's mark is on (its drop rules would cut that hostd's traffic).
+   */
+  private ruleNetworks(): { bridge: string; cidr: string; mode: "nat" | "isolated" }[] {
+    return this.records()
+      .map(resolveNetwork)
+      .filter((n) => n.mode !== "bridge" && typeof this.d.ip.ownerOf({ alias: this.d.ip.aliasOf(n.bridge) }) !== "object")
+      .map((n) => ({ bridge: n.bridge, cidr: n.ipv4!.cidr, mode: n.mode as "nat" | "isolated" }));
   }
 
   private async applyMtu(rec: Rec): Promise<void> {
@@ -372,6 +427,7 @@ export class NetworkService {
         throw errors.conflict(`Subnet ${spec.ipv4!.cidr} of network "${spec.name}" overlaps subnet ${o.spec.ipv4.cidr} of network "${o.name}".`, { network: o.name, cidr: o.spec.ipv4.cidr });
       }
     }
+    // Any address or route of the host's (any table: a subnet hostd shadowed would break what uses it), except hostd's own bridges.
     const ours = new Set(others.map((o) => o.bridge));
     for (const r of await this.d.ip.ipv4Prefixes()) {
       if (r.dev !== undefined && ours.has(r.dev)) continue;
@@ -381,10 +437,16 @@ export class NetworkService {
       } catch {
         continue;
       }
-      if (c.prefix === 0 || r.dst.startsWith("127.")) continue;
-      if (overlaps(mine, c)) {
-        throw errors.conflict(`Subnet ${spec.ipv4!.cidr} of network "${spec.name}" overlaps ${formatCidr(c)} already in use on this host${r.dev ? ` (on ${r.dev})` : ""}: pick a free subnet.`, { route: formatCidr(c), dev: r.dev });
-      }
+      if (c.prefix === 0 || !overlaps(mine, c)) continue;
+      const what =
+        r.from.kind === "address"
+          ? `the address ${r.dst} of interface ${r.dev}`
+          : `${r.from.type ? `a ${r.from.type} route` : "a route"}${r.dev ? ` on ${r.dev}` : ""} in routing table ${r.from.table}`;
+      throw errors.conflict(`Subnet ${spec.ipv4!.cidr} of network "${spec.name}" overlaps ${formatCidr(c)}, ${what} on this host: pick a free subnet.`, {
+        prefix: formatCidr(c),
+        dev: r.dev,
+        ...(r.from.kind === "route" ? { table: r.from.table, ...(r.from.type && { type: r.from.type }) } : { address: r.dst }),
+      });
     }
   }
 
@@ -427,7 +489,9 @@ export class NetworkService {
     const n = resolveNetwork(rec);
     const problems: string[] = [];
     const link = known ? known.link : await this.d.ip.link(n.bridge).catch(() => undefined);
+    const owner = link ? this.d.ip.ownerOf(link) : undefined;
     if (!link) problems.push(`bridge ${n.bridge} does not exist`);
+    else if (n.mode !== "bridge" && typeof owner === "object") problems.push(`bridge ${n.bridge} belongs to another hostd (host id ${owner.hostId})`);
     else if (n.mode !== "bridge" && !link.up) problems.push(`bridge ${n.bridge} is down`);
     if (n.mode !== "bridge") {
       if (this.d.dnsmasq.running(this.files(rec).pidFile) === undefined) problems.push("dnsmasq is not running");

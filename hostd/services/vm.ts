@@ -7,7 +7,7 @@
  * parallel. Multi-step changes undo themselves on failure.
  */
 import { randomUUID } from "node:crypto";
-import { chmodSync, chownSync, closeSync, copyFileSync, existsSync, mkdirSync, openSync, readSync, rmSync, statSync } from "node:fs";
+import { chmodSync, chownSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, rmSync, statSync, writeFileSync } from "node:fs";
 import * as net from "node:net";
 import * as path from "node:path";
 import { errors, KvmError } from "../../sdk/errors";
@@ -25,7 +25,8 @@ import { GuestAgent } from "../drivers/guest-agent";
 import { QmpClient, QmpEvent } from "../drivers/qmp";
 import { Logger } from "../log";
 import { withRevert } from "../revert";
-import { Store, VmRecord } from "../store";
+import { Store, VmHostFiles, VmRecord } from "../store";
+import { Caller, HostPaths } from "../host-paths";
 import { KeyedMutex } from "../mutex";
 import { DiskService } from "./disk";
 import { checkDeletable, retryOfOwnCreate } from "./ownership";
@@ -57,14 +58,17 @@ export interface VmServiceDeps {
   disks: DiskService;
   networks: NetworkService;
   ip: NetlinkDriver;
+  /** How a caller's host paths (kernel, initrd, cdrom) are checked. */
+  hostPaths: HostPaths;
   /** /dev/vhost-net is there and usable by QEMU: taps use the in-kernel virtio-net data path. */
   vhostNet: boolean;
   /**
    * Each VM's QEMU runs as uid = gid = `uidBase + n`, a user of its own (no passwd entry needed),
-   * with `groups` (e.g. kvm for /dev/kvm) as supplementary groups. Null: QEMU runs as hostd's own
+   * n < `uidCount` (the range hostd claimed: hostd/uid-range.ts), with `groups` (e.g. kvm for
+   * /dev/kvm) as supplementary groups. Null: QEMU runs as hostd's own
    * user (hostd is not root, so it cannot switch users).
    */
-  isolation: { uidBase: number; groups: number[] } | null;
+  isolation: { uidBase: number; uidCount: number; groups: number[] } | null;
   /** OVMF firmware for `firmware: uefi` (Debian's ovmf package). */
   ovmf?: { code: string; vars: string };
   /** The cgroup every QEMU goes into (drivers/cgroup.ts); undefined when the host offers none. */
@@ -181,7 +185,8 @@ export class VmService {
 
   // ---- API operations -------------------------------------------------------
 
-  async create(params: VmCreate): Promise<VmInfo> {
+  /** `caller`: who asks (the connection's peer); host paths in the spec are checked as them. */
+  async create(params: VmCreate, caller?: Caller): Promise<VmInfo> {
     const { owner, ...spec } = params;
     return this.locks.run(spec.name, async () => {
       const existing = this.d.store.getVmByName<VmSpec>(spec.name);
@@ -210,7 +215,7 @@ export class VmService {
       return withRevert(this.d.log, async (r) => {
         // Checked and recorded under the networks' lock, so a network cannot be deleted in between.
         await this.d.networks.guard(async () => {
-          this.checkResources(spec);
+          rec.devices = { ...rec.devices, hostFiles: this.checkResources(spec, caller) };
           // No await between choosing the uid and recording it: two creates never get the same one.
           rec.uid = this.allocateUid();
           this.d.store.insertVm(rec);
@@ -241,7 +246,7 @@ export class VmService {
     return Promise.all(this.d.store.listVms<VmSpec>().map((r) => this.info(r)));
   }
 
-  async update(u: VmUpdate): Promise<{ vm: VmInfo; restarted: boolean; hotplugged: string[] }> {
+  async update(u: VmUpdate, caller?: Caller): Promise<{ vm: VmInfo; restarted: boolean; hotplugged: string[] }> {
     return this.locks.run(u.name, async () => {
       const rec = this.mustGet(u.name);
       const before = rec.spec;
@@ -259,7 +264,7 @@ export class VmService {
       const nicPlan = nicHotplugPlan(beforeNics, this.qemuNicsOf(rec));
       try {
         await this.d.networks.guard(async () => {
-          this.checkResources(after);
+          rec.devices = { ...rec.devices, hostFiles: this.checkResources(after, caller) };
           this.d.store.saveVm(rec);
         });
       } catch (e) {
@@ -315,7 +320,7 @@ export class VmService {
     });
   }
 
-  async start(name: string): Promise<VmInfo> {
+  async start(name: string, caller?: Caller): Promise<VmInfo> {
     return this.locks.run(name, async () => {
       const rec = this.mustGet(name);
       if (!rec.spec.running) {
@@ -323,7 +328,8 @@ export class VmService {
         this.d.store.saveVm(rec);
       }
       if (!this.isAlive(rec)) {
-        this.checkResources(rec.spec);
+        rec.devices = { ...rec.devices, hostFiles: this.checkResources(rec.spec, caller) };
+        this.d.store.saveVm(rec);
         await this.startQemu(rec);
       }
       return this.info(rec);
@@ -399,8 +405,8 @@ export class VmService {
     if (rec.spec.cloudInit && !existsSync(this.seedPath(rec.id))) await this.writeSeed(rec);
     const cfg = this.qemuConfig(rec);
     if (cfg.firmware.type === "uefi" && !existsSync(cfg.firmware.vars)) {
-      // The VM's own NVRAM: created once, kept across restarts, removed with the VM.
-      copyFileSync(this.ovmf().vars, cfg.firmware.vars);
+      // The VM's own NVRAM: created once, 0600 from the start (a copy would take the template's 0644), kept across restarts, removed with the VM.
+      writeFileSync(cfg.firmware.vars, readFileSync(this.ovmf().vars), { mode: 0o600, flag: "wx" });
     }
     const as = this.runAs(rec);
     this.grantFiles(rec, cfg.disks.map((d) => d.file), as);
@@ -705,20 +711,17 @@ export class VmService {
     return rec;
   }
 
-  /** Host files and Disks the spec names must exist (and the disks be free) before anything changes. */
-  private checkResources(spec: VmSpec): void {
-    for (const [what, f] of [
-      ["kernel", spec.kernel?.path],
-      ["initrd", spec.kernel?.initrd],
-      ["cdrom", spec.cdrom?.path],
-    ] as const) {
-      if (f !== undefined && !existsSync(f)) {
-        throw errors.conflict(`The ${what} file ${f} of VM "${spec.name}" does not exist on this host.`, { file: f });
-      }
+  /**
+   * Host files and Disks the spec names must exist (and the disks be free) before anything changes.
+   * Host files are checked as the caller (hostd/host-paths.ts); the result says where they really are.
+   */
+  private checkResources(spec: VmSpec, caller: Caller | undefined): VmHostFiles {
+    const files = this.hostFilesOf(spec, caller);
+    for (const [what, f] of Object.entries(files)) {
       // QEMU opens it as the VM's own unprivileged user.
-      const why = f !== undefined && this.d.isolation ? whyNotWorldReadable(f) : undefined;
+      const why = this.d.isolation ? whyNotWorldReadable(f.path) : undefined;
       if (why) {
-        throw errors.conflict(`The ${what} file ${f} of VM "${spec.name}" cannot be read by QEMU, which runs as an unprivileged user: ${why}.`, { file: f });
+        throw errors.conflict(`The ${what} file ${f.asked} of VM "${spec.name}" cannot be read by QEMU, which runs as an unprivileged user: ${why}.`, { file: f.asked });
       }
     }
     const others = spec.disks.length > 0 ? this.d.store.listVms<VmSpec>().filter((v) => v.name !== spec.name) : [];
@@ -740,6 +743,28 @@ export class VmService {
       const net = this.d.networks.resolve(n.network, spec.name);
       if (n.ip !== undefined) this.d.networks.checkStaticIp(net, spec.name, n.mac ?? "", n.ip);
     }
+    return files;
+  }
+
+  /**
+   * The spec's kernel, initrd and cdrom: checked as `caller`, or — when hostd
+   * starts QEMU of its own accord — the ones last checked, if the names still
+   * hold those very files (a VM from before these checks: as an unknown caller).
+   */
+  private hostFilesOf(spec: VmSpec, caller: Caller | undefined, recorded?: VmHostFiles): VmHostFiles {
+    const out: VmHostFiles = {};
+    for (const [role, asked] of [["kernel", spec.kernel?.path], ["initrd", spec.kernel?.initrd], ["cdrom", spec.cdrom?.path]] as const) {
+      if (asked === undefined) continue;
+      const use = { what: `the ${role} file of VM "${spec.name}"` };
+      const kept = recorded?.[role];
+      if (kept?.asked === asked) {
+        this.d.hostPaths.verify(kept, use);
+        out[role] = kept;
+      } else {
+        out[role] = this.d.hostPaths.check(asked, caller, use);
+      }
+    }
+    return out;
   }
 
   private ovmf(): { code: string; vars: string } {
@@ -857,8 +882,12 @@ export class VmService {
   private allocateUid(): number | null {
     if (!this.d.isolation) return null;
     const used = new Set(this.d.store.vmUids());
-    let uid = this.d.isolation.uidBase;
+    const { uidBase, uidCount } = this.d.isolation;
+    let uid = uidBase;
     while (used.has(uid)) uid++;
+    if (uid >= uidBase + uidCount) {
+      throw errors.conflict(`Every uid of this hostd's VM uid range ${uidBase}-${uidBase + uidCount - 1} is taken: delete VMs first.`, { uidBase, uidCount });
+    }
     return uid;
   }
 
@@ -1054,6 +1083,9 @@ export class VmService {
 
   private qemuConfig(rec: Rec): QemuVmConfig {
     const spec = rec.spec;
+    // QEMU gets the resolved paths that were checked, never the names as given.
+    const files = this.hostFilesOf(spec, undefined, rec.devices.hostFiles);
+    rec.devices = { ...rec.devices, hostFiles: files };
     const slots = assignDiskSlots(spec.disks, rec.devices);
     rec.devices = { ...rec.devices, diskSlots: slots };
     const boot = bootIndexes(spec);
@@ -1063,13 +1095,13 @@ export class VmService {
       vcpus: spec.vcpus,
       memoryMiB: spec.memoryMiB,
       accel: this.d.accel.kind,
-      kernel: spec.kernel,
+      kernel: spec.kernel && { ...spec.kernel, path: files.kernel!.path, ...(files.initrd && { initrd: files.initrd.path }) },
       firmware:
         spec.firmware === "uefi"
           ? { type: "uefi", code: this.ovmf().code, vars: path.join(this.vmDir(rec.id), "OVMF_VARS.fd") }
           : { type: "bios" },
       disks: qemuDisks(spec, this.resolveDisks(spec), slots),
-      cdrom: spec.cdrom ? { file: spec.cdrom.path, ...(spec.kernel === undefined && { bootIndex: boot.cdrom }) } : undefined,
+      cdrom: spec.cdrom ? { file: files.cdrom!.path, ...(spec.kernel === undefined && { bootIndex: boot.cdrom }) } : undefined,
       seed: spec.cloudInit ? this.seedPath(rec.id) : undefined,
       nics: this.qemuNicsOf(rec),
       guestAgent: spec.guestAgent,

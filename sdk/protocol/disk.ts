@@ -37,8 +37,12 @@ export const DiskSource = z.discriminatedUnion("kind", [
    * base; `false` a standalone copy.
    */
   z.strictObject({ kind: z.literal("url"), url: ImageUrl, sha256: Sha256, clone: z.boolean().default(true) }),
-  /** An image file already on the host; copied, or cloned copy-on-write with `clone: true` (it must then never change). */
-  z.strictObject({ kind: z.literal("hostPath"), path: HostPath, clone: z.boolean().default(false) }),
+  /**
+   * An image file already on the host; copied, or cloned copy-on-write with `clone: true` (it must then never change).
+   * hostd takes it only if the caller could read it themselves, and only a regular file holding a qcow2 or raw image;
+   * `blockDevice: true` takes a block device instead (root callers only).
+   */
+  z.strictObject({ kind: z.literal("hostPath"), path: HostPath, clone: z.boolean().default(false), blockDevice: z.boolean().optional() }),
 ]);
 export type DiskSource = z.output<typeof DiskSource>;
 
@@ -56,7 +60,7 @@ export const DISK_FIELDS = fieldTable({
   source: {
     schema: DiskSource,
     default: { kind: "blank" },
-    doc: "Where the content comes from: `{ kind: \"blank\" }`, `{ kind: \"url\", url, sha256, clone? }` (downloaded once per host into the image cache, verified; `clone` (default true) makes a thin copy-on-write overlay on the cached base) or `{ kind: \"hostPath\", path, clone? }` (a copy, or an overlay, of an image already on the host).",
+    doc: "Where the content comes from: `{ kind: \"blank\" }`, `{ kind: \"url\", url, sha256, clone? }` (downloaded once per host into the image cache, verified; `clone` (default true) makes a thin copy-on-write overlay on the cached base) or `{ kind: \"hostPath\", path, clone?, blockDevice? }` (a copy, or an overlay, of a qcow2 or raw image already on the host, taken only if the caller could read it themselves — see docs/security.md; `blockDevice: true` takes a block device, from root callers only).",
     effect: "replace",
     effectDoc: "replace (the preview says the data is lost)",
   },

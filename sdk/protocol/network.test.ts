@@ -35,6 +35,22 @@ test("the subnet: host bits zero, /8 to /29", () => {
   expect(issues({ name: "lab", ipv4: { cidr: "10.20.0.8/29" } })).toEqual([]);
 });
 
+test("subnets the host reserves are refused, with the range named", () => {
+  for (const [cidr, words] of [
+    ["127.0.0.0/8", /127\.0\.0\.0\/8 \(loopback\)/],
+    ["169.254.0.0/16", /link-local/],
+    ["224.0.0.0/8", /multicast/],
+    ["240.0.0.0/8", /reserved for future use/],
+    ["0.0.0.0/8", /unspecified/],
+    ["255.255.255.248/29", /limited broadcast/],
+  ] as const) {
+    const r = NetworkSpec.safeParse({ name: "lab", ipv4: { cidr } });
+    expect(r.success).toBe(false);
+    expect(r.error!.issues).toEqual([expect.objectContaining({ path: ["ipv4", "cidr"], message: expect.stringMatching(words) })]);
+  }
+  expect(issues({ name: "lab", ipv4: { cidr: "100.64.0.0/24" } })).toEqual([]);
+});
+
 test("the gateway is a host address of the subnet", () => {
   const gw = (gateway: string) => issues({ name: "lab", ipv4: { cidr: "10.20.0.0/24", gateway } });
   expect(gw("10.20.0.254")).toEqual([]);

@@ -5,7 +5,7 @@
  * host's admin and hostd only adds taps to it.
  */
 import { z } from "zod";
-import { defaultAddressing, ipToInt, isHostAddress, parseCidr } from "../ipv4";
+import { defaultAddressing, ipToInt, isHostAddress, parseCidr, reservedOverlap } from "../ipv4";
 import { HostId, Name, Owner, Timestamp } from "./common";
 import { fieldTable, specShape, updateShape } from "./fields";
 import { defineMethod } from "./method";
@@ -25,12 +25,19 @@ export const IfName = z
   .string()
   .regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}$/, "must be a Linux interface name: 1-15 letters, digits, '_', '.' or '-' (the kernel's limit is 15 characters)");
 
-/** An IPv4 network in CIDR form with the host bits zero, e.g. 10.20.0.0/24. */
+/** An IPv4 network in CIDR form with the host bits zero, e.g. 10.20.0.0/24, clear of the ranges the host reserves. */
 export const Ipv4Cidr = z.string().superRefine((s, ctx) => {
   try {
     const c = parseCidr(s, true);
     if (c.prefix < NETWORK_LIMITS.minPrefix || c.prefix > NETWORK_LIMITS.maxPrefix) {
       ctx.addIssue({ code: "custom", message: `prefix must be /${NETWORK_LIMITS.minPrefix} to /${NETWORK_LIMITS.maxPrefix}` });
+    }
+    const r = reservedOverlap(c);
+    if (r) {
+      ctx.addIssue({
+        code: "custom",
+        message: `${s} overlaps ${r.cidr} (${r.what}), which no VM network may use: pick a private range such as 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16`,
+      });
     }
   } catch (e) {
     ctx.addIssue({ code: "custom", message: `must be an IPv4 network like 10.20.0.0/24 (${(e as Error).message})` });
@@ -137,7 +144,9 @@ export const NETWORK_FIELDS = fieldTable({
     defaultDoc: "`kvbr-<hash>` (nat/isolated)",
     effect: "replace",
   },
-  ipv4: { schema: Ipv4Config, doc: "The subnet `{ cidr, gateway? }` (nat/isolated).", defaultDoc: "gateway = first address", effect: "replace" },
+  ipv4: {
+    schema: Ipv4Config,
+    doc: "The subnet `{ cidr, gateway? }` (nat/isolated). Loopback, link-local, multicast, reserved and 0.0.0.0/8 are refused at preview, and hostd refuses a subnet that any routing table or interface of the host already has.", defaultDoc: "gateway = first address", effect: "replace" },
   dhcp: {
     schema: Dhcp,
     removable: true,
