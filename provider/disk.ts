@@ -2,7 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import type { z } from "zod";
 import type { DiskOutputs } from "./disk-provider";
 import { DISK_FIELDS, DiskSource } from "../sdk/protocol";
-import { ArgsOf, DeepInput, resourceInputs, ResourceArgs, withSecrets } from "./resource";
+import { ArgsOf, DeepInput, resourceInputs, ResourceArgs, resourceOptions } from "./resource";
 
 /** What the provider reports besides the table's fields (see DiskOutputs). */
 const DISK_OUTPUTS = ["diskId", "hostId", "route", "host", "path", "virtualSizeBytes", "actualSizeBytes", "backingFile", "attachedTo"] as const;
@@ -44,7 +44,7 @@ export class Disk extends pulumi.dynamic.Resource {
     const inputs = resourceInputs("kvm:Disk", name, DISK_FIELDS, args, {}, DISK_OUTPUTS);
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const provider = require("./disk-provider") as pulumi.dynamic.ResourceProvider;
-    super(provider, name, inputs, withSecrets(DISK_FIELDS, opts), "kvm", "Disk");
+    super(provider, name, inputs, resourceOptions(DISK_FIELDS, opts), "kvm", "Disk");
   }
 }
 

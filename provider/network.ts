@@ -1,7 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { NETWORK_FIELDS } from "../sdk/protocol";
 import type { NetworkOutputs } from "./network-provider";
-import { ArgsOf, resourceInputs, ResourceArgs, withSecrets } from "./resource";
+import { ArgsOf, resourceInputs, ResourceArgs, resourceOptions } from "./resource";
 
 /** What the provider reports besides the table's fields (see NetworkOutputs). */
 const NETWORK_OUTPUTS = ["networkId", "hostId", "route", "host", "bridgeName", "gateway", "dhcpStart", "dhcpEnd", "state", "problems", "vms"] as const;
@@ -39,7 +39,7 @@ export class Network extends pulumi.dynamic.Resource {
     const inputs = resourceInputs("kvm:Network", name, NETWORK_FIELDS, args, {}, NETWORK_OUTPUTS);
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const provider = require("./network-provider") as pulumi.dynamic.ResourceProvider;
-    super(provider, name, inputs, withSecrets(NETWORK_FIELDS, opts), "kvm", "Network");
+    super(provider, name, inputs, resourceOptions(NETWORK_FIELDS, opts), "kvm", "Network");
   }
 }
 

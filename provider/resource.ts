@@ -31,9 +31,22 @@ export function resourceInputs(
   };
 }
 
-/** The resource options with the table's secret outputs added (keys and user-data never reach state in plain text). */
-export function withSecrets(table: FieldTable, opts: pulumi.CustomResourceOptions | undefined): pulumi.CustomResourceOptions {
-  return { ...opts, additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), ...secretOutputs(table)] };
+/**
+ * The resource options every kvm resource gets:
+ * - the table's secret outputs (keys and user-data never reach state in plain text);
+ * - delete before replace. A replacement made create-first would find the
+ *   object it replaces (same name, same owner, same spec), take it for a retry
+ *   of its own create and return it, and the delete of the "old" one would then
+ *   delete it. The provider's diff asks for delete-first where that can happen,
+ *   but `pulumi up --replace` never calls the diff, so the option is set here.
+ *   A program may still set `deleteBeforeReplace: false` on purpose.
+ */
+export function resourceOptions(table: FieldTable, opts: pulumi.CustomResourceOptions | undefined): pulumi.CustomResourceOptions {
+  return {
+    ...opts,
+    deleteBeforeReplace: opts?.deleteBeforeReplace ?? true,
+    additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), ...secretOutputs(table)],
+  };
 }
 
 /** A value a program may give: a pulumi.Input at every level (objects, lists and their items). */

@@ -5,7 +5,7 @@ import type { VmOutputs } from "./vm-provider";
 import { CONNECTION_FIELDS } from "./connection";
 import { Disk } from "./disk";
 import { Network } from "./network";
-import { ArgsOf, DeepInput, resourceInputs, ResourceArgs, withSecrets } from "./resource";
+import { ArgsOf, DeepInput, resourceInputs, ResourceArgs, resourceOptions } from "./resource";
 
 /** What the provider reports besides the table's fields (see VmOutputs). */
 const VM_OUTPUTS = ["vmId", "hostId", "route", "host", "state", "accelerator", "pid", "qemuStatus", "lastExit", "macAddresses", "nics", "ipAddress", "ipAddresses", "guestHostname", "guestOs"] as const;
@@ -91,6 +91,6 @@ export class Vm extends pulumi.dynamic.Resource {
     // The provider is a module required by path: state stores only that require, never a closure.
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const provider = require("./vm-provider") as pulumi.dynamic.ResourceProvider;
-    super(provider, name, inputs, withSecrets(VM_FIELDS, opts), "kvm", "Vm");
+    super(provider, name, inputs, resourceOptions(VM_FIELDS, opts), "kvm", "Vm");
   }
 }
