@@ -112,7 +112,7 @@ test("the socket refuses users outside hostd's group: by its mode, and by hostd'
   // The kernel refuses a stranger at connect(2)...
   expect(hello(STRANGER, [])).toBe("ERROR EACCES");
   // ...a member of hostd's group gets in...
-  expect(hello(STRANGER, [HOSTD_GID])).toMatch(/^REPLY \{"id":"1","result":\{"protocolVersion":1/);
+  expect(hello(STRANGER, [HOSTD_GID])).toMatch(/^REPLY \{"id":"1","result":\{.*"protocolVersion":1/);
   // ...and with the file mode loosened by mistake, hostd itself still refuses the stranger.
   chmodSync(hd.socketPath, 0o666);
   try {
