@@ -58,8 +58,9 @@ beforeAll(async () => {
   // The member's own directory: a private image, and a qcow2 whose backing file is /etc/shadow.
   mkdirSync(f("mine"), { mode: 0o700 });
   writeFileSync(f("mine/own.img"), Buffer.alloc(MiB, 0x33), { mode: 0o600 });
+  sh("qemu-img", "convert", "-q", "-f", "raw", "-O", "qcow2", f("mine/own.img"), f("mine/own.qcow2"));
   sh("qemu-img", "create", "-q", "-f", "qcow2", "-u", "-b", "/etc/shadow", "-F", "raw", f("mine/evil.qcow2"), "1M");
-  for (const x of ["mine", "mine/own.img", "mine/evil.qcow2"]) chownSync(f(x), member.uid, member.gid);
+  for (const x of ["mine", "mine/own.img", "mine/own.qcow2", "mine/evil.qcow2"]) chownSync(f(x), member.uid, member.gid);
 
   hd = await HostdFixture.start({ socketGroup: member.gid });
 });
@@ -169,8 +170,18 @@ describe("a member of hostd's group", () => {
     const clone = await asMember("disk.create", { name: "public-clone", source: hostPath(f("sub/up-to-public"), { clone: true }) });
     expect(clone.result).toMatchObject({ backingFile: f("public.img"), virtualSizeBytes: MiB });
     expect(owner(clone.result!.path as string)).toEqual({ uid: 0, mode: 0o600 });
-    await hd.client().disk.delete({ name: "public-clone" });
-    await hd.client().disk.delete({ name: "own-copy" });
+    // A qcow2 of the member's, copied to raw and to a larger qcow2, and cloned: the guest sees the same bytes.
+    const asRaw = await asMember("disk.create", { name: "own-qcow2-raw", format: "raw", source: hostPath(f("mine/own.qcow2")) });
+    const grown = await asMember("disk.create", { name: "own-qcow2-grown", sizeGiB: 1, source: hostPath(f("mine/own.qcow2")) });
+    const qclone = await asMember("disk.create", { name: "own-qcow2-clone", source: hostPath(f("mine/own.qcow2"), { clone: true }) });
+    expect(asRaw.result).toMatchObject({ format: "raw", virtualSizeBytes: MiB });
+    expect(grown.result).toMatchObject({ format: "qcow2", virtualSizeBytes: 1024 * MiB, backingFile: null });
+    expect(qclone.result).toMatchObject({ backingFile: f("mine/own.qcow2"), virtualSizeBytes: MiB });
+    execFileSync("qemu-img", ["compare", "-q", "-f", "raw", "-F", "raw", f("mine/own.img"), asRaw.result!.path as string]);
+    execFileSync("qemu-img", ["compare", "-q", "-f", "raw", "-F", "qcow2", f("mine/own.img"), qclone.result!.path as string]);
+    // No private copy is left beside the disks.
+    expect(readdirSync(path.join(hd.stateDir, "disks")).filter((x) => x.endsWith(".source"))).toEqual([]);
+    for (const d of ["public-clone", "own-copy", "own-qcow2-raw", "own-qcow2-grown", "own-qcow2-clone"]) await hd.client().disk.delete({ name: d });
   });
 
   test("kernel, initrd and cdrom the member cannot read are refused, direct and through symlinks; nothing is made", async () => {
