@@ -24,16 +24,17 @@ import { cgroupDir, isOurQemu, oomKills, waitGone } from "../drivers/process";
 import { classifyExit, CRASH_REASONS } from "./vm-exit";
 import { QemuDriver, RunAs } from "../drivers/qemu";
 import { whyNotWorldReadable } from "../files";
-import { blockdevOf, diskDeviceOf, netdevQmpOf, nicDeviceOf, QemuNic, QemuVmConfig } from "../drivers/qemu-argv";
+import { QemuNic, QemuVmConfig } from "../drivers/qemu-argv";
 import { NetlinkDriver } from "../drivers/netlink";
 import { Logger } from "../log";
-import { withRevert } from "../revert";
-import { Store, VmRecord } from "../store";
+import { Reverter, withRevert } from "../revert";
+import { Store, VmDevices, VmRecord } from "../store";
 import { applyUpdate, RESTART_FIELDS, stableJson } from "./vm-spec";
 import { DiskService } from "./disk";
 import { checkDeletable, retryOfOwnCreate } from "./ownership";
 import { NetworkPort, NetworkService } from "./network";
-import { assignDiskSlots, diskHotplugPlan, assignNics, diskIds, nicHotplugPlan, qemuDisks, ResolvedDisk, bootIndexes, slotKey } from "./vm-devices";
+import { assignDiskSlots, diskHotplugPlan, assignNics, diskIds, DiskChange, nicHotplugPlan, qemuDisks, ResolvedDisk, bootIndexes, slotKey } from "./vm-devices";
+import { diskPluggable, hotplug, hotunplug, nicPluggable } from "./vm-hotplug";
 import { VmFiles } from "./vm-files";
 import { VmNics } from "./vm-nics";
 import { QemuProcess } from "./vm-process";
@@ -235,15 +236,15 @@ export class VmService {
             await this.startQemu(rec);
             restarted = true;
           }
-        } else if (alive) {
-          if (diskPlan && (diskPlan.attach.length > 0 || diskPlan.detach.length > 0)) {
-            await this.hotplugDisks(rec, diskPlan.attach, diskPlan.detach);
-            hotplugged.push(...diskPlan.detach.map((d) => `-${d.disk}`), ...diskPlan.attach.map((d) => `+${d.disk}`));
-          }
-          if (nicPlan.attach.length > 0 || nicPlan.detach.length > 0) {
-            await this.hotplugNics(rec, nicPlan.attach, nicPlan.detach);
-            hotplugged.push(...nicPlan.detach.map((n) => `-nic:${n.mac}`), ...nicPlan.attach.map((n) => `+nic:${n.mac}`));
-          }
+        } else if (alive && diskPlan) {
+          // Its own undo scope for now: a device that fails takes the ones plugged before it back out.
+          await withRevert(this.d.log, (r) => this.hotplug(rec, { spec: before, devices: beforeDevices }, diskPlan, nicPlan, r));
+          hotplugged.push(
+            ...diskPlan.detach.map((d) => `-${d.disk}`),
+            ...diskPlan.attach.map((d) => `+${d.disk}`),
+            ...nicPlan.detach.map((n) => `-nic:${n.mac}`),
+            ...nicPlan.attach.map((n) => `+nic:${n.mac}`),
+          );
         }
         const nowTaps = new Set(this.nics.qemuNics(rec).map((n) => n.id + n.mac));
         await this.deleteTaps(beforeNics.filter((n) => !nowTaps.has(n.id + n.mac)));
@@ -589,64 +590,31 @@ export class VmService {
 
   // ---- disks -------------------------------------------------------------------
 
-  /** Hot-plugs and unplugs NICs of a running VM; other devices stay where they are. */
-  private async hotplugNics(rec: Rec, attach: QemuNic[], detach: QemuNic[]): Promise<void> {
+  /**
+   * Hot-plugs and unplugs disks and NICs of a running VM, through the one
+   * plug and one unplug sequence (vm-hotplug.ts); other devices stay where
+   * they are. Disks keep their slots, NICs their ports and MACs.
+   */
+  private async hotplug(rec: Rec, before: { spec: VmSpec; devices: VmDevices }, disks: DiskChange, nics: { attach: QemuNic[]; detach: QemuNic[] }, r: Reverter): Promise<void> {
     const mon = this.vms.of(rec).qmp();
-    for (const n of detach) {
-      const deleted = mon.qmp.waitEvent("DEVICE_DELETED", (ev) => ev.data?.device === n.id, 30_000);
-      await mon.execute("device_del", { id: n.id });
-      try {
-        await deleted;
-      } catch {
-        throw new KvmError("timeout", `The guest of VM "${rec.name}" did not release NIC ${n.mac} within 30 s (PCIe hot-unplug needs the guest's cooperation).`);
-      }
-      await mon.execute("netdev_del", { id: `${n.id}-net` });
-    }
-    for (const n of attach) {
-      for (const t of this.nics.taps([n])) await this.ensureTap(t, rec);
-      await mon.execute("netdev_add", netdevQmpOf(n));
-      try {
-        await mon.execute("device_add", nicDeviceOf(n));
-      } catch (e) {
-        await mon.execute("netdev_del", { id: `${n.id}-net` }).catch(() => undefined);
-        throw new KvmError("qemu_failed", `QEMU could not hot-plug NIC ${n.mac} into VM "${rec.name}": ${(e as Error).message}`);
-      }
-    }
-  }
-
-  /** Attaches and detaches disks of a running VM over QMP; the VM and its other devices stay as they are. */
-  private async hotplugDisks(rec: Rec, attach: VmDisk[], detach: VmDisk[]): Promise<void> {
-    const mon = this.vms.of(rec).qmp();
-    for (const d of detach) {
-      const r = this.d.disks.record(d.disk);
-      const ids = r ? diskIds(r.id) : undefined;
-      if (!ids) continue;
-      const deleted = mon.qmp.waitEvent("DEVICE_DELETED", (ev) => ev.data?.device === ids.id, 30_000);
-      await mon.execute("device_del", { id: ids.id });
-      try {
-        await deleted;
-      } catch {
-        throw new KvmError("timeout", `The guest of VM "${rec.name}" did not release disk "${d.disk}" within 30 s (PCIe hot-unplug needs the guest's cooperation).`);
-      }
-      await mon.execute("blockdev-del", { "node-name": ids.node });
-      this.releaseDisks([d]);
-    }
+    const gone = qemuDisks(before.spec, this.resolveDisks(before.spec), assignDiskSlots(before.spec.disks, before.devices));
+    // qemuDisks keeps the spec's order.
+    for (const d of disks.detach) await hotunplug(mon, diskPluggable(d.disk, gone[before.spec.disks.indexOf(d)]!), rec.name, r);
+    for (const n of nics.detach) await hotunplug(mon, nicPluggable(n), rec.name, r);
     const slots = assignDiskSlots(rec.spec.disks, rec.devices);
     rec.devices = { ...rec.devices, diskSlots: slots };
     this.d.store.saveVm(rec);
     const all = qemuDisks(rec.spec, this.resolveDisks(rec.spec), slots);
-    for (const d of attach) {
+    for (const d of disks.attach) {
       const qd = all.find((x) => x.slot === slots[slotKey(d)] && x.bus === d.bus)!;
       // QEMU opens the file itself, as the VM's user.
       const as = this.runAs(rec);
       if (as) this.files.grant(rec.id, [qd.file], as);
-      await mon.execute("blockdev-add", blockdevOf(qd));
-      try {
-        await mon.execute("device_add", diskDeviceOf(qd));
-      } catch (e) {
-        await mon.execute("blockdev-del", { "node-name": qd.node }).catch(() => undefined);
-        throw new KvmError("qemu_failed", `QEMU could not hot-plug disk "${d.disk}" into VM "${rec.name}": ${(e as Error).message}`);
-      }
+      await hotplug(mon, diskPluggable(d.disk, qd), rec.name, r);
+    }
+    for (const n of nics.attach) {
+      for (const t of this.nics.taps([n])) await this.ensureTap(t, rec);
+      await hotplug(mon, nicPluggable(n), rec.name, r);
     }
   }
 
