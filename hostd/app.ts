@@ -24,6 +24,7 @@ import { LONGEST_VM_PATH_SUFFIX, VmService } from "./services/vm";
 import { Store } from "./store";
 import { PACKAGE_VERSION } from "../sdk/version";
 import { loadHostId } from "./host-id";
+import { injectStepFaults, parseStepFaults } from "./revert";
 
 export const HOSTD_VERSION = PACKAGE_VERSION;
 
@@ -59,6 +60,7 @@ export async function startHostd(o: HostdOptions): Promise<Hostd> {
   chmodSync(stateDir, 0o711);
   mkdirSync(path.dirname(o.socketPath), { recursive: true, mode: 0o755 });
 
+  injectStepFaults(faultFailSteps(process.env.HOSTD_FAULT_FAIL_STEP, log));
   const hostId = loadHostId(stateDir);
   const accel = chooseAccelerator(probeHost(), o.accel);
   if (accel.warning) log.warn("accelerator", { kind: accel.kind, reason: accel.reason, warning: accel.warning });
@@ -222,6 +224,14 @@ function faultReplyDelays(spec: string | undefined, log: Logger): Record<string,
   }
   log.warn("FAULT INJECTION: replies are held back (HOSTD_FAULT_REPLY_DELAY); never set this in production", { delays: out });
   return out;
+}
+
+/** Parses HOSTD_FAULT_FAIL_STEP ("op=step,..."), a fault injection for tests (revert.ts); loudly logged when set. */
+function faultFailSteps(spec: string | undefined, log: Logger): Map<string, number> {
+  if (!spec) return new Map();
+  const plan = parseStepFaults(spec);
+  log.warn("FAULT INJECTION: steps of operations fail on purpose (HOSTD_FAULT_FAIL_STEP); never set this in production", { failSteps: Object.fromEntries(plan) });
+  return plan;
 }
 
 /** The `kvm` group's gid (for /dev/kvm and /dev/vhost-net), if the host has one. */

@@ -4,7 +4,7 @@
  * the ownership of what QEMU opens read-write (the VM's own user, so no other
  * VM can read them).
  */
-import { chmodSync, chownSync, closeSync, copyFileSync, existsSync, mkdirSync, openSync, readSync, rmSync, statSync } from "node:fs";
+import { chmodSync, chownSync, closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, readSync, rmSync, statSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { KvmError } from "../../sdk/errors";
 import type { VmSpec } from "../../sdk/protocol";
@@ -143,6 +143,38 @@ export class VmFiles {
     return before;
   }
 
+  /** A file's content, owner and mode now (undefined: no such file), for {@link putBack}. */
+  snapshot(file: string): FileSnapshot {
+    if (!existsSync(file)) return { file };
+    const st = statSync(file);
+    return { file, content: readFileSync(file), owner: { file, uid: st.uid, gid: st.gid, mode: st.mode & 0o7777 } };
+  }
+
+  /** Puts a file back as {@link snapshot} found it: same content, owner and mode, or no file. */
+  putBack(s: FileSnapshot): void {
+    if (s.content === undefined) {
+      rmSync(s.file, { force: true });
+      return;
+    }
+    writeFileSync(s.file, s.content);
+    this.restore([s.owner!]);
+  }
+
+  /**
+   * The files a QEMU launch makes in the VM's directory (sockets, pidfile,
+   * logs), as they are now; {@link putBackQemuFiles} removes those that were
+   * not there and puts QEMU's start-up log back.
+   */
+  qemuFiles(id: string): { made: string[]; log: FileSnapshot } {
+    const p = this.paths(id);
+    return { made: [p.qmp, p.opsQmp, p.pidfile, p.serialSocket, p.serialLog, p.guestAgent].filter((f) => !existsSync(f)), log: this.snapshot(p.log) };
+  }
+
+  putBackQemuFiles(before: { made: string[]; log: FileSnapshot }): void {
+    for (const f of before.made) rmSync(f, { force: true });
+    this.putBack(before.log);
+  }
+
   /** The last `bytes` of what the guest printed on its serial console. */
   serialLog(id: string, bytes: number): { text: string; truncated: boolean } {
     const file = this.paths(id).serialLog;
@@ -170,4 +202,11 @@ export interface FileOwnership {
   uid: number;
   gid: number;
   mode: number;
+}
+
+/** A file as it was: its content, owner and mode, or that there was none. */
+export interface FileSnapshot {
+  file: string;
+  content?: Buffer;
+  owner?: FileOwnership;
 }

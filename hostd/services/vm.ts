@@ -14,7 +14,7 @@
  * parallel. Multi-step changes undo themselves on failure.
  */
 import { randomUUID } from "node:crypto";
-import { existsSync, statSync } from "node:fs";
+import { existsSync, rmSync, statSync } from "node:fs";
 import * as net from "node:net";
 import { errors, KvmError } from "../../sdk/errors";
 import { isNetworkNic, type VmCreate, type VmDisk, type VmInfo, type VmSpec, type VmState, type VmUpdate } from "../../sdk/protocol";
@@ -162,7 +162,7 @@ export class VmService {
       };
       const placed = assignNics(rec.id, [], spec.networkInterfaces, {});
       rec.devices = { nics: placed.nics, nextNicIndex: placed.nextNicIndex };
-      return withRevert(this.d.log, async (r) => {
+      return withRevert(this.d.log, "vm.create", async (r) => {
         // Checked and recorded under the networks' lock, so a network cannot be deleted in between.
         await this.d.networks.guard(async () => {
           this.checkResources(spec);
@@ -170,19 +170,14 @@ export class VmService {
           rec.uid = this.allocateUid();
           this.d.store.insertVm(rec);
         });
-        r.add("delete VM row", () => {
+        r.add("delete the VM's row", () => {
           this.d.store.deleteVm(rec.id);
           this.vms.forget(rec.id);
+          this.nics.networksChanged(spec);
         });
         this.nics.networksChanged(spec);
-        r.add("update network hosts", () => this.nics.networksChanged(spec));
-        r.add("delete taps", () => this.deleteTaps(this.nics.qemuNics(rec)));
-        this.files.ensureDir(rec.id);
-        r.add("remove VM directory", () => this.files.remove(rec.id));
-        if (spec.running) {
-          await this.startQemu(rec);
-          r.add("stop QEMU", () => this.stopQemu(rec, { force: true, timeoutSeconds: 0 }));
-        }
+        if (this.files.ensureDir(rec.id)) r.add("remove the VM's directory", () => this.files.remove(rec.id));
+        if (spec.running) await this.startQemu(rec, r);
         this.d.log.info("VM created", { vm: rec.name, id: rec.id, running: spec.running });
         return this.info(rec);
       });
@@ -202,43 +197,51 @@ export class VmService {
     return this.vms.serialize(u.name, async () => {
       const rec = this.mustGet(u.name);
       const before = rec.spec;
+      const beforeDevices = rec.devices;
       const after = applyUpdate(before, u);
       const needsRestart = RESTART_FIELDS.some((k) => stableJson(after[k]) !== stableJson(before[k]));
       const diskPlan = diskHotplugPlan(before.disks, after.disks);
       const alive = this.isAlive(rec);
-      const beforeDevices = rec.devices;
+      const placed = assignNics(rec.id, before.networkInterfaces, after.networkInterfaces, rec.devices);
+      const afterDevices = { ...rec.devices, nics: placed.nics, nextNicIndex: placed.nextNicIndex };
       const beforeNics = this.nics.qemuNics(rec);
+      const afterNics = this.nics.qemuNics({ ...rec, spec: after, devices: afterDevices });
+      const nicPlan = nicHotplugPlan(beforeNics, afterNics);
+      const stopTimeout = { force: false, timeoutSeconds: u.stopTimeoutSeconds ?? 60 };
       let restarted = false;
       const hotplugged: string[] = [];
-      const placed = assignNics(rec.id, before.networkInterfaces, after.networkInterfaces, rec.devices);
-      rec.spec = after;
-      rec.devices = { ...rec.devices, nics: placed.nics, nextNicIndex: placed.nextNicIndex };
-      const nicPlan = nicHotplugPlan(beforeNics, this.nics.qemuNics(rec));
-      try {
+      await withRevert(this.d.log, "vm.update", async (r) => {
+        // Undo steps that bring the old VM back put the old spec back first: they must start it as it was.
+        const restoreSpec = () => {
+          rec.spec = before;
+          rec.devices = beforeDevices;
+          this.d.store.saveVm(rec);
+          this.nics.networksChanged(before, after);
+        };
+        const startAsBefore = () => {
+          restoreSpec();
+          return withRevert(this.d.log, "vm.undo", (r2) => this.startQemu(rec, r2));
+        };
         await this.d.networks.guard(async () => {
           this.checkResources(after);
+          rec.spec = after;
+          rec.devices = afterDevices;
           this.d.store.saveVm(rec);
         });
-      } catch (e) {
-        rec.spec = before;
-        rec.devices = beforeDevices;
-        throw e;
-      }
-      this.nics.networksChanged(before, after);
-      try {
-        if (stableJson(after.cloudInit) !== stableJson(before.cloudInit)) {
-          // A new seed takes effect at the next boot; a running guest keeps what it read.
-          await this.files.writeSeed(rec);
+        r.add("put back the VM's previous spec", restoreSpec);
+        this.nics.networksChanged(before, after);
+        const restart = alive && (needsRestart || diskPlan === null);
+        if (restart) {
+          await this.stopQemu(rec, stopTimeout);
+          r.add("start the VM again as it was", startAsBefore);
         }
-        if (alive && (needsRestart || diskPlan === null)) {
-          await this.stopQemu(rec, { force: false, timeoutSeconds: u.stopTimeoutSeconds ?? 60 });
-          if (after.running) {
-            await this.startQemu(rec);
-            restarted = true;
-          }
+        // A new seed takes effect at the next boot; a running guest keeps what it read.
+        if (stableJson(after.cloudInit) !== stableJson(before.cloudInit)) await this.replaceSeed(rec, r);
+        if (restart && after.running) {
+          await this.startQemu(rec, r);
+          restarted = true;
         } else if (alive && diskPlan) {
-          // Its own undo scope for now: a device that fails takes the ones plugged before it back out.
-          await withRevert(this.d.log, (r) => this.hotplug(rec, { spec: before, devices: beforeDevices }, diskPlan, nicPlan, r));
+          await this.hotplug(rec, { spec: before, devices: beforeDevices }, diskPlan, nicPlan, r);
           hotplugged.push(
             ...diskPlan.detach.map((d) => `-${d.disk}`),
             ...diskPlan.attach.map((d) => `+${d.disk}`),
@@ -246,27 +249,21 @@ export class VmService {
             ...nicPlan.attach.map((n) => `+nic:${n.mac}`),
           );
         }
-        const nowTaps = new Set(this.nics.qemuNics(rec).map((n) => n.id + n.mac));
-        await this.deleteTaps(beforeNics.filter((n) => !nowTaps.has(n.id + n.mac)));
-        this.releaseDisks(before.disks.filter((d) => !after.disks.some((x) => x.disk === d.disk)));
+        // Taps of NICs that left, and disks that left (they go back to root).
+        const kept = new Set(this.nics.taps(afterNics).map((t) => t.tap));
+        for (const t of this.nics.taps(beforeNics)) {
+          if (kept.has(t.tap)) continue;
+          await this.nics.deleteTap(t.tap);
+          r.add(`make tap ${t.tap} again`, () => this.ensureTap(t, rec));
+        }
+        this.releaseDisks(before.disks.filter((d) => !after.disks.some((x) => x.disk === d.disk)), r);
         if (after.running && !this.isAlive(rec)) {
-          await this.startQemu(rec);
+          await this.startQemu(rec, r);
         } else if (!after.running && this.isAlive(rec)) {
-          await this.stopQemu(rec, { force: false, timeoutSeconds: u.stopTimeoutSeconds ?? 60 });
+          await this.stopQemu(rec, stopTimeout);
+          r.add("start the VM again as it was", startAsBefore);
         }
-      } catch (e) {
-        // Put the old spec back and, if the VM was running, bring the old one back up.
-        rec.spec = before;
-        rec.devices = beforeDevices;
-        this.d.store.saveVm(rec);
-        this.nics.networksChanged(before, after);
-        if (alive && !this.isAlive(rec)) {
-          await this.startQemu(rec).catch((e2: Error) =>
-            this.d.log.error("could not restart VM with its previous spec", { vm: rec.name, err: e2.message }),
-          );
-        }
-        throw e;
-      }
+      });
       this.d.log.info("VM updated", { vm: rec.name, restarted, hotplugged });
       return { vm: await this.info(rec), restarted, hotplugged };
     });
@@ -275,14 +272,18 @@ export class VmService {
   async start(name: string): Promise<VmInfo> {
     return this.vms.serialize(name, async () => {
       const rec = this.mustGet(name);
-      if (!rec.spec.running) {
-        rec.spec = { ...rec.spec, running: true };
-        this.d.store.saveVm(rec);
-      }
-      if (!this.isAlive(rec)) {
-        this.checkResources(rec.spec);
-        await this.startQemu(rec);
-      }
+      await withRevert(this.d.log, "vm.start", async (r) => {
+        if (!this.isAlive(rec)) this.checkResources(rec.spec);
+        if (!rec.spec.running) {
+          rec.spec = { ...rec.spec, running: true };
+          this.d.store.saveVm(rec);
+          r.add("put back running: false", () => {
+            rec.spec = { ...rec.spec, running: false };
+            this.d.store.saveVm(rec);
+          });
+        }
+        if (!this.isAlive(rec)) await this.startQemu(rec, r);
+      });
       return this.info(rec);
     });
   }
@@ -290,11 +291,17 @@ export class VmService {
   async stop(p: { name: string; force: boolean; timeoutSeconds: number }): Promise<VmInfo> {
     return this.vms.serialize(p.name, async () => {
       const rec = this.mustGet(p.name);
-      if (rec.spec.running) {
-        rec.spec = { ...rec.spec, running: false };
-        this.d.store.saveVm(rec);
-      }
-      if (this.isAlive(rec)) await this.stopQemu(rec, p);
+      await withRevert(this.d.log, "vm.stop", async (r) => {
+        if (rec.spec.running) {
+          rec.spec = { ...rec.spec, running: false };
+          this.d.store.saveVm(rec);
+          r.add("put back running: true", () => {
+            rec.spec = { ...rec.spec, running: true };
+            this.d.store.saveVm(rec);
+          });
+        }
+        if (this.isAlive(rec)) await this.stopQemu(rec, p);
+      });
       return this.info(rec);
     });
   }
@@ -336,15 +343,29 @@ export class VmService {
 
   // ---- QEMU lifecycle -------------------------------------------------------
 
-  private async startQemu(rec: Rec): Promise<void> {
+  /**
+   * Starts the VM's QEMU: its files, its user's grants and its taps, then
+   * the launch and the QMP attach. Each step registers its undo on `r`, so a
+   * start that fails part-way leaves no QEMU, tap, file or grant behind.
+   */
+  private async startQemu(rec: Rec, r: Reverter): Promise<void> {
     const rt = this.vms.of(rec);
-    this.files.ensureDir(rec.id);
-    if (rec.spec.cloudInit && !existsSync(this.files.seedPath(rec.id))) await this.files.writeSeed(rec);
+    if (this.files.ensureDir(rec.id)) r.add("remove the VM's directory", () => this.files.remove(rec.id));
+    const seed = this.files.seedPath(rec.id);
+    if (rec.spec.cloudInit && !existsSync(seed)) {
+      await this.files.writeSeed(rec);
+      r.add("remove the cloud-init seed", () => rmSync(seed, { force: true }));
+    }
     const cfg = this.qemuConfig(rec);
-    if (cfg.firmware.type === "uefi") this.files.ensureNvram(rec.id);
-    const as = this.runAs(rec);
-    if (as) this.files.grant(rec.id, cfg.disks.map((d) => d.file), as);
-    await this.ensureTaps(rec);
+    if (cfg.firmware.type === "uefi" && this.files.ensureNvram(rec.id)) r.add("remove the VM's NVRAM", () => rmSync(this.files.nvramPath(rec.id), { force: true }));
+    const as = this.runAs(rec, r);
+    if (as) {
+      const owners = this.files.grant(rec.id, cfg.disks.map((d) => d.file), as);
+      r.add("give the VM's files back to their owners", () => this.files.restore(owners));
+    }
+    await this.ensureTaps(rec, r);
+    const prev = { accelerator: rec.accelerator, lastExit: rec.lastExit };
+    const qemuFiles = this.files.qemuFiles(rec.id);
     const proc = await QemuProcess.launch(this.d.qemu, cfg, { vm: rec, as, log: this.d.log, onSpawn: (p) => this.intoCpuGroup(rec, p) });
     rt.ran(proc, "starting");
     this.watchExit(rt);
@@ -352,14 +373,22 @@ export class VmService {
     rec.accelerator = cfg.accel;
     rec.stopRequested = false;
     this.d.store.saveVm(rec);
+    r.add("kill the QEMU just started", async () => {
+      // Recorded as hostd's own stop first, so its QMP close is never taken for a crash (nor restarted).
+      rec.stopRequested = true;
+      this.d.store.saveVm(rec);
+      rt.phase = "stopping";
+      await proc.kill();
+      rt.end(proc.pid);
+      Object.assign(rec, { pid: null, stopRequested: false, ...prev });
+      this.d.store.saveVm(rec);
+      // A killed QEMU leaves its sockets and pidfile behind.
+      this.files.putBackQemuFiles(qemuFiles);
+    });
     try {
       await rt.attach(ATTACH_ATTEMPTS, (p) => this.onQmpClosed(rec, p));
     } catch (e) {
-      await proc.kill();
-      rt.end(proc.pid);
-      rec.pid = null;
-      this.d.store.saveVm(rec);
-      throw new KvmError("qemu_failed", `QEMU started VM "${rec.name}" but its QMP socket did not answer: ${(e as Error).message}`);
+      throw new KvmError("qemu_failed", `QEMU started VM "${rec.name}" but its QMP socket did not answer: ${(e as Error).message}`, { vm: rec.name });
     }
     this.d.log.info("VM started", { vm: rec.name, pid: proc.pid, accel: cfg.accel });
   }
@@ -457,7 +486,7 @@ export class VmService {
           // Only the same VM, still meant to run, still crashed (nobody started or stopped it meanwhile).
           if (!rec || rec.id !== id || !rec.spec.running || rec.spec.restartPolicy !== "on-crash" || this.isAlive(rec)) return;
           this.d.log.warn("restarting crashed VM (restartPolicy on-crash)", { vm: name, attempt });
-          await this.startQemu(rec);
+          await withRevert(this.d.log, "vm.restart", (r) => this.startQemu(rec, r));
         })
         .catch((e: Error) => this.d.log.error("could not restart crashed VM", { vm: name, err: e.message }));
     }, 1000 * 2 ** (attempt - 1)).unref();
@@ -540,26 +569,33 @@ export class VmService {
   }
 
   /** Who the VM's QEMU runs as (a VM from before isolation gets its uid now). */
-  private runAs(rec: Rec): RunAs | undefined {
+  private runAs(rec: Rec, r?: Reverter): RunAs | undefined {
     if (!this.d.isolation) return undefined;
     if (rec.uid === null) {
       rec.uid = this.allocateUid();
       this.d.store.saveVm(rec);
+      r?.add("forget the VM's uid", () => {
+        rec.uid = null;
+        this.d.store.saveVm(rec);
+      });
     }
     return { uid: rec.uid!, gid: rec.uid!, groups: this.d.isolation.groups };
   }
 
   /** Disks that left a VM go back to root (a Disk outlives the VM that used it). */
-  private releaseDisks(disks: VmDisk[]): void {
-    if (!this.d.isolation) return;
-    this.files.release(disks.flatMap((d) => this.d.disks.record(d.disk)?.path ?? []));
+  private releaseDisks(disks: VmDisk[], r?: Reverter): void {
+    if (!this.d.isolation || disks.length === 0) return;
+    const owners = this.files.release(disks.flatMap((d) => this.d.disks.record(d.disk)?.path ?? []));
+    r?.add("give the disks back to the VM's user", () => this.files.restore(owners));
   }
 
   // ---- NICs and taps -------------------------------------------------------------
 
-  /** Makes the tap of every network NIC exist and sit on its network's bridge (idempotent). */
-  private async ensureTaps(rec: Rec): Promise<void> {
-    for (const t of this.nics.taps(this.nics.qemuNics(rec))) await this.ensureTap(t, rec);
+  /** Makes the tap of every network NIC exist and sit on its network's bridge (idempotent); a tap made now is deleted on undo. */
+  private async ensureTaps(rec: Rec, r?: Reverter): Promise<void> {
+    for (const t of this.nics.taps(this.nics.qemuNics(rec))) {
+      if ((await this.ensureTap(t, rec)) && r) r.add(`delete tap ${t.tap}`, () => this.nics.deleteTap(t.tap));
+    }
   }
 
   private async ensureTap(t: { tap: string; network: string }, rec: Rec): Promise<boolean> {
@@ -608,12 +644,17 @@ export class VmService {
     for (const d of disks.attach) {
       const qd = all.find((x) => x.slot === slots[slotKey(d)] && x.bus === d.bus)!;
       // QEMU opens the file itself, as the VM's user.
-      const as = this.runAs(rec);
-      if (as) this.files.grant(rec.id, [qd.file], as);
+      const as = this.runAs(rec, r);
+      if (as) {
+        const owners = this.files.grant(rec.id, [qd.file], as);
+        r.add(`give disk "${d.disk}" back to its owner`, () => this.files.restore(owners));
+      }
       await hotplug(mon, diskPluggable(d.disk, qd), rec.name, r);
     }
     for (const n of nics.attach) {
-      for (const t of this.nics.taps([n])) await this.ensureTap(t, rec);
+      for (const t of this.nics.taps([n])) {
+        if (await this.ensureTap(t, rec)) r.add(`delete tap ${t.tap}`, () => this.nics.deleteTap(t.tap));
+      }
       await hotplug(mon, nicPluggable(n), rec.name, r);
     }
   }
@@ -637,6 +678,13 @@ export class VmService {
       m.set(d.disk, { name: r.name, id: r.id, file: r.path, format: r.format });
     }
     return m;
+  }
+
+  /** Rebuilds the VM's cloud-init seed from its spec; undo puts the previous seed (or none) back. */
+  private async replaceSeed(rec: Rec, r: Reverter): Promise<void> {
+    const previous = this.files.snapshot(this.files.seedPath(rec.id));
+    await this.files.writeSeed(rec);
+    r.add("put back the previous cloud-init seed", () => this.files.putBack(previous));
   }
 
   // ---- helpers ----------------------------------------------------------------
