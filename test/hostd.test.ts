@@ -5,10 +5,10 @@
 import { execFileSync, spawn } from "node:child_process";
 import * as net from "node:net";
 import * as path from "node:path";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { isKvmError, KvmError } from "../sdk/errors";
 import { procState } from "../hostd/drivers/process";
-import { cgroupPathIn, vmCgroupPlan } from "../hostd/drivers/cgroup";
+import { cgroupPathIn, cpuHierarchies, hostCgroupFacts, qemuCgroupName, vmCgroupPlan } from "../hostd/drivers/cgroup";
 import { announceAccelerator, HOSTD_CLI, NODE, queryDb, tinyGuest, waitFor } from "./fixtures/env";
 import { HostdFixture } from "./fixtures/hostd";
 
@@ -56,6 +56,15 @@ test("a VM boots the tiny guest to its readiness line, and delete leaves nothing
   expect(await c.vm.delete({ name: "boot" })).toEqual({ existed: false });
 });
 
+/** The memory cgroup directory QEMU `pid` is in (v1: its memory hierarchy; v2: the one hierarchy). */
+function ownMemoryGroup(pid: number): string {
+  const text = readFileSync(`/proc/${pid}/cgroup`, "utf8");
+  const mounts = cpuHierarchies(hostCgroupFacts(), "memory");
+  const v1 = cgroupPathIn(text, "v1", "memory");
+  if (mounts.v1 && v1 !== undefined) return path.join(mounts.v1, v1);
+  return path.join(mounts.v2 ?? "/sys/fs/cgroup", cgroupPathIn(text, "v2") ?? "/");
+}
+
 /** The pids in a cgroup directory. */
 function cgroupPids(dir: string): number[] {
   return readFileSync(path.join(dir, "cgroup.procs"), "utf8").split("\n").filter(Boolean).map(Number);
@@ -81,12 +90,18 @@ test("every QEMU runs in the VMs' CPU group and hostd does not; hostd stopping w
       const cpuPath = cgroupPathIn(readFileSync(`/proc/${vm.pid}/task/${t}/cgroup`, "utf8"), plan.kind);
       expect(cpuPath).toMatch(new RegExp(`/${path.basename(plan.dir)}$`));
     }
+    // And in a memory cgroup of its own, named after the VM and the pid, where nothing else runs.
+    const mine = ownMemoryGroup(vm.pid!);
+    expect(path.basename(mine)).toBe(qemuCgroupName(vm.id, vm.pid!));
+    expect(cgroupPids(mine)).toEqual([vm.pid]);
     await c.vm.delete({ name: "grouped" });
     // The kernel lists a process in its cgroup until its last thread has exited and it is reaped,
-    // a moment after hostd saw it go.
+    // a moment after hostd saw it go; then the QEMU's own group goes (the poller sweeps it if it lingered).
     await waitFor("the group to be empty", () => cgroupPids(plan.dir).length === 0, 10_000, 20);
+    await waitFor("the QEMU's own group to be removed", () => !existsSync(mine), 10_000, 50);
     await own.kill("SIGTERM");
     expect(existsSync(plan.dir)).toBe(false);
+    expect(existsSync(path.dirname(mine))).toBe(false);
   } finally {
     await own.cleanup();
   }
@@ -193,13 +208,11 @@ test("the human CLI over the API: serial log, interactive console, and the event
   await c.vm.delete({ name: "watch" });
 });
 
-test("a QEMU killed out of band is reported crashed within 2 s", async () => {
+test("a QEMU killed out of band is reported crashed", async () => {
   const c = hd.client();
   const vm = await c.vm.create({ name: "crashy", memoryMiB: 128, kernel });
   process.kill(vm.pid!, "SIGKILL");
-  const t0 = Date.now();
   await waitFor("hostd to notice", async () => (await c.vm.get("crashy")).state === "crashed", 5_000, 50);
-  expect(Date.now() - t0).toBeLessThan(2_000 + 500);
   // Database agrees with the world.
   const [row] = queryDb(path.join(hd.stateDir, "hostd.db"), "SELECT pid, last_exit FROM vms WHERE name = ?", "crashy") as {
     pid: number | null;
@@ -219,6 +232,48 @@ test("a QEMU killed out of band is reported crashed within 2 s", async () => {
   expect(aborted.lastExit).toMatchObject({ reason: "crashed", detail: "QEMU died of SIGABRT" });
   await c.vm.delete({ name: "crashy" });
 });
+
+test("exit reasons come from each VM's own cgroup: one OOM-killed by its memory limit, another SIGKILLed later, an operator's quit", async () => {
+  const c = hd.client();
+  const hog = await c.vm.create({ name: "hog", memoryMiB: 256, kernel });
+  const other = await c.vm.create({ name: "other", memoryMiB: 128, kernel });
+  const group = ownMemoryGroup(hog.pid!);
+  expect(path.basename(group)).toBe(qemuCgroupName(hog.id, hog.pid!));
+  // hostd sets no limit; the test gives the hog's group one just above what QEMU uses now. The guest is still
+  // booting and touches more memory as it goes, so the kernel's OOM killer kills that QEMU, and only it.
+  lowerMemoryLimit(group, 16 * 1024 * 1024);
+  const oom = await waitFor("the hog to be OOM-killed", async () => {
+    const v = await c.vm.get("hog");
+    return v.state === "crashed" ? v : undefined;
+  }, 120_000, 100);
+  expect(oom.lastExit).toMatchObject({ reason: "oom-killed", detail: expect.stringContaining("OOM killer") });
+
+  // Another VM killed afterwards is a kill, not an OOM kill: its own counter counted none.
+  expect((await c.vm.get("other")).state).toBe("running");
+  process.kill(other.pid!, "SIGKILL");
+  const killed = await waitFor("the other VM's kill to be recorded", async () => {
+    const v = await c.vm.get("other");
+    return v.state === "crashed" ? v : undefined;
+  }, 10_000, 50);
+  expect(killed.lastExit).toMatchObject({ reason: "killed", detail: expect.stringContaining("SIGKILL") });
+
+  // A quit sent over the VM's operators' QMP socket is the operator's, not hostd's, and no crash.
+  const again = await c.vm.start("other");
+  await hd.opsQmp(again.id, "quit").catch(() => undefined); // QEMU may close the socket before it replies
+  const quit = await waitFor("the operator's quit to be recorded", async () => {
+    const v = await c.vm.get("other");
+    return v.pid === null ? v : undefined;
+  }, 10_000, 50);
+  expect(quit).toMatchObject({ state: "stopped", lastExit: { reason: "operator-quit" } });
+  for (const n of ["hog", "other"]) await c.vm.delete({ name: n });
+});
+
+/** Gives a memory cgroup a limit `headroom` bytes above its usage now (v1 memory.limit_in_bytes, v2 memory.max). */
+function lowerMemoryLimit(dir: string, headroom: number): void {
+  const v1 = existsSync(path.join(dir, "memory.limit_in_bytes"));
+  const usage = Number(readFileSync(path.join(dir, v1 ? "memory.usage_in_bytes" : "memory.current"), "utf8").trim());
+  writeFileSync(path.join(dir, v1 ? "memory.limit_in_bytes" : "memory.max"), String(usage + headroom));
+}
 
 describe("bad input gets a structured error and creates nothing", () => {
   const bad: [string, Record<string, unknown>][] = [

@@ -3,18 +3,19 @@
  * N failing on purpose (HOSTD_FAULT_FAIL_STEP="op=N", hostd restarted with
  * it before each run), for N = 1, 2, ... until it succeeds without the fault
  * (it has fewer than N steps). After each failure the host's inventory —
- * this hostd's QEMU processes and the devices inside them, the links (taps,
- * bridges), the files under the state directory, the objects hostd lists,
- * the nft ruleset — equals what it was before the operation, and no undo
+ * this hostd's QEMU processes and the devices inside them, their cgroups,
+ * the links (taps, bridges), the files under the state directory, the
+ * objects hostd lists, the nft ruleset — equals what it was before the operation, and no undo
  * step failed.
  *
  * Real hostd, QEMU (tiny guest, TCG here), bridges, dnsmasq and nftables,
  * all inside a network namespace this test makes.
  */
 import { createHash } from "node:crypto";
-import { lstatSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, lstatSync, readdirSync, readFileSync } from "node:fs";
 import * as path from "node:path";
 import type { HostClient } from "../sdk/client";
+import { vmCgroupPlan } from "../hostd/drivers/cgroup";
 import { announceAccelerator, tinyGuest, waitFor } from "./fixtures/env";
 import { HostdFixture } from "./fixtures/hostd";
 import { ip, Netns, nsExec } from "./fixtures/netns";
@@ -79,6 +80,14 @@ async function qemus(): Promise<string[]> {
   return out.sort();
 }
 
+/** This hostd's VM cgroups: the CPU group and each QEMU's own group. */
+function cgroups(): string[] {
+  const plan = vmCgroupPlan(hd.stateDir);
+  if (plan.kind === "none") return [];
+  const roots = plan.kind === "v2" ? [plan.dir] : "dir" in plan.memory ? [plan.dir, plan.memory.dir] : [plan.dir];
+  return roots.flatMap((r) => (existsSync(r) ? [r, ...readdirSync(r).filter((n) => n.startsWith("vm-")).map((n) => path.join(r, n))] : []));
+}
+
 /** What the API reports, without what changes by itself (pids, times, addresses, sizes on disk, exit history). */
 async function objects(c: HostClient): Promise<unknown> {
   const [{ vms }, { disks }, { networks }] = await Promise.all([c.vm.list(), c.disk.list(), c.network.list()]);
@@ -95,6 +104,7 @@ async function inventory(): Promise<unknown> {
     .sort();
   return {
     qemus: await qemus(),
+    cgroups: cgroups(),
     links,
     dnsmasq: ns.inventory().dnsmasq.length,
     files: files(hd.stateDir),

@@ -5,6 +5,7 @@
  * whether it still runs.
  */
 import { KvmError } from "../../sdk/errors";
+import type { QemuCgroup } from "../drivers/cgroup";
 import type { QemuVmConfig } from "../drivers/qemu-argv";
 import { QemuDriver, RunAs } from "../drivers/qemu";
 import { isOurQemu, processStartMs, waitGone } from "../drivers/process";
@@ -26,8 +27,8 @@ const KILL_MS = 10_000;
 export class QemuProcess {
   /** The exit status, once it arrived (only for a QEMU this hostd launched). */
   status?: ExitStatus;
-  /** QEMU's cgroup and its OOM-kill count when hostd started watching it. */
-  exit: { cgroup?: string; oomAtStart?: number } = {};
+  /** QEMU's own cgroup (its OOM-kill count is this VM's alone), or why it has none. */
+  cgroup: QemuCgroup | { none: string } = { none: "not placed yet" };
   private startMs?: number;
 
   private constructor(
@@ -84,6 +85,11 @@ export class QemuProcess {
   startedMs(): number | undefined {
     this.startMs ??= processStartMs(this.pid);
     return this.startMs;
+  }
+
+  /** Whether the OOM killer killed this QEMU; undefined when hostd cannot tell (no cgroup of its own to read). */
+  oomKilled(): boolean | undefined {
+    return "none" in this.cgroup ? undefined : this.cgroup.oomKilled();
   }
 
   /**

@@ -19,8 +19,8 @@ import * as net from "node:net";
 import { errors, KvmError } from "../../sdk/errors";
 import { isNetworkNic, type VmCreate, type VmDisk, type VmInfo, type VmSpec, type VmState, type VmUpdate } from "../../sdk/protocol";
 import { AcceleratorChoice } from "../drivers/accel";
-import type { VmCgroup } from "../drivers/cgroup";
-import { cgroupDir, isOurQemu, oomKills, waitGone } from "../drivers/process";
+import { qemuCgroupName, QemuCgroup, type VmCgroup } from "../drivers/cgroup";
+import { isOurQemu, waitGone } from "../drivers/process";
 import { classifyExit, CRASH_REASONS } from "./vm-exit";
 import { QemuDriver, RunAs } from "../drivers/qemu";
 import { whyNotWorldReadable } from "../files";
@@ -106,9 +106,10 @@ export class VmService {
         const rt = this.vms.of(rec);
         // Taps outlive hostd; after a host reboot or a bridge rebuild they may need putting back on their bridge.
         await this.ensureTaps(rec).catch((e: Error) => this.d.log.error("could not restore the VM's taps", { vm: rec.name, err: e.message }));
-        this.intoCpuGroup(rec, rec.pid);
-        rt.ran(QemuProcess.adopt(rec.pid, rec, this.d.log), "running");
-        this.watchExit(rt);
+        const proc = QemuProcess.adopt(rec.pid, rec, this.d.log);
+        // Normally already there (QEMUs outlive hostd in their cgroups); one an older hostd started gets its own group now.
+        proc.cgroup = this.intoCgroups(rec, rec.pid);
+        rt.ran(proc, "running");
         try {
           await rt.attach(ATTACH_ATTEMPTS, (proc) => this.onQmpClosed(rec, proc));
           this.d.log.info("reattached to running VM", { vm: rec.name, pid: rec.pid });
@@ -366,9 +367,10 @@ export class VmService {
     await this.ensureTaps(rec, r);
     const prev = { accelerator: rec.accelerator, lastExit: rec.lastExit };
     const qemuFiles = this.files.qemuFiles(rec.id);
-    const proc = await QemuProcess.launch(this.d.qemu, cfg, { vm: rec, as, log: this.d.log, onSpawn: (p) => this.intoCpuGroup(rec, p) });
+    let cgroup: QemuProcess["cgroup"] | undefined;
+    const proc = await QemuProcess.launch(this.d.qemu, cfg, { vm: rec, as, log: this.d.log, onSpawn: (p) => (cgroup = this.intoCgroups(rec, p)) });
+    proc.cgroup = cgroup ?? { none: "QEMU had no pid at its spawn" };
     rt.ran(proc, "starting");
-    this.watchExit(rt);
     rec.pid = proc.pid;
     rec.accelerator = cfg.accel;
     rec.stopRequested = false;
@@ -380,6 +382,9 @@ export class VmService {
       rt.phase = "stopping";
       await proc.kill();
       rt.end(proc.pid);
+      // Once reaped (its exit status arrived) the kernel no longer lists it in its cgroup, which can go.
+      await proc.settle();
+      if (proc.cgroup instanceof QemuCgroup) proc.cgroup.remove();
       Object.assign(rec, { pid: null, stopRequested: false, ...prev });
       this.d.store.saveVm(rec);
       // A killed QEMU leaves its sockets and pidfile behind.
@@ -402,6 +407,8 @@ export class VmService {
     this.d.store.saveVm(rec);
     rt.phase = "stopping";
     await proc.stop(o, { monitor: rt.monitor, agentShutdown: () => rt.agentShutdown() });
+    // Its exit status, and the kernel's reaping (which lets its cgroup go), follow a moment later.
+    await proc.settle();
     this.recordExit(rec);
   }
 
@@ -417,14 +424,21 @@ export class VmService {
     if (this.polling) return;
     this.polling = true;
     try {
-      for (const rec of this.d.store.listVms<VmSpec>()) {
+      const recs = this.d.store.listVms<VmSpec>();
+      // Own cgroups of QEMUs whose exit is recorded and that are reaped by now; those still recorded stay.
+      this.d.cpuGroup?.sweep(new Set(recs.flatMap((r) => (r.pid === null ? [] : [qemuCgroupName(r.id, r.pid)]))));
+      for (const rec of recs) {
         if (rec.pid === null) continue;
         const rt = this.vms.of(rec);
         if (!isOurQemu(rec.pid, rec.id)) {
           const pid = rec.pid;
           void (rt.process?.settle() ?? Promise.resolve()).then(() => this.reap(rec.name, rec.id, pid));
         } else if (!rt.attached) {
-          if (!rt.process) rt.ran(QemuProcess.adopt(rec.pid, rec, this.d.log), "running");
+          if (!rt.process) {
+            const proc = QemuProcess.adopt(rec.pid, rec, this.d.log);
+            proc.cgroup = this.intoCgroups(rec, rec.pid);
+            rt.ran(proc, "running");
+          }
           await rt.attach(1, (p) => this.onQmpClosed(rec, p)).catch(() => undefined);
         } else if (rec.spec.guestAgent) {
           rt.pollAgent();
@@ -453,14 +467,16 @@ export class VmService {
     }
     const rt = this.vms.of(rec);
     const ended = rt.end(rec.pid);
-    const exit = ended?.process.exit;
-    const oomNow = oomKills(exit?.cgroup);
+    // A QEMU that ended while hostd was down is known only by its cgroup, found by its VM id and pid.
+    const cgroup = ended?.process.cgroup ?? this.d.cpuGroup?.find(rec.id, rec.pid);
     const { reason, detail } = classifyExit({
       stopRequested: rec.stopRequested,
       shutdown: ended?.shutdown,
       status: ended?.process.status,
-      oomKilled: oomNow !== undefined && exit?.oomAtStart !== undefined && oomNow > exit.oomAtStart,
+      oomKilled: cgroup instanceof QemuCgroup ? cgroup.oomKilled() : undefined,
     });
+    // Read; now it may go (an unreaped zombie keeps it a moment longer: the poller's sweep removes it then).
+    if (cgroup instanceof QemuCgroup) cgroup.remove();
     rec.lastExit = { reason, at: new Date().toISOString(), detail };
     const level = CRASH_REASONS.has(reason) ? "warn" : "info";
     this.d.log.log(level, "VM exited", { vm: rec.name, pid: rec.pid, reason, detail });
@@ -492,20 +508,19 @@ export class VmService {
     }, 1000 * 2 ** (attempt - 1)).unref();
   }
 
-  /** Puts a QEMU into the VMs' CPU group; a VM left outside still runs, so a failure is only logged. */
-  private intoCpuGroup(rec: Rec, pid: number): void {
+  /**
+   * Puts a QEMU into the VMs' CPU group and a cgroup of its own (drivers/cgroup.ts). A VM left
+   * outside still runs, so a failure is only logged; its exits by SIGKILL then cannot be attributed.
+   */
+  private intoCgroups(rec: Rec, pid: number): QemuProcess["cgroup"] {
+    if (!this.d.cpuGroup) return { none: "this host offers hostd no cgroup for VMs" };
     try {
-      this.d.cpuGroup?.add(pid);
+      const own = this.d.cpuGroup.place(rec.id, pid);
+      return typeof own === "string" ? { none: own } : own;
     } catch (e) {
-      this.d.log.warn("could not put QEMU into the VMs' CPU group", { vm: rec.name, pid, err: (e as Error).message });
+      this.d.log.warn("could not put QEMU into the VMs' cgroups", { vm: rec.name, pid, err: (e as Error).message });
+      return { none: (e as Error).message };
     }
-  }
-
-  /** Notes QEMU's cgroup and its OOM-kill count now, to tell an OOM kill from another SIGKILL later. */
-  private watchExit(rt: VmRuntime): void {
-    const proc = rt.process!;
-    const cgroup = cgroupDir(proc.pid);
-    proc.exit = { cgroup, oomAtStart: oomKills(cgroup) };
   }
 
   // ---- reading the real state ------------------------------------------------
