@@ -21,6 +21,7 @@ import { Logger } from "./log";
 import { Server, socketLive } from "./server";
 import { checkPeer, peerCredReader, peerOf, PeerPolicy } from "./peer";
 import { LONGEST_VM_PATH_SUFFIX, VmService } from "./services/vm";
+import { hostCapacity } from "./services/vm-capacity";
 import { Store } from "./store";
 import { PACKAGE_VERSION } from "../sdk/version";
 import { loadHostId } from "./host-id";
@@ -36,6 +37,8 @@ export interface HostdOptions {
   socketGroup?: number;
   /** First uid (= gid) given to VMs' QEMUs; each VM gets its own. Default {@link DEFAULT_VM_UID_BASE}. */
   vmUidBase?: number;
+  /** Allow one VM more vCPUs than the host has CPUs, or more memory than it has (`--allow-overcommit`). */
+  allowOvercommit?: boolean;
   log?: Logger;
 }
 
@@ -105,7 +108,9 @@ export async function startHostd(o: HostdOptions): Promise<Hostd> {
   // QEMU opens it through the kvm group, as Debian's udev rule sets it up.
   const vhostNet = existsSync("/dev/vhost-net") && (isolation === null || groupCanUse("/dev/vhost-net", isolation.groups));
   const cpuGroup = makeCpuGroup(stateDir, log);
-  const vms = new VmService({ store, qemu, accel, stateDir, log, disks, networks, ip, vhostNet, isolation, cpuGroup });
+  const capacity = hostCapacity(o.allowOvercommit ?? false);
+  log.info("host capacity", { ...capacity, rule: capacity.overcommit ? "VMs may be larger than the host (--allow-overcommit)" : "one VM may not be larger than the host" });
+  const vms = new VmService({ store, qemu, accel, stateDir, log, disks, networks, ip, vhostNet, isolation, cpuGroup, capacity });
   // Networks first (bridges, dnsmasq, rules), then VMs (their taps go back on those bridges).
   await networks.init();
   await vms.init();
@@ -135,6 +140,7 @@ export async function startHostd(o: HostdOptions): Promise<Hostd> {
       capabilities: [...P.Capability.options],
       accelerator: { kind: accel.kind, reason: accel.reason, ...(accel.warning && { warning: accel.warning }) },
       qemuVersion,
+      capacity,
     };
   });
   server.handle(P.hostEvents, async (p) => ({ events: store.listEvents(p.limit, p.object) as P.HostEvent[] }));

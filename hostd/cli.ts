@@ -18,6 +18,7 @@ const USAGE = `hostd ${HOSTD_VERSION}: runs QEMU/KVM virtual machines for pulumi
 
 Usage:
   hostd serve [--socket PATH] [--state-dir DIR] [--accel auto|kvm|tcg] [--socket-group GID] [--vm-uid-base UID]
+              [--allow-overcommit]              let one VM have more vCPUs or memory than the host
   hostd dial-stdio [--socket PATH]
   hostd vm list [--socket PATH] [--json]
   hostd vm show NAME [--socket PATH]
@@ -51,6 +52,7 @@ async function main(argv: string[]): Promise<number> {
       accel: { type: "string", default: "auto" },
       "socket-group": { type: "string" },
       "vm-uid-base": { type: "string" },
+      "allow-overcommit": { type: "boolean", default: false },
       json: { type: "boolean", default: false },
       bytes: { type: "string" },
       follow: { type: "boolean", default: false },
@@ -69,7 +71,7 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(`hostd ${HOSTD_VERSION}\n`);
       return 0;
     case "serve":
-      return serve(values.socket, values["state-dir"], values.accel, values["socket-group"], values["vm-uid-base"]);
+      return serve(values.socket, values["state-dir"], values.accel, values["socket-group"], values["vm-uid-base"], values["allow-overcommit"]);
     case "dial-stdio":
       return dialStdio(values.socket);
     case "events":
@@ -96,7 +98,7 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-async function serve(socketPath: string, stateDir: string, accel: string, group: string | undefined, uidBase: string | undefined): Promise<number> {
+async function serve(socketPath: string, stateDir: string, accel: string, group: string | undefined, uidBase: string | undefined, allowOvercommit: boolean): Promise<number> {
   if (accel !== "auto" && accel !== "kvm" && accel !== "tcg") {
     process.stderr.write(`hostd: --accel must be auto, kvm or tcg\n`);
     return 2;
@@ -112,7 +114,7 @@ async function serve(socketPath: string, stateDir: string, accel: string, group:
     return 2;
   }
   const log = new Logger({ svc: "hostd" });
-  const h = await startHostd({ socketPath, stateDir, accel, socketGroup: gid, vmUidBase, log });
+  const h = await startHostd({ socketPath, stateDir, accel, socketGroup: gid, vmUidBase, allowOvercommit, log });
   await new Promise<void>((resolve) => {
     for (const sig of ["SIGTERM", "SIGINT"] as const) process.once(sig, () => resolve());
   });

@@ -4,6 +4,7 @@
  */
 import { execFileSync, spawn } from "node:child_process";
 import * as net from "node:net";
+import { cpus, totalmem } from "node:os";
 import * as path from "node:path";
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { isKvmError, KvmError } from "../sdk/errors";
@@ -274,6 +275,45 @@ function lowerMemoryLimit(dir: string, headroom: number): void {
   const usage = Number(readFileSync(path.join(dir, v1 ? "memory.usage_in_bytes" : "memory.current"), "utf8").trim());
   writeFileSync(path.join(dir, v1 ? "memory.limit_in_bytes" : "memory.max"), String(usage + headroom));
 }
+
+test("capacity: one VM larger than the host is refused at create, update and start with the host's figures; VMs together may exceed it", async () => {
+  const c = hd.client();
+  const { capacity } = await c.helloOnce();
+  expect(capacity).toEqual({ cpus: cpus().length, memoryMiB: Math.floor(totalmem() / 2 ** 20), overcommit: false });
+  const { cpus: hostCpus, memoryMiB: hostMiB } = capacity!;
+  const refused = async (p: Promise<unknown>, what: RegExp) => {
+    const e = (await p.catch((x: unknown) => x)) as KvmError;
+    expect(e).toBeInstanceOf(KvmError);
+    expect(e.code).toBe("over_capacity");
+    expect(e.message).toMatch(what);
+    expect(e.message).toContain("--allow-overcommit");
+  };
+  await refused(c.vm.create({ name: "wide", vcpus: hostCpus + 1, memoryMiB: 128, kernel }), new RegExp(`${hostCpus + 1} vCPUs, but this host has ${hostCpus} CPUs`));
+  await refused(c.vm.create({ name: "tall", memoryMiB: hostMiB + 1, kernel, running: false }), new RegExp(`${hostMiB + 1} MiB of memory, but this host has ${hostMiB} MiB`));
+  expect((await c.vm.list()).vms.map((v) => v.name)).not.toEqual(expect.arrayContaining(["wide", "tall"]));
+
+  // Many VMs whose sum exceeds the host are allowed: each fits on its own.
+  const each = Math.ceil(hostMiB / 2);
+  for (const n of ["sum-a", "sum-b", "sum-c"]) await c.vm.create({ name: n, vcpus: hostCpus, memoryMiB: each, kernel, running: false });
+  await refused(c.vm.update({ name: "sum-a", vcpus: hostCpus + 1 }), /vCPUs, but this host has/);
+  expect((await c.vm.get("sum-a")).spec.vcpus).toBe(hostCpus);
+
+  // A VM made larger under a hostd that allows overcommit is refused at start by one that does not.
+  const over = await HostdFixture.start({ args: ["--allow-overcommit"] });
+  try {
+    const oc = over.client();
+    expect((await oc.helloOnce()).capacity).toMatchObject({ overcommit: true });
+    const big = await oc.vm.create({ name: "big", vcpus: hostCpus + 1, memoryMiB: 128, kernel });
+    expect(big).toMatchObject({ state: "running", actual: { vcpus: hostCpus + 1 } });
+    await oc.vm.stop({ name: "big", force: true });
+    await over.restart({ args: [] });
+    await refused(over.client().vm.start("big"), /vCPUs, but this host has/);
+    expect(await over.client().vm.get("big")).toMatchObject({ state: "stopped", spec: { running: false } });
+  } finally {
+    await over.cleanup();
+  }
+  for (const n of ["sum-a", "sum-b", "sum-c"]) await c.vm.delete({ name: n });
+});
 
 describe("bad input gets a structured error and creates nothing", () => {
   const bad: [string, Record<string, unknown>][] = [

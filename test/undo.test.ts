@@ -119,7 +119,7 @@ async function inventory(): Promise<unknown> {
  */
 async function failEachStep(name: string, op: (c: HostClient) => Promise<unknown>): Promise<number> {
   for (let n = 1; n < 50; n++) {
-    await hd.restart({ HOSTD_FAULT_FAIL_STEP: `${name}=${n}` });
+    await hd.restart({ env: { HOSTD_FAULT_FAIL_STEP: `${name}=${n}` } });
     const before = await inventory();
     const logFrom = hd.log.length;
     const err = await op(hd.client()).then(
@@ -130,7 +130,7 @@ async function failEachStep(name: string, op: (c: HostClient) => Promise<unknown
     expect(log).not.toContain('"msg":"undo step failed"');
     if (err === undefined) {
       console.log(`[undo] ${name}: steps 1..${n - 1} each failed and were undone; with ${n} it succeeded`);
-      await hd.restart({});
+      await hd.restart({ env: {} });
       return n - 1;
     }
     expect(err).toMatchObject({ code: "internal", message: expect.stringContaining(`FAULT INJECTION: step ${n} of ${name}`) });

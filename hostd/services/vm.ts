@@ -17,7 +17,7 @@ import { randomUUID } from "node:crypto";
 import { existsSync, rmSync, statSync } from "node:fs";
 import * as net from "node:net";
 import { errors, KvmError } from "../../sdk/errors";
-import { isNetworkNic, type VmCreate, type VmDisk, type VmInfo, type VmSpec, type VmState, type VmUpdate } from "../../sdk/protocol";
+import { isNetworkNic, type HostCapacity, type VmCreate, type VmDisk, type VmInfo, type VmSpec, type VmState, type VmUpdate } from "../../sdk/protocol";
 import { AcceleratorChoice } from "../drivers/accel";
 import { qemuCgroupName, QemuCgroup, type VmCgroup } from "../drivers/cgroup";
 import { isOurQemu, waitGone } from "../drivers/process";
@@ -35,6 +35,7 @@ import { checkDeletable, retryOfOwnCreate } from "./ownership";
 import { NetworkPort, NetworkService } from "./network";
 import { assignDiskSlots, diskHotplugPlan, assignNics, diskIds, DiskChange, nicHotplugPlan, qemuDisks, ResolvedDisk, bootIndexes, slotKey } from "./vm-devices";
 import { diskPluggable, hotplug, hotunplug, nicPluggable } from "./vm-hotplug";
+import { checkCapacity } from "./vm-capacity";
 import { VmFiles } from "./vm-files";
 import { VmNics } from "./vm-nics";
 import { QemuProcess } from "./vm-process";
@@ -64,6 +65,8 @@ export interface VmServiceDeps {
   ovmf?: { code: string; vars: string };
   /** The cgroup every QEMU goes into (drivers/cgroup.ts); undefined when the host offers none. */
   cpuGroup?: VmCgroup;
+  /** The host's CPUs and memory: one VM larger than that is refused unless it allows overcommit (vm-capacity.ts). */
+  capacity: HostCapacity;
 }
 
 /** How often hostd re-checks VMs whose QMP connection is gone (a backstop to QMP close events). */
@@ -167,6 +170,7 @@ export class VmService {
         // Checked and recorded under the networks' lock, so a network cannot be deleted in between.
         await this.d.networks.guard(async () => {
           this.checkResources(spec);
+          checkCapacity(spec, this.d.capacity);
           // No await between choosing the uid and recording it: two creates never get the same one.
           rec.uid = this.allocateUid();
           this.d.store.insertVm(rec);
@@ -225,6 +229,9 @@ export class VmService {
         };
         await this.d.networks.guard(async () => {
           this.checkResources(after);
+          // A new size must fit (or the VM could never start), and so must a VM this update starts.
+          const starts = after.running && (!alive || needsRestart || diskPlan === null);
+          if (starts || after.vcpus !== before.vcpus || after.memoryMiB !== before.memoryMiB) checkCapacity(after, this.d.capacity);
           rec.spec = after;
           rec.devices = afterDevices;
           this.d.store.saveVm(rec);
@@ -274,7 +281,10 @@ export class VmService {
     return this.vms.serialize(name, async () => {
       const rec = this.mustGet(name);
       await withRevert(this.d.log, "vm.start", async (r) => {
-        if (!this.isAlive(rec)) this.checkResources(rec.spec);
+        if (!this.isAlive(rec)) {
+          this.checkResources(rec.spec);
+          checkCapacity(rec.spec, this.d.capacity);
+        }
         if (!rec.spec.running) {
           rec.spec = { ...rec.spec, running: true };
           this.d.store.saveVm(rec);
