@@ -21,6 +21,7 @@ import { Logger } from "./log";
 import { Server, socketLive } from "./server";
 import { checkPeer, peerCredReader, peerOf, PeerPolicy } from "./peer";
 import { LONGEST_VM_PATH_SUFFIX, VmService } from "./services/vm";
+import { hostCapacity } from "./services/vm-capacity";
 import { Store } from "./store";
 import { HostPaths, nativeOpenAs } from "./host-paths";
 import { PACKAGE_VERSION } from "../sdk/version";
@@ -28,6 +29,7 @@ import { loadHostId } from "./host-id";
 import { lockStateDir } from "./state-lock";
 import { UidClaims } from "./uid-claims";
 import { planUidRange, readRecordedRange, recordRange, UidRange } from "./uid-range";
+import { injectStepFaults, parseStepFaults } from "./revert";
 
 export const HOSTD_VERSION = PACKAGE_VERSION;
 
@@ -46,6 +48,8 @@ export interface HostdOptions {
   uidClaimsDir?: string;
   /** Directories host paths (disk sources, kernels, cdroms) must lie in; none: anywhere the caller may read. */
   hostPathRoots?: string[];
+  /** Allow one VM more vCPUs than the host has CPUs, or more memory than it has (`--allow-overcommit`). */
+  allowOvercommit?: boolean;
   log?: Logger;
 }
 
@@ -70,6 +74,7 @@ export async function startHostd(o: HostdOptions): Promise<Hostd> {
   chmodSync(stateDir, 0o711);
   mkdirSync(path.dirname(o.socketPath), { recursive: true, mode: 0o755 });
 
+  injectStepFaults(faultFailSteps(process.env.HOSTD_FAULT_FAIL_STEP, log));
   const hostId = loadHostId(stateDir);
   // First, before anything is touched: the state directory is this hostd's alone.
   const held = new Held();
@@ -165,7 +170,9 @@ async function startLocked(o: HostdOptions, log: Logger, stateDir: string, hostI
   // QEMU opens it through the kvm group, as Debian's udev rule sets it up.
   const vhostNet = existsSync("/dev/vhost-net") && (isolation === null || groupCanUse("/dev/vhost-net", isolation.groups));
   const cpuGroup = makeCpuGroup(stateDir, log);
-  const vms = new VmService({ store, qemu, accel, stateDir, log, disks, networks, ip, hostPaths, vhostNet, isolation, cpuGroup });
+  const capacity = hostCapacity(o.allowOvercommit ?? false);
+  log.info("host capacity", { ...capacity, rule: capacity.overcommit ? "VMs may be larger than the host (--allow-overcommit)" : "one VM may not be larger than the host" });
+  const vms = new VmService({ store, qemu, accel, stateDir, log, disks, networks, ip, hostPaths, vhostNet, isolation, cpuGroup, capacity });
   // Networks first (bridges, dnsmasq, rules), then VMs (their taps go back on those bridges).
   await networks.init();
   await vms.init();
@@ -195,6 +202,7 @@ async function startLocked(o: HostdOptions, log: Logger, stateDir: string, hostI
       capabilities: [...P.Capability.options],
       accelerator: { kind: accel.kind, reason: accel.reason, ...(accel.warning && { warning: accel.warning }) },
       qemuVersion,
+      capacity,
     };
   });
   server.handle(P.hostEvents, async (p) => ({ events: store.listEvents(p.limit, p.object) as P.HostEvent[] }));
@@ -280,6 +288,14 @@ function faultReplyDelays(spec: string | undefined, log: Logger): Record<string,
   }
   log.warn("FAULT INJECTION: replies are held back (HOSTD_FAULT_REPLY_DELAY); never set this in production", { delays: out });
   return out;
+}
+
+/** Parses HOSTD_FAULT_FAIL_STEP ("op=step,..."), a fault injection for tests (revert.ts); loudly logged when set. */
+function faultFailSteps(spec: string | undefined, log: Logger): Map<string, number> {
+  if (!spec) return new Map();
+  const plan = parseStepFaults(spec);
+  log.warn("FAULT INJECTION: steps of operations fail on purpose (HOSTD_FAULT_FAIL_STEP); never set this in production", { failSteps: Object.fromEntries(plan) });
+  return plan;
 }
 
 /** The `kvm` group's gid (for /dev/kvm and /dev/vhost-net), if the host has one. */

@@ -21,6 +21,7 @@ const USAGE = `hostd ${HOSTD_VERSION}: runs QEMU/KVM virtual machines for pulumi
 Usage:
   hostd serve [--socket PATH] [--state-dir DIR] [--accel auto|kvm|tcg] [--socket-group GID] [--vm-uid-base UID]
               [--host-path-root DIR]...      host paths (disk sources, kernels, cdroms) only from inside these
+              [--allow-overcommit]              let one VM have more vCPUs or memory than the host
   hostd dial-stdio [--socket PATH]
   hostd vm list [--socket PATH] [--json]
   hostd vm show NAME [--socket PATH]
@@ -60,6 +61,7 @@ async function main(argv: string[]): Promise<number> {
       "socket-group": { type: "string" },
       "vm-uid-base": { type: "string" },
       "host-path-root": { type: "string", multiple: true },
+      "allow-overcommit": { type: "boolean", default: false },
       json: { type: "boolean", default: false },
       bytes: { type: "string" },
       follow: { type: "boolean", default: false },
@@ -78,7 +80,7 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(`hostd ${HOSTD_VERSION}\n`);
       return 0;
     case "serve":
-      return serve(values.socket, values["state-dir"], values.accel, values["socket-group"], values["vm-uid-base"], values["host-path-root"]);
+      return serve(values.socket, values["state-dir"], values.accel, values["socket-group"], values["vm-uid-base"], values["host-path-root"], values["allow-overcommit"]);
     case "dial-stdio":
       return dialStdio(values.socket);
     case "events":
@@ -112,6 +114,7 @@ async function serve(
   group: string | undefined,
   uidBase: string | undefined,
   hostPathRoots: string[] | undefined,
+  allowOvercommit: boolean,
 ): Promise<number> {
   if (accel !== "auto" && accel !== "kvm" && accel !== "tcg") {
     process.stderr.write(`hostd: --accel must be auto, kvm or tcg\n`);
@@ -133,7 +136,7 @@ async function serve(
     return 2;
   }
   const log = new Logger({ svc: "hostd" });
-  const h = await startHostd({ socketPath, stateDir, accel, socketGroup: gid, vmUidBase, hostPathRoots, log });
+  const h = await startHostd({ socketPath, stateDir, accel, socketGroup: gid, vmUidBase, hostPathRoots, allowOvercommit, log });
   await new Promise<void>((resolve) => {
     for (const sig of ["SIGTERM", "SIGINT"] as const) process.once(sig, () => resolve());
   });

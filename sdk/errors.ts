@@ -41,6 +41,8 @@ export const DomainErrorCodes = [
   "checksum_mismatch",
   /** The host's disk is full. */
   "insufficient_space",
+  /** One VM asks for more vCPUs than the host has CPUs, or more memory than it has in all (hostd allows that only with --allow-overcommit). */
+  "over_capacity",
   /** The caller may not use hostd (not root and not in hostd's group). */
   "permission_denied",
   /** A bug in hostd: the message says where to look. */

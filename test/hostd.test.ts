@@ -3,11 +3,13 @@
  * survival, in-place updates, and bad input at the API.
  */
 import { execFileSync, spawn } from "node:child_process";
+import * as net from "node:net";
+import { cpus, totalmem } from "node:os";
 import * as path from "node:path";
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { isKvmError, KvmError } from "../sdk/errors";
 import { procState } from "../hostd/drivers/process";
-import { cgroupPathIn, vmCgroupPlan } from "../hostd/drivers/cgroup";
+import { cgroupPathIn, cpuHierarchies, hostCgroupFacts, qemuCgroupName, vmCgroupPlan } from "../hostd/drivers/cgroup";
 import { announceAccelerator, HOSTD_CLI, NODE, queryDb, tinyGuest, waitFor } from "./fixtures/env";
 import { HostdFixture, sendFrame } from "./fixtures/hostd";
 
@@ -55,6 +57,15 @@ test("a VM boots the tiny guest to its readiness line, and delete leaves nothing
   expect(await c.vm.delete({ name: "boot" })).toEqual({ existed: false });
 });
 
+/** The memory cgroup directory QEMU `pid` is in (v1: its memory hierarchy; v2: the one hierarchy). */
+function ownMemoryGroup(pid: number): string {
+  const text = readFileSync(`/proc/${pid}/cgroup`, "utf8");
+  const mounts = cpuHierarchies(hostCgroupFacts(), "memory");
+  const v1 = cgroupPathIn(text, "v1", "memory");
+  if (mounts.v1 && v1 !== undefined) return path.join(mounts.v1, v1);
+  return path.join(mounts.v2 ?? "/sys/fs/cgroup", cgroupPathIn(text, "v2") ?? "/");
+}
+
 /** The pids in a cgroup directory. */
 function cgroupPids(dir: string): number[] {
   return readFileSync(path.join(dir, "cgroup.procs"), "utf8").split("\n").filter(Boolean).map(Number);
@@ -80,12 +91,18 @@ test("every QEMU runs in the VMs' CPU group and hostd does not; hostd stopping w
       const cpuPath = cgroupPathIn(readFileSync(`/proc/${vm.pid}/task/${t}/cgroup`, "utf8"), plan.kind);
       expect(cpuPath).toMatch(new RegExp(`/${path.basename(plan.dir)}$`));
     }
+    // And in a memory cgroup of its own, named after the VM and the pid, where nothing else runs.
+    const mine = ownMemoryGroup(vm.pid!);
+    expect(path.basename(mine)).toBe(qemuCgroupName(vm.id, vm.pid!));
+    expect(cgroupPids(mine)).toEqual([vm.pid]);
     await c.vm.delete({ name: "grouped" });
     // The kernel lists a process in its cgroup until its last thread has exited and it is reaped,
-    // a moment after hostd saw it go.
+    // a moment after hostd saw it go; then the QEMU's own group goes (the poller sweeps it if it lingered).
     await waitFor("the group to be empty", () => cgroupPids(plan.dir).length === 0, 10_000, 20);
+    await waitFor("the QEMU's own group to be removed", () => !existsSync(mine), 10_000, 50);
     await own.kill("SIGTERM");
     expect(existsSync(plan.dir)).toBe(false);
+    expect(existsSync(path.dirname(mine))).toBe(false);
   } finally {
     await own.cleanup();
   }
@@ -192,13 +209,11 @@ test("the human CLI over the API: serial log, interactive console, and the event
   await c.vm.delete({ name: "watch" });
 });
 
-test("a QEMU killed out of band is reported crashed within 2 s", async () => {
+test("a QEMU killed out of band is reported crashed", async () => {
   const c = hd.client();
   const vm = await c.vm.create({ name: "crashy", memoryMiB: 128, kernel });
   process.kill(vm.pid!, "SIGKILL");
-  const t0 = Date.now();
   await waitFor("hostd to notice", async () => (await c.vm.get("crashy")).state === "crashed", 5_000, 50);
-  expect(Date.now() - t0).toBeLessThan(2_000 + 500);
   // Database agrees with the world.
   const [row] = queryDb(path.join(hd.stateDir, "hostd.db"), "SELECT pid, last_exit FROM vms WHERE name = ?", "crashy") as {
     pid: number | null;
@@ -217,6 +232,87 @@ test("a QEMU killed out of band is reported crashed within 2 s", async () => {
   }, 10_000, 50);
   expect(aborted.lastExit).toMatchObject({ reason: "crashed", detail: "QEMU died of SIGABRT" });
   await c.vm.delete({ name: "crashy" });
+});
+
+test("exit reasons come from each VM's own cgroup: one OOM-killed by its memory limit, another SIGKILLed later, an operator's quit", async () => {
+  const c = hd.client();
+  const hog = await c.vm.create({ name: "hog", memoryMiB: 256, kernel });
+  const other = await c.vm.create({ name: "other", memoryMiB: 128, kernel });
+  const group = ownMemoryGroup(hog.pid!);
+  expect(path.basename(group)).toBe(qemuCgroupName(hog.id, hog.pid!));
+  // hostd sets no limit; the test gives the hog's group one just above what QEMU uses now. The guest is still
+  // booting and touches more memory as it goes, so the kernel's OOM killer kills that QEMU, and only it.
+  lowerMemoryLimit(group, 16 * 1024 * 1024);
+  const oom = await waitFor("the hog to be OOM-killed", async () => {
+    const v = await c.vm.get("hog");
+    return v.state === "crashed" ? v : undefined;
+  }, 120_000, 100);
+  expect(oom.lastExit).toMatchObject({ reason: "oom-killed", detail: expect.stringContaining("OOM killer") });
+
+  // Another VM killed afterwards is a kill, not an OOM kill: its own counter counted none.
+  expect((await c.vm.get("other")).state).toBe("running");
+  process.kill(other.pid!, "SIGKILL");
+  const killed = await waitFor("the other VM's kill to be recorded", async () => {
+    const v = await c.vm.get("other");
+    return v.state === "crashed" ? v : undefined;
+  }, 10_000, 50);
+  expect(killed.lastExit).toMatchObject({ reason: "killed", detail: expect.stringContaining("SIGKILL") });
+
+  // A quit sent over the VM's operators' QMP socket is the operator's, not hostd's, and no crash.
+  const again = await c.vm.start("other");
+  await hd.opsQmp(again.id, "quit").catch(() => undefined); // QEMU may close the socket before it replies
+  const quit = await waitFor("the operator's quit to be recorded", async () => {
+    const v = await c.vm.get("other");
+    return v.pid === null ? v : undefined;
+  }, 10_000, 50);
+  expect(quit).toMatchObject({ state: "stopped", lastExit: { reason: "operator-quit" } });
+  for (const n of ["hog", "other"]) await c.vm.delete({ name: n });
+});
+
+/** Gives a memory cgroup a limit `headroom` bytes above its usage now (v1 memory.limit_in_bytes, v2 memory.max). */
+function lowerMemoryLimit(dir: string, headroom: number): void {
+  const v1 = existsSync(path.join(dir, "memory.limit_in_bytes"));
+  const usage = Number(readFileSync(path.join(dir, v1 ? "memory.usage_in_bytes" : "memory.current"), "utf8").trim());
+  writeFileSync(path.join(dir, v1 ? "memory.limit_in_bytes" : "memory.max"), String(usage + headroom));
+}
+
+test("capacity: one VM larger than the host is refused at create, update and start with the host's figures; VMs together may exceed it", async () => {
+  const c = hd.client();
+  const { capacity } = await c.helloOnce();
+  expect(capacity).toEqual({ cpus: cpus().length, memoryMiB: Math.floor(totalmem() / 2 ** 20), overcommit: false });
+  const { cpus: hostCpus, memoryMiB: hostMiB } = capacity!;
+  const refused = async (p: Promise<unknown>, what: RegExp) => {
+    const e = (await p.catch((x: unknown) => x)) as KvmError;
+    expect(e).toBeInstanceOf(KvmError);
+    expect(e.code).toBe("over_capacity");
+    expect(e.message).toMatch(what);
+    expect(e.message).toContain("--allow-overcommit");
+  };
+  await refused(c.vm.create({ name: "wide", vcpus: hostCpus + 1, memoryMiB: 128, kernel }), new RegExp(`${hostCpus + 1} vCPUs, but this host has ${hostCpus} CPUs`));
+  await refused(c.vm.create({ name: "tall", memoryMiB: hostMiB + 1, kernel, running: false }), new RegExp(`${hostMiB + 1} MiB of memory, but this host has ${hostMiB} MiB`));
+  expect((await c.vm.list()).vms.map((v) => v.name)).not.toEqual(expect.arrayContaining(["wide", "tall"]));
+
+  // Many VMs whose sum exceeds the host are allowed: each fits on its own.
+  const each = Math.ceil(hostMiB / 2);
+  for (const n of ["sum-a", "sum-b", "sum-c"]) await c.vm.create({ name: n, vcpus: hostCpus, memoryMiB: each, kernel, running: false });
+  await refused(c.vm.update({ name: "sum-a", vcpus: hostCpus + 1 }), /vCPUs, but this host has/);
+  expect((await c.vm.get("sum-a")).spec.vcpus).toBe(hostCpus);
+
+  // A VM made larger under a hostd that allows overcommit is refused at start by one that does not.
+  const over = await HostdFixture.start({ args: ["--allow-overcommit"] });
+  try {
+    const oc = over.client();
+    expect((await oc.helloOnce()).capacity).toMatchObject({ overcommit: true });
+    const big = await oc.vm.create({ name: "big", vcpus: hostCpus + 1, memoryMiB: 128, kernel });
+    expect(big).toMatchObject({ state: "running", actual: { vcpus: hostCpus + 1 } });
+    await oc.vm.stop({ name: "big", force: true });
+    await over.restart({ args: [] });
+    await refused(over.client().vm.start("big"), /vCPUs, but this host has/);
+    expect(await over.client().vm.get("big")).toMatchObject({ state: "stopped", spec: { running: false } });
+  } finally {
+    await over.cleanup();
+  }
+  for (const n of ["sum-a", "sum-b", "sum-c"]) await c.vm.delete({ name: n });
 });
 
 describe("bad input gets a structured error and creates nothing", () => {

@@ -1,4 +1,4 @@
-import { CgroupFacts, cgroupPathIn, planVmCgroup, vmCgroupName } from "./cgroup";
+import { CgroupFacts, cgroupPathIn, parseOomKills, planVmCgroup, qemuCgroupName, vmCgroupName } from "./cgroup";
 
 const NAME = "pulumi-kvm-0123abcd";
 
@@ -41,15 +41,38 @@ test("v2 where the unit's cgroup is not offered cpu: no group, with the cgroup n
   expect(plan).toEqual({ kind: "none", reason: "the cgroup /sys/fs/cgroup/system.slice/x.service is not offered the cpu controller" });
 });
 
-test("hybrid (this machine): the v2 hierarchy has no cpu controller, so the v1 cpu hierarchy is used", () => {
+test("hybrid (this machine): the v1 cpu hierarchy for the CPU group, each QEMU's own group in the separate v1 memory hierarchy", () => {
   const self = "9:name=systemd:/\n4:memory:/process_api/de6d\n1:cpu:/\n0::/\n";
-  expect(planVmCgroup(NAME, facts(HYBRID, self, { "/sys/fs/cgroup/unified": [] }))).toEqual({ kind: "v1", dir: `/sys/fs/cgroup/cpu/${NAME}` });
+  expect(planVmCgroup(NAME, facts(HYBRID, self, { "/sys/fs/cgroup/unified": [] }))).toEqual({
+    kind: "v1",
+    dir: `/sys/fs/cgroup/cpu/${NAME}`,
+    // Inside hostd's own memory cgroup, which is not its cpu cgroup.
+    memory: { dir: `/sys/fs/cgroup/memory/process_api/de6d/${NAME}` },
+  });
 });
 
-test("v1 with cpu,cpuacct co-mounted and hostd in a delegated subgroup: beside it", () => {
+test("v1 with cpu,cpuacct co-mounted and hostd in a delegated subgroup: beside it; no memory hierarchy, so no group per QEMU, and why", () => {
   const mi = "25 20 0:22 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct";
   const self = "3:cpu,cpuacct:/system.slice/h.service/hostd\n1:name=systemd:/system.slice/h.service/hostd\n";
-  expect(planVmCgroup(NAME, facts(mi, self, {}))).toEqual({ kind: "v1", dir: `/sys/fs/cgroup/cpu,cpuacct/system.slice/h.service/${NAME}` });
+  expect(planVmCgroup(NAME, facts(mi, self, {}))).toEqual({
+    kind: "v1",
+    dir: `/sys/fs/cgroup/cpu,cpuacct/system.slice/h.service/${NAME}`,
+    memory: { reason: "no cgroup v1 memory hierarchy is mounted" },
+  });
+});
+
+test("v1 memory mounted beside cpu under systemd: the memory group sits beside hostd's delegated leaf too", () => {
+  const mi = ["25 20 0:22 / /sys/fs/cgroup/cpu rw - cgroup cgroup rw,cpu", "26 20 0:23 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory"].join("\n");
+  const self = "5:memory:/system.slice/h.service/hostd\n3:cpu:/system.slice/h.service/hostd\n";
+  expect(planVmCgroup(NAME, facts(mi, self, {}))).toMatchObject({ memory: { dir: `/sys/fs/cgroup/memory/system.slice/h.service/${NAME}` } });
+});
+
+test("the OOM killer's count from memory.events (v2) and memory.oom_control (v1); QEMU groups are named by VM and pid", () => {
+  expect(parseOomKills("low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\noom_group_kill 0\n")).toBe(1);
+  expect(parseOomKills("oom_kill_disable 0\nunder_oom 0\noom_kill 2\n")).toBe(2);
+  // oom_kill_disable is not the counter.
+  expect(parseOomKills("oom_kill_disable 0\nunder_oom 0\n")).toBeUndefined();
+  expect(qemuCgroupName("0b5e0000-0000-4000-8000-000000000001", 4242)).toBe("vm-0b5e0000-0000-4000-8000-000000000001-4242");
 });
 
 test("no cpu controller anywhere: no group, and why", () => {
@@ -67,6 +90,7 @@ test("a process's path per hierarchy, from /proc/<pid>/cgroup", () => {
   expect(cgroupPathIn(hybrid, "v1")).toBe("/a/b");
   expect(cgroupPathIn(hybrid, "v2")).toBe("/u");
   expect(cgroupPathIn("0::/system.slice/x.service/hostd\n", "v1")).toBeUndefined();
+  expect(cgroupPathIn(hybrid, "v1", "memory")).toBe("/m");
   // A colon inside the path stays part of it.
   expect(cgroupPathIn("0::/odd:name\n", "v2")).toBe("/odd:name");
 });

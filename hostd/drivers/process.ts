@@ -5,7 +5,6 @@
  * carries the VM's uuid — which also guards against pid reuse.
  */
 import { readFileSync } from "node:fs";
-import { cgroupPathIn } from "./cgroup";
 
 export function procState(pid: number): string | undefined {
   try {
@@ -69,27 +68,6 @@ export function processStartMs(pid: number): number | undefined {
     // Fields after "comm)": state is field 3, starttime field 22.
     const ticks = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19]);
     return Number.isFinite(ticks) ? (bootTimeSec + ticks / USER_HZ) * 1000 : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** The cgroup (v2) directory of a process, or undefined (gone, or no unified hierarchy). */
-export function cgroupDir(pid: number): string | undefined {
-  try {
-    const v2 = cgroupPathIn(readFileSync(`/proc/${pid}/cgroup`, "utf8"), "v2");
-    return v2 === undefined ? undefined : `/sys/fs/cgroup${v2}`;
-  } catch {
-    return undefined;
-  }
-}
-
-/** How many processes the kernel's OOM killer has killed in a cgroup (memory.events), if known. */
-export function oomKills(cgroup: string | undefined): number | undefined {
-  if (!cgroup) return undefined;
-  try {
-    const m = /^oom_kill (\d+)$/m.exec(readFileSync(`${cgroup}/memory.events`, "utf8"));
-    return m ? Number(m[1]) : undefined;
   } catch {
     return undefined;
   }

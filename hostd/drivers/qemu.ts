@@ -4,7 +4,7 @@
  * through setpriv (util-linux: no new privileges, no capabilities), with
  * QEMU's seccomp sandbox on. Start-up errors come from QEMU's log.
  */
-import { spawn } from "node:child_process";
+import { ChildProcess, spawn } from "node:child_process";
 import { closeSync, existsSync, openSync, readFileSync, rmSync } from "node:fs";
 import { run } from "../exec";
 import { buildQemuArgv, QemuVmConfig } from "./qemu-argv";
@@ -48,6 +48,7 @@ export function launchCommand(binary: string, argv: string[], as?: RunAs): { cmd
 }
 
 const START_TIMEOUT_MS = 60_000;
+const KILL_TIMEOUT_MS = 10_000;
 
 export interface LaunchOptions {
   /** Who QEMU runs as; hostd's own user when absent. */
@@ -59,7 +60,11 @@ export interface LaunchOptions {
 }
 
 export class QemuDriver {
-  constructor(readonly binary = process.env.HOSTD_QEMU ?? "qemu-system-x86_64") {}
+  constructor(
+    readonly binary = process.env.HOSTD_QEMU ?? "qemu-system-x86_64",
+    /** How long QEMU may take to write its pidfile and open its QMP socket. */
+    private readonly startTimeoutMs = START_TIMEOUT_MS,
+  ) {}
 
   async version(): Promise<string> {
     const { stdout } = await run(this.binary, ["--version"], { timeoutMs: 10_000 });
@@ -81,30 +86,56 @@ export class QemuDriver {
     let spawnError: Error | undefined;
     // What QEMU creates (serial log, pidfile, its sockets) is for the VM's user alone: the child inherits umask 077.
     const umask = process.umask(0o077);
+    let child: ChildProcess;
     try {
-      const child = spawn(cmd, args, { detached: true, stdio: ["ignore", log, log] });
-      child.once("exit", (code, signal) => {
-        exited = { code, signal };
-        onExit?.(exited);
-      });
-      child.once("error", (e) => (spawnError = e));
-      child.unref();
-      if (child.pid !== undefined) onSpawn?.(child.pid);
+      child = spawn(cmd, args, { detached: true, stdio: ["ignore", log, log] });
     } finally {
       process.umask(umask);
       closeSync(log);
     }
-    const deadline = Date.now() + START_TIMEOUT_MS;
-    for (;;) {
-      const pid = readPidfile(p.pidfile);
-      if (pid !== undefined && existsSync(p.qmp)) return pid;
-      if (spawnError) throw new QemuStartError(`${cmd} could not be started: ${spawnError.message}`, "");
-      if (exited) {
-        const out = tail(p.log);
-        throw new QemuStartError(`QEMU exited during start-up (${exited.signal ? `signal ${exited.signal}` : `exit ${exited.code}`})${out ? `: ${out}` : ""}`, out);
+    // Both events come asynchronously, so listening right after the spawn misses neither.
+    const gone = new Promise<void>((resolve) => {
+      child.once("exit", (code, signal) => {
+        exited = { code, signal };
+        onExit?.(exited);
+        resolve();
+      });
+      child.once("error", (e) => {
+        spawnError = e;
+        if (child.pid === undefined) resolve();
+      });
+    });
+    child.unref();
+    try {
+      if (child.pid !== undefined) onSpawn?.(child.pid);
+      const deadline = Date.now() + this.startTimeoutMs;
+      for (;;) {
+        const pid = readPidfile(p.pidfile);
+        if (pid !== undefined && existsSync(p.qmp)) return pid;
+        if (spawnError) throw new QemuStartError(`${cmd} could not be started: ${spawnError.message}`, "");
+        if (exited) {
+          const out = tail(p.log);
+          throw new QemuStartError(`QEMU exited during start-up (${exited.signal ? `signal ${exited.signal}` : `exit ${exited.code}`})${out ? `: ${out}` : ""}`, out);
+        }
+        if (Date.now() > deadline) throw new QemuStartError(`QEMU did not finish starting within ${this.startTimeoutMs / 1000} s`, tail(p.log));
+        await new Promise((r) => setTimeout(r, 20));
       }
-      if (Date.now() > deadline) throw new QemuStartError(`QEMU did not finish starting within ${START_TIMEOUT_MS / 1000} s`, tail(p.log));
-      await new Promise((r) => setTimeout(r, 20));
+    } catch (e) {
+      // A launch that failed leaves no QEMU: one still starting (a timeout, a failed onSpawn) is killed and waited for.
+      if (!exited && child.pid !== undefined) {
+        try {
+          process.kill(child.pid, "SIGKILL");
+        } catch (k) {
+          if ((k as NodeJS.ErrnoException).code !== "ESRCH") {
+            throw new QemuStartError(`${(e as Error).message}; and QEMU (pid ${child.pid}) could not be killed: ${(k as Error).message}`, tail(p.log));
+          }
+        }
+        const timeout = new Promise<false>((r) => setTimeout(() => r(false), KILL_TIMEOUT_MS).unref());
+        if ((await Promise.race([gone.then(() => true), timeout])) === false) {
+          throw new QemuStartError(`${(e as Error).message}; and QEMU (pid ${child.pid}) did not exit after SIGKILL`, tail(p.log));
+        }
+      }
+      throw e;
     }
   }
 }

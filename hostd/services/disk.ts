@@ -92,7 +92,7 @@ export class DiskService {
         updatedAt: now,
       };
       try {
-        return await withRevert(this.d.log, async (r) => {
+        return await withRevert(this.d.log, "disk.create", async (r) => {
           this.d.store.insertDisk(rec);
           r.add("delete disk row", () => this.d.store.deleteDisk(rec.id));
           r.add("remove disk file", () => rmSync(rec.path, { force: true }));
@@ -210,13 +210,20 @@ export class DiskService {
           { currentGiB: gib(cur.virtualSize), requestedGiB: u.sizeGiB },
         );
       }
-      let online = false;
-      if (want > cur.virtualSize) {
-        online = await this.users.resizeOnline(u.name, want);
-        if (!online) await mapDriverErrors(u.name, () => this.d.qemuImg.resize(rec.path, want, { format: rec.format }));
-      }
-      rec.spec = { ...rec.spec, sizeGiB: u.sizeGiB };
-      this.d.store.saveDisk(rec);
+      const before = rec.spec;
+      const online = await withRevert(this.d.log, "disk.update", async (r) => {
+        rec.spec = { ...rec.spec, sizeGiB: u.sizeGiB };
+        this.d.store.saveDisk(rec);
+        r.add("put back the disk's previous size in its spec", () => {
+          rec.spec = before;
+          this.d.store.saveDisk(rec);
+        });
+        // Growing comes last: it cannot be undone (a disk never shrinks), so nothing may fail after it.
+        if (want <= cur.virtualSize) return false;
+        if (await this.users.resizeOnline(u.name, want)) return true;
+        await mapDriverErrors(u.name, () => this.d.qemuImg.resize(rec.path, want, { format: rec.format }));
+        return false;
+      });
       this.d.log.info("disk grown", { disk: rec.name, sizeGiB: u.sizeGiB, online });
       return { disk: await this.info(rec), online };
     });

@@ -145,12 +145,15 @@ export class NetworkService {
       await this.checkConflicts(spec, bridge);
       const now = new Date().toISOString();
       const rec: Rec = { id, name: spec.name, spec, bridge, owner: owner ?? null, createdAt: now, updatedAt: now };
-      return withRevert(this.d.log, async (r) => {
+      return withRevert(this.d.log, "network.create", async (r) => {
         this.d.store.insertNetwork(rec);
-        r.add("delete network row", () => this.d.store.deleteNetwork(rec.id));
-        r.add("tear down network", () => this.teardown(rec));
+        // The rules are rendered from the rows, so they go back once the row is gone.
+        r.add("delete the network's row and its firewall rules", async () => {
+          this.d.store.deleteNetwork(rec.id);
+          await this.applyRules();
+        });
+        r.add("tear down the network's bridge and dnsmasq", () => this.teardown(rec));
         await this.ensure(rec);
-        r.add("restore firewall rules", () => this.applyRules());
         await this.applyRules();
         this.d.log.info("network created", { network: rec.name, id: rec.id, mode: spec.mode, bridge });
         return this.info(rec);
@@ -186,22 +189,36 @@ export class NetworkService {
       if (!checked.success) {
         throw new KvmError("invalid_params", `Network "${rec.name}" cannot be changed that way: ${checked.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
       }
-      rec.spec = checked.data;
-      this.d.store.saveNetwork(rec);
-      try {
+      await withRevert(this.d.log, "network.update", async (r) => {
+        // Each undo that rebuilds something puts the old spec back first: it must rebuild the network as it was.
+        const restoreSpec = () => {
+          rec.spec = before;
+          this.d.store.saveNetwork(rec);
+        };
+        rec.spec = checked.data;
+        this.d.store.saveNetwork(rec);
+        r.add("put back the network's previous spec", restoreSpec);
         // dnsmasq reads its range, domain and options at start: restart it (leases are kept in its lease file).
         await this.d.dnsmasq.stop(this.files(rec).pidFile);
+        r.add("restart dnsmasq as it was", async () => {
+          restoreSpec();
+          await this.d.dnsmasq.stop(this.files(rec).pidFile);
+          await this.ensure(rec);
+        });
         await this.ensure(rec);
-        if (rec.spec.mtu !== before.mtu) await this.applyMtu(rec);
+        if (rec.spec.mtu !== before.mtu) {
+          await this.applyMtu(rec);
+          r.add("put back the previous MTU", async () => {
+            restoreSpec();
+            await this.applyMtu(rec);
+          });
+        }
         await this.applyRules();
-      } catch (e) {
-        rec.spec = before;
-        this.d.store.saveNetwork(rec);
-        await this.d.dnsmasq.stop(this.files(rec).pidFile).catch(() => undefined);
-        await this.ensure(rec).catch(() => undefined);
-        await this.applyRules().catch(() => undefined);
-        throw e;
-      }
+        r.add("put back the previous firewall rules", async () => {
+          restoreSpec();
+          await this.applyRules();
+        });
+      });
       this.d.log.info("network updated", { network: rec.name });
       return this.info(rec);
     });

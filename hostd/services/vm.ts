@@ -3,48 +3,44 @@
  * store, turns it into QEMU processes through the drivers, and reports what
  * is really there (from /proc and QMP), not what the database remembers.
  *
+ * What hostd holds in memory about each VM lives in that VM's runtime object
+ * (vm-runtime.ts); this service keeps one registry of them and orchestrates
+ * them. The parts: the VM's files (vm-files.ts), its NICs and taps
+ * (vm-nics.ts), its QEMU process (vm-process.ts) and QMP monitor
+ * (vm-monitor.ts), where devices go (vm-devices.ts), why a QEMU ended
+ * (vm-exit.ts) and the spec's update rules (vm-spec.ts).
+ *
  * Operations on one VM are serialized by name; different VMs proceed in
  * parallel. Multi-step changes undo themselves on failure.
  */
 import { randomUUID } from "node:crypto";
-import { chmodSync, chownSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, rmSync, statSync } from "node:fs";
 import * as net from "node:net";
-import * as path from "node:path";
 import { errors, KvmError } from "../../sdk/errors";
-import { isNetworkNic, isUsableAddress, type VmCreate, type VmDisk, type VmInfo, type VmSpec, type VmState, type VmUpdate } from "../../sdk/protocol";
+import { isNetworkNic, type HostCapacity, type VmCreate, type VmDisk, type VmInfo, type VmSpec, type VmState, type VmUpdate } from "../../sdk/protocol";
 import { AcceleratorChoice } from "../drivers/accel";
-import type { VmCgroup } from "../drivers/cgroup";
-import { cgroupDir, isOurQemu, oomKills, processStartMs, waitGone } from "../drivers/process";
+import { qemuCgroupName, QemuCgroup, type VmCgroup } from "../drivers/cgroup";
+import { isOurQemu, waitGone } from "../drivers/process";
 import { classifyExit, CRASH_REASONS } from "./vm-exit";
 import { QemuDriver, RunAs } from "../drivers/qemu";
 import { whyNotWorldReadable } from "../files";
-import { blockdevOf, diskDeviceOf, netdevQmpOf, nicDeviceOf, QemuNic, QemuPaths, QemuVmConfig } from "../drivers/qemu-argv";
+import { QemuNic, QemuVmConfig } from "../drivers/qemu-argv";
 import { NetlinkDriver } from "../drivers/netlink";
-import { buildSeed, renderMetaData } from "../drivers/cloud-init";
-import { GuestAgent } from "../drivers/guest-agent";
-import { QmpClient, QmpEvent } from "../drivers/qmp";
 import { Logger } from "../log";
-import { withRevert } from "../revert";
-import { Store, VmHostFiles, VmRecord } from "../store";
+import { Reverter, withRevert } from "../revert";
+import { Store, VmDevices, VmHostFiles, VmRecord } from "../store";
 import { Caller, HostPaths } from "../host-paths";
-import { KeyedMutex } from "../mutex";
+import { applyUpdate, RESTART_FIELDS, stableJson } from "./vm-spec";
 import { DiskService } from "./disk";
 import { checkDeletable, retryOfOwnCreate } from "./ownership";
 import { NetworkPort, NetworkService } from "./network";
-import {
-  assignDiskSlots,
-  diskHotplugPlan,
-  assignNics,
-  diskIds,
-  keptNics,
-  nicHotplugPlan,
-  qemuDisks,
-  qemuNics,
-  tapName,
-  ResolvedDisk,
-  bootIndexes,
-  slotKey,
-} from "./vm-devices";
+import { assignDiskSlots, diskHotplugPlan, assignNics, diskIds, DiskChange, nicHotplugPlan, qemuDisks, ResolvedDisk, bootIndexes, slotKey } from "./vm-devices";
+import { diskPluggable, hotplug, hotunplug, nicPluggable } from "./vm-hotplug";
+import { checkCapacity } from "./vm-capacity";
+import { VmFiles } from "./vm-files";
+import { VmNics } from "./vm-nics";
+import { QemuProcess } from "./vm-process";
+import { VmRegistry, VmRuntime } from "./vm-runtime";
 
 type Rec = VmRecord<VmSpec>;
 
@@ -73,62 +69,28 @@ export interface VmServiceDeps {
   ovmf?: { code: string; vars: string };
   /** The cgroup every QEMU goes into (drivers/cgroup.ts); undefined when the host offers none. */
   cpuGroup?: VmCgroup;
-}
-
-/** What qemu-guest-agent last told hostd about a VM. */
-type GuestSnapshot = NonNullable<VmInfo["guest"]>;
-
-/** hostd's live QMP connection to one running VM, and what it heard. */
-interface Monitor {
-  qmp: QmpClient;
-  pid: number;
-  lastShutdown?: { guest: boolean; reason: string };
-  /**
-   * QEMU's run state and sizes, read when hostd attaches and re-read on every
-   * QMP event that can change them, so `vm.get`/`vm.list` answer from memory
-   * instead of three QMP round trips per running VM (the N+1 that made a list
-   * of 50 busy VMs take 2 s). Memory and vCPUs cannot change while QEMU runs
-   * (hostd hot-plugs neither), so one read per QEMU is exact.
-   */
-  live?: { status: string; actual: NonNullable<VmInfo["actual"]> };
-}
-
-/** QMP events after which QEMU's run state may differ (the ones `query-status` reflects). */
-const RUNSTATE_EVENTS = new Set(["STOP", "RESUME", "SUSPEND", "SUSPEND_DISK", "WAKEUP", "GUEST_PANICKED", "SHUTDOWN", "RESET", "WATCHDOG", "BLOCK_IO_ERROR"]);
-
-/** What hostd knows about how one QEMU process may end: its exit status (if hostd is its parent) and its cgroup's OOM count at start. */
-interface Exit {
-  status?: { code: number | null; signal: string | null };
-  /** Resolves when the exit status arrives (only for QEMUs this hostd started). */
-  statusKnown?: Promise<void>;
-  cgroup?: string;
-  oomAtStart?: number;
+  /** The host's CPUs and memory: one VM larger than that is refused unless it allows overcommit (vm-capacity.ts). */
+  capacity: HostCapacity;
 }
 
 /** How often hostd re-checks VMs whose QMP connection is gone (a backstop to QMP close events). */
 const POLL_MS = 1000;
-/** How often a graceful stop presses the ACPI power button again. */
-const POWERDOWN_REPEAT_MS = 3000;
-/** Guest agent polling: often until it first answers, then now and then. */
-const AGENT_RETRY_MS = 2000;
-const AGENT_REFRESH_MS = 10_000;
+/** How many times a fresh QEMU's QMP socket is tried (100 ms apart) before the start counts as failed. */
+const ATTACH_ATTEMPTS = 50;
 
 export class VmService {
-  private readonly monitors = new Map<string, Monitor>();
-  private readonly locks = new KeyedMutex();
+  /** The one per-VM structure: each VM's runtime object (and the per-VM operation lock). */
+  private readonly vms: VmRegistry;
+  private readonly files: VmFiles;
+  private readonly nics: VmNics;
   private poller?: NodeJS.Timeout;
   private polling = false;
-  private readonly guests = new Map<string, GuestSnapshot>();
-  private readonly agentPolls = new Map<string, { next: number; busy: boolean }>();
-  /** When each running QEMU started (ms), to tell this boot's DHCP leases from older ones. */
-  private readonly startedAt = new Map<string, number>();
-  /** Exit facts by QEMU pid. */
-  private readonly exits = new Map<number, Exit>();
-  /** When hostd restarted each `restartPolicy: on-crash` VM lately (ms), to back off and give up. */
-  private readonly autoRestarts = new Map<string, number[]>();
   private closing = false;
 
   constructor(private readonly d: VmServiceDeps) {
+    this.files = new VmFiles(d.stateDir, d.ovmf);
+    this.nics = new VmNics(d.ip, d.networks, d.vhostNet);
+    this.vms = new VmRegistry((vm) => new VmRuntime(vm.id, vm.name, this.files.paths(vm.id), d.log));
     d.disks.setUsers({
       attachedTo: (disk) => this.vmUsingDisk(disk)?.name ?? null,
       resizeOnline: (disk, bytes) => this.resizeOnline(disk, bytes),
@@ -144,18 +106,19 @@ export class VmService {
    * the ones that vanished meanwhile. Called once at startup.
    */
   async init(): Promise<void> {
-    // Traversable (not listable): each VM's QEMU reaches its own directory inside.
-    mkdirSync(path.join(this.d.stateDir, "vms"), { recursive: true, mode: 0o711 });
-    chmodSync(path.join(this.d.stateDir, "vms"), 0o711);
+    this.files.init();
     for (const rec of this.d.store.listVms<VmSpec>()) {
       if (rec.pid === null) continue;
       if (isOurQemu(rec.pid, rec.id)) {
+        const rt = this.vms.of(rec);
         // Taps outlive hostd; after a host reboot or a bridge rebuild they may need putting back on their bridge.
         await this.ensureTaps(rec).catch((e: Error) => this.d.log.error("could not restore the VM's taps", { vm: rec.name, err: e.message }));
-        this.intoCpuGroup(rec, rec.pid);
-        this.watchExit(rec.pid, {});
+        const proc = QemuProcess.adopt(rec.pid, rec, this.d.log);
+        // Normally already there (QEMUs outlive hostd in their cgroups); one an older hostd started gets its own group now.
+        proc.cgroup = this.intoCgroups(rec, rec.pid);
+        rt.ran(proc, "running");
         try {
-          await this.attach(rec, rec.pid);
+          await rt.attach(ATTACH_ATTEMPTS, (proc) => this.onQmpClosed(rec, proc));
           this.d.log.info("reattached to running VM", { vm: rec.name, pid: rec.pid });
         } catch (e) {
           this.d.log.warn("VM is running but its QMP socket did not answer; will retry", {
@@ -165,7 +128,7 @@ export class VmService {
           });
         }
       } else {
-        this.recordExit(rec, undefined);
+        this.recordExit(rec);
       }
     }
     this.poller = setInterval(() => void this.poll(), POLL_MS);
@@ -176,11 +139,7 @@ export class VmService {
   shutdown(): void {
     this.closing = true;
     if (this.poller) clearInterval(this.poller);
-    for (const m of this.monitors.values()) {
-      m.qmp.removeAllListeners();
-      m.qmp.close();
-    }
-    this.monitors.clear();
+    for (const rt of this.vms.all()) rt.detach();
   }
 
   // ---- API operations -------------------------------------------------------
@@ -188,7 +147,7 @@ export class VmService {
   /** `caller`: who asks (the connection's peer); host paths in the spec are checked as them. */
   async create(params: VmCreate, caller?: Caller): Promise<VmInfo> {
     const { owner, ...spec } = params;
-    return this.locks.run(spec.name, async () => {
+    return this.vms.serialize(spec.name, async () => {
       const existing = this.d.store.getVmByName<VmSpec>(spec.name);
       if (existing) {
         // The caller's own retry of the same create (e.g. after a dropped connection) is not an error.
@@ -212,25 +171,23 @@ export class VmService {
       };
       const placed = assignNics(rec.id, [], spec.networkInterfaces, {});
       rec.devices = { nics: placed.nics, nextNicIndex: placed.nextNicIndex };
-      return withRevert(this.d.log, async (r) => {
+      return withRevert(this.d.log, "vm.create", async (r) => {
         // Checked and recorded under the networks' lock, so a network cannot be deleted in between.
         await this.d.networks.guard(async () => {
           rec.devices = { ...rec.devices, hostFiles: this.checkResources(spec, caller) };
+          checkCapacity(spec, this.d.capacity);
           // No await between choosing the uid and recording it: two creates never get the same one.
           rec.uid = this.allocateUid();
           this.d.store.insertVm(rec);
         });
-        r.add("delete VM row", () => this.d.store.deleteVm(rec.id));
-        this.networksChanged(spec);
-        r.add("update network hosts", () => this.networksChanged(spec));
-        r.add("delete taps", () => this.deleteTaps(this.qemuNicsOf(rec)));
-        const dir = this.vmDir(rec.id);
-        mkdirSync(dir, { recursive: true, mode: 0o700 });
-        r.add("remove VM directory", () => rmSync(dir, { recursive: true, force: true }));
-        if (spec.running) {
-          await this.startQemu(rec);
-          r.add("stop QEMU", () => this.stopQemu(rec, { force: true, timeoutSeconds: 0 }));
-        }
+        r.add("delete the VM's row", () => {
+          this.d.store.deleteVm(rec.id);
+          this.vms.forget(rec.id);
+          this.nics.networksChanged(spec);
+        });
+        this.nics.networksChanged(spec);
+        if (this.files.ensureDir(rec.id)) r.add("remove the VM's directory", () => this.files.remove(rec.id));
+        if (spec.running) await this.startQemu(rec, r);
         this.d.log.info("VM created", { vm: rec.name, id: rec.id, running: spec.running });
         return this.info(rec);
       });
@@ -247,119 +204,138 @@ export class VmService {
   }
 
   async update(u: VmUpdate, caller?: Caller): Promise<{ vm: VmInfo; restarted: boolean; hotplugged: string[] }> {
-    return this.locks.run(u.name, async () => {
+    return this.vms.serialize(u.name, async () => {
       const rec = this.mustGet(u.name);
       const before = rec.spec;
+      const beforeDevices = rec.devices;
       const after = applyUpdate(before, u);
       const needsRestart = RESTART_FIELDS.some((k) => stableJson(after[k]) !== stableJson(before[k]));
       const diskPlan = diskHotplugPlan(before.disks, after.disks);
       const alive = this.isAlive(rec);
-      const beforeDevices = rec.devices;
-      const beforeNics = this.qemuNicsOf(rec);
+      const placed = assignNics(rec.id, before.networkInterfaces, after.networkInterfaces, rec.devices);
+      const afterDevices = { ...rec.devices, nics: placed.nics, nextNicIndex: placed.nextNicIndex };
+      const beforeNics = this.nics.qemuNics(rec);
+      const afterNics = this.nics.qemuNics({ ...rec, spec: after, devices: afterDevices });
+      const nicPlan = nicHotplugPlan(beforeNics, afterNics);
+      const stopTimeout = { force: false, timeoutSeconds: u.stopTimeoutSeconds ?? 60 };
       let restarted = false;
       const hotplugged: string[] = [];
-      const placed = assignNics(rec.id, before.networkInterfaces, after.networkInterfaces, rec.devices);
-      rec.spec = after;
-      rec.devices = { ...rec.devices, nics: placed.nics, nextNicIndex: placed.nextNicIndex };
-      const nicPlan = nicHotplugPlan(beforeNics, this.qemuNicsOf(rec));
-      try {
+      await withRevert(this.d.log, "vm.update", async (r) => {
+        // Undo steps that bring the old VM back put the old spec back first: they must start it as it was.
+        const restoreSpec = () => {
+          rec.spec = before;
+          rec.devices = beforeDevices;
+          this.d.store.saveVm(rec);
+          this.nics.networksChanged(before, after);
+        };
+        const startAsBefore = () => {
+          restoreSpec();
+          return withRevert(this.d.log, "vm.undo", (r2) => this.startQemu(rec, r2));
+        };
         await this.d.networks.guard(async () => {
-          rec.devices = { ...rec.devices, hostFiles: this.checkResources(after, caller) };
+          const hostFiles = this.checkResources(after, caller);
+          // A new size must fit (or the VM could never start), and so must a VM this update starts.
+          const starts = after.running && (!alive || needsRestart || diskPlan === null);
+          if (starts || after.vcpus !== before.vcpus || after.memoryMiB !== before.memoryMiB) checkCapacity(after, this.d.capacity);
+          rec.spec = after;
+          rec.devices = { ...afterDevices, hostFiles };
           this.d.store.saveVm(rec);
         });
-      } catch (e) {
-        rec.spec = before;
-        rec.devices = beforeDevices;
-        throw e;
-      }
-      this.networksChanged(before, after);
-      try {
-        if (stableJson(after.cloudInit) !== stableJson(before.cloudInit)) {
-          // A new seed takes effect at the next boot; a running guest keeps what it read.
-          await this.writeSeed(rec);
+        r.add("put back the VM's previous spec", restoreSpec);
+        this.nics.networksChanged(before, after);
+        const restart = alive && (needsRestart || diskPlan === null);
+        if (restart) {
+          await this.stopQemu(rec, stopTimeout);
+          r.add("start the VM again as it was", startAsBefore);
         }
-        if (alive && (needsRestart || diskPlan === null)) {
-          await this.stopQemu(rec, { force: false, timeoutSeconds: u.stopTimeoutSeconds ?? 60 });
-          if (after.running) {
-            await this.startQemu(rec);
-            restarted = true;
-          }
-        } else if (alive) {
-          if (diskPlan && (diskPlan.attach.length > 0 || diskPlan.detach.length > 0)) {
-            await this.hotplugDisks(rec, diskPlan.attach, diskPlan.detach);
-            hotplugged.push(...diskPlan.detach.map((d) => `-${d.disk}`), ...diskPlan.attach.map((d) => `+${d.disk}`));
-          }
-          if (nicPlan.attach.length > 0 || nicPlan.detach.length > 0) {
-            await this.hotplugNics(rec, nicPlan.attach, nicPlan.detach);
-            hotplugged.push(...nicPlan.detach.map((n) => `-nic:${n.mac}`), ...nicPlan.attach.map((n) => `+nic:${n.mac}`));
-          }
-        }
-        const nowTaps = new Set(this.qemuNicsOf(rec).map((n) => n.id + n.mac));
-        await this.deleteTaps(beforeNics.filter((n) => !nowTaps.has(n.id + n.mac)));
-        this.releaseDisks(before.disks.filter((d) => !after.disks.some((x) => x.disk === d.disk)));
-        if (after.running && !this.isAlive(rec)) {
-          await this.startQemu(rec);
-        } else if (!after.running && this.isAlive(rec)) {
-          await this.stopQemu(rec, { force: false, timeoutSeconds: u.stopTimeoutSeconds ?? 60 });
-        }
-      } catch (e) {
-        // Put the old spec back and, if the VM was running, bring the old one back up.
-        rec.spec = before;
-        rec.devices = beforeDevices;
-        this.d.store.saveVm(rec);
-        this.networksChanged(before, after);
-        if (alive && !this.isAlive(rec)) {
-          await this.startQemu(rec).catch((e2: Error) =>
-            this.d.log.error("could not restart VM with its previous spec", { vm: rec.name, err: e2.message }),
+        // A new seed takes effect at the next boot; a running guest keeps what it read.
+        if (stableJson(after.cloudInit) !== stableJson(before.cloudInit)) await this.replaceSeed(rec, r);
+        if (restart && after.running) {
+          await this.startQemu(rec, r);
+          restarted = true;
+        } else if (alive && diskPlan) {
+          await this.hotplug(rec, { spec: before, devices: beforeDevices }, diskPlan, nicPlan, r);
+          hotplugged.push(
+            ...diskPlan.detach.map((d) => `-${d.disk}`),
+            ...diskPlan.attach.map((d) => `+${d.disk}`),
+            ...nicPlan.detach.map((n) => `-nic:${n.mac}`),
+            ...nicPlan.attach.map((n) => `+nic:${n.mac}`),
           );
         }
-        throw e;
-      }
+        // Taps of NICs that left, and disks that left (they go back to root).
+        const kept = new Set(this.nics.taps(afterNics).map((t) => t.tap));
+        for (const t of this.nics.taps(beforeNics)) {
+          if (kept.has(t.tap)) continue;
+          await this.nics.deleteTap(t.tap);
+          r.add(`make tap ${t.tap} again`, () => this.ensureTap(t, rec));
+        }
+        this.releaseDisks(before.disks.filter((d) => !after.disks.some((x) => x.disk === d.disk)), r);
+        if (after.running && !this.isAlive(rec)) {
+          await this.startQemu(rec, r);
+        } else if (!after.running && this.isAlive(rec)) {
+          await this.stopQemu(rec, stopTimeout);
+          r.add("start the VM again as it was", startAsBefore);
+        }
+      });
       this.d.log.info("VM updated", { vm: rec.name, restarted, hotplugged });
       return { vm: await this.info(rec), restarted, hotplugged };
     });
   }
 
   async start(name: string, caller?: Caller): Promise<VmInfo> {
-    return this.locks.run(name, async () => {
+    return this.vms.serialize(name, async () => {
       const rec = this.mustGet(name);
-      if (!rec.spec.running) {
-        rec.spec = { ...rec.spec, running: true };
-        this.d.store.saveVm(rec);
-      }
-      if (!this.isAlive(rec)) {
-        rec.devices = { ...rec.devices, hostFiles: this.checkResources(rec.spec, caller) };
-        this.d.store.saveVm(rec);
-        await this.startQemu(rec);
-      }
+      await withRevert(this.d.log, "vm.start", async (r) => {
+        if (!this.isAlive(rec)) {
+          rec.devices = { ...rec.devices, hostFiles: this.checkResources(rec.spec, caller) };
+          this.d.store.saveVm(rec);
+          checkCapacity(rec.spec, this.d.capacity);
+        }
+        if (!rec.spec.running) {
+          rec.spec = { ...rec.spec, running: true };
+          this.d.store.saveVm(rec);
+          r.add("put back running: false", () => {
+            rec.spec = { ...rec.spec, running: false };
+            this.d.store.saveVm(rec);
+          });
+        }
+        if (!this.isAlive(rec)) await this.startQemu(rec, r);
+      });
       return this.info(rec);
     });
   }
 
   async stop(p: { name: string; force: boolean; timeoutSeconds: number }): Promise<VmInfo> {
-    return this.locks.run(p.name, async () => {
+    return this.vms.serialize(p.name, async () => {
       const rec = this.mustGet(p.name);
-      if (rec.spec.running) {
-        rec.spec = { ...rec.spec, running: false };
-        this.d.store.saveVm(rec);
-      }
-      if (this.isAlive(rec)) await this.stopQemu(rec, p);
+      await withRevert(this.d.log, "vm.stop", async (r) => {
+        if (rec.spec.running) {
+          rec.spec = { ...rec.spec, running: false };
+          this.d.store.saveVm(rec);
+          r.add("put back running: true", () => {
+            rec.spec = { ...rec.spec, running: true };
+            this.d.store.saveVm(rec);
+          });
+        }
+        if (this.isAlive(rec)) await this.stopQemu(rec, p);
+      });
       return this.info(rec);
     });
   }
 
   async delete(p: { name: string; id?: string; owner?: string }): Promise<{ existed: boolean }> {
-    return this.locks.run(p.name, async () => {
+    return this.vms.serialize(p.name, async () => {
       const rec = this.d.store.getVmByName<VmSpec>(p.name);
       // A namesake with another id is not the VM the caller means: leave it alone.
       if (!rec || (p.id !== undefined && rec.id !== p.id)) return { existed: false };
       checkDeletable("VM", rec, p);
       if (this.isAlive(rec)) await this.stopQemu(rec, { force: true, timeoutSeconds: 0 });
-      await this.deleteTaps(this.qemuNicsOf(rec));
+      await this.deleteTaps(this.nics.qemuNics(rec));
       this.releaseDisks(rec.spec.disks);
-      rmSync(this.vmDir(rec.id), { recursive: true, force: true });
+      this.files.remove(rec.id);
       this.d.store.deleteVm(rec.id);
-      this.networksChanged(rec.spec);
+      this.vms.forget(rec.id);
+      this.nics.networksChanged(rec.spec);
       this.d.log.info("VM deleted", { vm: rec.name, id: rec.id });
       return { existed: true };
     });
@@ -367,30 +343,14 @@ export class VmService {
 
   /** The last `bytes` of what the guest printed on its serial console. */
   serialLog(name: string, bytes: number): { text: string; truncated: boolean } {
-    const rec = this.mustGet(name);
-    const file = this.paths(rec.id).serialLog;
-    let size: number;
-    try {
-      size = statSync(file).size;
-    } catch {
-      return { text: "", truncated: false };
-    }
-    const start = Math.max(0, size - bytes);
-    const buf = Buffer.alloc(size - start);
-    const fd = openSync(file, "r");
-    try {
-      readSync(fd, buf, 0, buf.length, start);
-    } finally {
-      closeSync(fd);
-    }
-    return { text: buf.toString("utf8"), truncated: start > 0 };
+    return this.files.serialLog(this.mustGet(name).id, bytes);
   }
 
   /** A connection to the VM's serial console (QEMU takes one client at a time). */
   async openConsole(name: string): Promise<net.Socket> {
     const rec = this.mustGet(name);
     if (!this.isAlive(rec)) throw errors.invalidState(`VM "${name}" is not running: its console has nothing to attach to (see vm.serialLog for what it printed).`);
-    const sock = net.createConnection(this.paths(rec.id).serialSocket);
+    const sock = net.createConnection(this.files.paths(rec.id).serialSocket);
     await new Promise<void>((resolve, reject) => {
       sock.once("connect", resolve);
       sock.once("error", (e) => reject(errors.conflict(`The console of VM "${name}" is busy or gone: ${e.message}`)));
@@ -400,133 +360,79 @@ export class VmService {
 
   // ---- QEMU lifecycle -------------------------------------------------------
 
-  private async startQemu(rec: Rec): Promise<void> {
-    mkdirSync(this.vmDir(rec.id), { recursive: true, mode: 0o700 });
-    if (rec.spec.cloudInit && !existsSync(this.seedPath(rec.id))) await this.writeSeed(rec);
+  /**
+   * Starts the VM's QEMU: its files, its user's grants and its taps, then
+   * the launch and the QMP attach. Each step registers its undo on `r`, so a
+   * start that fails part-way leaves no QEMU, tap, file or grant behind.
+   */
+  private async startQemu(rec: Rec, r: Reverter): Promise<void> {
+    const rt = this.vms.of(rec);
+    if (this.files.ensureDir(rec.id)) r.add("remove the VM's directory", () => this.files.remove(rec.id));
+    const seed = this.files.seedPath(rec.id);
+    if (rec.spec.cloudInit && !existsSync(seed)) {
+      await this.files.writeSeed(rec);
+      r.add("remove the cloud-init seed", () => rmSync(seed, { force: true }));
+    }
     const cfg = this.qemuConfig(rec);
-    if (cfg.firmware.type === "uefi" && !existsSync(cfg.firmware.vars)) {
-      // The VM's own NVRAM: created once, 0600 from the start (a copy would take the template's 0644), kept across restarts, removed with the VM.
-      writeFileSync(cfg.firmware.vars, readFileSync(this.ovmf().vars), { mode: 0o600, flag: "wx" });
+    if (cfg.firmware.type === "uefi" && this.files.ensureNvram(rec.id)) r.add("remove the VM's NVRAM", () => rmSync(this.files.nvramPath(rec.id), { force: true }));
+    const as = this.runAs(rec, r);
+    if (as) {
+      const owners = this.files.grant(rec.id, cfg.disks.map((d) => d.file), as);
+      r.add("give the VM's files back to their owners", () => this.files.restore(owners));
     }
-    const as = this.runAs(rec);
-    this.grantFiles(rec, cfg.disks.map((d) => d.file), as);
-    await this.ensureTaps(rec);
-    let pid: number;
-    const exit: Exit = {};
-    let arrived!: () => void;
-    exit.statusKnown = new Promise<void>((r) => (arrived = r));
-    const onExit = (status: { code: number | null; signal: string | null }) => {
-      exit.status = status;
-      arrived();
-    };
-    try {
-      pid = await this.d.qemu.launch(cfg, { as, onExit, onSpawn: (p) => this.intoCpuGroup(rec, p) });
-    } catch (e) {
-      throw new KvmError("qemu_failed", `QEMU could not start VM "${rec.name}": ${(e as Error).message}`, { vm: rec.name });
-    }
-    this.watchExit(pid, exit);
-    rec.pid = pid;
+    await this.ensureTaps(rec, r);
+    const prev = { accelerator: rec.accelerator, lastExit: rec.lastExit };
+    const qemuFiles = this.files.qemuFiles(rec.id);
+    let cgroup: QemuProcess["cgroup"] | undefined;
+    const proc = await QemuProcess.launch(this.d.qemu, cfg, { vm: rec, as, log: this.d.log, onSpawn: (p) => (cgroup = this.intoCgroups(rec, p)) });
+    proc.cgroup = cgroup ?? { none: "QEMU had no pid at its spawn" };
+    rt.ran(proc, "starting");
+    rec.pid = proc.pid;
     rec.accelerator = cfg.accel;
     rec.stopRequested = false;
     this.d.store.saveVm(rec);
-    this.startedAt.delete(rec.id);
-    this.guests.delete(rec.id);
-    this.agentPolls.delete(rec.id);
-    try {
-      await this.attach(rec, pid);
-    } catch (e) {
-      process.kill(pid, "SIGKILL");
-      await waitGone(() => isOurQemu(pid, rec.id), 5000);
-      this.exits.delete(pid);
-      rec.pid = null;
+    r.add("kill the QEMU just started", async () => {
+      // Recorded as hostd's own stop first, so its QMP close is never taken for a crash (nor restarted).
+      rec.stopRequested = true;
       this.d.store.saveVm(rec);
-      throw new KvmError("qemu_failed", `QEMU started VM "${rec.name}" but its QMP socket did not answer: ${(e as Error).message}`);
+      rt.phase = "stopping";
+      await proc.kill();
+      rt.end(proc.pid);
+      // Once reaped (its exit status arrived) the kernel no longer lists it in its cgroup, which can go.
+      await proc.settle();
+      if (proc.cgroup instanceof QemuCgroup) proc.cgroup.remove();
+      Object.assign(rec, { pid: null, stopRequested: false, ...prev });
+      this.d.store.saveVm(rec);
+      // A killed QEMU leaves its sockets and pidfile behind.
+      this.files.putBackQemuFiles(qemuFiles);
+    });
+    try {
+      await rt.attach(ATTACH_ATTEMPTS, (p) => this.onQmpClosed(rec, p));
+    } catch (e) {
+      throw new KvmError("qemu_failed", `QEMU started VM "${rec.name}" but its QMP socket did not answer: ${(e as Error).message}`, { vm: rec.name });
     }
-    this.d.log.info("VM started", { vm: rec.name, pid, accel: cfg.accel });
+    this.d.log.info("VM started", { vm: rec.name, pid: proc.pid, accel: cfg.accel });
   }
 
-  /**
-   * Stops QEMU: ACPI power button first (unless forced), then QMP `quit`,
-   * then SIGKILL, each bounded, so a stop always ends.
-   */
+  /** Stops QEMU (see QemuProcess.stop) and records its exit as hostd's. */
   private async stopQemu(rec: Rec, o: { force: boolean; timeoutSeconds: number }): Promise<void> {
-    const pid = rec.pid;
-    if (pid === null) return;
-    const alive = () => isOurQemu(pid, rec.id);
+    const rt = this.vms.of(rec);
+    const proc = rt.process;
+    if (rec.pid === null || !proc) return;
     rec.stopRequested = true;
     this.d.store.saveVm(rec);
-    const mon = this.monitors.get(rec.id);
-    if (!o.force && o.timeoutSeconds > 0 && mon) {
-      // The guest agent shuts down cleanly even where ACPI is ignored; ACPI covers guests without one.
-      if (this.guests.has(rec.id)) {
-        await new GuestAgent(this.paths(rec.id).guestAgent).shutdown("powerdown").catch(() => undefined);
-      }
-      // A press of the ACPI button before the guest listens for it (early boot) is lost, so press again now and then.
-      const deadline = Date.now() + o.timeoutSeconds * 1000;
-      while (alive() && Date.now() < deadline) {
-        await mon.qmp.execute("system_powerdown").catch(() => undefined);
-        await waitGone(alive, Math.min(POWERDOWN_REPEAT_MS, Math.max(0, deadline - Date.now())));
-      }
-      if (alive()) {
-        this.d.log.warn("guest did not power off in time; powering it off", { vm: rec.name, timeoutSeconds: o.timeoutSeconds });
-      }
-    }
-    if (alive()) {
-      // QMP quit, or SIGTERM when hostd has no monitor: both make QEMU exit cleanly.
-      if (mon && !mon.qmp.isClosed) await mon.qmp.execute("quit").catch(() => undefined);
-      else process.kill(pid, "SIGTERM");
-      await waitGone(alive, 5000);
-    }
-    if (alive()) {
-      process.kill(pid, "SIGKILL");
-      if (!(await waitGone(alive, 10_000))) {
-        throw new KvmError("timeout", `QEMU (pid ${pid}) of VM "${rec.name}" did not exit even after SIGKILL.`);
-      }
-    }
-    this.recordExit(rec, this.monitors.get(rec.id));
+    rt.phase = "stopping";
+    await proc.stop(o, { monitor: rt.monitor, agentShutdown: () => rt.agentShutdown() });
+    // Its exit status, and the kernel's reaping (which lets its cgroup go), follow a moment later.
+    await proc.settle();
+    this.recordExit(rec);
   }
 
-  /**
-   * Connects hostd's QMP monitor to a running QEMU and listens for its end.
-   * Right after a launch the socket may need a moment; the poller makes one
-   * attempt per round instead.
-   */
-  private async attach(rec: Rec, pid: number, attempts = 50): Promise<void> {
-    const qmpPath = this.paths(rec.id).qmp;
-    let qmp: QmpClient | undefined;
-    let lastErr: Error | undefined;
-    for (let i = 0; i < attempts && !qmp; i++) {
-      try {
-        qmp = await QmpClient.connect(qmpPath, 5000);
-      } catch (e) {
-        lastErr = e as Error;
-        if (!isOurQemu(pid, rec.id)) break;
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    }
-    if (!qmp) throw lastErr ?? new Error("QMP connect failed");
-    const mon: Monitor = { qmp, pid };
-    this.monitors.get(rec.id)?.qmp.close();
-    this.monitors.set(rec.id, mon);
-    qmp.on("event", (ev: QmpEvent) => {
-      if (ev.event === "SHUTDOWN") {
-        mon.lastShutdown = { guest: ev.data?.guest === true, reason: String(ev.data?.reason ?? "") };
-      }
-      if (RUNSTATE_EVENTS.has(ev.event) && mon.live) {
-        void (qmp.execute("query-status") as Promise<{ status: string }>).then(
-          (st) => mon.live && (mon.live.status = st.status),
-          () => undefined,
-        );
-      }
-    });
-    qmp.on("close", () => {
-      // QEMU closes its sockets just before exiting: give /proc a moment (and the exit status,
-      // when hostd is its parent, a moment to arrive), then record the exit.
-      void waitGone(() => isOurQemu(pid, rec.id), 2000)
-        .then(() => this.exitStatusOf(pid))
-        .then(() => this.reap(rec.name, rec.id, pid));
-    });
-    await this.readLive(mon).catch(() => undefined);
+  /** QEMU closes its sockets just before exiting: give /proc (and the exit status) a moment, then record the exit. */
+  private onQmpClosed(rec: Rec, proc: QemuProcess): void {
+    void waitGone(() => proc.alive(), 2000)
+      .then(() => proc.settle())
+      .then(() => this.reap(rec.name, rec.id, proc.pid));
   }
 
   /** Backstop: VMs whose QEMU disappeared without a QMP close we noticed, or whose QMP we lost. */
@@ -534,16 +440,24 @@ export class VmService {
     if (this.polling) return;
     this.polling = true;
     try {
-      for (const rec of this.d.store.listVms<VmSpec>()) {
+      const recs = this.d.store.listVms<VmSpec>();
+      // Own cgroups of QEMUs whose exit is recorded and that are reaped by now; those still recorded stay.
+      this.d.cpuGroup?.sweep(new Set(recs.flatMap((r) => (r.pid === null ? [] : [qemuCgroupName(r.id, r.pid)]))));
+      for (const rec of recs) {
         if (rec.pid === null) continue;
+        const rt = this.vms.of(rec);
         if (!isOurQemu(rec.pid, rec.id)) {
           const pid = rec.pid;
-          void this.exitStatusOf(pid).then(() => this.reap(rec.name, rec.id, pid));
-        }
-        else if (!this.monitors.has(rec.id) || this.monitors.get(rec.id)!.qmp.isClosed) {
-          await this.attach(rec, rec.pid, 1).catch(() => undefined);
+          void (rt.process?.settle() ?? Promise.resolve()).then(() => this.reap(rec.name, rec.id, pid));
+        } else if (!rt.attached) {
+          if (!rt.process) {
+            const proc = QemuProcess.adopt(rec.pid, rec, this.d.log);
+            proc.cgroup = this.intoCgroups(rec, rec.pid);
+            rt.ran(proc, "running");
+          }
+          await rt.attach(1, (p) => this.onQmpClosed(rec, p)).catch(() => undefined);
         } else if (rec.spec.guestAgent) {
-          this.pollAgent(rec);
+          rt.pollAgent();
         }
       }
     } finally {
@@ -551,90 +465,78 @@ export class VmService {
     }
   }
 
-  /**
-   * Gives the exit status of a QEMU this hostd started a moment to arrive (Node reaps its
-   * children asynchronously), so a kill is not recorded as "vanished". Never waits long.
-   */
-  private exitStatusOf(pid: number): Promise<unknown> {
-    const known = this.exits.get(pid)?.statusKnown;
-    return known ? Promise.race([known, new Promise((r) => setTimeout(r, 500))]) : Promise.resolve();
-  }
-
   /** Records the exit of QEMU `pid` of VM `id`, once, if it is really gone. */
   private reap(name: string, id: string, pid: number): void {
     const rec = this.d.store.getVmByName<VmSpec>(name);
     if (!rec || rec.id !== id || rec.pid !== pid || isOurQemu(pid, id)) return;
-    this.recordExit(rec, this.monitors.get(id));
+    this.recordExit(rec);
   }
 
-  private recordExit(rec: Rec, mon: Monitor | undefined): void {
+  /** Records why the VM's QEMU ended (once per QEMU; a second caller only picks up the recorded state). */
+  private recordExit(rec: Rec): void {
     if (rec.pid === null) return;
-    const exit = this.exits.get(rec.pid);
-    this.exits.delete(rec.pid);
-    const oomNow = oomKills(exit?.cgroup);
+    const stored = this.d.store.getVmByName<VmSpec>(rec.name);
+    if (stored?.id === rec.id && stored.pid !== rec.pid) {
+      // Recorded already (a QMP close and a stop can race): take what was saved.
+      Object.assign(rec, stored);
+      return;
+    }
+    const rt = this.vms.of(rec);
+    const ended = rt.end(rec.pid);
+    // A QEMU that ended while hostd was down is known only by its cgroup, found by its VM id and pid.
+    const cgroup = ended?.process.cgroup ?? this.d.cpuGroup?.find(rec.id, rec.pid);
     const { reason, detail } = classifyExit({
       stopRequested: rec.stopRequested,
-      shutdown: mon?.lastShutdown,
-      status: exit?.status,
-      oomKilled: oomNow !== undefined && exit?.oomAtStart !== undefined && oomNow > exit.oomAtStart,
+      shutdown: ended?.shutdown,
+      status: ended?.process.status,
+      oomKilled: cgroup instanceof QemuCgroup ? cgroup.oomKilled() : undefined,
     });
+    // Read; now it may go (an unreaped zombie keeps it a moment longer: the poller's sweep removes it then).
+    if (cgroup instanceof QemuCgroup) cgroup.remove();
     rec.lastExit = { reason, at: new Date().toISOString(), detail };
     const level = CRASH_REASONS.has(reason) ? "warn" : "info";
     this.d.log.log(level, "VM exited", { vm: rec.name, pid: rec.pid, reason, detail });
-    if (CRASH_REASONS.has(reason) && rec.spec.running && rec.spec.restartPolicy === "on-crash") this.scheduleRestart(rec.name, rec.id);
+    if (CRASH_REASONS.has(reason) && rec.spec.running && rec.spec.restartPolicy === "on-crash") this.scheduleRestart(rt);
     rec.pid = null;
     rec.stopRequested = false;
     this.d.store.saveVm(rec);
-    mon?.qmp.removeAllListeners();
-    mon?.qmp.close();
-    this.monitors.delete(rec.id);
-    this.guests.delete(rec.id);
-    this.agentPolls.delete(rec.id);
-    this.startedAt.delete(rec.id);
   }
 
   /**
    * `restartPolicy: on-crash`: start the VM again after 1, 2, 4, 8, 16 s; after 5 restarts
    * within 10 minutes hostd gives up (a VM that keeps crashing needs a person) and says so.
    */
-  private scheduleRestart(name: string, id: string): void {
-    const now = Date.now();
-    const recent = (this.autoRestarts.get(id) ?? []).filter((t) => now - t < AUTO_RESTART_WINDOW_MS);
-    if (recent.length >= AUTO_RESTART_MAX) {
-      this.d.log.error("VM keeps crashing; not restarting it again (restartPolicy on-crash)", { vm: name, restarts: recent.length, windowMinutes: AUTO_RESTART_WINDOW_MS / 60_000 });
-      return;
-    }
-    recent.push(now);
-    this.autoRestarts.set(id, recent);
-    const delay = 1000 * 2 ** (recent.length - 1);
+  private scheduleRestart(rt: VmRuntime): void {
+    const attempt = rt.restartAttempt(Date.now());
+    if (attempt === undefined) return;
+    const { id, name } = rt;
     setTimeout(() => {
       if (this.closing) return;
-      void this.locks
-        .run(name, async () => {
+      void this.vms
+        .serialize(name, async () => {
           const rec = this.d.store.getVmByName<VmSpec>(name);
           // Only the same VM, still meant to run, still crashed (nobody started or stopped it meanwhile).
           if (!rec || rec.id !== id || !rec.spec.running || rec.spec.restartPolicy !== "on-crash" || this.isAlive(rec)) return;
-          this.d.log.warn("restarting crashed VM (restartPolicy on-crash)", { vm: name, attempt: recent.length });
-          await this.startQemu(rec);
+          this.d.log.warn("restarting crashed VM (restartPolicy on-crash)", { vm: name, attempt });
+          await withRevert(this.d.log, "vm.restart", (r) => this.startQemu(rec, r));
         })
         .catch((e: Error) => this.d.log.error("could not restart crashed VM", { vm: name, err: e.message }));
-    }, delay).unref();
+    }, 1000 * 2 ** (attempt - 1)).unref();
   }
 
-  /** Puts a QEMU into the VMs' CPU group; a VM left outside still runs, so a failure is only logged. */
-  private intoCpuGroup(rec: Rec, pid: number): void {
+  /**
+   * Puts a QEMU into the VMs' CPU group and a cgroup of its own (drivers/cgroup.ts). A VM left
+   * outside still runs, so a failure is only logged; its exits by SIGKILL then cannot be attributed.
+   */
+  private intoCgroups(rec: Rec, pid: number): QemuProcess["cgroup"] {
+    if (!this.d.cpuGroup) return { none: "this host offers hostd no cgroup for VMs" };
     try {
-      this.d.cpuGroup?.add(pid);
+      const own = this.d.cpuGroup.place(rec.id, pid);
+      return typeof own === "string" ? { none: own } : own;
     } catch (e) {
-      this.d.log.warn("could not put QEMU into the VMs' CPU group", { vm: rec.name, pid, err: (e as Error).message });
+      this.d.log.warn("could not put QEMU into the VMs' cgroups", { vm: rec.name, pid, err: (e as Error).message });
+      return { none: (e as Error).message };
     }
-  }
-
-  /** Notes QEMU's cgroup and its OOM-kill count now, to tell an OOM kill from another SIGKILL later. */
-  private watchExit(pid: number, exit: Exit): void {
-    exit.cgroup = cgroupDir(pid);
-    exit.oomAtStart = oomKills(exit.cgroup);
-    this.exits.set(pid, exit);
   }
 
   // ---- reading the real state ------------------------------------------------
@@ -646,19 +548,20 @@ export class VmService {
   private async info(rec: Rec): Promise<VmInfo> {
     if (rec.pid !== null && !isOurQemu(rec.pid, rec.id)) {
       // Gone without hostd having heard yet: record it (once, whoever gets there first), then report that.
-      await this.exitStatusOf(rec.pid);
+      await this.vms.of(rec).process?.settle();
       this.reap(rec.name, rec.id, rec.pid);
       const now = this.d.store.getVmByName<VmSpec>(rec.name);
       if (now && now.id === rec.id) Object.assign(rec, now);
     }
+    const rt = rec.pid !== null ? this.vms.of(rec) : undefined;
     let state: VmState;
     let qemuStatus: string | null = null;
     let actual: VmInfo["actual"] = null;
-    if (rec.pid !== null) {
-      const mon = this.monitors.get(rec.id);
-      if (mon && !mon.qmp.isClosed) {
+    if (rt) {
+      const mon = rt.attached ? rt.monitor : undefined;
+      if (mon) {
         // Normally answered from memory; only a monitor still attaching asks QEMU.
-        const live = mon.live ?? (await this.readLive(mon).catch(() => undefined));
+        const live = mon.live ?? (await mon.readLive().catch(() => undefined));
         qemuStatus = live?.status ?? null;
         actual = live?.actual ?? null;
       }
@@ -666,6 +569,7 @@ export class VmService {
     } else {
       state = rec.lastExit && CRASH_REASONS.has(rec.lastExit.reason) ? "crashed" : "stopped";
     }
+    const running = rt && { startedMs: rt.process?.startedMs(), guest: rt.guest };
     return {
       id: rec.id,
       name: rec.name,
@@ -677,25 +581,145 @@ export class VmService {
       accelerator: rec.accelerator,
       actual,
       lastExit: rec.lastExit,
-      ...this.nicInfo(rec),
-      guest: rec.pid !== null ? (this.guests.get(rec.id) ?? null) : null,
+      ...this.nics.info(rec, running),
+      guest: rt?.guest ?? null,
       createdAt: rec.createdAt,
       updatedAt: rec.updatedAt,
     };
   }
 
-  /** Reads QEMU's run state, memory and vCPUs into `mon.live` (three QMP queries, in parallel). */
-  private async readLive(mon: Monitor): Promise<NonNullable<Monitor["live"]>> {
-    const [st, mem, cpus] = await Promise.all([
-      mon.qmp.execute("query-status") as Promise<{ status: string }>,
-      mon.qmp.execute("query-memory-size-summary") as Promise<{ "base-memory": number; "plugged-memory"?: number }>,
-      mon.qmp.execute("query-cpus-fast") as Promise<unknown[]>,
-    ]);
-    mon.live = {
-      status: st.status,
-      actual: { memoryMiB: Math.round((mem["base-memory"] + (mem["plugged-memory"] ?? 0)) / (1024 * 1024)), vcpus: cpus.length },
-    };
-    return mon.live;
+  // ---- the VM's own user ------------------------------------------------------------
+
+  /** The lowest free VM uid. Callers record it before any await, so it is never handed out twice. */
+  private allocateUid(): number | null {
+    if (!this.d.isolation) return null;
+    const used = new Set(this.d.store.vmUids());
+    const { uidBase, uidCount } = this.d.isolation;
+    let uid = uidBase;
+    while (used.has(uid)) uid++;
+    if (uid >= uidBase + uidCount) {
+      throw errors.conflict(`Every uid of this hostd's VM uid range ${uidBase}-${uidBase + uidCount - 1} is taken: delete VMs first.`, { uidBase, uidCount });
+    }
+    return uid;
+  }
+
+  /** Who the VM's QEMU runs as (a VM from before isolation gets its uid now). */
+  private runAs(rec: Rec, r?: Reverter): RunAs | undefined {
+    if (!this.d.isolation) return undefined;
+    if (rec.uid === null) {
+      rec.uid = this.allocateUid();
+      this.d.store.saveVm(rec);
+      r?.add("forget the VM's uid", () => {
+        rec.uid = null;
+        this.d.store.saveVm(rec);
+      });
+    }
+    return { uid: rec.uid!, gid: rec.uid!, groups: this.d.isolation.groups };
+  }
+
+  /** Disks that left a VM go back to root (a Disk outlives the VM that used it). */
+  private releaseDisks(disks: VmDisk[], r?: Reverter): void {
+    if (!this.d.isolation || disks.length === 0) return;
+    const owners = this.files.release(disks.flatMap((d) => this.d.disks.record(d.disk)?.path ?? []));
+    r?.add("give the disks back to the VM's user", () => this.files.restore(owners));
+  }
+
+  // ---- NICs and taps -------------------------------------------------------------
+
+  /** Makes the tap of every network NIC exist and sit on its network's bridge (idempotent); a tap made now is deleted on undo. */
+  private async ensureTaps(rec: Rec, r?: Reverter): Promise<void> {
+    for (const t of this.nics.taps(this.nics.qemuNics(rec))) {
+      if ((await this.ensureTap(t, rec)) && r) r.add(`delete tap ${t.tap}`, () => this.nics.deleteTap(t.tap));
+    }
+  }
+
+  private async ensureTap(t: { tap: string; network: string }, rec: Rec): Promise<boolean> {
+    return this.nics.ensureTap(t, rec.name, this.runAs(rec)?.uid, this.isAlive(rec));
+  }
+
+  /** Deletes the taps of these NICs (a tap already gone is fine). */
+  private async deleteTaps(nics: QemuNic[]): Promise<void> {
+    for (const t of this.nics.taps(nics)) await this.nics.deleteTap(t.tap);
+  }
+
+  /** Puts running VMs' taps back on `network`'s bridge after it was recreated. */
+  private async reattachTaps(network: string): Promise<void> {
+    for (const rec of this.d.store.listVms<VmSpec>()) {
+      if (!this.isAlive(rec)) continue;
+      for (const t of this.nics.taps(this.nics.qemuNics(rec))) {
+        if (t.network !== network) continue;
+        // One tap that cannot go back must not keep the others off the bridge.
+        await this.ensureTap(t, rec).catch((e: Error) => this.d.log.error("could not put a tap back on its bridge", { vm: rec.name, tap: t.tap, err: e.message }));
+      }
+    }
+  }
+
+  /** NICs on `network`, for dnsmasq's static hosts and the network's "still in use" check. */
+  private portsOn(network: string): NetworkPort[] {
+    return this.nics.portsOn(network, this.d.store.listVms<VmSpec>());
+  }
+
+  // ---- disks -------------------------------------------------------------------
+
+  /**
+   * Hot-plugs and unplugs disks and NICs of a running VM, through the one
+   * plug and one unplug sequence (vm-hotplug.ts); other devices stay where
+   * they are. Disks keep their slots, NICs their ports and MACs.
+   */
+  private async hotplug(rec: Rec, before: { spec: VmSpec; devices: VmDevices }, disks: DiskChange, nics: { attach: QemuNic[]; detach: QemuNic[] }, r: Reverter): Promise<void> {
+    const mon = this.vms.of(rec).qmp();
+    const gone = qemuDisks(before.spec, this.resolveDisks(before.spec), assignDiskSlots(before.spec.disks, before.devices));
+    // qemuDisks keeps the spec's order.
+    for (const d of disks.detach) await hotunplug(mon, diskPluggable(d.disk, gone[before.spec.disks.indexOf(d)]!), rec.name, r);
+    for (const n of nics.detach) await hotunplug(mon, nicPluggable(n), rec.name, r);
+    const slots = assignDiskSlots(rec.spec.disks, rec.devices);
+    rec.devices = { ...rec.devices, diskSlots: slots };
+    this.d.store.saveVm(rec);
+    const all = qemuDisks(rec.spec, this.resolveDisks(rec.spec), slots);
+    for (const d of disks.attach) {
+      const qd = all.find((x) => x.slot === slots[slotKey(d)] && x.bus === d.bus)!;
+      // QEMU opens the file itself, as the VM's user.
+      const as = this.runAs(rec, r);
+      if (as) {
+        const owners = this.files.grant(rec.id, [qd.file], as);
+        r.add(`give disk "${d.disk}" back to its owner`, () => this.files.restore(owners));
+      }
+      await hotplug(mon, diskPluggable(d.disk, qd), rec.name, r);
+    }
+    for (const n of nics.attach) {
+      for (const t of this.nics.taps([n])) {
+        if (await this.ensureTap(t, rec)) r.add(`delete tap ${t.tap}`, () => this.nics.deleteTap(t.tap));
+      }
+      await hotplug(mon, nicPluggable(n), rec.name, r);
+    }
+  }
+
+  /** QMP block_resize for a disk attached to a running VM. */
+  private async resizeOnline(disk: string, bytes: number): Promise<boolean> {
+    const rec = this.vmUsingDisk(disk);
+    const r = this.d.disks.record(disk);
+    if (!rec || !r || !this.isAlive(rec)) return false;
+    const rt = this.vms.of(rec);
+    if (!rt.attached) return false;
+    await rt.qmp().execute("block_resize", { "node-name": diskIds(r.id).node, size: bytes });
+    return true;
+  }
+
+  private resolveDisks(spec: VmSpec): Map<string, ResolvedDisk> {
+    const m = new Map<string, ResolvedDisk>();
+    for (const d of spec.disks) {
+      const r = this.d.disks.record(d.disk);
+      if (!r) throw errors.conflict(`Disk "${d.disk}" of VM "${spec.name}" does not exist on this host.`, { disk: d.disk });
+      m.set(d.disk, { name: r.name, id: r.id, file: r.path, format: r.format });
+    }
+    return m;
+  }
+
+  /** Rebuilds the VM's cloud-init seed from its spec; undo puts the previous seed (or none) back. */
+  private async replaceSeed(rec: Rec, r: Reverter): Promise<void> {
+    const previous = this.files.snapshot(this.files.seedPath(rec.id));
+    await this.files.writeSeed(rec);
+    r.add("put back the previous cloud-init seed", () => this.files.putBack(previous));
   }
 
   // ---- helpers ----------------------------------------------------------------
@@ -734,7 +758,7 @@ export class VmService {
         throw errors.conflict(`Disk "${d.disk}" is already attached to VM "${owner.name}"; a disk belongs to one VM at a time.`, { disk: d.disk, vm: owner.name });
       }
     }
-    if (spec.firmware === "uefi") this.ovmf();
+    if (spec.firmware === "uefi") this.files.ovmf();
     if (this.d.isolation && spec.networkInterfaces.some(isNetworkNic) && (statSync("/dev/net/tun").mode & 0o006) !== 0o006) {
       throw errors.conflict(`VM "${spec.name}" has NICs on networks, but its unprivileged QEMU cannot open /dev/net/tun: make it world read-writable (chmod 0666 /dev/net/tun, Debian's default; \`hostd doctor\` checks it).`);
     }
@@ -767,320 +791,6 @@ export class VmService {
     return out;
   }
 
-  private ovmf(): { code: string; vars: string } {
-    const o = this.d.ovmf ?? { code: "/usr/share/OVMF/OVMF_CODE_4M.fd", vars: "/usr/share/OVMF/OVMF_VARS_4M.fd" };
-    if (!existsSync(o.code) || !existsSync(o.vars)) {
-      throw new KvmError("unsupported", `UEFI firmware is not installed on this host (${o.code}): install the ovmf package.`);
-    }
-    return o;
-  }
-
-  private seedPath(id: string): string {
-    return path.join(this.vmDir(id), "seed.iso");
-  }
-
-  /** (Re)builds the VM's cloud-init seed, or removes it when the spec has no cloud-init. */
-  private async writeSeed(rec: Rec): Promise<void> {
-    const ci = rec.spec.cloudInit;
-    if (!ci) {
-      rmSync(this.seedPath(rec.id), { force: true });
-      return;
-    }
-    // instance-id and local-hostname come from hostd unless the user's meta-data sets them.
-    const user = ci.metaData ?? "";
-    const ours = renderMetaData({ instanceId: ci.instanceId ?? rec.id, hostname: rec.name })
-      .split("\n")
-      .filter((line) => line !== "" && !new RegExp(`^${line.split(":")[0]}\\s*:`, "m").test(user));
-    const metaData = [...ours, user].filter((x) => x !== "").join("\n") + "\n";
-    mkdirSync(this.vmDir(rec.id), { recursive: true, mode: 0o700 });
-    try {
-      await buildSeed(this.seedPath(rec.id), { userData: ci.userData, metaData, networkConfig: ci.networkConfig });
-    } catch (e) {
-      throw new KvmError("qemu_failed", `Could not build the cloud-init seed of VM "${rec.name}": ${(e as Error).message}`, { vm: rec.name });
-    }
-  }
-
-  /** Attaches and detaches disks of a running VM over QMP; the VM and its other devices stay as they are. */
-  private async hotplugDisks(rec: Rec, attach: VmDisk[], detach: VmDisk[]): Promise<void> {
-    const mon = this.monitors.get(rec.id);
-    if (!mon) throw errors.invalidState(`VM "${rec.name}" is running but hostd has no QMP connection to it yet; retry in a moment.`);
-    for (const d of detach) {
-      const r = this.d.disks.record(d.disk);
-      const ids = r ? diskIds(r.id) : undefined;
-      if (!ids) continue;
-      const deleted = mon.qmp.waitEvent("DEVICE_DELETED", (ev) => ev.data?.device === ids.id, 30_000);
-      await mon.qmp.execute("device_del", { id: ids.id });
-      try {
-        await deleted;
-      } catch {
-        throw new KvmError("timeout", `The guest of VM "${rec.name}" did not release disk "${d.disk}" within 30 s (PCIe hot-unplug needs the guest's cooperation).`);
-      }
-      await mon.qmp.execute("blockdev-del", { "node-name": ids.node });
-      this.releaseDisks([d]);
-    }
-    const slots = assignDiskSlots(rec.spec.disks, rec.devices);
-    rec.devices = { ...rec.devices, diskSlots: slots };
-    this.d.store.saveVm(rec);
-    const all = qemuDisks(rec.spec, this.resolveDisks(rec.spec), slots);
-    for (const d of attach) {
-      const qd = all.find((x) => x.slot === slots[slotKey(d)] && x.bus === d.bus)!;
-      // QEMU opens the file itself, as the VM's user.
-      this.grantFiles(rec, [qd.file], this.runAs(rec));
-      await mon.qmp.execute("blockdev-add", blockdevOf(qd));
-      try {
-        await mon.qmp.execute("device_add", diskDeviceOf(qd));
-      } catch (e) {
-        await mon.qmp.execute("blockdev-del", { "node-name": qd.node }).catch(() => undefined);
-        throw new KvmError("qemu_failed", `QEMU could not hot-plug disk "${d.disk}" into VM "${rec.name}": ${(e as Error).message}`);
-      }
-    }
-  }
-
-  /** QMP block_resize for a disk attached to a running VM. */
-  private async resizeOnline(disk: string, bytes: number): Promise<boolean> {
-    const rec = this.vmUsingDisk(disk);
-    const r = this.d.disks.record(disk);
-    if (!rec || !r || !this.isAlive(rec)) return false;
-    const mon = this.monitors.get(rec.id);
-    if (!mon) return false;
-    await mon.qmp.execute("block_resize", { "node-name": diskIds(r.id).node, size: bytes });
-    return true;
-  }
-
-  /** Asks the guest agent for addresses, hostname and OS, without ever blocking a request. */
-  private pollAgent(rec: Rec): void {
-    const st = this.agentPolls.get(rec.id) ?? { next: 0, busy: false };
-    this.agentPolls.set(rec.id, st);
-    if (st.busy || Date.now() < st.next) return;
-    st.busy = true;
-    const agent = new GuestAgent(this.paths(rec.id).guestAgent);
-    void (async () => {
-      try {
-        const [interfaces, hostname, os] = await Promise.all([
-          agent.interfaces(),
-          agent.hostname().catch(() => null),
-          agent.osInfo().catch(() => null),
-        ]);
-        this.guests.set(rec.id, {
-          hostname,
-          os: os ? (os.prettyName ?? os.name ?? null) : null,
-          interfaces: interfaces.map((i) => ({ name: i.name, mac: i.mac ?? null, addresses: i.addresses })),
-          at: new Date().toISOString(),
-        });
-        st.next = Date.now() + AGENT_REFRESH_MS;
-      } catch {
-        st.next = Date.now() + AGENT_RETRY_MS;
-      } finally {
-        st.busy = false;
-      }
-    })();
-  }
-
-  // ---- the VM's own user ------------------------------------------------------------
-
-  /** The lowest free VM uid. Callers record it before any await, so it is never handed out twice. */
-  private allocateUid(): number | null {
-    if (!this.d.isolation) return null;
-    const used = new Set(this.d.store.vmUids());
-    const { uidBase, uidCount } = this.d.isolation;
-    let uid = uidBase;
-    while (used.has(uid)) uid++;
-    if (uid >= uidBase + uidCount) {
-      throw errors.conflict(`Every uid of this hostd's VM uid range ${uidBase}-${uidBase + uidCount - 1} is taken: delete VMs first.`, { uidBase, uidCount });
-    }
-    return uid;
-  }
-
-  /** Who the VM's QEMU runs as (a VM from before isolation gets its uid now). */
-  private runAs(rec: Rec): RunAs | undefined {
-    if (!this.d.isolation) return undefined;
-    if (rec.uid === null) {
-      rec.uid = this.allocateUid();
-      this.d.store.saveVm(rec);
-    }
-    return { uid: rec.uid!, gid: rec.uid!, groups: this.d.isolation.groups };
-  }
-
-  /**
-   * Gives the VM's user its directory and the files QEMU opens read-write
-   * (disks, NVRAM, seed): owner only, so no other VM can read them.
-   */
-  private grantFiles(rec: Rec, disks: string[], as: RunAs | undefined): void {
-    if (!as) return;
-    const dir = this.vmDir(rec.id);
-    chownSync(dir, as.uid, as.gid);
-    chmodSync(dir, 0o700);
-    for (const f of [...disks, path.join(dir, "OVMF_VARS.fd"), this.seedPath(rec.id)]) {
-      if (!existsSync(f)) continue;
-      chownSync(f, as.uid, as.gid);
-      chmodSync(f, 0o600);
-    }
-  }
-
-  /** Disks that left a VM go back to root (a Disk outlives the VM that used it). */
-  private releaseDisks(disks: VmDisk[]): void {
-    if (!this.d.isolation) return;
-    for (const d of disks) {
-      const r = this.d.disks.record(d.disk);
-      if (r && existsSync(r.path)) chownSync(r.path, 0, 0);
-    }
-  }
-
-  // ---- NICs and taps -------------------------------------------------------------
-
-  /** QEMU's view of the VM's NICs, from the kept placements. */
-  private qemuNicsOf(rec: Rec): QemuNic[] {
-    const placements = keptNics(rec.id, rec.spec.networkInterfaces, rec.devices).nics;
-    return qemuNics(rec.id, rec.spec, placements, this.d.vhostNet);
-  }
-
-  /** Makes the tap of every network NIC exist and sit on its network's bridge (idempotent). */
-  private async ensureTaps(rec: Rec): Promise<void> {
-    for (const n of this.qemuNicsOf(rec)) {
-      if (n.netdev.type === "tap") await this.ensureTap(n.netdev.ifname, n.netdev.network, rec);
-    }
-  }
-
-  /**
-   * The tap exists, belongs to the VM's user (so unprivileged QEMU may open it) and sits on its
-   * network's bridge. A tap of the wrong owner that no QEMU holds is made again.
-   */
-  private async ensureTap(tap: string, network: string, rec: Rec): Promise<void> {
-    const net = this.d.networks.resolve(network, rec.name);
-    const owner = this.runAs(rec)?.uid;
-    if (this.d.ip.exists(tap) && owner !== undefined && this.d.ip.tapOwner(tap) !== owner && !this.isAlive(rec)) {
-      await this.d.ip.deleteLink(tap);
-    }
-    if (!this.d.ip.exists(tap)) await this.d.ip.createTap(tap, owner);
-    await this.d.ip.attach(tap, net.bridge, net.mtu);
-  }
-
-  /** Deletes the taps of these NICs (those of network NICs; a tap already gone is fine). */
-  private async deleteTaps(nics: QemuNic[]): Promise<void> {
-    for (const n of nics) if (n.netdev.type === "tap") await this.d.ip.deleteLink(n.netdev.ifname);
-  }
-
-  /** Puts running VMs' taps back on `network`'s bridge after it was recreated. */
-  private async reattachTaps(network: string): Promise<void> {
-    for (const rec of this.d.store.listVms<VmSpec>()) {
-      if (!this.isAlive(rec)) continue;
-      for (const n of this.qemuNicsOf(rec)) {
-        if (n.netdev.type !== "tap" || n.netdev.network !== network) continue;
-        const tap = n.netdev.ifname;
-        // One tap that cannot go back must not keep the others off the bridge.
-        await this.ensureTap(tap, network, rec).catch((e: Error) =>
-          this.d.log.error("could not put a tap back on its bridge", { vm: rec.name, tap, err: e.message }),
-        );
-      }
-    }
-  }
-
-  /** NICs on `network`, for dnsmasq's static hosts and the network's "still in use" check. */
-  private portsOn(network: string): NetworkPort[] {
-    const out: NetworkPort[] = [];
-    for (const rec of this.d.store.listVms<VmSpec>()) {
-      const placements = keptNics(rec.id, rec.spec.networkInterfaces, rec.devices).nics;
-      rec.spec.networkInterfaces.forEach((n, i) => {
-        if (isNetworkNic(n) && n.network === network) out.push({ vm: rec.name, mac: placements[i]!.mac, ...(n.ip && { ip: n.ip }) });
-      });
-    }
-    return out;
-  }
-
-  /** Tells the networks of these specs that their NICs changed (static leases, names). */
-  private networksChanged(...specs: VmSpec[]): void {
-    const names = new Set(specs.flatMap((s) => s.networkInterfaces.flatMap((n) => (isNetworkNic(n) ? [n.network] : []))));
-    for (const n of names) this.d.networks.hostsChanged(n);
-  }
-
-  /** Hot-plugs and unplugs NICs of a running VM; other devices stay where they are. */
-  private async hotplugNics(rec: Rec, attach: QemuNic[], detach: QemuNic[]): Promise<void> {
-    const mon = this.monitors.get(rec.id);
-    if (!mon) throw errors.invalidState(`VM "${rec.name}" is running but hostd has no QMP connection to it yet; retry in a moment.`);
-    for (const n of detach) {
-      const deleted = mon.qmp.waitEvent("DEVICE_DELETED", (ev) => ev.data?.device === n.id, 30_000);
-      await mon.qmp.execute("device_del", { id: n.id });
-      try {
-        await deleted;
-      } catch {
-        throw new KvmError("timeout", `The guest of VM "${rec.name}" did not release NIC ${n.mac} within 30 s (PCIe hot-unplug needs the guest's cooperation).`);
-      }
-      await mon.qmp.execute("netdev_del", { id: `${n.id}-net` });
-    }
-    for (const n of attach) {
-      if (n.netdev.type === "tap") await this.ensureTap(n.netdev.ifname, n.netdev.network, rec);
-      await mon.qmp.execute("netdev_add", netdevQmpOf(n));
-      try {
-        await mon.qmp.execute("device_add", nicDeviceOf(n));
-      } catch (e) {
-        await mon.qmp.execute("netdev_del", { id: `${n.id}-net` }).catch(() => undefined);
-        throw new KvmError("qemu_failed", `QEMU could not hot-plug NIC ${n.mac} into VM "${rec.name}": ${(e as Error).message}`);
-      }
-    }
-  }
-
-  /**
-   * Each NIC's addresses: the DHCP lease dnsmasq granted since this QEMU
-   * started (an older lease says nothing about the guest now), and what the
-   * guest agent reports for the NIC's MAC. Nothing is waited for.
-   */
-  private nicInfo(rec: Rec): { nics: VmInfo["nics"]; primaryIp: string | null } {
-    const alive = rec.pid !== null;
-    const placements = keptNics(rec.id, rec.spec.networkInterfaces, rec.devices).nics;
-    const guest = alive ? this.guests.get(rec.id) : undefined;
-    let started: number | undefined;
-    if (alive) {
-      started = this.startedAt.get(rec.id) ?? processStartMs(rec.pid!);
-      if (started !== undefined) this.startedAt.set(rec.id, started);
-    }
-    const nics = rec.spec.networkInterfaces.map((n, i) => {
-      const mac = placements[i]!.mac;
-      const ips: string[] = [];
-      if (alive && isNetworkNic(n) && started !== undefined) ips.push(...this.d.networks.addressesSince(n.network, mac, started));
-      for (const gi of guest?.interfaces ?? []) {
-        if (gi.mac?.toLowerCase() !== mac) continue;
-        for (const a of gi.addresses) if (isUsableAddress(a.address) && !ips.includes(a.address)) ips.push(a.address);
-      }
-      return {
-        type: isNetworkNic(n) ? ("network" as const) : ("user" as const),
-        network: isNetworkNic(n) ? n.network : null,
-        mac,
-        model: n.model,
-        tap: isNetworkNic(n) ? tapName(rec.id, mac) : null,
-        ipAddresses: ips,
-      };
-    });
-    const primaryIp = nics.flatMap((n) => n.ipAddresses).find((a) => !a.includes(":")) ?? null;
-    return { nics, primaryIp };
-  }
-
-  private resolveDisks(spec: VmSpec): Map<string, ResolvedDisk> {
-    const m = new Map<string, ResolvedDisk>();
-    for (const d of spec.disks) {
-      const r = this.d.disks.record(d.disk);
-      if (!r) throw errors.conflict(`Disk "${d.disk}" of VM "${spec.name}" does not exist on this host.`, { disk: d.disk });
-      m.set(d.disk, { name: r.name, id: r.id, file: r.path, format: r.format });
-    }
-    return m;
-  }
-
-  private vmDir(id: string): string {
-    return path.join(this.d.stateDir, "vms", id);
-  }
-
-  private paths(id: string): QemuPaths {
-    const dir = this.vmDir(id);
-    return {
-      qmp: path.join(dir, "qmp.sock"),
-      opsQmp: path.join(dir, "qmp-ops.sock"),
-      pidfile: path.join(dir, "qemu.pid"),
-      serialSocket: path.join(dir, "serial.sock"),
-      serialLog: path.join(dir, "serial.log"),
-      guestAgent: path.join(dir, "qga.sock"),
-      log: path.join(dir, "qemu.log"),
-    };
-  }
-
   private qemuConfig(rec: Rec): QemuVmConfig {
     const spec = rec.spec;
     // QEMU gets the resolved paths that were checked, never the names as given.
@@ -1096,55 +806,15 @@ export class VmService {
       memoryMiB: spec.memoryMiB,
       accel: this.d.accel.kind,
       kernel: spec.kernel && { ...spec.kernel, path: files.kernel!.path, ...(files.initrd && { initrd: files.initrd.path }) },
-      firmware:
-        spec.firmware === "uefi"
-          ? { type: "uefi", code: this.ovmf().code, vars: path.join(this.vmDir(rec.id), "OVMF_VARS.fd") }
-          : { type: "bios" },
+      firmware: spec.firmware === "uefi" ? { type: "uefi", code: this.files.ovmf().code, vars: this.files.nvramPath(rec.id) } : { type: "bios" },
       disks: qemuDisks(spec, this.resolveDisks(spec), slots),
       cdrom: spec.cdrom ? { file: files.cdrom!.path, ...(spec.kernel === undefined && { bootIndex: boot.cdrom }) } : undefined,
-      seed: spec.cloudInit ? this.seedPath(rec.id) : undefined,
-      nics: this.qemuNicsOf(rec),
+      seed: spec.cloudInit ? this.files.seedPath(rec.id) : undefined,
+      nics: this.nics.qemuNics(rec),
       guestAgent: spec.guestAgent,
-      paths: this.paths(rec.id),
+      paths: this.files.paths(rec.id),
     };
   }
-}
-
-const AUTO_RESTART_MAX = 5;
-const AUTO_RESTART_WINDOW_MS = 10 * 60_000;
-
-/** Fields QEMU cannot change on a running VM here: changing them restarts it. (NICs and disks hot-plug.) */
-const RESTART_FIELDS = ["vcpus", "memoryMiB", "kernel", "firmware", "cdrom", "bootOrder", "guestAgent"] as const;
-
-/** The spec after an update: given fields replace, `null` removes optional ones. */
-export function applyUpdate(before: VmSpec, u: VmUpdate): VmSpec {
-  const out: VmSpec = { ...before };
-  if (u.vcpus !== undefined) out.vcpus = u.vcpus;
-  if (u.memoryMiB !== undefined) out.memoryMiB = u.memoryMiB;
-  if (u.running !== undefined) out.running = u.running;
-  if (u.firmware !== undefined) out.firmware = u.firmware;
-  if (u.disks !== undefined) out.disks = u.disks;
-  if (u.networkInterfaces !== undefined) out.networkInterfaces = u.networkInterfaces;
-  if (u.guestAgent !== undefined) out.guestAgent = u.guestAgent;
-  if (u.restartPolicy !== undefined) out.restartPolicy = u.restartPolicy;
-  for (const k of ["kernel", "cdrom", "bootOrder", "cloudInit"] as const) {
-    const v = u[k];
-    if (v === null) delete out[k];
-    else if (v !== undefined) (out as Record<string, unknown>)[k] = v;
-  }
-  if (out.kernel === undefined && out.disks.length === 0 && out.cdrom === undefined) {
-    throw new KvmError("invalid_params", `VM "${before.name}" would have no boot source left: keep a kernel, a disk or a cdrom.`);
-  }
-  return out;
-}
-
-/** JSON with sorted keys, for comparing specs regardless of key order. */
-export function stableJson(v: unknown): string {
-  return JSON.stringify(v, (_k, val: unknown) =>
-    val && typeof val === "object" && !Array.isArray(val)
-      ? Object.fromEntries(Object.entries(val as Record<string, unknown>).sort(([a], [b]) => a.localeCompare(b)))
-      : val,
-  );
 }
 
 /** The longest path hostd puts under stateDir, for the unix socket length check. */

@@ -30,6 +30,8 @@ export const Capability = z.enum([
   "host.id",
   /** Creates record `owner`; a name held by another owner is refused; deletes remove only the caller's own. */
   "owners",
+  /** `host.hello` reports `capacity`; one VM larger than the host is refused with `over_capacity` unless it allows overcommit. */
+  "host.capacity",
 ]);
 export type Capability = z.infer<typeof Capability>;
 
@@ -46,6 +48,17 @@ export const AcceleratorInfo = z.strictObject({
 });
 export type AcceleratorInfo = z.infer<typeof AcceleratorInfo>;
 
+/** What one VM on this host may have at most (unless `overcommit`); VMs together may exceed it. */
+export const HostCapacity = z.strictObject({
+  /** The host's CPUs (online logical CPUs). */
+  cpus: z.int().min(1),
+  /** The host's total memory, MiB. */
+  memoryMiB: z.int().min(1),
+  /** hostd was started with --allow-overcommit: a VM may have more vCPUs or memory than the host. */
+  overcommit: z.boolean(),
+});
+export type HostCapacity = z.infer<typeof HostCapacity>;
+
 export const HostHelloParams = z.strictObject({
   /** Free-form client identification for hostd's logs. */
   client: z.string().max(128).optional(),
@@ -60,6 +73,8 @@ export const HostHello = z.strictObject({
   capabilities: z.array(z.string()),
   accelerator: AcceleratorInfo,
   qemuVersion: z.string(),
+  /** The host's capacity (capability `host.capacity`; absent from older hostds). */
+  capacity: HostCapacity.optional(),
 });
 export type HostHello = z.infer<typeof HostHello>;
 

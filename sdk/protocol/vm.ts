@@ -262,10 +262,20 @@ export const ExitReason = z.enum([
   "host-signal",
   /** The process vanished without a shutdown event and hostd could not learn how (it was not QEMU's parent). */
   "vanished",
-  /** Killed with SIGKILL by someone on the host (not the OOM killer). */
+  /** Killed with SIGKILL by someone on the host (not the OOM killer: QEMU's own cgroup counted no OOM kill). */
   "killed",
-  /** Killed by the kernel's OOM killer. */
+  /** Killed by the kernel's OOM killer (counted in the OOM-kill counter of QEMU's own cgroup). */
   "oom-killed",
+  /**
+   * Killed with SIGKILL, and hostd cannot tell whether by the OOM killer or by someone on the
+   * host: QEMU has no cgroup of its own on this host (no memory controller hostd may use).
+   */
+  "killed-or-oom",
+  /**
+   * An operator ended QEMU with a QMP command (`quit`) on the VM's operators' socket
+   * (`<state>/vms/<id>/qmp-ops.sock`); hostd's own stops are `hostd-stop`. Not a crash: it shows as `stopped`.
+   */
+  "operator-quit",
   /** QEMU died of a fatal signal (SIGSEGV, SIGABRT, ...) or exited with an error. */
   "crashed",
 ]);

@@ -1,0 +1,95 @@
+/**
+ * hostd's QMP monitor of one running QEMU: the one connection to the VM's
+ * `qmp.sock`, and what hostd heard on it (QEMU's last SHUTDOWN event, its
+ * run state and sizes).
+ */
+import type { VmInfo } from "../../sdk/protocol";
+import { QmpClient, QmpEvent } from "../drivers/qmp";
+
+/** QMP events after which QEMU's run state may differ (the ones `query-status` reflects). */
+const RUNSTATE_EVENTS = new Set(["STOP", "RESUME", "SUSPEND", "SUSPEND_DISK", "WAKEUP", "GUEST_PANICKED", "SHUTDOWN", "RESET", "WATCHDOG", "BLOCK_IO_ERROR"]);
+
+/** QEMU's run state and the memory and vCPUs it really has. */
+export interface LiveState {
+  status: string;
+  actual: NonNullable<VmInfo["actual"]>;
+}
+
+export class Monitor {
+  /** QEMU's SHUTDOWN event, when one came: who asked (the guest or the host) and why. */
+  lastShutdown?: { guest: boolean; reason: string };
+  /**
+   * QEMU's run state and sizes, read when hostd attaches and re-read on every
+   * QMP event that can change them, so `vm.get`/`vm.list` answer from memory
+   * instead of three QMP round trips per running VM (the N+1 that made a list
+   * of 50 busy VMs take 2 s). Memory and vCPUs cannot change while QEMU runs
+   * (hostd hot-plugs neither), so one read per QEMU is exact.
+   */
+  live?: LiveState;
+
+  private constructor(readonly qmp: QmpClient) {
+    qmp.on("event", (ev: QmpEvent) => {
+      if (ev.event === "SHUTDOWN") this.lastShutdown = { guest: ev.data?.guest === true, reason: String(ev.data?.reason ?? "") };
+      if (RUNSTATE_EVENTS.has(ev.event) && this.live) {
+        void (qmp.execute("query-status") as Promise<{ status: string }>).then(
+          (st) => this.live && (this.live.status = st.status),
+          () => undefined,
+        );
+      }
+    });
+  }
+
+  /**
+   * Connects to QEMU's QMP socket, retrying while `stillThere()` (right after a
+   * launch the socket may need a moment), and reads the live state once.
+   * `onClose` runs when QEMU closes the connection (it does so just before exiting).
+   */
+  static async connect(qmpPath: string, o: { attempts: number; stillThere: () => boolean; onClose: () => void }): Promise<Monitor> {
+    let qmp: QmpClient | undefined;
+    let lastErr: Error | undefined;
+    for (let i = 0; i < o.attempts && !qmp; i++) {
+      try {
+        qmp = await QmpClient.connect(qmpPath, 5000);
+      } catch (e) {
+        lastErr = e as Error;
+        if (!o.stillThere()) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+    if (!qmp) throw lastErr ?? new Error("QMP connect failed");
+    const mon = new Monitor(qmp);
+    qmp.on("close", o.onClose);
+    // A monitor that cannot read the state yet still works; reads ask again.
+    await mon.readLive().catch(() => undefined);
+    return mon;
+  }
+
+  get closed(): boolean {
+    return this.qmp.isClosed;
+  }
+
+  /** Runs one QMP command. */
+  execute(cmd: string, args?: Record<string, unknown>): Promise<unknown> {
+    return this.qmp.execute(cmd, args);
+  }
+
+  /** Reads QEMU's run state, memory and vCPUs (three QMP queries, in parallel). */
+  async readLive(): Promise<LiveState> {
+    const [st, mem, cpus] = await Promise.all([
+      this.qmp.execute("query-status") as Promise<{ status: string }>,
+      this.qmp.execute("query-memory-size-summary") as Promise<{ "base-memory": number; "plugged-memory"?: number }>,
+      this.qmp.execute("query-cpus-fast") as Promise<unknown[]>,
+    ]);
+    this.live = {
+      status: st.status,
+      actual: { memoryMiB: Math.round((mem["base-memory"] + (mem["plugged-memory"] ?? 0)) / (1024 * 1024)), vcpus: cpus.length },
+    };
+    return this.live;
+  }
+
+  /** Stops listening and closes the connection (QEMU keeps running). */
+  close(): void {
+    this.qmp.removeAllListeners();
+    this.qmp.close();
+  }
+}
