@@ -18,7 +18,8 @@ import { NetlinkDriver } from "./drivers/netlink";
 import { NftDriver } from "./drivers/nft";
 import { NetworkService } from "./services/network";
 import { Logger } from "./log";
-import { Server, socketLive } from "./server";
+import { ConnectionLimits, Server, socketLive } from "./server";
+import { MemoryReleaser } from "./memory";
 import { checkPeer, peerCredReader, peerOf, PeerPolicy } from "./peer";
 import { LONGEST_VM_PATH_SUFFIX, VmService } from "./services/vm";
 import { Store } from "./store";
@@ -35,6 +36,8 @@ export interface HostdOptions {
   socketGroup?: number;
   /** First uid (= gid) given to VMs' QEMUs; each VM gets its own. Default {@link DEFAULT_VM_UID_BASE}. */
   vmUidBase?: number;
+  /** Frame and idle timeouts, connections per peer; defaults {@link DEFAULT_CONNECTION_LIMITS}. */
+  limits?: Partial<Pick<ConnectionLimits, "frameTimeoutMs" | "idleTimeoutMs" | "maxConnectionsPerPeer">>;
   log?: Logger;
 }
 
@@ -110,17 +113,21 @@ export async function startHostd(o: HostdOptions): Promise<Hostd> {
   networks.startHealthCheck();
 
   const readPeer = peerCredReader();
-  if (!readPeer) log.warn("peer credential check unavailable (dist/native/peercred.node missing): only the socket's file mode guards hostd");
+  if (!readPeer) log.warn("peer credential check unavailable (dist/native/peercred.node missing): only the socket's file mode guards hostd, and there is no per-peer connection limit");
   const policy: PeerPolicy = { uids: [...new Set([0, process.getuid?.() ?? 0])], gid: o.socketGroup };
   // Idempotency keys are kept a day: long enough for any retry, short enough to stay small.
   const pruneKeys = () => store.pruneRequests(new Date(Date.now() - 86_400_000).toISOString());
   pruneKeys();
   const pruner = setInterval(pruneKeys, 3_600_000);
   pruner.unref();
+  const memory = new MemoryReleaser(log);
   const server = new Server(log, {
     peerOf: readPeer ? (sock) => peerOf(sock, readPeer) : undefined,
     authorize: (peer) => checkPeer(peer, policy),
     replies: { get: (k) => store.getRequest(k), put: (k, m, h, r) => store.putRequest(k, m, h, r) },
+    // Those who own hostd anyway are not limited (see DEFAULT_CONNECTION_LIMITS).
+    limits: { ...o.limits, unlimitedUids: policy.uids },
+    onConnectionClosed: (bytes) => memory.connectionClosed(bytes),
     replyDelayMs: faultReplyDelays(process.env.HOSTD_FAULT_REPLY_DELAY, log),
   });
   server.handle(P.hostHello, async (p, ctx) => {
@@ -177,6 +184,7 @@ export async function startHostd(o: HostdOptions): Promise<Hostd> {
   return {
     async close() {
       await server.close();
+      memory.close();
       clearInterval(pruner);
       vms.shutdown();
       networks.shutdown();

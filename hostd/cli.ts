@@ -10,14 +10,16 @@ import { parseArgs } from "node:util";
 import { HostClient } from "../sdk/client";
 import { KvmError } from "../sdk/errors";
 import { DEFAULT_SOCKET_PATH, LocalTransport } from "../sdk/transport/local";
-import { HOSTD_VERSION, startHostd } from "./app";
+import { HOSTD_VERSION, HostdOptions, startHostd } from "./app";
 import { Logger } from "./log";
+import { DEFAULT_CONNECTION_LIMITS } from "./server";
 import { doctorCommand, installCommand, uninstallCommand } from "./ops/commands";
 
 const USAGE = `hostd ${HOSTD_VERSION}: runs QEMU/KVM virtual machines for pulumi-kvm.
 
 Usage:
   hostd serve [--socket PATH] [--state-dir DIR] [--accel auto|kvm|tcg] [--socket-group GID] [--vm-uid-base UID]
+              [--frame-timeout S] [--idle-timeout S] [--max-connections-per-peer N]
   hostd dial-stdio [--socket PATH]
   hostd vm list [--socket PATH] [--json]
   hostd vm show NAME [--socket PATH]
@@ -39,7 +41,10 @@ Exit codes: install/uninstall 0 done, 1 failed, 2 usage or not root;
 doctor 0 every required check passed (warnings such as "KVM not usable" allowed),
 1 a required check failed (qemu, qemu-img, dnsmasq, nft, ip, setpriv, /dev/net/tun).
 
-Defaults: --socket ${DEFAULT_SOCKET_PATH}, --state-dir /var/lib/hostd, --accel auto.`;
+Defaults: --socket ${DEFAULT_SOCKET_PATH}, --state-dir /var/lib/hostd, --accel auto,
+--frame-timeout ${DEFAULT_CONNECTION_LIMITS.frameTimeoutMs / 1000} (seconds from a request's first byte to its newline),
+--idle-timeout ${DEFAULT_CONNECTION_LIMITS.idleTimeoutMs / 1000} (seconds a connection with no call running may stay silent),
+--max-connections-per-peer ${DEFAULT_CONNECTION_LIMITS.maxConnectionsPerPeer} (per uid; root is not limited).`;
 
 async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -51,6 +56,9 @@ async function main(argv: string[]): Promise<number> {
       accel: { type: "string", default: "auto" },
       "socket-group": { type: "string" },
       "vm-uid-base": { type: "string" },
+      "frame-timeout": { type: "string" },
+      "idle-timeout": { type: "string" },
+      "max-connections-per-peer": { type: "string" },
       json: { type: "boolean", default: false },
       bytes: { type: "string" },
       follow: { type: "boolean", default: false },
@@ -69,7 +77,11 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(`hostd ${HOSTD_VERSION}\n`);
       return 0;
     case "serve":
-      return serve(values.socket, values["state-dir"], values.accel, values["socket-group"], values["vm-uid-base"]);
+      return serve(values.socket, values["state-dir"], values.accel, values["socket-group"], values["vm-uid-base"], {
+        frameTimeout: values["frame-timeout"],
+        idleTimeout: values["idle-timeout"],
+        maxPerPeer: values["max-connections-per-peer"],
+      });
     case "dial-stdio":
       return dialStdio(values.socket);
     case "events":
@@ -96,7 +108,14 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-async function serve(socketPath: string, stateDir: string, accel: string, group: string | undefined, uidBase: string | undefined): Promise<number> {
+async function serve(
+  socketPath: string,
+  stateDir: string,
+  accel: string,
+  group: string | undefined,
+  uidBase: string | undefined,
+  conn: { frameTimeout?: string; idleTimeout?: string; maxPerPeer?: string },
+): Promise<number> {
   if (accel !== "auto" && accel !== "kvm" && accel !== "tcg") {
     process.stderr.write(`hostd: --accel must be auto, kvm or tcg\n`);
     return 2;
@@ -111,8 +130,29 @@ async function serve(socketPath: string, stateDir: string, accel: string, group:
     process.stderr.write(`hostd: --vm-uid-base takes a uid from 65536 to 4000000000 (VMs get that one and the next ones)\n`);
     return 2;
   }
+  const limits: NonNullable<HostdOptions["limits"]> = {};
+  for (const [flag, value, key] of [
+    ["--frame-timeout", conn.frameTimeout, "frameTimeoutMs"],
+    ["--idle-timeout", conn.idleTimeout, "idleTimeoutMs"],
+  ] as const) {
+    if (value === undefined) continue;
+    const seconds = Number(value);
+    if (!(Number.isFinite(seconds) && seconds > 0 && seconds <= 86_400)) {
+      process.stderr.write(`hostd: ${flag} takes seconds, above 0 and at most 86400 (fractions allowed)\n`);
+      return 2;
+    }
+    limits[key] = Math.round(seconds * 1000);
+  }
+  if (conn.maxPerPeer !== undefined) {
+    const n = Number(conn.maxPerPeer);
+    if (!(Number.isInteger(n) && n >= 1 && n <= 1_000_000)) {
+      process.stderr.write(`hostd: --max-connections-per-peer takes a whole number from 1 to 1000000\n`);
+      return 2;
+    }
+    limits.maxConnectionsPerPeer = n;
+  }
   const log = new Logger({ svc: "hostd" });
-  const h = await startHostd({ socketPath, stateDir, accel, socketGroup: gid, vmUidBase, log });
+  const h = await startHostd({ socketPath, stateDir, accel, socketGroup: gid, vmUidBase, limits, log });
   await new Promise<void>((resolve) => {
     for (const sig of ["SIGTERM", "SIGINT"] as const) process.once(sig, () => resolve());
   });
@@ -125,7 +165,11 @@ function dialStdio(socketPath: string): Promise<number> {
   return new Promise((resolve) => {
     const sock = net.createConnection(socketPath);
     sock.once("error", (e: NodeJS.ErrnoException) => {
-      process.stderr.write(`hostd dial-stdio: cannot connect to ${socketPath}: ${e.message}\n`);
+      const why =
+        e.code === "ENOENT" || e.code === "ECONNREFUSED"
+          ? `hostd's socket is not at ${socketPath} (${e.code}): hostd is not running, or serves another path. \`hostd doctor\` checks this host; kvm:socketPath names the socket hostd serves.`
+          : `cannot connect to ${socketPath}: ${e.message}`;
+      process.stderr.write(`hostd dial-stdio: ${why}\n`);
       resolve(1);
     });
     sock.once("connect", () => {
