@@ -18,7 +18,8 @@ import { NetlinkDriver } from "./drivers/netlink";
 import { NftDriver, nftTableName } from "./drivers/nft";
 import { NetworkService } from "./services/network";
 import { Logger } from "./log";
-import { Server, socketLive } from "./server";
+import { ConnectionLimits, Server, socketLive } from "./server";
+import { MemoryReleaser } from "./memory";
 import { checkPeer, peerCredReader, peerOf, PeerPolicy } from "./peer";
 import { LONGEST_VM_PATH_SUFFIX, VmService } from "./services/vm";
 import { hostCapacity } from "./services/vm-capacity";
@@ -50,6 +51,8 @@ export interface HostdOptions {
   hostPathRoots?: string[];
   /** Allow one VM more vCPUs than the host has CPUs, or more memory than it has (`--allow-overcommit`). */
   allowOvercommit?: boolean;
+  /** Frame and idle timeouts, connections per peer; defaults {@link DEFAULT_CONNECTION_LIMITS}. */
+  limits?: Partial<Pick<ConnectionLimits, "frameTimeoutMs" | "idleTimeoutMs" | "maxConnectionsPerPeer">>;
   log?: Logger;
 }
 
@@ -179,17 +182,21 @@ async function startLocked(o: HostdOptions, log: Logger, stateDir: string, hostI
   networks.startHealthCheck();
 
   const readPeer = peerCredReader();
-  if (!readPeer) log.warn("peer credential check unavailable (dist/native/peercred.node missing): only the socket's file mode guards hostd");
+  if (!readPeer) log.warn("peer credential check unavailable (dist/native/peercred.node missing): only the socket's file mode guards hostd, and there is no per-peer connection limit");
   const policy: PeerPolicy = { uids: [...new Set([0, process.getuid?.() ?? 0])], gid: o.socketGroup };
   // Idempotency keys are kept a day: long enough for any retry, short enough to stay small.
   const pruneKeys = () => store.pruneRequests(new Date(Date.now() - 86_400_000).toISOString());
   pruneKeys();
   const pruner = setInterval(pruneKeys, 3_600_000);
   pruner.unref();
+  const memory = new MemoryReleaser(log);
   const server = new Server(log, {
     peerOf: readPeer ? (sock) => peerOf(sock, readPeer) : undefined,
     authorize: (peer) => checkPeer(peer, policy),
     replies: { get: (k) => store.getRequest(k), put: (k, m, h, r) => store.putRequest(k, m, h, r) },
+    // Those who own hostd anyway are not limited (see DEFAULT_CONNECTION_LIMITS).
+    limits: { ...o.limits, unlimitedUids: policy.uids },
+    onConnectionClosed: (bytes) => memory.connectionClosed(bytes),
     replyDelayMs: faultReplyDelays(process.env.HOSTD_FAULT_REPLY_DELAY, log),
   });
   server.handle(P.hostHello, async (p, ctx) => {
@@ -248,6 +255,7 @@ async function startLocked(o: HostdOptions, log: Logger, stateDir: string, hostI
   return {
     async close() {
       await server.close();
+      memory.close();
       clearInterval(pruner);
       vms.shutdown();
       networks.shutdown();

@@ -10,8 +10,9 @@ import { parseArgs } from "node:util";
 import { HostClient } from "../sdk/client";
 import { KvmError } from "../sdk/errors";
 import { DEFAULT_SOCKET_PATH, LocalTransport } from "../sdk/transport/local";
-import { HOSTD_VERSION, startHostd } from "./app";
+import { HOSTD_VERSION, HostdOptions, startHostd } from "./app";
 import { Logger } from "./log";
+import { DEFAULT_CONNECTION_LIMITS } from "./server";
 import { doctorCommand, installCommand, uninstallCommand } from "./ops/commands";
 import { UID_CLAIMS_DIR } from "./uid-claims";
 import { VM_UID_RANGE_SIZE } from "./uid-range";
@@ -22,6 +23,7 @@ Usage:
   hostd serve [--socket PATH] [--state-dir DIR] [--accel auto|kvm|tcg] [--socket-group GID] [--vm-uid-base UID]
               [--host-path-root DIR]...      host paths (disk sources, kernels, cdroms) only from inside these
               [--allow-overcommit]              let one VM have more vCPUs or memory than the host
+              [--frame-timeout S] [--idle-timeout S] [--max-connections-per-peer N]
   hostd dial-stdio [--socket PATH]
   hostd vm list [--socket PATH] [--json]
   hostd vm show NAME [--socket PATH]
@@ -48,7 +50,10 @@ range of ${VM_UID_RANGE_SIZE} that no other hostd on the machine holds (claimed 
 --vm-uid-base picks its first uid; without it, the range recorded in the state directory, or on a first
 start one derived from the host id.
 
-Defaults: --socket ${DEFAULT_SOCKET_PATH}, --state-dir /var/lib/hostd, --accel auto.`;
+Defaults: --socket ${DEFAULT_SOCKET_PATH}, --state-dir /var/lib/hostd, --accel auto,
+--frame-timeout ${DEFAULT_CONNECTION_LIMITS.frameTimeoutMs / 1000} (seconds from a request's first byte to its newline),
+--idle-timeout ${DEFAULT_CONNECTION_LIMITS.idleTimeoutMs / 1000} (seconds a connection with no call running may stay silent),
+--max-connections-per-peer ${DEFAULT_CONNECTION_LIMITS.maxConnectionsPerPeer} (per uid; root is not limited).`;
 
 async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -62,6 +67,9 @@ async function main(argv: string[]): Promise<number> {
       "vm-uid-base": { type: "string" },
       "host-path-root": { type: "string", multiple: true },
       "allow-overcommit": { type: "boolean", default: false },
+      "frame-timeout": { type: "string" },
+      "idle-timeout": { type: "string" },
+      "max-connections-per-peer": { type: "string" },
       json: { type: "boolean", default: false },
       bytes: { type: "string" },
       follow: { type: "boolean", default: false },
@@ -80,7 +88,11 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(`hostd ${HOSTD_VERSION}\n`);
       return 0;
     case "serve":
-      return serve(values.socket, values["state-dir"], values.accel, values["socket-group"], values["vm-uid-base"], values["host-path-root"], values["allow-overcommit"]);
+      return serve(values.socket, values["state-dir"], values.accel, values["socket-group"], values["vm-uid-base"], values["host-path-root"], values["allow-overcommit"], {
+        frameTimeout: values["frame-timeout"],
+        idleTimeout: values["idle-timeout"],
+        maxPerPeer: values["max-connections-per-peer"],
+      });
     case "dial-stdio":
       return dialStdio(values.socket);
     case "events":
@@ -115,6 +127,7 @@ async function serve(
   uidBase: string | undefined,
   hostPathRoots: string[] | undefined,
   allowOvercommit: boolean,
+  conn: { frameTimeout?: string; idleTimeout?: string; maxPerPeer?: string },
 ): Promise<number> {
   if (accel !== "auto" && accel !== "kvm" && accel !== "tcg") {
     process.stderr.write(`hostd: --accel must be auto, kvm or tcg\n`);
@@ -135,8 +148,29 @@ async function serve(
     process.stderr.write(`hostd: --host-path-root takes an absolute directory, got "${relative}"\n`);
     return 2;
   }
+  const limits: NonNullable<HostdOptions["limits"]> = {};
+  for (const [flag, value, key] of [
+    ["--frame-timeout", conn.frameTimeout, "frameTimeoutMs"],
+    ["--idle-timeout", conn.idleTimeout, "idleTimeoutMs"],
+  ] as const) {
+    if (value === undefined) continue;
+    const seconds = Number(value);
+    if (!(Number.isFinite(seconds) && seconds > 0 && seconds <= 86_400)) {
+      process.stderr.write(`hostd: ${flag} takes seconds, above 0 and at most 86400 (fractions allowed)\n`);
+      return 2;
+    }
+    limits[key] = Math.round(seconds * 1000);
+  }
+  if (conn.maxPerPeer !== undefined) {
+    const n = Number(conn.maxPerPeer);
+    if (!(Number.isInteger(n) && n >= 1 && n <= 1_000_000)) {
+      process.stderr.write(`hostd: --max-connections-per-peer takes a whole number from 1 to 1000000\n`);
+      return 2;
+    }
+    limits.maxConnectionsPerPeer = n;
+  }
   const log = new Logger({ svc: "hostd" });
-  const h = await startHostd({ socketPath, stateDir, accel, socketGroup: gid, vmUidBase, hostPathRoots, allowOvercommit, log });
+  const h = await startHostd({ socketPath, stateDir, accel, socketGroup: gid, vmUidBase, hostPathRoots, allowOvercommit, limits, log });
   await new Promise<void>((resolve) => {
     for (const sig of ["SIGTERM", "SIGINT"] as const) process.once(sig, () => resolve());
   });
@@ -149,7 +183,11 @@ function dialStdio(socketPath: string): Promise<number> {
   return new Promise((resolve) => {
     const sock = net.createConnection(socketPath);
     sock.once("error", (e: NodeJS.ErrnoException) => {
-      process.stderr.write(`hostd dial-stdio: cannot connect to ${socketPath}: ${e.message}\n`);
+      const why =
+        e.code === "ENOENT" || e.code === "ECONNREFUSED"
+          ? `hostd's socket is not at ${socketPath} (${e.code}): hostd is not running, or serves another path. \`hostd doctor\` checks this host; kvm:socketPath names the socket hostd serves.`
+          : `cannot connect to ${socketPath}: ${e.message}`;
+      process.stderr.write(`hostd dial-stdio: ${why}\n`);
       resolve(1);
     });
     sock.once("connect", () => {

@@ -13,6 +13,61 @@ import { readLines } from "../sdk/transport/framing";
 import { Logger } from "./log";
 import type { PeerCred } from "./peer";
 
+/**
+ * What one connection, and one peer, may hold of hostd: without these, a
+ * member of hostd's group could open connections without end, leave them
+ * idle, or start 1 MiB frames and never finish them, and hostd would keep
+ * all of it.
+ */
+export interface ConnectionLimits {
+  /** A frame must reach its newline this long after its first byte; otherwise it is refused and the connection closed. */
+  frameTimeoutMs: number;
+  /** A connection with no call running, no stream attached and no bytes coming for this long is closed. */
+  idleTimeoutMs: number;
+  /** Connections one uid (SO_PEERCRED) may have open at once; one more is refused with `too_many_connections`. */
+  maxConnectionsPerPeer: number;
+  /** uids the per-peer limit does not apply to. */
+  unlimitedUids: readonly number[];
+  /** How long a connection hostd hangs up on (with an error) has to read it and close its side. */
+  hangUpGraceMs: number;
+}
+
+/**
+ * - 30 s per frame: clients write a request in one go, and even a full 1 MiB
+ *   frame arrives in that time over a link of 300 kbit/s.
+ * - 10 min idle: hostd's clients open a connection per call and send the
+ *   request at once, so an idle connection is a forgotten one, or a person
+ *   typing requests into socat, who gets ten minutes between two.
+ * - 64 per peer: every concurrent call is one connection, and
+ *   `pulumi up --parallel 50` (docs/reliability.md) stays below it; 64 times
+ *   the frame limit caps what one user can make hostd buffer at 64 MiB.
+ * - root is not limited: it owns hostd (it can kill it, read its database
+ *   and the VMs' disks), so a limit would stop no attack by root, only lock
+ *   the operator's own tools out (`hostd vm list`, a provider logged in as
+ *   root) while a runaway root program held the slots. The frame and idle
+ *   timeouts still close root's stuck and forgotten connections.
+ * - 5 s to read a last error: a client reads its reply at once; one that
+ *   keeps its side open holds a descriptor of hostd's no longer than that.
+ */
+export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
+  frameTimeoutMs: 30_000,
+  idleTimeoutMs: 600_000,
+  maxConnectionsPerPeer: 64,
+  unlimitedUids: [0],
+  hangUpGraceMs: 5_000,
+};
+
+/** A peer over its limit gets one warning at once, then at most one a minute with the count refused meanwhile. */
+const REFUSAL_LOG_INTERVAL_MS = 60_000;
+
+/** One accepted connection, as the frame handler sees it. */
+interface Conn {
+  sock: net.Socket;
+  peer?: PeerCred;
+  /** Makes the connection a byte stream: no more frames, no idle timer. */
+  upgrade(): void;
+}
+
 export interface RequestContext {
   requestId: string;
   log: Logger;
@@ -39,6 +94,10 @@ export interface ServerOptions {
   /** Says why a peer may not drive hostd, or nothing when it may. */
   authorize?: (peer: PeerCred) => string | undefined;
   replies?: ReplyStore;
+  /** Defaults: {@link DEFAULT_CONNECTION_LIMITS}. */
+  limits?: Partial<ConnectionLimits>;
+  /** Called as each connection closes, with the bytes it sent (hostd returns memory to the kernel after bursts). */
+  onConnectionClosed?: (bytesRead: number) => void;
   /**
    * Fault injection for tests of lost replies: hold the reply of these methods for this long
    * after the work is done (HOSTD_FAULT_REPLY_DELAY="vm.create=2000,..."; never set in production).
@@ -48,9 +107,13 @@ export interface ServerOptions {
 
 export class Server {
   private readonly handlers = new Map<string, { method: AnyMethod; fn: Handler; open?: StreamOpener }>();
-  private readonly upgraded = new WeakSet<net.Socket>();
   private server?: net.Server;
   private readonly sockets = new Set<net.Socket>();
+  private readonly limits: ConnectionLimits;
+  /** Open connections per limited uid. */
+  private readonly perPeer = new Map<number, number>();
+  /** Refusals over the per-peer limit not yet logged, per uid, while its log window is open. */
+  private readonly refusals = new Map<number, { count: number; timer: NodeJS.Timeout }>();
 
   /** Mutating calls running now, by idempotency key: a retry joins the first call. */
   private readonly inflight = new Map<string, { method: string; paramsSha256: string; reply: Promise<Reply> }>();
@@ -58,7 +121,9 @@ export class Server {
   constructor(
     private readonly log: Logger,
     private readonly o: ServerOptions = {},
-  ) {}
+  ) {
+    this.limits = { ...DEFAULT_CONNECTION_LIMITS, ...o.limits };
+  }
 
   handle<M extends AnyMethod>(method: M, fn: (params: ParamsOut<M>, ctx: RequestContext) => Promise<ResultOf<M>>): void {
     this.handlers.set(method.name, { method, fn: fn as Handler });
@@ -87,14 +152,24 @@ export class Server {
     });
   }
 
+  /** Connections open now, hangs-ups still in their grace period included. */
+  get openConnections(): number {
+    return this.sockets.size;
+  }
+
   close(): Promise<void> {
     for (const s of this.sockets) s.destroy();
+    for (const r of this.refusals.values()) clearTimeout(r.timer);
+    this.refusals.clear();
     return new Promise((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
   }
 
   private onConnection(sock: net.Socket): void {
     this.sockets.add(sock);
-    sock.on("close", () => this.sockets.delete(sock));
+    sock.on("close", () => {
+      this.sockets.delete(sock);
+      this.o.onConnectionClosed?.(sock.bytesRead);
+    });
     sock.on("error", () => undefined);
     let denied: string | undefined;
     let peer: PeerCred | undefined;
@@ -106,36 +181,150 @@ export class Server {
     }
     if (denied) {
       this.log.warn("connection refused", { why: denied });
-      this.reply(sock, null, undefined, new KvmError("permission_denied", `hostd refuses this connection: ${denied}. Use root, or a user in hostd's group.`));
-      sock.end();
+      this.hangUp(sock, new KvmError("permission_denied", `hostd refuses this connection: ${denied}. Use root, or a user in hostd's group.`));
       return;
     }
+    // Without credentials (no native module) hostd cannot tell peers apart: no per-peer limit then.
+    if (peer && !this.admit(sock, peer.uid)) return;
+    this.serve(sock, peer);
+  }
+
+  /** Counts the connection against its uid's limit, or refuses it when the uid is at the limit. */
+  private admit(sock: net.Socket, uid: number): boolean {
+    if (this.limits.unlimitedUids.includes(uid)) return true;
+    const open = this.perPeer.get(uid) ?? 0;
+    const limit = this.limits.maxConnectionsPerPeer;
+    if (open >= limit) {
+      this.noteRefusal(uid, limit);
+      this.hangUp(
+        sock,
+        new KvmError(
+          "too_many_connections",
+          `hostd refuses this connection: uid ${uid} already has ${open} connections open, the most one user may have (hostd serve --max-connections-per-peer). Nothing was done; retry once some of them have closed.`,
+          { uid, limit },
+        ),
+      );
+      return false;
+    }
+    this.perPeer.set(uid, open + 1);
+    sock.once("close", () => {
+      const left = (this.perPeer.get(uid) ?? 1) - 1;
+      if (left > 0) this.perPeer.set(uid, left);
+      else this.perPeer.delete(uid);
+    });
+    return true;
+  }
+
+  /** Logs refusals so that a flood of them does not flood the log: the first at once, then one line a minute with the count. */
+  private noteRefusal(uid: number, limit: number): void {
+    const pending = this.refusals.get(uid);
+    if (pending) {
+      pending.count++;
+      return;
+    }
+    this.log.warn(`refused a connection of uid ${uid}: it has ${limit} open, its limit`, { uid, limit, refused: 1 });
+    const flush = () => {
+      const r = this.refusals.get(uid)!;
+      if (r.count === 0) {
+        this.refusals.delete(uid);
+        return;
+      }
+      this.log.warn(`refused ${r.count} more connections of uid ${uid} in the last minute: it is at its limit of ${limit}`, { uid, limit, refused: r.count });
+      r.count = 0;
+      r.timer = setTimeout(flush, REFUSAL_LOG_INTERVAL_MS).unref();
+    };
+    this.refusals.set(uid, { count: 0, timer: setTimeout(flush, REFUSAL_LOG_INTERVAL_MS).unref() });
+  }
+
+  /** Reads frames from an admitted connection until it closes, is upgraded to a stream, or breaks a limit. */
+  private serve(sock: net.Socket, peer: PeerCred | undefined): void {
+    const { frameTimeoutMs, idleTimeoutMs } = this.limits;
     let pending = 0;
     let clientDone = false;
+    let upgraded = false;
+    let idle: NodeJS.Timeout | undefined;
+    // The idle timer runs only while no call is in flight (a vm.create may take minutes) and no stream is attached.
+    const stopIdle = () => {
+      clearTimeout(idle);
+      idle = undefined;
+    };
+    const startIdle = () => {
+      stopIdle();
+      if (pending > 0 || upgraded || sock.destroyed) return;
+      idle = setTimeout(() => {
+        this.log.debug("closed an idle connection", { idleMs: idleTimeoutMs, ...(peer && { uid: peer.uid }) });
+        sock.destroy();
+      }, idleTimeoutMs).unref();
+    };
+    // Any byte is a sign of life, even a frame still under way (the frame timer watches that one).
+    const onBytes = () => idle?.refresh();
+    sock.on("data", onBytes);
+    sock.on("close", stopIdle);
     const endIfIdle = () => {
-      if (clientDone && pending === 0 && !sock.destroyed && !this.upgraded.has(sock)) sock.end();
+      if (clientDone && pending === 0 && !sock.destroyed && !upgraded) sock.end();
     };
     sock.on("end", () => {
       clientDone = true;
       endIfIdle();
     });
-    readLines(
+    const reader = readLines(
       sock,
-      (line) => {
-        pending++;
-        void this.onFrame(sock, line, peer).finally(() => {
-          pending--;
-          endIfIdle();
-        });
+      {
+        onLine: (line) => {
+          pending++;
+          stopIdle();
+          void this.onFrame(conn, line).finally(() => {
+            pending--;
+            if (pending === 0) startIdle();
+            endIfIdle();
+          });
+        },
+        onNotUtf8: () =>
+          this.reply(sock, null, undefined, new KvmError("invalid_request", "The frame is not valid UTF-8: hostd reads frames as UTF-8 text and refuses other bytes rather than guess what they meant.")),
+        onStop: (why) => {
+          stopIdle();
+          const s = Math.round(frameTimeoutMs / 100) / 10;
+          this.hangUp(
+            sock,
+            why === "too_large"
+              ? new KvmError("invalid_request", `Frame larger than ${MAX_FRAME_BYTES} bytes.`)
+              : new KvmError("invalid_request", `The frame did not end within ${s} s of its first byte (no newline came), so hostd dropped it and closes this connection. Send each request as one line that ends in a newline.`),
+          );
+        },
       },
-      () => {
-        this.reply(sock, null, undefined, new KvmError("invalid_request", `Frame larger than ${MAX_FRAME_BYTES} bytes.`));
-        sock.end();
-      },
+      { frameTimeoutMs },
     );
+    const conn: Conn = {
+      sock,
+      peer,
+      upgrade: () => {
+        upgraded = true;
+        stopIdle();
+        reader.stop();
+        sock.off("data", onBytes);
+      },
+    };
+    startIdle();
   }
 
-  private async onFrame(sock: net.Socket, line: string, peer: PeerCred | undefined): Promise<void> {
+  /**
+   * Sends `err` as the connection's last word and ends hostd's side. What the
+   * peer still sends is read and dropped, so that a client still writing its
+   * request can finish and then read why (closing on it at once would make
+   * its write fail first, and the reason would be lost); after a grace
+   * period the connection is closed whatever the peer does (the socket allows
+   * half-open connections, so an end alone would keep the descriptor open).
+   */
+  private hangUp(sock: net.Socket, err: KvmError): void {
+    this.reply(sock, null, undefined, err);
+    sock.end();
+    sock.resume();
+    const grace = setTimeout(() => sock.destroy(), this.limits.hangUpGraceMs).unref();
+    sock.once("close", () => clearTimeout(grace));
+  }
+
+  private async onFrame(conn: Conn, line: string): Promise<void> {
+    const { sock, peer } = conn;
     let raw: unknown;
     try {
       raw = JSON.parse(line);
@@ -185,9 +374,8 @@ export class Server {
         return;
       }
       this.reply(sock, id, { attached: true }, undefined, requestId);
-      this.upgraded.add(sock);
       // From here on the connection is the stream: no more frames.
-      sock.removeAllListeners("data");
+      conn.upgrade();
       sock.pipe(target);
       target.pipe(sock);
       target.on("error", () => sock.destroy());
@@ -259,7 +447,11 @@ export class Server {
     } else {
       body = { id, result };
     }
-    sock.write(JSON.stringify(body) + "\n");
+    // A client that does not read its replies is not read from either, until it has (its buffered replies are what it costs hostd).
+    if (!sock.write(JSON.stringify(body) + "\n") && !sock.isPaused()) {
+      sock.pause();
+      sock.once("drain", () => sock.resume());
+    }
   }
 }
 

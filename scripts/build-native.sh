@@ -2,8 +2,9 @@
 # Builds hostd's native pieces, each one C file in hostd/native/ into
 # dist/native/<name>.node against the running Node's N-API headers:
 # peercred.c (SO_PEERCRED for the socket's peer check, flock for the state
-# directory's lock and the uid-range claims) and openas.c (opening a host path
-# with a caller's rights). Plain cc: one C file needs no node-gyp.
+# directory's lock and the uid-range claims), openas.c (opening a host path
+# with a caller's rights) and memory.c (malloc_trim, to give the memory of a
+# burst of connections back). Plain cc: one C file needs no node-gyp.
 set -euo pipefail
 _root=$(cd "$(dirname "$0")/.." && pwd)
 _node=$(command -v node)

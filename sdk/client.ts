@@ -49,7 +49,8 @@ export interface CallOptions {
  * once however often they are sent.
  */
 const RETRY_DELAYS_MS = [250, 1000, 2000];
-const RETRYABLE = new Set(["transport_disconnected", "connect_failed"]);
+/** `too_many_connections`: hostd refused the connection before reading a byte of it, so a retry cannot run anything twice. */
+const RETRYABLE = new Set(["transport_disconnected", "connect_failed", "too_many_connections"]);
 
 export class HostClient {
   private hello?: Promise<HostHello>;
@@ -85,6 +86,8 @@ export class HostClient {
       try {
         const stream = await this.transport.openStream();
         reply = await exchange(stream, frame, timeoutMs, this.transport.target, method.name);
+        const refused = refusedConnection(reply);
+        if (refused) throw refused;
         break;
       } catch (e) {
         if (!(e instanceof KvmError) || !RETRYABLE.has(e.code) || attempt >= RETRY_DELAYS_MS.length) throw e;
@@ -168,6 +171,14 @@ export class HostClient {
   }
 }
 
+/** hostd's refusal of a connection over its caller's limit, as an error to retry. */
+function refusedConnection(reply: unknown): KvmError | undefined {
+  const env = ResponseEnvelope.safeParse(reply);
+  if (!env.success || !("error" in env.data) || env.data.error.code !== "too_many_connections") return undefined;
+  const e = env.data.error;
+  return new KvmError(e.code, e.message, e.details);
+}
+
 /** Writes one request line, reads one reply line, closes the stream. */
 function exchange(stream: Duplex, line: string, timeoutMs: number, target: string, method: string): Promise<unknown> {
   return new Promise((resolve, reject) => {
@@ -184,17 +195,17 @@ function exchange(stream: Duplex, line: string, timeoutMs: number, target: strin
       () => finish(new KvmError("transport_timeout", `${method} on ${target} did not answer within ${Math.round(timeoutMs / 1000)} s.`)),
       timeoutMs,
     );
-    readLines(
-      stream,
-      (l) => {
+    readLines(stream, {
+      onLine: (l) => {
         try {
           finish(undefined, JSON.parse(l));
         } catch {
           finish(new KvmError("protocol_mismatch", `${target} sent a line that is not JSON.`));
         }
       },
-      () => finish(new KvmError("protocol_mismatch", `${target} sent a reply larger than the frame limit.`)),
-    );
+      onNotUtf8: () => finish(new KvmError("protocol_mismatch", `${target} sent a line that is not valid UTF-8.`)),
+      onStop: () => finish(new KvmError("protocol_mismatch", `${target} sent a reply larger than the frame limit.`)),
+    });
     const onEnd = () => {
       const stderr = (stream as unknown as { remoteStderr?: () => string }).remoteStderr?.();
       finish(

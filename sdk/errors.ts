@@ -45,6 +45,13 @@ export const DomainErrorCodes = [
   "over_capacity",
   /** The caller may not use hostd (not root and not in hostd's group). */
   "permission_denied",
+  /**
+   * The caller (a uid) already has as many connections open as hostd allows
+   * one user, so this one was refused before anything was read from it.
+   * Not `permission_denied`: the caller may use hostd, just not with one
+   * more connection now, and a retry once some have closed succeeds.
+   */
+  "too_many_connections",
   /** A bug in hostd: the message says where to look. */
   "internal",
 ] as const;

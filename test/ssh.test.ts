@@ -1,14 +1,16 @@
 /**
  * The SSH transport against a real OpenSSH sshd on 127.0.0.1 (throwaway
  * keys) in front of a real hostd: connection sharing, the dial-stdio
- * fallback, reconnects, and refusing unknown or changed host keys and
- * wrong user keys.
+ * fallback, reconnects, refusing unknown or changed host keys and wrong
+ * user keys, and errors that name their cause (no ssh-agent, no hostd
+ * socket at the path).
  */
 import { execFileSync, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { HostClient } from "../sdk/client";
 import { KvmError } from "../sdk/errors";
 import { closeAllSshConnections, SshOptions, SshTransport } from "../sdk/transport/ssh";
+import type { Transport } from "../sdk/transport/types";
 import { announceAccelerator, HOSTD_CLI, NODE, tinyGuest, waitFor } from "./fixtures/env";
 import { HostdFixture } from "./fixtures/hostd";
 import { SshdFixture } from "./fixtures/sshd";
@@ -121,6 +123,72 @@ test("an ssh-agent can hold the key instead of the program", async () => {
   } finally {
     agent.kill();
   }
+});
+
+/** A transport that counts the connections the client opens through it (one per attempt, retries included). */
+function counting(t: SshTransport): { transport: Transport; attempts: () => number } {
+  let n = 0;
+  return {
+    transport: { target: t.target, openStream: () => (n++, t.openStream()), close: () => t.close() },
+    attempts: () => n,
+  };
+}
+
+describe("errors that name their cause", () => {
+  const savedAgent = process.env.SSH_AUTH_SOCK;
+  afterEach(() => {
+    if (savedAgent === undefined) delete process.env.SSH_AUTH_SOCK;
+    else process.env.SSH_AUTH_SOCK = savedAgent;
+  });
+
+  test("no key and no ssh-agent where SSH_AUTH_SOCK points: auth_failed at once, naming the path, never retried", async () => {
+    const missing = `${sshd.dir}/no-agent.sock`;
+    process.env.SSH_AUTH_SOCK = missing;
+    const logins = sshd.log.length;
+    const c = counting(new SshTransport(opts({ privateKey: undefined })));
+    const e = await failure(new HostClient(c.transport).vm.list());
+    expect(e.code).toBe("auth_failed");
+    expect(e.message).toBe(
+      `No ssh-agent at ${missing} (SSH_AUTH_SOCK) for ${sshd.user}@${sshd.host}:${sshd.port}: nothing is there. Set kvm:privateKey or kvm:privateKeyPath, or start an agent (eval "$(ssh-agent)"; ssh-add) and point SSH_AUTH_SOCK at it.`,
+    );
+    // One attempt, and it never reached the network: sshd saw no connection at all.
+    expect(c.attempts()).toBe(1);
+    expect(sshd.log.slice(logins)).not.toContain("Connection from");
+  });
+
+  test("no key and SSH_AUTH_SOCK unset: auth_failed at once, saying there is no agent", async () => {
+    delete process.env.SSH_AUTH_SOCK;
+    const c = counting(new SshTransport(opts({ privateKey: undefined })));
+    const e = await failure(new HostClient(c.transport).vm.list());
+    expect(e.code).toBe("auth_failed");
+    expect(e.message).toContain("SSH_AUTH_SOCK is not set, so there is no ssh-agent to ask");
+    expect(e.message).toContain("kvm:privateKey or kvm:privateKeyPath");
+    expect(c.attempts()).toBe(1);
+  });
+
+  test("a socketPath with no hostd behind it says so, whether sshd forwards to it or the dial-stdio fallback runs", async () => {
+    const wrong = `${hd.dir}/not-hostd.sock`;
+    const expectNoSocket = (e: KvmError) => {
+      expect(e.code).toBe("connect_failed");
+      expect(e.message).toContain(`hostd's socket is not at ${wrong} on ${sshd.host}`);
+      expect(e.message).toContain("Run `hostd doctor` on the host, or set kvm:socketPath");
+      // Not what the exec fallback used to say here (hostd is not on this host's PATH).
+      expect(e.message).not.toContain("command not found");
+      expect(e.message).not.toContain("may or may not have happened");
+    };
+    // sshd forwards stream-local sockets; the forward fails because nothing is at the path.
+    expectNoSocket(await failure(new HostClient(new SshTransport(opts({ socketPath: wrong }))).vm.list()));
+    // sshd forbids forwarding, so the transport falls back to `hostd dial-stdio`.
+    const strict = await SshdFixture.start({ allowStreamLocalForwarding: false });
+    try {
+      const t = new SshTransport({ ...opts({ socketPath: wrong }), port: strict.port, privateKey: strict.userKeys.ed25519.privateKey, knownHosts: strict.knownHostsLine() });
+      expectNoSocket(await failure(new HostClient(t).vm.list()));
+      expect(strict.log).toContain("refused streamlocal port forward");
+    } finally {
+      closeAllSshConnections();
+      await strict.stop();
+    }
+  });
 });
 
 describe("host and user keys", () => {

@@ -57,9 +57,8 @@ export class QmpClient extends EventEmitter<QmpClientEvents> {
         clearTimeout(timer);
         if (!greeted) reject(e);
       });
-      readLines(
-        sock,
-        (line) => {
+      readLines(sock, {
+        onLine: (line) => {
           let msg: unknown;
           try {
             msg = JSON.parse(line);
@@ -86,8 +85,10 @@ export class QmpClient extends EventEmitter<QmpClientEvents> {
           }
           client.onMessage(msg);
         },
-        () => sock.destroy(),
-      );
+        // QEMU writes its JSON as ASCII (\u escapes), so such a line is not QMP's: skipped like one that is not JSON.
+        onNotUtf8: () => undefined,
+        onStop: () => sock.destroy(),
+      });
       sock.on("close", () => client.onClose());
     });
   }

@@ -10,6 +10,7 @@
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { homedir } from "node:os";
+import * as net from "node:net";
 import * as path from "node:path";
 import { Duplex } from "node:stream";
 import { Client, ClientChannel, ConnectConfig, utils as sshUtils } from "ssh2";
@@ -129,28 +130,71 @@ class SshConnection {
             resolve(stream);
             return;
           }
-          if (this.opts.forwarding !== "streamlocal") {
-            // OpenSSH answers "open failed" both when forwarding is disallowed and when the socket is
-            // missing, so try `hostd dial-stdio`: it works in the first case and, in the second, its
-            // stderr says exactly what is wrong. Stay with exec only if it reaches hostd.
-            this.openExec(client, socketPath).then((ch) => {
-              ch.once("data", () => (this.mode = "exec"));
-              resolve(ch);
-            }, reject);
-            return;
-          }
-          reject(
-            new KvmError(
-              "connect_failed",
-              `${this.target} refused to forward to ${socketPath} (${err.message}): hostd is not listening there, or sshd disallows stream-local forwarding (AllowStreamLocalForwarding, AllowTcpForwarding, DisableForwarding). Fix that, or use forwarding "auto"/"exec".`,
-              { socketPath },
-            ),
-          );
+          // OpenSSH answers "open failed" both when nothing listens at the path and when forwarding
+          // is disallowed, so ask the host which. A missing socket is the error, whatever the
+          // forwarding setting: `hostd dial-stdio` could not reach it either (and where hostd is not
+          // on the PATH it would only say "command not found").
+          void this.socketOnHost(client, socketPath).then((present) => {
+            if (present === false) {
+              reject(this.noSocket(socketPath));
+              return;
+            }
+            if (this.opts.forwarding !== "streamlocal") {
+              // Forwarding is disallowed (or the host could not be asked): `hostd dial-stdio` works then.
+              // Stay with exec only if it reaches hostd.
+              this.openExec(client, socketPath).then((ch) => {
+                ch.once("data", () => (this.mode = "exec"));
+                resolve(ch);
+              }, reject);
+              return;
+            }
+            reject(
+              new KvmError(
+                "connect_failed",
+                `${this.target} refused to forward to ${socketPath} (${err.message}): sshd disallows stream-local forwarding (AllowStreamLocalForwarding, AllowTcpForwarding, DisableForwarding), or hostd is not listening there. Fix that, or use forwarding "auto"/"exec".`,
+                { socketPath },
+              ),
+            );
+          });
         });
       } catch (e) {
         reject(new KvmError("transport_disconnected", `SSH connection to ${this.target} was lost: ${(e as Error).message}`));
       }
     });
+  }
+
+  /**
+   * Whether `socketPath` is a socket on the host, as the SSH user sees it
+   * (`test -S` in its shell); undefined when the host could not be asked
+   * (exec refused, no answer).
+   */
+  private socketOnHost(client: Client, socketPath: string): Promise<boolean | undefined> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(undefined), this.opts.connectTimeoutMs ?? 20_000);
+      const done = (v: boolean | undefined) => {
+        clearTimeout(timer);
+        resolve(v);
+      };
+      try {
+        client.exec(`test -S ${shellQuote(socketPath)}`, (err, ch: ClientChannel) => {
+          if (err) return done(undefined);
+          ch.on("exit", (code: number | null) => done(code === 0 ? true : code === 1 ? false : undefined));
+          ch.on("close", () => done(undefined));
+          ch.resume();
+          ch.stderr.resume();
+        });
+      } catch {
+        done(undefined);
+      }
+    });
+  }
+
+  private noSocket(socketPath: string): KvmError {
+    return new KvmError(
+      "connect_failed",
+      `hostd's socket is not at ${socketPath} on ${this.opts.host} (looked as ${this.target}): hostd is not running there, it serves another path, or ${this.opts.username} may not reach it. Run \`hostd doctor\` on the host, or set kvm:socketPath to the socket hostd serves (default ${DEFAULT_SOCKET_PATH}).`,
+      { socketPath, target: this.target },
+    );
   }
 
   private openExec(client: Client, socketPath: string): Promise<Duplex> {
@@ -188,7 +232,43 @@ class SshConnection {
     return p;
   }
 
-  private handshake(): Promise<Client> {
+  private async handshake(): Promise<Client> {
+    const o = this.opts;
+    const agent = o.agent ?? (o.privateKey === undefined ? process.env.SSH_AUTH_SOCK : undefined);
+    if (o.privateKey === undefined && !agent) {
+      throw new KvmError(
+        "auth_failed",
+        `No SSH credentials for ${this.target}: no private key was given and SSH_AUTH_SOCK is not set, so there is no ssh-agent to ask. Set kvm:privateKey or kvm:privateKeyPath, or start an agent (eval "$(ssh-agent)"; ssh-add) and point SSH_AUTH_SOCK at it.`,
+        { target: this.target },
+      );
+    }
+    // ssh2 reports an agent it cannot reach as a failed connection, which the client would retry as a network
+    // failure; it is a credentials problem that no retry fixes, so it is found here, before any network traffic.
+    if (agent) await this.agentReachable(agent, o.agent !== undefined ? "the agent option" : "SSH_AUTH_SOCK");
+    return this.connectWith(agent);
+  }
+
+  private agentReachable(agent: string, from: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const s = net.createConnection(agent);
+      s.once("connect", () => {
+        s.destroy();
+        resolve();
+      });
+      s.once("error", (e: NodeJS.ErrnoException) => {
+        const why = e.code === "ENOENT" ? "nothing is there" : e.code === "ECONNREFUSED" ? "no agent listens on it" : e.message;
+        reject(
+          new KvmError(
+            "auth_failed",
+            `No ssh-agent at ${agent} (${from}) for ${this.target}: ${why}. Set kvm:privateKey or kvm:privateKeyPath, or start an agent (eval "$(ssh-agent)"; ssh-add) and point SSH_AUTH_SOCK at it.`,
+            { target: this.target, agent, errno: e.code },
+          ),
+        );
+      });
+    });
+  }
+
+  private connectWith(agent: string | undefined): Promise<Client> {
     const o = this.opts;
     const port = o.port ?? 22;
     const verifyHost = hostKeyVerifier(o, this.target);
@@ -208,17 +288,7 @@ class SshConnection {
         config.privateKey = o.privateKey;
         if (o.passphrase !== undefined) config.passphrase = o.passphrase;
       }
-      const agent = o.agent ?? (o.privateKey === undefined ? process.env.SSH_AUTH_SOCK : undefined);
       if (agent) config.agent = agent;
-      if (config.privateKey === undefined && config.agent === undefined) {
-        reject(
-          new KvmError(
-            "auth_failed",
-            `No SSH credentials for ${this.target}: give a private key (kvm:privateKey) or run an ssh-agent (SSH_AUTH_SOCK).`,
-          ),
-        );
-        return;
-      }
       client.on("ready", () => {
         ready = true;
         // Calls are small request/reply exchanges: without TCP_NODELAY, Nagle's algorithm
