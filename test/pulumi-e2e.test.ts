@@ -117,10 +117,14 @@ test("pulumi up / preview / update / refresh / up / destroy over SSH", async () 
   }
 });
 
-test("bad input fails at preview with a stable code, no stack trace, and nothing on the host", async () => {
+test("bad input, and inputs a resource does not have, fail at preview with a stable code naming the field, no stack trace, and nothing on the host", async () => {
   const bad = `
 import * as kvm from "pulumi-kvm";
 new kvm.Vm("bad", { name: "Bad_Name;rm -rf /", memoryMiB: -5, vcpus: 100000, kernel: { path: "../etc/passwd" } });
+// Inputs these resources do not have (typos, or fields of a newer version): refused by name, never ignored.
+new kvm.Vm("typo", { kernel: { path: "/k" }, cpuModel: "host" } as any);
+new kvm.Disk("typo", { sizeGB: 1 } as any);
+new kvm.Network("typo", { ipv4: { cidr: "10.9.0.0/24" }, dns: "lab" } as any);
 `;
   const p = await PulumiProject.create(bad, { "kvm:transport": "local", "kvm:socketPath": hd.socketPath });
   try {
@@ -128,6 +132,7 @@ new kvm.Vm("bad", { name: "Bad_Name;rm -rf /", memoryMiB: -5, vcpus: 100000, ker
     expect(r.code).not.toBe(0);
     expect(r.output).toContain("[invalid_params]");
     for (const field of ["name", "memoryMiB", "vcpus", "kernel.path"]) expect(r.output).toContain(`${field}:`);
+    for (const field of ["cpuModel", "sizeGB", "dns"]) expect(r.output).toContain(`${field}: is not an input of this resource`);
     expect(r.output).not.toMatch(/\n\s+at .*\.js:\d+/); // no JS stack trace
     expect((await hd.client().vm.list()).vms).toEqual([]);
   } finally {
