@@ -3,7 +3,7 @@
  * sshd on 127.0.0.1) → hostd → QEMU, then preview, in-place update, drift
  * on refresh, recovery, destroy, and bad input at preview time.
  */
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { QmpClient } from "../hostd/drivers/qmp";
 import { procState } from "../hostd/drivers/process";
@@ -118,23 +118,27 @@ test("pulumi up / preview / update / refresh / up / destroy over SSH", async () 
 });
 
 test("bad input, and inputs a resource does not have, fail at preview with a stable code naming the field, no stack trace, and nothing on the host", async () => {
-  const bad = `
-import * as kvm from "pulumi-kvm";
-new kvm.Vm("bad", { name: "Bad_Name;rm -rf /", memoryMiB: -5, vcpus: 100000, kernel: { path: "../etc/passwd" } });
-// Inputs these resources do not have (typos, or fields of a newer version): refused by name, never ignored.
-new kvm.Vm("typo", { kernel: { path: "/k" }, cpuModel: "host" } as any);
-new kvm.Disk("typo", { sizeGB: 1 } as any);
-new kvm.Network("typo", { ipv4: { cidr: "10.9.0.0/24" }, dns: "lab" } as any);
-`;
-  const p = await PulumiProject.create(bad, { "kvm:transport": "local", "kvm:socketPath": hd.socketPath });
+  // One resource per preview: the engine stops a preview at the first resource that fails its check.
+  const cases: Array<{ program: string; fields: string[]; unknown?: boolean }> = [
+    { program: `new kvm.Vm("bad", { name: "Bad_Name;rm -rf /", memoryMiB: -5, vcpus: 100000, kernel: { path: "../etc/passwd" } });`, fields: ["name", "memoryMiB", "vcpus", "kernel.path"] },
+    // Inputs these resources do not have (typos, or fields of a newer version): refused by name, never ignored.
+    { program: `new kvm.Vm("typo", { kernel: { path: "/k" }, cpuModel: "host" } as any);`, fields: ["cpuModel"], unknown: true },
+    { program: `new kvm.Disk("typo", { sizeGiB: 1, sizeGB: 1 } as any);`, fields: ["sizeGB"], unknown: true },
+    { program: `new kvm.Network("typo", { ipv4: { cidr: "10.9.0.0/24" }, dns: "lab" } as any);`, fields: ["dns"], unknown: true },
+  ];
+  const p = await PulumiProject.create(`import * as kvm from "pulumi-kvm";\n`, { "kvm:transport": "local", "kvm:socketPath": hd.socketPath });
   try {
-    const r = await p.operation("preview");
-    expect(r.code).not.toBe(0);
-    expect(r.output).toContain("[invalid_params]");
-    for (const field of ["name", "memoryMiB", "vcpus", "kernel.path"]) expect(r.output).toContain(`${field}:`);
-    for (const field of ["cpuModel", "sizeGB", "dns"]) expect(r.output).toContain(`${field}: is not an input of this resource`);
-    expect(r.output).not.toMatch(/\n\s+at .*\.js:\d+/); // no JS stack trace
+    for (const c of cases) {
+      writeFileSync(path.join(p.projectDir, "index.ts"), `import * as kvm from "pulumi-kvm";\n${c.program}\n`);
+      const r = await p.operation("preview");
+      expect(r.code).not.toBe(0);
+      expect(r.output).toContain("[invalid_params]");
+      for (const field of c.fields) expect(r.output).toContain(c.unknown ? `${field}: is not an input of this resource` : `${field}:`);
+      expect(r.output).not.toMatch(/\n\s+at .*\.js:\d+/); // no JS stack trace
+    }
     expect((await hd.client().vm.list()).vms).toEqual([]);
+    expect((await hd.client().disk.list()).disks).toEqual([]);
+    expect((await hd.client().network.list()).networks).toEqual([]);
   } finally {
     await p.cleanup();
   }
