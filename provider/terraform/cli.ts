@@ -1,0 +1,31 @@
+#!/usr/bin/env node
+/**
+ * terraform-provider-kvm: the Terraform face of pulumi-kvm. Terraform starts
+ * this several times per command, so start-up stays lean: nothing but the
+ * gRPC server loads before the handshake, and no SSH until a call needs it.
+ */
+const MAGIC_COOKIE = "d602bf8f470bc67ca7faa0386276bbdd4330efaf76d1a219cb4d6991ca9872b2";
+
+if (process.env.TF_PLUGIN_MAGIC_COOKIE !== MAGIC_COOKIE) {
+  process.stderr.write(
+    "terraform-provider-kvm is a Terraform provider: Terraform runs it, not you.\n" +
+      'Point Terraform at it (README, "Terraform"): a dev_overrides or filesystem_mirror entry for example.net/pulumi-kvm/kvm.\n',
+  );
+  process.exit(1);
+}
+const versions = (process.env.PLUGIN_PROTOCOL_VERSIONS ?? "6").split(",");
+if (!versions.includes("6")) {
+  process.stderr.write(`terraform-provider-kvm speaks plugin protocol 6; this Terraform offers ${versions.join(",")}. Use Terraform >= 1.0.\n`);
+  process.exit(1);
+}
+// Terraform sends Ctrl-C to the whole process group: it stops us through StopProvider instead.
+process.on("SIGINT", () => undefined);
+
+void (async () => {
+  const [{ serve }, { KvmTerraformProvider }] = await Promise.all([import("./server"), import("./provider")]);
+  const provider = new KvmTerraformProvider();
+  await serve(provider.handlers(), () => provider.stop());
+})().catch((e: unknown) => {
+  process.stderr.write(`terraform-provider-kvm: ${(e as Error).stack ?? String(e)}\n`);
+  process.exit(1);
+});
