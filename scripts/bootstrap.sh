@@ -61,4 +61,7 @@ chmod +x "$_root/dist/hostd/cli.js"
 _pulumi_version=$(node -p 'require(process.argv[1]).version' "$_root/node_modules/@pulumi/pulumi/package.json")
 "$_root/scripts/build-pulumi.sh" "$_pulumi_version" >&2
 export PATH="$_root/.cache/pulumi/$_pulumi_version/bin:$PATH"
-_log "ready: node $(node --version), pulumi $(pulumi version)"
+# 7. The Terraform CLI (for terraform-provider-kvm's tests), built from Go modules.
+_tf=$("$_root/scripts/build-terraform.sh")
+export PATH="$(dirname "$_tf"):$PATH"
+_log "ready: node $(node --version), pulumi $(pulumi version), $(terraform version | sed -n 1p)"
