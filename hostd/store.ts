@@ -176,6 +176,17 @@ interface DiskRow {
   updated_at: string;
 }
 
+/** One row of the event history as stored (hostd's `host.events` handler checks it against the protocol). */
+export interface StoredEvent {
+  seq: number;
+  at: string;
+  level: string;
+  kind: string;
+  object: string;
+  message: string;
+  details: Record<string, unknown>;
+}
+
 export class Store {
   private readonly db: DatabaseSync;
 
@@ -344,14 +355,14 @@ export class Store {
     }
   }
 
-  /** The newest events, oldest first; only those of `object` when given. */
-  listEvents(limit: number, object?: string): { at: string; level: string; kind: string; object: string; message: string; details: Record<string, unknown> }[] {
-    const rows = (
-      object === undefined
-        ? this.db.prepare("SELECT * FROM events ORDER BY id DESC LIMIT ?").all(limit)
-        : this.db.prepare("SELECT * FROM events WHERE object = ? ORDER BY id DESC LIMIT ?").all(object, limit)
-    ) as { at: string; level: string; kind: string; object: string; message: string; details: string }[];
-    return rows.reverse().map((r) => ({ at: r.at, level: r.level, kind: r.kind, object: r.object, message: r.message, details: JSON.parse(r.details) as Record<string, unknown> }));
+  /** The newest events, oldest first; only those of `object` when given; with `after`, the oldest ones after that seq. */
+  listEvents(limit: number, object?: string, after?: number): StoredEvent[] {
+    const where = [...(object === undefined ? [] : ["object = ?"]), ...(after === undefined ? [] : ["id > ?"])];
+    const args = [...(object === undefined ? [] : [object]), ...(after === undefined ? [] : [after])];
+    const sql = `SELECT * FROM events ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY id ${after === undefined ? "DESC" : "ASC"} LIMIT ?`;
+    const rows = this.db.prepare(sql).all(...args, limit) as { id: number; at: string; level: string; kind: string; object: string; message: string; details: string }[];
+    if (after === undefined) rows.reverse();
+    return rows.map((r) => ({ seq: r.id, at: r.at, level: r.level, kind: r.kind, object: r.object, message: r.message, details: JSON.parse(r.details) as Record<string, unknown> }));
   }
 
   // ---- idempotency keys ----

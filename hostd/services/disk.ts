@@ -97,7 +97,7 @@ export class DiskService {
           r.add("delete disk row", () => this.d.store.deleteDisk(rec.id));
           r.add("remove disk file", () => rmSync(rec.path, { force: true }));
           await mapDriverErrors(spec.name, () => (host ? this.fromHostImage(rec, host) : this.materialize(rec)));
-          this.d.log.info("disk created", { disk: rec.name, id: rec.id, source: spec.source.kind });
+          this.d.log.event("disk.created", rec.name, { id: rec.id, source: spec.source.kind });
           return this.info(rec);
         });
       } finally {
@@ -224,7 +224,7 @@ export class DiskService {
         await mapDriverErrors(u.name, () => this.d.qemuImg.resize(rec.path, want, { format: rec.format }));
         return false;
       });
-      this.d.log.info("disk grown", { disk: rec.name, sizeGiB: u.sizeGiB, online });
+      this.d.log.event("disk.grown", rec.name, { sizeGiB: u.sizeGiB, online });
       return { disk: await this.info(rec), online };
     });
   }
@@ -243,7 +243,7 @@ export class DiskService {
       }
       rmSync(rec.path, { force: true });
       this.d.store.deleteDisk(rec.id);
-      this.d.log.info("disk deleted", { disk: rec.name, id: rec.id });
+      this.d.log.event("disk.deleted", rec.name, { id: rec.id });
       return { existed: true };
     });
   }

@@ -188,7 +188,7 @@ export class VmService {
         this.nics.networksChanged(spec);
         if (this.files.ensureDir(rec.id)) r.add("remove the VM's directory", () => this.files.remove(rec.id));
         if (spec.running) await this.startQemu(rec, r);
-        this.d.log.info("VM created", { vm: rec.name, id: rec.id, running: spec.running });
+        this.d.log.event("vm.created", rec.name, { id: rec.id, running: spec.running });
         return this.info(rec);
       });
     });
@@ -277,7 +277,7 @@ export class VmService {
           r.add("start the VM again as it was", startAsBefore);
         }
       });
-      this.d.log.info("VM updated", { vm: rec.name, restarted, hotplugged });
+      this.d.log.event("vm.updated", rec.name, { restarted, hotplugged, changed: Object.keys(u).filter((k) => k !== "name" && k !== "stopTimeoutSeconds") });
       return { vm: await this.info(rec), restarted, hotplugged };
     });
   }
@@ -336,7 +336,7 @@ export class VmService {
       this.d.store.deleteVm(rec.id);
       this.vms.forget(rec.id);
       this.nics.networksChanged(rec.spec);
-      this.d.log.info("VM deleted", { vm: rec.name, id: rec.id });
+      this.d.log.event("vm.deleted", rec.name, { id: rec.id });
       return { existed: true };
     });
   }
@@ -411,7 +411,7 @@ export class VmService {
     } catch (e) {
       throw new KvmError("qemu_failed", `QEMU started VM "${rec.name}" but its QMP socket did not answer: ${(e as Error).message}`, { vm: rec.name });
     }
-    this.d.log.info("VM started", { vm: rec.name, pid: proc.pid, accel: cfg.accel });
+    this.d.log.event("vm.started", rec.name, { pid: proc.pid, accel: cfg.accel });
   }
 
   /** Stops QEMU (see QemuProcess.stop) and records its exit as hostd's. */
@@ -428,11 +428,16 @@ export class VmService {
     this.recordExit(rec);
   }
 
-  /** QEMU closes its sockets just before exiting: give /proc (and the exit status) a moment, then record the exit. */
+  /**
+   * QEMU closes its sockets just before exiting: give /proc (and the exit status) a moment, then record the exit.
+   * An exit hostd's own stop is waiting for is left to that stop, so its event carries the request (and caller) that stopped it.
+   */
   private onQmpClosed(rec: Rec, proc: QemuProcess): void {
     void waitGone(() => proc.alive(), 2000)
       .then(() => proc.settle())
-      .then(() => this.reap(rec.name, rec.id, proc.pid));
+      .then(() => {
+        if (this.vms.of(rec).phase !== "stopping") this.reap(rec.name, rec.id, proc.pid);
+      });
   }
 
   /** Backstop: VMs whose QEMU disappeared without a QMP close we noticed, or whose QMP we lost. */
@@ -495,8 +500,8 @@ export class VmService {
     if (cgroup instanceof QemuCgroup) cgroup.remove();
     rec.lastExit = { reason, at: new Date().toISOString(), detail };
     const level = CRASH_REASONS.has(reason) ? "warn" : "info";
-    this.d.log.log(level, "VM exited", { vm: rec.name, pid: rec.pid, reason, detail });
-    if (CRASH_REASONS.has(reason) && rec.spec.running && rec.spec.restartPolicy === "on-crash") this.scheduleRestart(rt);
+    const restartsInSeconds = CRASH_REASONS.has(reason) && rec.spec.running && rec.spec.restartPolicy === "on-crash" ? this.scheduleRestart(rt) : undefined;
+    this.d.log.event("vm.exited", rec.name, { pid: rec.pid, reason, detail, ...(restartsInSeconds !== undefined && { restartsInSeconds }) }, level);
     rec.pid = null;
     rec.stopRequested = false;
     this.d.store.saveVm(rec);
@@ -505,10 +510,11 @@ export class VmService {
   /**
    * `restartPolicy: on-crash`: start the VM again after 1, 2, 4, 8, 16 s; after 5 restarts
    * within 10 minutes hostd gives up (a VM that keeps crashing needs a person) and says so.
+   * Returns the seconds until the restart (recorded in the exit event), or nothing when it gave up.
    */
-  private scheduleRestart(rt: VmRuntime): void {
+  private scheduleRestart(rt: VmRuntime): number | undefined {
     const attempt = rt.restartAttempt(Date.now());
-    if (attempt === undefined) return;
+    if (attempt === undefined) return undefined;
     const { id, name } = rt;
     setTimeout(() => {
       if (this.closing) return;
@@ -522,6 +528,7 @@ export class VmService {
         })
         .catch((e: Error) => this.d.log.error("could not restart crashed VM", { vm: name, err: e.message }));
     }, 1000 * 2 ** (attempt - 1)).unref();
+    return 2 ** (attempt - 1);
   }
 
   /**
