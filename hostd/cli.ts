@@ -460,7 +460,8 @@ function printTable(rows: string[][]): void {
   for (const r of rows) process.stdout.write(r.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd() + "\n");
 }
 
-function size(bytes: number): string {
+function size(bytes: number | null): string {
+  if (bytes === null) return "-";
   const units = ["B", "KiB", "MiB", "GiB", "TiB"];
   let v = bytes;
   let u = 0;
@@ -481,11 +482,12 @@ async function diskCommand(socketPath: string, sub: string | undefined, json: bo
     process.stdout.write(JSON.stringify(disks, null, 2) + "\n");
     return 0;
   }
-  const rows = [["NAME", "FORMAT", "SIZE", "ON HOST", "ATTACHED TO", "BASE", "OWNER"]];
+  const rows = [["NAME", "STATE", "FORMAT", "SIZE", "ON HOST", "ATTACHED TO", "BASE", "OWNER"]];
   for (const d of disks) {
-    rows.push([d.name, d.format, size(d.virtualSizeBytes), size(d.actualSizeBytes), d.attachedTo ?? "-", d.backingFile ? "clone" : "-", d.owner ?? "-"]);
+    rows.push([d.name, d.problem ? "MISSING FILE" : "ok", d.format, size(d.virtualSizeBytes), size(d.actualSizeBytes), d.attachedTo ?? "-", d.backingFile ? "clone" : "-", d.owner ?? "-"]);
   }
   printTable(rows);
+  for (const d of disks) if (d.problem) process.stdout.write(`disk ${d.name}: ${d.problem}\n`);
   return 0;
 }
 

@@ -31,7 +31,7 @@ import { Reverter, withRevert } from "../revert";
 import { Store, VmDevices, VmHostFiles, VmRecord } from "../store";
 import { Caller, HostPaths } from "../host-paths";
 import { applyUpdate, RESTART_FIELDS, stableJson } from "./vm-spec";
-import { DiskService } from "./disk";
+import { DiskService, missingFileProblem } from "./disk";
 import { checkDeletable, retryOfOwnCreate } from "./ownership";
 import { NetworkPort, NetworkService } from "./network";
 import { assignDiskSlots, diskHotplugPlan, assignNics, diskIds, DiskChange, nicHotplugPlan, qemuDisks, ResolvedDisk, bootIndexes, slotKey } from "./vm-devices";
@@ -83,6 +83,8 @@ export class VmService {
   private readonly vms: VmRegistry;
   private readonly files: VmFiles;
   private readonly nics: VmNics;
+  /** VMs whose QEMU a stop of hostd's is ending now: that stop records the exit (with its request and caller), not the watchers. */
+  private readonly stopping = new Set<string>();
   private poller?: NodeJS.Timeout;
   private polling = false;
   private closing = false;
@@ -366,6 +368,12 @@ export class VmService {
    * start that fails part-way leaves no QEMU, tap, file or grant behind.
    */
   private async startQemu(rec: Rec, r: Reverter): Promise<void> {
+    // A Disk whose file was deleted outside hostd stops the start before anything is made, saying so.
+    for (const d of rec.spec.disks) {
+      const disk = this.d.disks.record(d.disk);
+      const missing = disk && missingFileProblem(disk);
+      if (missing) throw errors.conflict(`VM "${rec.name}" cannot start: ${missing}.`, { vm: rec.name, disk: d.disk });
+    }
     const rt = this.vms.of(rec);
     if (this.files.ensureDir(rec.id)) r.add("remove the VM's directory", () => this.files.remove(rec.id));
     const seed = this.files.seedPath(rec.id);
@@ -422,9 +430,14 @@ export class VmService {
     rec.stopRequested = true;
     this.d.store.saveVm(rec);
     rt.phase = "stopping";
-    await proc.stop(o, { monitor: rt.monitor, agentShutdown: () => rt.agentShutdown() });
-    // Its exit status, and the kernel's reaping (which lets its cgroup go), follow a moment later.
-    await proc.settle();
+    this.stopping.add(rec.id);
+    try {
+      await proc.stop(o, { monitor: rt.monitor, agentShutdown: () => rt.agentShutdown() });
+      // Its exit status, and the kernel's reaping (which lets its cgroup go), follow a moment later.
+      await proc.settle();
+    } finally {
+      this.stopping.delete(rec.id);
+    }
     this.recordExit(rec);
   }
 
@@ -436,7 +449,7 @@ export class VmService {
     void waitGone(() => proc.alive(), 2000)
       .then(() => proc.settle())
       .then(() => {
-        if (this.vms.of(rec).phase !== "stopping") this.reap(rec.name, rec.id, proc.pid);
+        if (!this.stopping.has(rec.id)) this.reap(rec.name, rec.id, proc.pid);
       });
   }
 
@@ -452,6 +465,8 @@ export class VmService {
         if (rec.pid === null) continue;
         const rt = this.vms.of(rec);
         if (!isOurQemu(rec.pid, rec.id)) {
+          // A stop under way records this exit itself, in its request.
+          if (this.stopping.has(rec.id)) continue;
           const pid = rec.pid;
           void (rt.process?.settle() ?? Promise.resolve()).then(() => this.reap(rec.name, rec.id, pid));
         } else if (!rt.attached) {
