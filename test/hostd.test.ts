@@ -6,7 +6,7 @@ import { execFileSync, spawn, spawnSync } from "node:child_process";
 import * as net from "node:net";
 import { cpus, totalmem } from "node:os";
 import * as path from "node:path";
-import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { isKvmError, KvmError } from "../sdk/errors";
 import { procState } from "../hostd/drivers/process";
 import { cgroupPathIn, cpuHierarchies, hostCgroupFacts, qemuCgroupName, vmCgroupPlan } from "../hostd/drivers/cgroup";
@@ -287,6 +287,46 @@ test("operator commands are API calls: start, stop, restart, kill, set and disk 
     follower.kill();
     await c.vm.delete({ name: "opsvm" });
     await c.disk.delete({ name: "opsdisk" });
+  }
+});
+
+test("a Disk whose file is deleted out of band: listed with its problem, its VM says why it cannot start, the owner's create makes it again", async () => {
+  const c = hd.client();
+  const owner = "pulumi:proj/dev/kvm:Disk/x";
+  const attached = await c.disk.create({ name: "lost-att", sizeGiB: 1, owner });
+  const detached = await c.disk.create({ name: "lost-det", sizeGiB: 1, owner });
+  await c.disk.create({ name: "kept", sizeGiB: 1 });
+  await c.vm.create({ name: "lost-vm", memoryMiB: 128, kernel, running: false, disks: [{ disk: "lost-att" }] });
+  try {
+    rmSync(attached.path);
+    rmSync(detached.path);
+    const { disks } = await c.disk.list();
+    const byName = Object.fromEntries(disks.map((d) => [d.name, d]));
+    expect(Object.keys(byName).sort()).toEqual(expect.arrayContaining(["kept", "lost-att", "lost-det"]));
+    expect(byName["kept"]).toMatchObject({ problem: null, virtualSizeBytes: 1024 ** 3 });
+    for (const n of ["lost-att", "lost-det"]) {
+      expect(byName[n]).toMatchObject({ virtualSizeBytes: null, problem: expect.stringContaining(`the file of Disk "${n}" (${byName[n]!.path}) is gone`) });
+    }
+    expect(byName["lost-att"]!.attachedTo).toBe("lost-vm");
+    const table = execFileSync(NODE, [HOSTD_CLI, "disk", "list", "--socket", hd.socketPath], { encoding: "utf8" });
+    expect(table).toMatch(/^lost-det +MISSING FILE /m);
+    expect(table).toMatch(/^kept +ok /m);
+
+    const why = (await c.vm.start("lost-vm").catch((e: unknown) => e)) as KvmError;
+    expect(why).toMatchObject({ code: "conflict" });
+    expect(why.message).toContain('VM "lost-vm" cannot start: the file of Disk "lost-att"');
+    expect((await c.vm.get("lost-vm")).state).toBe("stopped");
+
+    // Another owner may not take the name over; the owner's create (what `up` sends after refresh) makes a new Disk.
+    await expect(c.disk.create({ name: "lost-det", sizeGiB: 1, owner: "pulumi:other/dev/kvm:Disk/x" })).rejects.toMatchObject({ code: "not_owner" });
+    const again = await c.disk.create({ name: "lost-att", sizeGiB: 1, owner });
+    expect(again.id).not.toBe(attached.id);
+    expect(again).toMatchObject({ problem: null, virtualSizeBytes: 1024 ** 3, attachedTo: "lost-vm" });
+    expect(existsSync(again.path)).toBe(true);
+    expect(await c.vm.start("lost-vm")).toMatchObject({ state: "running" });
+  } finally {
+    await c.vm.delete({ name: "lost-vm" });
+    for (const n of ["lost-att", "lost-det", "kept"]) await c.disk.delete({ name: n });
   }
 });
 
