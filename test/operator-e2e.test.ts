@@ -93,7 +93,7 @@ test("a Disk whose file was deleted out of band: refresh reads it gone, the prev
   const refresh = await p.mustOperation("refresh", { diff: true });
   expect(refresh.output).toContain(`Disk "${disk.name as string}" is gone from the host: the file of Disk`);
   const preview = await p.mustOperation("preview", { diff: true });
-  expect(preview.output).toMatch(/\+ +pulumi-nodejs:kvm:Disk +data +create/);
+  expect(preview.output).toMatch(/\+ pulumi-nodejs:dynamic\/kvm:Disk: \(create\)\s*\n\s*\[urn=\S+::data\]/);
   expect(preview.output).toMatch(/\+ 1 to create/);
   await p.up();
   const again = await p.resourceOutputs("data");
