@@ -41,6 +41,7 @@ export class VmFiles {
 
   /** Removes the VM's directory and everything in it. */
   remove(id: string): void {
+    keepForTests(this.paths(id).serialLog, `${id}.serial.log`);
     rmSync(this.dir(id), { recursive: true, force: true });
   }
 
@@ -210,4 +211,19 @@ export interface FileSnapshot {
   file: string;
   content?: Buffer;
   owner?: FileOwnership;
+}
+
+/**
+ * HOSTD_TRACE_DIR=DIR (set by the test fixtures, never in production): what a failing test needs to
+ * read after its VMs are gone is kept there — each VM's QMP exchange (vm-monitor.ts) and, as the VM
+ * is deleted, its serial log.
+ */
+function keepForTests(file: string, as: string): void {
+  const dir = process.env.HOSTD_TRACE_DIR;
+  if (!dir || !existsSync(file)) return;
+  try {
+    copyFileSync(file, path.join(dir, as));
+  } catch {
+    /* best effort: a trace, not state */
+  }
 }

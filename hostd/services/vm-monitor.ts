@@ -4,7 +4,9 @@
  * run state and sizes).
  */
 import type { VmInfo } from "../../sdk/protocol";
-import { QmpClient, QmpEvent } from "../drivers/qmp";
+import { appendFileSync } from "node:fs";
+import * as path from "node:path";
+import { QmpClient, QmpEvent, type QmpTrace } from "../drivers/qmp";
 
 /** QMP events after which QEMU's run state may differ (the ones `query-status` reflects). */
 const RUNSTATE_EVENTS = new Set(["STOP", "RESUME", "SUSPEND", "SUSPEND_DISK", "WAKEUP", "GUEST_PANICKED", "SHUTDOWN", "RESET", "WATCHDOG", "BLOCK_IO_ERROR"]);
@@ -49,7 +51,7 @@ export class Monitor {
     let lastErr: Error | undefined;
     for (let i = 0; i < o.attempts && !qmp; i++) {
       try {
-        qmp = await QmpClient.connect(qmpPath, 5000);
+        qmp = await QmpClient.connect(qmpPath, 5000, qmpTrace(qmpPath));
       } catch (e) {
         lastErr = e as Error;
         if (!o.stillThere()) break;
@@ -92,4 +94,22 @@ export class Monitor {
     this.qmp.removeAllListeners();
     this.qmp.close();
   }
+}
+
+/**
+ * HOSTD_TRACE_DIR=DIR (the test fixtures set it; see vm-files.ts): every QMP line of a VM goes to `DIR/<vm id>.qmp.log`,
+ * kept after the VM is deleted, so a failing test leaves the exchange to read. Off in production: it is
+ * written synchronously.
+ */
+function qmpTrace(qmpPath: string): QmpTrace | undefined {
+  const dir = process.env.HOSTD_TRACE_DIR;
+  if (!dir) return undefined;
+  const file = path.join(dir, `${path.basename(path.dirname(qmpPath))}.qmp.log`);
+  return (direction, line) => {
+    try {
+      appendFileSync(file, `${new Date().toISOString()} ${direction} ${line}\n`);
+    } catch {
+      /* the trace directory is gone (the test cleaned up): nothing to trace into */
+    }
+  };
 }
