@@ -1,3 +1,5 @@
+import { readFileSync } from "node:fs";
+import * as path from "node:path";
 import { EVENTS } from "../sdk/protocol/events";
 import { inRequest, Logger, type Entry } from "./log";
 
@@ -45,4 +47,10 @@ test("every declared event names a known object and has a message and a doc", ()
     expect(d.message.length).toBeGreaterThan(0);
     expect(d.doc.length).toBeGreaterThan(0);
   }
+});
+
+test("docs/architecture.md lists every declared event kind", () => {
+  const doc = readFileSync(path.join(__dirname, "..", "docs", "architecture.md"), "utf8");
+  const missing = Object.keys(EVENTS).filter((k) => !doc.includes(`\`${k}\``));
+  expect(missing).toEqual([]);
 });

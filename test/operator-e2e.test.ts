@@ -9,7 +9,7 @@
 import { spawnSync } from "node:child_process";
 import { rmSync } from "node:fs";
 import { VM_FIELDS } from "../sdk/protocol";
-import { announceAccelerator, HOSTD_CLI, NODE, tinyGuest } from "./fixtures/env";
+import { announceAccelerator, HOSTD_CLI, NODE, tinyGuest, waitFor } from "./fixtures/env";
 import { HostdFixture } from "./fixtures/hostd";
 import { PulumiProject } from "./fixtures/pulumi";
 
@@ -85,6 +85,29 @@ test.each([
   const { events } = await hd.client().events({ object: name, after: before.at(-1)?.seq ?? 0 });
   expect(events.find((e) => e.event === event)).toMatchObject({ uid: process.getuid!(), requestId: expect.any(String) });
   expect(hostd("events", "--object", name)).toMatch(new RegExp(`${event === "vm.updated" ? "VM updated" : "VM exited"} +by uid ${process.getuid!()}`));
+});
+
+test("a disk unplugged on the operators' QMP socket: refresh shows it gone from disks, up plugs it back", async () => {
+  const declared = await p.resourceOutputs("app");
+  const disk = await p.resourceOutputs("data");
+  const name = declared.name as string;
+  const c = hd.client();
+  await hd.opsQmp(declared.vmId as string, "device_del", { id: `disk-${(disk.diskId as string).slice(0, 8)}` });
+  await waitFor("hostd to see the disk unplugged", async () => (await c.vm.get(name)).spec.disks.length === 0, 60_000);
+  expect((await c.vm.get(name)).drift).toEqual([{ field: "disks", detail: `QEMU no longer has disk "${disk.name as string}" (unplugged outside hostd)` }]);
+
+  await p.mustOperation("refresh", { diff: true });
+  const refreshed = await p.resourceOutputs("app");
+  expect(specChanges(declared, refreshed)).toEqual(["disks"]);
+  expect(refreshed.disks).toEqual([]);
+  await p.up();
+  const restored = await p.resourceOutputs("app");
+  expect(specChanges(declared, restored)).toEqual([]);
+  const vm = await c.vm.get(name);
+  expect(vm.drift).toEqual([]);
+  // Put back by starting QEMU again from the spec.
+  expect(vm.pid).not.toBe(declared.pid);
+  expect((await p.operation("preview", { expectNoChanges: true })).code).toBe(0);
 });
 
 test("a Disk whose file was deleted out of band: refresh reads it gone, the preview plans to create it, up makes it again", async () => {

@@ -28,10 +28,17 @@ export class Monitor {
    * (hostd hot-plugs neither), so one read per QEMU is exact.
    */
   live?: LiveState;
+  /**
+   * The ids of the devices QEMU has now (QOM's /machine/peripheral), read when hostd attaches and
+   * kept by the events: DEVICE_DELETED takes one out (whoever unplugged it, hostd or an operator
+   * on the operators' QMP socket), hostd's own device_add puts one in. Undefined until read.
+   */
+  devices?: Set<string>;
 
   private constructor(readonly qmp: QmpClient) {
     qmp.on("event", (ev: QmpEvent) => {
       if (ev.event === "SHUTDOWN") this.lastShutdown = { guest: ev.data?.guest === true, reason: String(ev.data?.reason ?? "") };
+      if (ev.event === "DEVICE_DELETED" && typeof ev.data?.device === "string") this.devices?.delete(ev.data.device);
       if (RUNSTATE_EVENTS.has(ev.event) && this.live) {
         void (qmp.execute("query-status") as Promise<{ status: string }>).then(
           (st) => this.live && (this.live.status = st.status),
@@ -63,6 +70,7 @@ export class Monitor {
     qmp.on("close", o.onClose);
     // A monitor that cannot read the state yet still works; reads ask again.
     await mon.readLive().catch(() => undefined);
+    await mon.readDevices().catch(() => undefined);
     return mon;
   }
 
@@ -70,9 +78,18 @@ export class Monitor {
     return this.qmp.isClosed;
   }
 
-  /** Runs one QMP command. */
-  execute(cmd: string, args?: Record<string, unknown>): Promise<unknown> {
-    return this.qmp.execute(cmd, args);
+  /** Runs one QMP command (a device hostd adds is one QEMU has from then on). */
+  async execute(cmd: string, args?: Record<string, unknown>): Promise<unknown> {
+    const r = await this.qmp.execute(cmd, args);
+    if (cmd === "device_add" && typeof args?.id === "string") this.devices?.add(args.id);
+    return r;
+  }
+
+  /** Reads which devices (by id) QEMU has. */
+  async readDevices(): Promise<Set<string>> {
+    const children = (await this.qmp.execute("qom-list", { path: "/machine/peripheral" })) as { name: string; type: string }[];
+    this.devices = new Set(children.filter((c) => c.type.startsWith("child<")).map((c) => c.name));
+    return this.devices;
   }
 
   /** Reads QEMU's run state, memory and vCPUs (three QMP queries, in parallel). */

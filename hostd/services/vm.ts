@@ -220,6 +220,8 @@ export class VmService {
       const afterNics = this.nics.qemuNics({ ...rec, spec: after, devices: afterDevices });
       const nicPlan = nicHotplugPlan(beforeNics, afterNics);
       const stopTimeout = { force: false, timeoutSeconds: u.stopTimeoutSeconds ?? 60 };
+      // A running QEMU that lost devices outside hostd gets them back the sure way: started again from the spec.
+      const drifted = alive && this.observed(rec, null).drift.length > 0;
       let restarted = false;
       const hotplugged: string[] = [];
       await withRevert(this.d.log, "vm.update", async (r) => {
@@ -245,7 +247,7 @@ export class VmService {
         });
         r.add("put back the VM's previous spec", restoreSpec);
         this.nics.networksChanged(before, after);
-        const restart = alive && (needsRestart || diskPlan === null);
+        const restart = alive && (needsRestart || diskPlan === null || drifted);
         if (restart) {
           await this.stopQemu(rec, stopTimeout);
           r.add("start the VM again as it was", startAsBefore);
@@ -592,10 +594,12 @@ export class VmService {
       state = rec.lastExit && CRASH_REASONS.has(rec.lastExit.reason) ? "crashed" : "stopped";
     }
     const running = rt && { startedMs: rt.process?.startedMs(), guest: rt.guest };
+    const real = this.observed(rec, actual);
     return {
       id: rec.id,
       name: rec.name,
-      spec: rec.spec,
+      spec: real.spec,
+      drift: real.drift,
       owner: rec.owner,
       state,
       qemuStatus,
@@ -608,6 +612,38 @@ export class VmService {
       createdAt: rec.createdAt,
       updatedAt: rec.updatedAt,
     };
+  }
+
+  /**
+   * The spec as the running QEMU really has it: the disks and NICs whose devices it still has (one
+   * unplugged on the operators' QMP socket is gone from it), the vCPUs and memory it reports. What
+   * differs from the kept spec is listed as drift; refresh shows it, and the next update repairs it.
+   */
+  private observed(rec: Rec, actual: VmInfo["actual"]): { spec: VmSpec; drift: NonNullable<VmInfo["drift"]> } {
+    const rt = rec.pid !== null ? this.vms.of(rec) : undefined;
+    const devices = rt?.attached ? rt.monitor?.devices : undefined;
+    const drift: NonNullable<VmInfo["drift"]> = [];
+    let spec = rec.spec;
+    if (devices) {
+      const disks = spec.disks.filter((d) => {
+        const r = this.d.disks.record(d.disk);
+        const there = !r || devices.has(diskIds(r.id).id);
+        if (!there) drift.push({ field: "disks", detail: `QEMU no longer has disk "${d.disk}" (unplugged outside hostd)` });
+        return there;
+      });
+      const nicIds = this.nics.qemuNics(rec).map((n) => n.id);
+      const nics = spec.networkInterfaces.filter((n, i) => {
+        const there = nicIds[i] === undefined || devices.has(nicIds[i]!);
+        if (!there) drift.push({ field: "networkInterfaces", detail: `QEMU no longer has NIC ${i} (${isNetworkNic(n) ? `network "${n.network}"` : "user"}; unplugged outside hostd)` });
+        return there;
+      });
+      if (disks.length !== spec.disks.length || nics.length !== spec.networkInterfaces.length) spec = { ...spec, disks, networkInterfaces: nics };
+    }
+    if (actual && (actual.vcpus !== spec.vcpus || actual.memoryMiB !== spec.memoryMiB)) {
+      drift.push({ field: "vcpus/memoryMiB", detail: `QEMU has ${actual.vcpus} vCPUs and ${actual.memoryMiB} MiB, the spec ${spec.vcpus} and ${spec.memoryMiB}` });
+      spec = { ...spec, vcpus: actual.vcpus, memoryMiB: actual.memoryMiB };
+    }
+    return { spec, drift };
   }
 
   // ---- the VM's own user ------------------------------------------------------------
