@@ -54,11 +54,11 @@ function specChanges(before: Record<string, unknown>, after: Record<string, unkn
 }
 
 test.each([
-  { command: ["vm", "set", "NAME", "--memory", "160", "--timeout", "0"], changes: ["memoryMiB"], event: "vm.updated" },
-  { command: ["vm", "set", "NAME", "--vcpus", "2", "--timeout", "0"], changes: ["vcpus"], event: "vm.updated" },
-  { command: ["vm", "stop", "NAME", "--timeout", "0"], changes: ["running"], event: "vm.exited" },
-  { command: ["vm", "kill", "NAME"], changes: ["running"], event: "vm.exited" },
-])("hostd $command.0 $command.1 $command.3: refresh shows exactly $changes, up puts it back, events name the uid", async ({ command, changes, event }) => {
+  { title: "vm set --memory 160", command: ["vm", "set", "NAME", "--memory", "160", "--timeout", "0"], changes: ["memoryMiB"], event: "vm.updated" },
+  { title: "vm set --vcpus 2", command: ["vm", "set", "NAME", "--vcpus", "2", "--timeout", "0"], changes: ["vcpus"], event: "vm.updated" },
+  { title: "vm stop", command: ["vm", "stop", "NAME", "--timeout", "0"], changes: ["running"], event: "vm.exited" },
+  { title: "vm kill", command: ["vm", "kill", "NAME"], changes: ["running"], event: "vm.exited" },
+])("hostd $title: refresh shows exactly $changes, up puts it back, events name the uid", async ({ command, changes, event }) => {
   const declared = await p.resourceOutputs("app");
   const diskBefore = await p.resourceOutputs("data");
   const name = declared.name as string;
