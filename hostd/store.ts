@@ -119,6 +119,8 @@ export interface VmDevices {
   nextNicIndex?: number;
   /** The kernel, initrd and cdrom as last checked for a caller (hostd/host-paths.ts): QEMU gets these resolved paths. */
   hostFiles?: VmHostFiles;
+  /** sha256 of the cloud-init seed hostd last built: a seed changed or removed outside hostd is drift (vm.get reports it). */
+  seedSha256?: string;
 }
 
 export type VmHostFiles = Partial<Record<"kernel" | "initrd" | "cdrom", HostFile>>;

@@ -330,6 +330,34 @@ test("a Disk whose file is deleted out of band: listed with its problem, its VM 
   }
 });
 
+test("a cloud-init seed changed or deleted outside hostd is drift; an update, or the next start, rebuilds it from the spec", async () => {
+  const c = hd.client();
+  const cloudInit = { userData: "#cloud-config\nhostname: seeded\n" };
+  const vm = await c.vm.create({ name: "seeded", memoryMiB: 128, kernel, cloudInit });
+  const seed = path.join(hd.stateDir, "vms", vm.id, "seed.iso");
+  const built = readFileSync(seed);
+  try {
+    expect(vm.drift).toEqual([]);
+    writeFileSync(seed, Buffer.concat([built.subarray(0, 1024), Buffer.from("tampered")]));
+    const tampered = await c.vm.get("seeded");
+    expect(tampered.spec.cloudInit).toBeUndefined();
+    expect(tampered.drift).toEqual([{ field: "cloudInit", detail: expect.stringContaining("the cloud-init seed is not the one hostd built for the spec") }]);
+    // The update `pulumi up` sends (the declared cloudInit again) rebuilds it, without a restart.
+    const fixed = await c.vm.update({ name: "seeded", cloudInit });
+    expect(fixed).toMatchObject({ restarted: false, vm: { pid: vm.pid, drift: [], spec: { cloudInit } } });
+
+    // Deleted while stopped: reported, and the next start builds it again.
+    await c.vm.stop({ name: "seeded", force: true });
+    rmSync(seed);
+    expect((await c.vm.get("seeded")).drift).toEqual([{ field: "cloudInit", detail: "the cloud-init seed hostd built is gone (deleted outside hostd)" }]);
+    const started = await c.vm.start("seeded");
+    expect(started).toMatchObject({ state: "running", drift: [], spec: { cloudInit } });
+    expect(existsSync(seed)).toBe(true);
+  } finally {
+    await c.vm.delete({ name: "seeded" });
+  }
+});
+
 test("a QEMU killed out of band is reported crashed", async () => {
   const c = hd.client();
   const vm = await c.vm.create({ name: "crashy", memoryMiB: 128, kernel });

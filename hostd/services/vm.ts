@@ -221,7 +221,7 @@ export class VmService {
       const nicPlan = nicHotplugPlan(beforeNics, afterNics);
       const stopTimeout = { force: false, timeoutSeconds: u.stopTimeoutSeconds ?? 60 };
       // A running QEMU that lost devices outside hostd gets them back the sure way: started again from the spec.
-      const drifted = alive && this.observed(rec, null).drift.length > 0;
+      const drifted = alive && this.observed(rec, null).drift.some((d) => d.field === "disks" || d.field === "networkInterfaces");
       let restarted = false;
       const hotplugged: string[] = [];
       await withRevert(this.d.log, "vm.update", async (r) => {
@@ -253,7 +253,7 @@ export class VmService {
           r.add("start the VM again as it was", startAsBefore);
         }
         // A new seed takes effect at the next boot; a running guest keeps what it read.
-        if (stableJson(after.cloudInit) !== stableJson(before.cloudInit)) await this.replaceSeed(rec, r);
+        if (stableJson(after.cloudInit) !== stableJson(before.cloudInit) || this.seedDrift(rec)) await this.replaceSeed(rec, r);
         if (restart && after.running) {
           await this.startQemu(rec, r);
           restarted = true;
@@ -381,7 +381,11 @@ export class VmService {
     const seed = this.files.seedPath(rec.id);
     if (rec.spec.cloudInit && !existsSync(seed)) {
       await this.files.writeSeed(rec);
+      this.recordSeed(rec);
       r.add("remove the cloud-init seed", () => rmSync(seed, { force: true }));
+    } else if (this.seedDrift(rec)) {
+      // Changed outside hostd: the guest boots with the seed its spec says.
+      await this.replaceSeed(rec, r);
     }
     const cfg = this.qemuConfig(rec);
     if (cfg.firmware.type === "uefi" && this.files.ensureNvram(rec.id)) r.add("remove the VM's NVRAM", () => rmSync(this.files.nvramPath(rec.id), { force: true }));
@@ -639,6 +643,12 @@ export class VmService {
       });
       if (disks.length !== spec.disks.length || nics.length !== spec.networkInterfaces.length) spec = { ...spec, disks, networkInterfaces: nics };
     }
+    const seed = this.seedDrift(rec);
+    if (seed) {
+      // Read as no cloud-init at all: the data the guest would get is not the declared one, so refresh shows a change, and up rebuilds it.
+      drift.push({ field: "cloudInit", detail: seed });
+      spec = { ...spec, cloudInit: undefined };
+    }
     if (actual && (actual.vcpus !== spec.vcpus || actual.memoryMiB !== spec.memoryMiB)) {
       drift.push({ field: "vcpus/memoryMiB", detail: `QEMU has ${actual.vcpus} vCPUs and ${actual.memoryMiB} MiB, the spec ${spec.vcpus} and ${spec.memoryMiB}` });
       spec = { ...spec, vcpus: actual.vcpus, memoryMiB: actual.memoryMiB };
@@ -776,8 +786,32 @@ export class VmService {
   /** Rebuilds the VM's cloud-init seed from its spec; undo puts the previous seed (or none) back. */
   private async replaceSeed(rec: Rec, r: Reverter): Promise<void> {
     const previous = this.files.snapshot(this.files.seedPath(rec.id));
+    const previousSha256 = rec.devices.seedSha256;
     await this.files.writeSeed(rec);
-    r.add("put back the previous cloud-init seed", () => this.files.putBack(previous));
+    this.recordSeed(rec);
+    r.add("put back the previous cloud-init seed", () => {
+      this.files.putBack(previous);
+      rec.devices = { ...rec.devices, seedSha256: previousSha256 };
+      this.d.store.saveVm(rec);
+    });
+  }
+
+  /** Records the hash of the seed just built, so a change made to it outside hostd shows as drift. */
+  private recordSeed(rec: Rec): void {
+    const sha256 = this.files.seedSha256(rec.id) ?? undefined;
+    rec.devices = { ...rec.devices, seedSha256: sha256 };
+    this.d.store.saveVm(rec);
+  }
+
+  /** What is wrong with the VM's seed, when it is not the one hostd built for its spec (changed or deleted outside hostd). */
+  private seedDrift(rec: Rec): string | undefined {
+    const built = rec.devices.seedSha256;
+    if (!rec.spec.cloudInit || built === undefined) return undefined;
+    const now = this.files.seedSha256(rec.id);
+    if (now === built) return undefined;
+    return now === null
+      ? "the cloud-init seed hostd built is gone (deleted outside hostd)"
+      : `the cloud-init seed is not the one hostd built for the spec (sha256 ${now.slice(0, 12)}…, built ${built.slice(0, 12)}…): changed outside hostd`;
   }
 
   // ---- helpers ----------------------------------------------------------------
