@@ -330,6 +330,30 @@ test("a Disk whose file is deleted out of band: listed with its problem, its VM 
   }
 });
 
+test("a NIC unplugged on the operators' QMP socket is drift in vm.get; the next update starts QEMU again with it", async () => {
+  const c = hd.client();
+  const vm = await c.vm.create({ name: "nicless", memoryMiB: 128, kernel, networkInterfaces: [{ type: "user" }] });
+  try {
+    await waitFor("READY", () => /READY/.test(hd.serialLog(vm.id)), 120_000);
+    await hd.opsQmp(vm.id, "device_del", { id: "nic0" });
+    const drifted = await waitFor("hostd to hear the NIC go", async () => {
+      const v = await c.vm.get("nicless");
+      return v.drift?.length ? v : undefined;
+    }, 60_000, 100);
+    expect(drifted.spec.networkInterfaces).toEqual([]);
+    expect(drifted.drift).toEqual([{ field: "networkInterfaces", detail: 'QEMU no longer has NIC 0 (user; unplugged outside hostd)' }]);
+    // What `pulumi up` sends after that refresh: the declared NICs again.
+    const { vm: fixed, restarted } = await c.vm.update({ name: "nicless", networkInterfaces: [{ type: "user" }], stopTimeoutSeconds: 0 });
+    expect(restarted).toBe(true);
+    expect(fixed.pid).not.toBe(vm.pid);
+    expect(fixed.drift).toEqual([]);
+    expect(fixed.spec.networkInterfaces).toHaveLength(1);
+    expect(fixed.nics.map((n) => n.mac)).toEqual(vm.nics.map((n) => n.mac));
+  } finally {
+    await c.vm.delete({ name: "nicless" });
+  }
+});
+
 test("a cloud-init seed changed or deleted outside hostd is drift; an update, or the next start, rebuilds it from the spec", async () => {
   const c = hd.client();
   const cloudInit = { userData: "#cloud-config\nhostname: seeded\n" };
