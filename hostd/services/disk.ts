@@ -293,36 +293,19 @@ export class DiskService {
   private async info(rec: Rec): Promise<DiskInfo> {
     // A file deleted outside hostd is reported, not an error: the other disks still list, and refresh sees this one gone.
     const missing = missingFileProblem(rec);
-    if (missing) {
-      return {
-        id: rec.id,
-        name: rec.name,
-        spec: rec.spec,
-        owner: rec.owner,
-        format: rec.format,
-        path: rec.path,
-        virtualSizeBytes: null,
-        actualSizeBytes: null,
-        backingFile: null,
-        attachedTo: this.users.attachedTo(rec.name),
-        problem: missing,
-        createdAt: rec.createdAt,
-        updatedAt: rec.updatedAt,
-      };
-    }
-    const i = await mapDriverErrors(rec.name, () => this.d.qemuImg.info(rec.path, { shared: true }));
+    const i = missing ? undefined : await mapDriverErrors(rec.name, () => this.d.qemuImg.info(rec.path, { shared: true }));
     return {
-      problem: null,
       id: rec.id,
       name: rec.name,
       spec: rec.spec,
       owner: rec.owner,
       format: rec.format,
       path: rec.path,
-      virtualSizeBytes: i.virtualSize,
-      actualSizeBytes: i.actualSize,
-      backingFile: i.backingFile ?? null,
+      virtualSizeBytes: i?.virtualSize ?? null,
+      actualSizeBytes: i?.actualSize ?? null,
+      backingFile: i?.backingFile ?? null,
       attachedTo: this.users.attachedTo(rec.name),
+      problem: missing ?? null,
       createdAt: rec.createdAt,
       updatedAt: rec.updatedAt,
     };
