@@ -135,6 +135,7 @@ async function startLocked(o: HostdOptions, log: Logger, stateDir: string, hostI
 
   const store = new Store(path.join(stateDir, "hostd.db"));
   held.add(() => store.close());
+  store.onCorrupt = (row) => log.error("a row of hostd's database cannot be read; it is left out and the rest served", row);
   // The event history (`hostd events`): the declared events (sdk/protocol/events.ts) and whatever else hostd
   // logged about a VM, network or disk, with the request and caller they happened in.
   log.tap((e) => {

@@ -4,6 +4,7 @@
  * and what it last saw; the live state is always re-read from /proc and QMP.
  */
 import { chmodSync, closeSync, openSync } from "node:fs";
+import { KvmError } from "../sdk/errors";
 import { DatabaseSync } from "node:sqlite";
 import type { ExitReason } from "../sdk/protocol";
 import type { HostFile } from "./host-paths";
@@ -286,7 +287,12 @@ export class Store {
 
   getVmByName<S>(name: string): VmRecord<S> | undefined {
     const r = this.db.prepare("SELECT * FROM vms WHERE name = ?").get(name) as Row | undefined;
-    return r ? Store.toRecord<S>(r) : undefined;
+    if (!r) return undefined;
+    try {
+      return Store.toRecord<S>(r);
+    } catch (e) {
+      throw new KvmError("conflict", `The record of VM "${name}" (id ${r.id}) in hostd's database cannot be read (${(e as Error).message}); hostd leaves it alone and serves the other VMs. Restore hostd.db from a backup, or delete the row.`, { vm: name, id: r.id });
+    }
   }
 
   /** uids already given to VMs. */
@@ -294,9 +300,27 @@ export class Store {
     return (this.db.prepare("SELECT uid FROM vms WHERE uid IS NOT NULL").all() as { uid: number }[]).map((r) => r.uid);
   }
 
+  /**
+   * Every VM row that reads as a record. A row that does not (its JSON is corrupt: a disk error, a hand
+   * edit) is reported to `onCorrupt` once per process and left out, so hostd keeps serving the others.
+   */
   listVms<S>(): VmRecord<S>[] {
-    return (this.db.prepare("SELECT * FROM vms ORDER BY name").all() as unknown as Row[]).map((r) => Store.toRecord<S>(r));
+    return (this.db.prepare("SELECT * FROM vms ORDER BY name").all() as unknown as Row[]).flatMap((r) => {
+      try {
+        return [Store.toRecord<S>(r)];
+      } catch (e) {
+        if (!this.reportedCorrupt.has(r.id)) {
+          this.reportedCorrupt.add(r.id);
+          this.onCorrupt?.({ table: "vms", id: r.id, name: r.name, why: (e as Error).message });
+        }
+        return [];
+      }
+    });
   }
+
+  /** Told of each row hostd cannot read (hostd logs it). */
+  onCorrupt?: (row: { table: string; id: string; name: string; why: string }) => void;
+  private readonly reportedCorrupt = new Set<string>();
 
   // ---- disks ----
 
