@@ -3,6 +3,7 @@
  */
 import type * as dynamic from "@pulumi/pulumi/dynamic";
 import { DISK_FIELDS, DiskInfo, DiskSpec } from "../sdk/protocol";
+import { KvmError } from "../sdk/errors";
 import { clientFor, ConnectionSettings } from "./connection";
 import { classify, inputsSchema, specFromHost, specOf, withDefaults } from "./fields";
 import { mustBeOnHost, onItsHost, ownerOf, Placement, placementOf, routeChange } from "./placement";
@@ -79,6 +80,8 @@ export async function diff(_id: string, olds: DiskOutputs, news: DiskInputs): Pr
 }
 
 function outputsOf(i: DiskInputs, d: DiskInfo, where: Placement): DiskOutputs {
+  // Only a read meets a Disk without its file (and reads it as gone); anywhere else it is an error that says what to do.
+  if (d.problem !== null || d.virtualSizeBytes === null || d.actualSizeBytes === null) throw new KvmError("conflict", `Disk "${d.name}" cannot be used: ${d.problem ?? "hostd reports no size for it"}.`, { disk: d.name });
   return definedOnly({
     ...i,
     ...where,
@@ -112,6 +115,11 @@ export async function read(id: string, props: DiskOutputs): Promise<dynamic.Read
     const hostId = await mustBeOnHost("Disk", props.name, client, props.hostId);
     const d = await ownedOrGone(id, () => client.disk.get(props.name));
     if (!d) return { id: "", props: {} as DiskOutputs };
+    if (d.problem !== null) {
+      // Its file was deleted outside hostd: the Disk is gone (the next preview plans to create it again), and the refresh says why.
+      console.log(`kvm: Disk "${props.name}" is gone from the host: ${d.problem}.`);
+      return { id: "", props: {} as DiskOutputs };
+    }
     return { id, props: outputsOf(props, d, placementOf(settings, hostId)) };
   });
 }

@@ -226,6 +226,8 @@ export async function read(id: string, props: VmOutputs): Promise<dynamic.ReadRe
     const hostId = await mustBeOnHost("VM", props.name, client, props.hostId);
     const vm = await ownedOrGone(id, () => client.vm.get(props.name));
     if (!vm) return { id: "", props: {} as VmOutputs };
+    // What differs from the declared VM on the host, in hostd's words; the outputs already show it, and up puts it back.
+    for (const d of vm.drift ?? []) console.log(`kvm: Vm "${props.name}": ${d.field} drifted: ${d.detail}.`);
     return { id, props: outputsOf(props, vm, placementOf(settings, hostId)) };
   });
 }

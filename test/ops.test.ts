@@ -10,7 +10,7 @@ import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, readlink
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { chooseAccelerator, probeHost } from "../hostd/drivers/accel";
-import { HOSTD_CLI, NODE } from "./fixtures/env";
+import { HOSTD_CLI, NODE, onPath, partPresent } from "./fixtures/env";
 
 jest.setTimeout(120_000);
 
@@ -37,15 +37,6 @@ function exec(cmd: string, args: string[]): Ran {
 }
 
 const hostd = (...args: string[]) => exec(NODE, [HOSTD_CLI, ...args]);
-
-/** The first `name` on PATH, without a shell. */
-function which(name: string): string | undefined {
-  for (const dir of (process.env.PATH ?? "").split(":")) {
-    const p = path.join(dir || ".", name);
-    if (existsSync(p)) return p;
-  }
-  return undefined;
-}
 
 /** Everything under `dir` (symlinks with their targets), or "absent". */
 function tree(dir: string): string[] {
@@ -100,7 +91,7 @@ afterAll(() => {
   if (scratch) rmSync(scratch, { recursive: true, force: true });
 });
 
-(asRoot ? describe : describe.skip)("hostd install / doctor / uninstall on this machine", () => {
+(partPresent("hostd install / doctor / uninstall", asRoot ? undefined : "they change the machine and need root: run them as root (sudo), in a throwaway machine or container") ? describe : describe.skip)("hostd install / doctor / uninstall on this machine", () => {
   test("install writes the group, directories, tmpfiles entry and an enabled unit that systemd accepts", () => {
     const r = hostd("install", "--state-dir", stateDir);
     // eslint-disable-next-line no-console
@@ -126,7 +117,7 @@ afterAll(() => {
     if (existsSync("/run/systemd/system")) expect(r.stdout).toMatch(/started hostd.service|already running|restarted/);
     else expect(r.stdout).toMatch(/NOT started: systemd is not running on this machine/);
 
-    const analyze = which("systemd-analyze");
+    const analyze = onPath("systemd-analyze");
     if (!analyze) {
       // eslint-disable-next-line no-console
       console.log("[ops.test] SKIPPED sub-check: systemd-analyze is not installed, so the unit was not verified by systemd");

@@ -293,6 +293,12 @@ export const VmInfo = z.strictObject({
   qemuStatus: z.string().nullable(),
   pid: z.int().nullable(),
   accelerator: Accelerator.nullable(),
+  /**
+   * Where the real VM differs from the spec hostd keeps for it (a disk or NIC unplugged on the operators' QMP
+   * socket, ...): `spec` above already shows the real state; each entry names the field and says what differs.
+   * The next update of the VM puts the spec back (restarting it when it runs). Absent from older hostds.
+   */
+  drift: z.array(z.strictObject({ field: z.string(), detail: z.string() })).optional(),
   /** What QEMU really has, read over QMP; null when not running. */
   actual: z
     .strictObject({
