@@ -118,6 +118,8 @@ export interface VmDevices {
   nics?: NicPlacement[];
   /** Next index for a derived MAC: never reused, so a removed NIC's MAC is not handed to a new one. */
   nextNicIndex?: number;
+  /** CPU slots the running QEMU (that pid) must not plug again: an undo took their CPU out (vm.ts growLive says why). */
+  spentCpuSlots?: { pid: number; ids: string[] };
   /** The kernel, initrd and cdrom as last checked for a caller (hostd/host-paths.ts): QEMU gets these resolved paths. */
   hostFiles?: VmHostFiles;
   /** sha256 of the cloud-init seed hostd last built: a seed changed or removed outside hostd is drift (vm.get reports it). */

@@ -113,6 +113,22 @@ describe("diff", () => {
     log.mockRestore();
   });
 
+  test("vCPUs and memory raised within their room say hot-plug; past it, or lowered, restart", async () => {
+    const log = jest.spyOn(console, "log").mockImplementation(() => undefined);
+    const roomy = { ...olds, vcpus: 1, maxVcpus: 4, memoryMiB: 256, maxMemoryMiB: 1024 };
+    await diff("id", roomy, { ...news, vcpus: 2, maxVcpus: 4, memoryMiB: 512, maxMemoryMiB: 1024 });
+    expect(log.mock.calls.join(" ")).toContain("vcpus 1 → 2 and memoryMiB 256 → 512 by hot-plug into the running VM");
+    expect(log.mock.calls.join(" ")).not.toContain("restarts");
+    log.mockClear();
+    await diff("id", roomy, { ...news, vcpus: 1, maxVcpus: 4, memoryMiB: 200, maxMemoryMiB: 1024 });
+    expect(log.mock.calls.join(" ")).toContain("changing memoryMiB restarts the running VM in place");
+    log.mockClear();
+    // Not a whole 128 MiB block: a restart.
+    await diff("id", roomy, { ...news, vcpus: 1, maxVcpus: 4, memoryMiB: 300, maxMemoryMiB: 1024 });
+    expect(log.mock.calls.join(" ")).toContain("changing memoryMiB restarts");
+    log.mockRestore();
+  });
+
   test("a crashed VM (running: false after refresh) is an update, not a replacement", async () => {
     expect(await diff("id", { ...olds, running: false, state: "crashed" }, news)).toMatchObject({ changes: true, replaces: [] });
   });

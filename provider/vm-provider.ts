@@ -99,8 +99,16 @@ export async function diff(_id: string, olds: VmOutputs, news: VmInputs): Promis
     if (restartFor.length > 0) {
       console.log(`kvm: Vm "${olds.name}": changing ${restartFor.join(", ")} restarts the running VM in place (same VM, same id; the guest is shut down and booted again).`);
     } else if (changed.some((k) => effects.get(k) === "hotplug")) {
-      const what = changed.filter((k) => effects.get(k) === "hotplug").join(" and ");
-      console.log(`kvm: Vm "${olds.name}": ${what} change on the running VM by hot-plug (no restart; other devices and every kept NIC's MAC unchanged) where the bus allows it.`);
+      const hot = changed.filter((k) => effects.get(k) === "hotplug");
+      const grown = hot.filter((k) => k === "vcpus" || k === "memoryMiB");
+      const devices = hot.filter((k) => k !== "vcpus" && k !== "memoryMiB");
+      if (grown.length > 0) {
+        const what = grown.map((k) => `${k} ${String(olds[k as "vcpus"])} → ${String(news[k as "vcpus"])}`).join(" and ");
+        console.log(`kvm: Vm "${olds.name}": ${what} by hot-plug into the running VM (no restart; the guest brings the new CPUs and memory online).`);
+      }
+      if (devices.length > 0) {
+        console.log(`kvm: Vm "${olds.name}": ${devices.join(" and ")} change on the running VM by hot-plug (no restart; other devices and every kept NIC's MAC unchanged) where the bus allows it.`);
+      }
     }
   }
   if (changed.includes("cloudInit") && olds.cloudInit && news.cloudInit) {

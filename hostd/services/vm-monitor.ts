@@ -24,8 +24,8 @@ export class Monitor {
    * QEMU's run state and sizes, read when hostd attaches and re-read on every
    * QMP event that can change them, so `vm.get`/`vm.list` answer from memory
    * instead of three QMP round trips per running VM (the N+1 that made a list
-   * of 50 busy VMs take 2 s). Memory and vCPUs cannot change while QEMU runs
-   * (hostd hot-plugs neither), so one read per QEMU is exact.
+   * of 50 busy VMs take 2 s). Memory and vCPUs change while QEMU runs only
+   * when hostd grows them (vm.ts growLive), which reads them again.
    */
   live?: LiveState;
   /**

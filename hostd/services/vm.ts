@@ -17,7 +17,7 @@ import { randomUUID } from "node:crypto";
 import { existsSync, rmSync, statSync } from "node:fs";
 import * as net from "node:net";
 import { errors, KvmError } from "../../sdk/errors";
-import { isNetworkNic, type HostCapacity, type VmCreate, type VmDisk, type VmInfo, type VmSpec, type VmState, type VmUpdate } from "../../sdk/protocol";
+import { isNetworkNic, VM_LIMITS, type HostCapacity, type VmCreate, type VmDisk, type VmInfo, type VmSpec, type VmState, type VmUpdate } from "../../sdk/protocol";
 import { AcceleratorChoice } from "../drivers/accel";
 import { qemuCgroupName, QemuCgroup, type VmCgroup } from "../drivers/cgroup";
 import { isOurQemu, waitGone } from "../drivers/process";
@@ -30,12 +30,12 @@ import { Logger } from "../log";
 import { Reverter, withRevert } from "../revert";
 import { Store, VmDevices, VmHostFiles, VmRecord } from "../store";
 import { Caller, HostPaths } from "../host-paths";
-import { applyUpdate, RESTART_FIELDS, stableJson } from "./vm-spec";
+import { applyUpdate, stableJson, updateEffects } from "./vm-spec";
 import { DiskService, missingFileProblem } from "./disk";
 import { checkDeletable, retryOfOwnCreate } from "./ownership";
 import { NetworkPort, NetworkService } from "./network";
 import { assignDiskSlots, diskHotplugPlan, assignNics, diskIds, DiskChange, nicHotplugPlan, qemuDisks, ResolvedDisk, bootIndexes, slotKey } from "./vm-devices";
-import { diskPluggable, hotplug, hotunplug, nicPluggable } from "./vm-hotplug";
+import { cpuPluggables, dimmPluggable, diskPluggable, hotplug, hotunplug, nextDimmSlot, nicPluggable } from "./vm-hotplug";
 import { checkCapacity } from "./vm-capacity";
 import { VmFiles } from "./vm-files";
 import { VmNics } from "./vm-nics";
@@ -211,7 +211,8 @@ export class VmService {
       const before = rec.spec;
       const beforeDevices = rec.devices;
       const after = applyUpdate(before, u);
-      const needsRestart = RESTART_FIELDS.some((k) => stableJson(after[k]) !== stableJson(before[k]));
+      const effects = updateEffects(before, after);
+      const needsRestart = effects.restartFor.length > 0;
       const diskPlan = diskHotplugPlan(before.disks, after.disks);
       const alive = this.isAlive(rec);
       const placed = assignNics(rec.id, before.networkInterfaces, after.networkInterfaces, rec.devices);
@@ -228,7 +229,8 @@ export class VmService {
         // Undo steps that bring the old VM back put the old spec back first: they must start it as it was.
         const restoreSpec = () => {
           rec.spec = before;
-          rec.devices = beforeDevices;
+          // CPU slots an undo left unused stay so: they describe the running QEMU, not the spec.
+          rec.devices = { ...beforeDevices, spentCpuSlots: rec.devices.spentCpuSlots };
           this.d.store.saveVm(rec);
           this.nics.networksChanged(before, after);
         };
@@ -258,6 +260,8 @@ export class VmService {
           await this.startQemu(rec, r);
           restarted = true;
         } else if (alive && diskPlan) {
+          const restartAsBefore = () => this.stopQemu(rec, { force: true, timeoutSeconds: 0 }).then(startAsBefore);
+          hotplugged.push(...(await this.growLive(rec, before, after, effects.live, r, restartAsBefore)));
           await this.hotplug(rec, { spec: before, devices: beforeDevices }, diskPlan, nicPlan, r);
           hotplugged.push(
             ...diskPlan.detach.map((d) => `-${d.disk}`),
@@ -734,6 +738,51 @@ export class VmService {
    * plug and one unplug sequence (vm-hotplug.ts); other devices stay where
    * they are. Disks keep their slots, NICs their ports and MACs.
    */
+  /**
+   * vCPUs and memory raised within their room, on the running QEMU: CPUs into
+   * the next free slots, then memory as one DIMM of the difference (undone in
+   * the reverse order: QEMU 7.2 under TCG was seen to crash unplugging a DIMM
+   * right after a CPU). The guest
+   * onlines them (a udev rule or the kernel's auto-online; see the README).
+   */
+  private async growLive(rec: Rec, before: VmSpec, after: VmSpec, live: (keyof VmSpec)[], r: Reverter, restartAsBefore: () => Promise<unknown>): Promise<string[]> {
+    const mon = this.vms.of(rec).qmp();
+    const done: string[] = [];
+    if (live.length === 0) return done;
+    // Registered first, so it runs last when the grow is undone: the sizes answered from memory stay true.
+    r.add("read QEMU's vCPUs and memory again", () => this.vms.of(rec).monitor?.readLive());
+    if (live.includes("vcpus")) {
+      const pid = rec.pid!;
+      const spent = rec.devices.spentCpuSlots?.pid === pid ? rec.devices.spentCpuSlots.ids : [];
+      for (const cpu of await cpuPluggables(mon, after.vcpus - before.vcpus, rec.name, spent)) {
+        // QEMU 7.2 (seen under TCG) crashes when a CPU is plugged into a slot it unplugged: a slot
+        // whose CPU an undo took out is not used again by this QEMU.
+        let plugged = false;
+        r.add(`keep ${cpu.what}'s slot unused until QEMU restarts`, () => {
+          if (!plugged) return;
+          const ids = rec.devices.spentCpuSlots?.pid === pid ? rec.devices.spentCpuSlots.ids : [];
+          rec.devices = { ...rec.devices, spentCpuSlots: { pid, ids: [...ids, cpu.device.id] } };
+          this.d.store.saveVm(rec);
+        });
+        // Under TCG, QEMU 7.2 corrupts its own heap unplugging a CPU (the next CPU plug crashes it):
+        // there the undo starts the VM again as it was instead, a reboot rather than a dead VM.
+        const undo = this.d.accel.kind === "tcg" ? restartAsBefore : undefined;
+        await hotplug(mon, cpu, rec.name, r, { onPlugged: () => (plugged = true), undo });
+      }
+      done.push(`vcpus:${before.vcpus}->${after.vcpus}`);
+    }
+    if (live.includes("memoryMiB")) {
+      const slot = await nextDimmSlot(mon);
+      if (slot >= VM_LIMITS.memorySlots) {
+        throw new KvmError("conflict", `VM "${rec.name}" has used its ${VM_LIMITS.memorySlots} memory slots since it started: restart it (stop and start) to fold them into its base memory, then grow it again.`, { vm: rec.name });
+      }
+      await hotplug(mon, dimmPluggable(slot, after.memoryMiB - before.memoryMiB), rec.name, r);
+      done.push(`memoryMiB:${before.memoryMiB}->${after.memoryMiB}`);
+    }
+    await this.vms.of(rec).monitor?.readLive();
+    return done;
+  }
+
   private async hotplug(rec: Rec, before: { spec: VmSpec; devices: VmDevices }, disks: DiskChange, nics: { attach: QemuNic[]; detach: QemuNic[] }, r: Reverter): Promise<void> {
     const mon = this.vms.of(rec).qmp();
     const gone = qemuDisks(before.spec, this.resolveDisks(before.spec), assignDiskSlots(before.spec.disks, before.devices));
@@ -896,6 +945,8 @@ export class VmService {
       name: rec.name,
       vcpus: spec.vcpus,
       memoryMiB: spec.memoryMiB,
+      maxVcpus: spec.maxVcpus,
+      maxMemoryMiB: spec.maxMemoryMiB,
       accel: this.d.accel.kind,
       kernel: spec.kernel && { ...spec.kernel, path: files.kernel!.path, ...(files.initrd && { initrd: files.initrd.path }) },
       firmware: spec.firmware === "uefi" ? { type: "uefi", code: this.files.ovmf().code, vars: this.files.nvramPath(rec.id) } : { type: "bios" },
