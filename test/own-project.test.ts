@@ -13,7 +13,7 @@
 import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
-import { announceAccelerator, NODE, pulumiBinDir, REPO, tinyGuest } from "./fixtures/env";
+import { announceAccelerator, NODE, pulumiBinDir, REPO, tinyGuest, waitFor } from "./fixtures/env";
 import { HostdFixture } from "./fixtures/hostd";
 import { Netns } from "./fixtures/netns";
 import { SshdFixture } from "./fixtures/sshd";
@@ -58,16 +58,17 @@ interface Ran {
 /** Runs `script` with bash in `cwd`, as a user's shell would: HOME is the fresh one, Node 24 and pulumi on PATH. */
 function sh(script: string, cwd: string): Promise<Ran> {
   return new Promise((resolve, reject) => {
-    const env: NodeJS.ProcessEnv = {
+    // The user's environment (proxies, CA files), minus Pulumi settings of this run, with the fresh HOME.
+    const env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("PULUMI_")));
+    Object.assign(env, {
       PATH: `${path.dirname(NODE)}:${pulumiBinDir()}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`,
       HOME: home,
-      USER: process.env.USER ?? "root",
       // The machine's npm cache (not the fresh HOME's), so installing needs no second download.
       npm_config_cache: process.env.npm_config_cache ?? path.join(process.env.HOME ?? "/root", ".npm"),
       PULUMI_SKIP_UPDATE_CHECK: "true",
       PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
       NO_COLOR: "1",
-    };
+    });
     const p = spawn("bash", ["-euo", "pipefail", "-c", script], { cwd, env, stdio: ["ignore", "pipe", "pipe"] });
     let output = "";
     p.stdout.on("data", (d: Buffer) => (output += d.toString()));
@@ -131,11 +132,27 @@ test("the README's own-project commands, verbatim: pack, install into an empty p
   expect(out.state).toBe("running");
   expect(hd.qemuPids()).toHaveLength(1);
 
-  await must(refresh, project);
-  // --target names the Vm by the URN the README gives: the engine looks at it alone.
+  // Beyond the README: a preview whose host is down fails at preview with the connection error.
+  await hd.kill("SIGTERM"); // hostd only: its VMs keep running
+  const down = await sh("npx pulumi-inline preview --diff", project);
+  expect(down.code).not.toBe(0);
+  expect(down.output).toMatch(/cannot reach hostd at root@127\.0\.0\.1:\d+:\S+hostd\.sock/);
+  await hd.start();
+
+  // A VM killed behind Pulumi's back previews as a start, with the property that differs.
+  const [qemu] = hd.qemuPids();
+  process.kill(qemu!, "SIGKILL");
+  await waitFor("QEMU to be gone", () => !hd.qemuPids().includes(qemu!), 30_000);
+  const drift = await must("npx pulumi-inline preview --refresh --diff", project);
+  expect(drift).toMatch(/running\s*:\s*false\s*=>\s*true/);
+  expect(drift).toMatch(/Vm "[^"]+": it is crashed on the host \(running: false => true\), so the update starts it/);
+
+  const r = await must(refresh, project);
+  expect(r).toMatch(/running\s*:\s*true\s*=>\s*false/);
+  // --target names the Vm by the URN the README gives: the engine updates it alone, and it runs again.
   const t = await must(upTarget, project);
-  expect(t).toMatch(/4 unchanged|1 unchanged/);
-  expect(t).not.toMatch(/error/i);
+  expect(t).toMatch(/~\s*1 updated/);
+  expect(hd.qemuPids()).toHaveLength(1);
 
   const d = await must(destroy, project);
   expect(d).toMatch(/-\s*4 deleted/);
