@@ -34,6 +34,8 @@ let ns: Netns;
 let hd: HostdFixture;
 let sshd: SshdFixture;
 let home: string;
+/** The README's `export` lines: later commands run in the same terminal session as a user's would. */
+let session = "";
 
 beforeAll(async () => {
   announceAccelerator();
@@ -63,13 +65,15 @@ function sh(script: string, cwd: string): Promise<Ran> {
     Object.assign(env, {
       PATH: `${path.dirname(NODE)}:${pulumiBinDir()}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`,
       HOME: home,
+      // Pulumi finds its home from the passwd entry (Go's osusergo), not $HOME: the fresh one, for this user too.
+      PULUMI_HOME: path.join(home, ".pulumi"),
       // The machine's npm cache (not the fresh HOME's), so installing needs no second download.
       npm_config_cache: process.env.npm_config_cache ?? path.join(process.env.HOME ?? "/root", ".npm"),
       PULUMI_SKIP_UPDATE_CHECK: "true",
       PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
       NO_COLOR: "1",
     });
-    const p = spawn("bash", ["-euo", "pipefail", "-c", script], { cwd, env, stdio: ["ignore", "pipe", "pipe"] });
+    const p = spawn("bash", ["-euo", "pipefail", "-c", `${session}\n${script}`], { cwd, env, stdio: ["ignore", "pipe", "pipe"] });
     let output = "";
     p.stdout.on("data", (d: Buffer) => (output += d.toString()));
     p.stderr.on("data", (d: Buffer) => (output += d.toString()));
@@ -105,6 +109,7 @@ test("the README's own-project commands, verbatim: pack, install into an empty p
   const packed = await must(readmeBlock("pack"), REPO);
   expect(packed).toMatch(/pulumi-kvm-0\.1\.0\.tgz/);
   await must(setup, home);
+  session = setup.split("\n").filter((l) => l.startsWith("export ")).join("\n");
   const project = path.join(home, "my-vms");
   writeFileSync(path.join(project, "index.ts"), readmeBlock("program"));
   // Installed as a user gets it: a real copy with its commands, types and compiled code.
