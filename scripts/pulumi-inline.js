@@ -29,6 +29,7 @@
 const fs = require("node:fs");
 const path = require("node:path");
 const { spawn } = require("node:child_process");
+const { pathToFileURL } = require("node:url");
 
 /** CLI commands that run the program, and so take `--client`. */
 const ENGINE_COMMANDS = new Set(["up", "update", "preview", "pre", "refresh", "destroy", "down", "import"]);
@@ -111,8 +112,14 @@ async function main() {
   const langrpc = require(path.join(pulumiDir, "proto", "language_grpc_pb"));
   const { grpcChannelOptions } = require(path.join(pulumiDir, "runtime", "settings"));
 
+  // `pulumi up` runs the program twice in one session (preview, then the update), and each run must
+  // construct its resources anew: the entry is loaded fresh each time (a new URL for an ES module, a
+  // cleared require cache for CommonJS), sharing only node_modules (one @pulumi/pulumi runtime).
+  let runs = 0;
   const languageServer = new LanguageServer(async () => {
-    const exports = require(programFile);
+    for (const k of Object.keys(require.cache)) if (!k.includes(`${path.sep}node_modules${path.sep}`)) delete require.cache[k];
+    const mod = await import(`${pathToFileURL(programFile).href}?run=${++runs}`);
+    const exports = "module.exports" in mod ? mod["module.exports"] : mod;
     return Object.fromEntries(Object.entries(exports).filter(([k]) => k !== "__esModule" && k !== "default"));
   });
   const server = new grpc.Server(grpcChannelOptions);

@@ -129,7 +129,8 @@ test("the README's own-project commands, verbatim: pack, install into an empty p
 
   const pv = await must(preview, project);
   expect(pv).toMatch(/\+\s*4 to create/); // the stack and the three resources
-  expect(pv).toMatch(/\+ pulumi-nodejs:dynamic\/kvm:Vm\s+web\s+create/);
+  // The URN the README's `--target` names is the Vm's.
+  expect(pv).toMatch(/\+ pulumi-nodejs:dynamic\/kvm:Vm: \(create\)\n\s*\[urn=urn:pulumi:dev::my-vms::pulumi-nodejs:dynamic\/kvm:Vm::web\]/);
 
   const u = await must(up, project);
   expect(u).toMatch(/\+\s*4 created/);
