@@ -5,6 +5,8 @@
  * forwarding, and `vm`, `disk`, `network` and `image` commands are a human
  * view over the same API.
  */
+// First: fails with the Node version needed before anything loads node:sqlite.
+import "./node-guard";
 import * as net from "node:net";
 import { parseArgs } from "node:util";
 import { HostClient } from "../sdk/client";
@@ -45,7 +47,7 @@ Usage:
   hostd network show NAME [--socket PATH]     spec, state, problems and DHCP leases
   hostd image list [--socket PATH] [--json]     cached base images and downloads in progress
   hostd image prune [SHA256] [--socket PATH]   remove cached images no disk uses
-  hostd version
+  hostd version | hostd --version
   hostd install [--state-dir DIR] [--socket PATH]   as root: group hostd, the directories, a tmpfiles.d entry and
                                                     the systemd unit hostd.service (KillMode=process), enabled
   hostd uninstall                                   as root: undo install; a state dir with VMs/disks/networks is kept
@@ -540,7 +542,8 @@ async function imageCommand(socketPath: string, sub: string | undefined, sha: st
   return 2;
 }
 
-main(process.argv.slice(2)).then(
+// `hostd --version` is `hostd version`, as most commands have it.
+main(process.argv.slice(2).map((a, i) => (i === 0 && a === "--version" ? "version" : a))).then(
   (code) => process.exit(code),
   (e: unknown) => {
     if (e instanceof KvmError) process.stderr.write(`hostd: ${e.toString()}\n`);

@@ -7,6 +7,7 @@ import { KvmError } from "../sdk/errors";
 import { clientFor, ConnectionSettings } from "./connection";
 import { classify, inputsSchema, specFromHost, specOf, withDefaults } from "./fields";
 import { mustBeOnHost, onItsHost, ownerOf, Placement, placementOf, routeChange } from "./placement";
+import { mustReach } from "./reachable";
 import { configureFromStack, failuresOf, hasUnknown, identified, ownInputs, same, settingsFor, withoutUnknowns, withUserErrors, definedOnly, ownedOrGone, mustOwn } from "./common";
 
 /** Inputs after check (defaults filled in from the table). */
@@ -62,6 +63,8 @@ export async function check(olds: Partial<DiskInputs>, allNews: Record<string, u
 export async function diff(_id: string, olds: DiskOutputs, news: DiskInputs): Promise<dynamic.DiffResult> {
   const { replaces, changed } = classify(DISK_FIELDS, olds, news);
   const route = await routeChange("Disk", olds, news);
+  // Preview contacts the host: reachable, and (unless the route moved: asked above) the one the state says.
+  await mustReach("Disk", olds.name, settingsFor(news), route.changed ? undefined : olds.hostId);
   const hostChanged = route.replace;
   if (hostChanged) replaces.push("connection");
   else if (route.changed) changed.push("connection");

@@ -8,6 +8,7 @@ import { overlaps, parseCidr } from "../sdk/ipv4";
 import { clientFor, ConnectionSettings } from "./connection";
 import { classify, inputsSchema, specFromHost, specOf, withDefaults } from "./fields";
 import { mustBeOnHost, onItsHost, ownerOf, Placement, placementOf, routeChange } from "./placement";
+import { mustReach } from "./reachable";
 import { configureFromStack, definedOnly, failuresOf, hasUnknown, mustOwn, identified, ownedOrGone, ownInputs, same, settingsFor, withoutUnknowns, withUserErrors } from "./common";
 
 /** Inputs after check (defaults filled in from the table). */
@@ -62,6 +63,8 @@ export async function diff(_id: string, olds: NetworkOutputs, news: NetworkInput
     else changed.push("mode");
   }
   const route = await routeChange("Network", olds, news);
+  // Preview contacts the host: reachable, and (unless the route moved: asked above) the one the state says.
+  await mustReach("Network", olds.name, settingsFor(news), route.changed ? undefined : olds.hostId);
   const hostChanged = route.replace;
   if (hostChanged) replaces.push("connection");
   else if (route.changed) changed.push("connection");

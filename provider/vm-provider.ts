@@ -14,6 +14,7 @@ import { isUsableAddress, VM_FIELDS, VmInfo, VmProviderSettings, VmSpec, VmUpdat
 import { clientFor, ConnectionSettings } from "./connection";
 import { classify, inputsSchema, specFromHost, specOf, withDefaults } from "./fields";
 import { mustBeOnHost, onItsHost, ownerOf, Placement, placementOf, routeChange } from "./placement";
+import { mustReach } from "./reachable";
 import {
   configureFromStack,
   failuresOf,
@@ -89,6 +90,8 @@ export async function check(olds: Partial<VmOutputs>, allNews: Record<string, un
 export async function diff(_id: string, olds: VmOutputs, news: VmInputs): Promise<dynamic.DiffResult> {
   const { replaces, changed, effects } = classify(VM_FIELDS, olds, news);
   const route = await routeChange("Vm", olds, news);
+  // Preview contacts the host: reachable, and (unless the route moved: asked above) the one the state says.
+  await mustReach("Vm", olds.name, settingsFor(news), route.changed ? undefined : olds.hostId);
   const hostChanged = route.replace;
   if (hostChanged) replaces.push("connection");
   else if (route.changed) changed.push("connection");
@@ -110,6 +113,9 @@ export async function diff(_id: string, olds: VmOutputs, news: VmInputs): Promis
         console.log(`kvm: Vm "${olds.name}": ${devices.join(" and ")} change on the running VM by hot-plug (no restart; other devices and every kept NIC's MAC unchanged) where the bus allows it.`);
       }
     }
+  }
+  if (replaces.length === 0 && !olds.running && news.running !== false) {
+    console.log(`kvm: Vm "${olds.name}": it is ${olds.state} on the host (running: false => true), so the update starts it${changed.length > 1 ? " and applies the other changes" : ""}.`);
   }
   if (changed.includes("cloudInit") && olds.cloudInit && news.cloudInit) {
     const rerun = !same(olds.cloudInit.instanceId, news.cloudInit.instanceId);
@@ -226,6 +232,16 @@ export async function create(inputs: VmInputs): Promise<dynamic.CreateResult<VmO
   });
 }
 
+/**
+ * Dynamic providers cannot give the engine a detailed diff, so `preview --diff` shows the
+ * difference between recorded and declared inputs. A refresh that finds the VM stopped or
+ * crashed records `running: false` as its input, so the next preview shows `running: false => true`.
+ */
+function inputsFoundStopped(outs: VmOutputs): VmInputs {
+  const own = new Set<string>([...Object.keys(VM_FIELDS), "namePrefix", "nameSeed", "connection"]);
+  return { ...Object.fromEntries(Object.entries(outs).filter(([k]) => own.has(k))), running: false } as VmInputs;
+}
+
 export async function read(id: string, props: VmOutputs): Promise<dynamic.ReadResult<VmOutputs>> {
   return withUserErrors(`reading VM "${props.name}"`, async () => {
     const settings = settingsFor(props);
@@ -236,7 +252,9 @@ export async function read(id: string, props: VmOutputs): Promise<dynamic.ReadRe
     if (!vm) return { id: "", props: {} as VmOutputs };
     // What differs from the declared VM on the host, in hostd's words; the outputs already show it, and up puts it back.
     for (const d of vm.drift ?? []) console.log(`kvm: Vm "${props.name}": ${d.field} drifted: ${d.detail}.`);
-    return { id, props: outputsOf(props, vm, placementOf(settings, hostId)) };
+    const outs = outputsOf(props, vm, placementOf(settings, hostId));
+    // ReadResult types `inputs` as the outputs' type; they are the inputs.
+    return { id, props: outs, ...(!outs.running && { inputs: inputsFoundStopped(outs) as unknown as VmOutputs }) };
   });
 }
 
