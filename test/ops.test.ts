@@ -128,6 +128,23 @@ afterAll(() => {
       expect(v.code).toBe(0);
       expect(v.stderr).not.toMatch(/hostd\.service/);
     }
+    // `hostd` is a command of every new login shell, on the Node hostd was installed with, even
+    // where the machine's own `node` is too old for node:sqlite (Debian's is 20 here).
+    const login = (cmd: string) => exec("bash", ["-lc", cmd]);
+    const version = login("hostd --version");
+    expect(version.code).toBe(0);
+    expect(version.stdout.trim()).toMatch(/^hostd \d+\.\d+\.\d+$/);
+    const list = login("hostd vm list --socket /run/hostd/none.sock");
+    expect(list.stderr).not.toMatch(/ERR_UNKNOWN_BUILTIN_MODULE/);
+    expect(list.stderr).toContain("/run/hostd/none.sock");
+    // On a Node without node:sqlite, the error names the version needed.
+    const old = exec("/usr/bin/node", ["--version"]);
+    if (old.code === 0 && Number(/^v(\d+)/.exec(old.stdout)![1]) < 22) {
+      const r2 = exec("/usr/bin/node", [HOSTD_CLI, "--version"]);
+      expect(r2.code).not.toBe(0);
+      expect(r2.stderr).toContain("hostd needs Node >= 22.13");
+      expect(r2.stderr).not.toMatch(/ERR_UNKNOWN_BUILTIN_MODULE/);
+    }
     afterInstall = snapshot();
   });
 
