@@ -3,10 +3,11 @@
  */
 import type * as dynamic from "@pulumi/pulumi/dynamic";
 import { DISK_FIELDS, DiskInfo, DiskSpec } from "../sdk/protocol";
-import { clientFor, ConnectionSettings } from "./connection";
+import { clientFor, ConnectionSettings, HostRef } from "./connection";
 import { classify, inputsSchema, specFromHost, specOf, withDefaults } from "./fields";
-import { mustBeOnHost, onItsHost, ownerOf, Placement, placementOf, routeChange } from "./placement";
-import { configureFromStack, failuresOf, hasUnknown, identified, ownInputs, same, settingsFor, withoutUnknowns, withUserErrors, definedOnly, ownedOrGone, mustOwn } from "./common";
+import { hostIdOf, mustBeOnHost, onItsHost, ownerOf, Placement, placementOf, routeChange } from "./placement";
+import { alreadyThere, diskMoveText, moveDisk, moveVmOnce } from "./moves";
+import { configureFromStack, failuresOf, hasUnknown, hostRefOf, identified, ownInputs, same, settingsFor, withoutUnknowns, withUserErrors, definedOnly, ownedOrGone, mustOwn } from "./common";
 
 /** Inputs after check (defaults filled in from the table). */
 export type DiskInputs = DiskSpec & {
@@ -15,9 +16,11 @@ export type DiskInputs = DiskSpec & {
   /** `<project>/<stack>/kvm:Disk/<name>`: seeds the generated name and is the owner hostd records. */
   nameSeed?: string;
   connection?: ConnectionSettings;
+  /** The kvm.Host it is to be on (absent: the stack's default host). */
+  host?: HostRef;
 };
 
-export interface DiskOutputs extends DiskInputs, Placement {
+export interface DiskOutputs extends Omit<DiskInputs, "host">, Placement {
   diskId: string;
   path: string;
   virtualSizeBytes: number;
@@ -63,7 +66,15 @@ export async function diff(_id: string, olds: DiskOutputs, news: DiskInputs): Pr
   const route = await routeChange("Disk", olds, news);
   const hostChanged = route.replace;
   if (hostChanged) replaces.push("connection");
-  else if (route.changed) changed.push("connection");
+  else if (route.changed) changed.push(same(olds.connection, news.connection) ? "host" : "connection");
+  if (route.moveTo && replaces.length === 0) {
+    // A disk in use moves with its VM (the VM's own diff says what that copies, or refuses it); a detached one is copied.
+    if (olds.attachedTo) {
+      console.log(`kvm: Disk "${olds.name}": moves to ${route.moveTo.label} with VM "${olds.attachedTo}", which uses it (the VM's move copies it): an update in place, same disk id.`);
+    } else {
+      console.log(await diskMoveText(olds.name, clientFor(settingsFor(olds), 60_000), clientFor(settingsFor(news), 60_000), route.moveTo.label, olds.hostId));
+    }
+  }
   if (changed.includes("sizeGiB") && news.sizeGiB !== undefined && replaces.length === 0) {
     console.log(`kvm: Disk "${olds.name}": grows in place to ${news.sizeGiB} GiB (online if a running VM uses it; no data is touched).`);
   }
@@ -73,12 +84,12 @@ export async function diff(_id: string, olds: DiskOutputs, news: DiskInputs): Pr
   return {
     changes: replaces.length > 0 || changed.length > 0,
     replaces,
-    stables: ["diskId", "hostId"],
+    stables: route.moveTo ? ["diskId"] : ["diskId", "hostId"],
     deleteBeforeReplace: !hostChanged && same(olds.name, news.name),
   };
 }
 
-function outputsOf(i: DiskInputs, d: DiskInfo, where: Placement): DiskOutputs {
+function outputsOf(i: Omit<DiskInputs, "host">, d: DiskInfo, where: Placement): DiskOutputs {
   return definedOnly({
     ...i,
     ...where,
@@ -100,7 +111,7 @@ export async function create(inputs: DiskInputs): Promise<dynamic.CreateResult<D
     const client = clientFor(settings, inputs.timeoutSeconds * 1000);
     const hostId = (await client.helloOnce()).hostId;
     const d = await client.disk.create({ ...(specOf(DISK_FIELDS, inputs) as DiskSpec), owner: ownerOf(inputs) });
-    return { id: d.id, outs: outputsOf(inputs, d, placementOf(settings, hostId)) };
+    return { id: d.id, outs: outputsOf(inputs, d, placementOf(settings, hostId, hostRefOf(inputs))) };
   });
 }
 
@@ -112,7 +123,7 @@ export async function read(id: string, props: DiskOutputs): Promise<dynamic.Read
     const hostId = await mustBeOnHost("Disk", props.name, client, props.hostId);
     const d = await ownedOrGone(id, () => client.disk.get(props.name));
     if (!d) return { id: "", props: {} as DiskOutputs };
-    return { id, props: outputsOf(props, d, placementOf(settings, hostId)) };
+    return { id, props: outputsOf(props, d, placementOf(settings, hostId, props.hostRef)) };
   });
 }
 
@@ -120,14 +131,39 @@ export async function update(id: string, olds: DiskOutputs, news: DiskInputs): P
   return withUserErrors(`updating disk "${news.name}"`, async () => {
     const settings = settingsFor(news);
     const client = clientFor(settings, news.timeoutSeconds * 1000);
+    const movedTo = await moveIfAsked(id, olds, news, client);
     // Check it is still the stack's disk before touching it: a namesake must not be grown.
-    const hostId = await mustBeOnHost("Disk", news.name, client, olds.hostId);
+    const hostId = await mustBeOnHost("Disk", news.name, client, movedTo ?? olds.hostId);
     let d = await mustOwn("Disk", news.name, id, () => client.disk.get(news.name));
     if (news.sizeGiB !== undefined && news.sizeGiB !== olds.sizeGiB) {
       d = (await client.disk.update({ name: news.name, sizeGiB: news.sizeGiB })).disk;
     }
-    return { outs: outputsOf(news, d, placementOf(settings, hostId)) };
+    return { outs: outputsOf(news, d, placementOf(settings, hostId, hostRefOf(news))) };
   });
+}
+
+/**
+ * When the `host` input names another host: a detached disk is copied there
+ * and removed from the old host; a disk in use moves with its VM, all its
+ * disks at once (this update runs before the VM's: see moves.ts). Nothing
+ * moves when it is there already (moved with its VM by a sibling Disk, or by
+ * an `up` that failed after the move). Returns the destination's id.
+ */
+async function moveIfAsked(id: string, olds: DiskOutputs, news: DiskInputs, dst: ReturnType<typeof clientFor>): Promise<string | undefined> {
+  if (same(olds.hostRef, hostRefOf(news)) || olds.hostId === undefined) return undefined;
+  const to = await hostIdOf(dst);
+  if (to === olds.hostId) return undefined;
+  if (await alreadyThere(id, () => dst.disk.get(news.name))) return to;
+  const src = clientFor(settingsFor(olds), news.timeoutSeconds * 1000 + 120_000);
+  await mustBeOnHost("Disk", olds.name, src, olds.hostId);
+  const here = await mustOwn("Disk", olds.name, id, () => src.disk.get(olds.name));
+  if (here.attachedTo) {
+    const vm = await src.vm.get(here.attachedTo);
+    await moveVmOnce(src, dst, olds.hostId, { vm: vm.name, owner: vm.owner ?? "" });
+  } else {
+    await moveDisk(src, dst, { disk: olds.name, owner: ownerOf(olds) ?? "", timeoutMs: news.timeoutSeconds * 1000 });
+  }
+  return to;
 }
 
 async function deleteDisk(id: string, props: DiskOutputs): Promise<void> {

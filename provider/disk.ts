@@ -1,11 +1,12 @@
 import * as pulumi from "@pulumi/pulumi";
+import type { ConnectionSettings, HostRef } from "./connection";
 import type { z } from "zod";
 import type { DiskOutputs } from "./disk-provider";
 import { DISK_FIELDS, DiskSource } from "../sdk/protocol";
-import { ArgsOf, DeepInput, resourceInputs, ResourceArgs, resourceOptions } from "./resource";
+import { ArgsOf, DeepInput, PLACEMENT_OUTPUTS, resourceInputs, ResourceArgs, resourceOptions } from "./resource";
 
 /** What the provider reports besides the table's fields (see DiskOutputs). */
-const DISK_OUTPUTS = ["diskId", "hostId", "route", "host", "path", "virtualSizeBytes", "actualSizeBytes", "backingFile", "attachedTo"] as const;
+const DISK_OUTPUTS = [...PLACEMENT_OUTPUTS, "diskId", "path", "virtualSizeBytes", "actualSizeBytes", "backingFile", "attachedTo"] as const;
 
 export type DiskSourceArgs = DeepInput<z.input<typeof DiskSource>>;
 
@@ -31,6 +32,11 @@ export class Disk extends pulumi.dynamic.Resource {
   /** The id of the host it lives on (hostd's host id; a host is its id, never the route that reaches it). */
   declare readonly hostId: pulumi.Output<string>;
   declare readonly host: pulumi.Output<string>;
+  /** The kvm.Host it is on (undefined: the stack's default host). */
+  declare readonly hostName: pulumi.Output<string | undefined>;
+  /** The host and connection the provider keeps to reach it again (secret). */
+  declare readonly hostRef: pulumi.Output<HostRef | undefined>;
+  declare readonly connection: pulumi.Output<ConnectionSettings | undefined>;
   /** The file on the host. */
   declare readonly path: pulumi.Output<string>;
   declare readonly virtualSizeBytes: pulumi.Output<number>;

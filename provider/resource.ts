@@ -9,6 +9,7 @@ import * as pulumi from "@pulumi/pulumi";
 import type { z } from "zod";
 import type { FieldTable } from "../sdk/protocol/fields";
 import { RESOURCE_FIELDS, secretOutputs } from "./fields";
+import { Host } from "./host";
 
 export function resourceInputs(
   type: string,
@@ -24,6 +25,8 @@ export function resourceInputs(
     ...listed,
     ...given,
     namePrefix: given.namePrefix ?? name,
+    // A kvm.Host stands for its name, id and connection (and makes the resource depend on it).
+    ...(given.host instanceof Host && { host: given.host.ref() }),
     // Seeds the generated name and names the owner hostd records, so a create that is
     // interrupted and run again finds what it made, and nobody else's.
     nameSeed: `${pulumi.getProject()}/${pulumi.getStack()}/${type}/${name}`,
@@ -59,5 +62,8 @@ export type DeepInput<T> = T extends (infer E)[]
 /** A program's arguments for a field table: every field optional, typed by its schema (see the README's tables for what each does). */
 export type ArgsOf<T extends FieldTable> = { [K in keyof T]?: DeepInput<z.input<T[K]["schema"]>> };
 
-/** The arguments every resource has besides its table's. */
-export type ResourceArgs = Omit<ArgsOf<typeof RESOURCE_FIELDS>, "nameSeed">;
+/** The arguments every resource has besides its table's; `host` takes a kvm.Host. */
+export type ResourceArgs = Omit<ArgsOf<typeof RESOURCE_FIELDS>, "nameSeed" | "host"> & { host?: Host | ArgsOf<typeof RESOURCE_FIELDS>["host"] };
+
+/** The outputs every resource has about where it is (see Placement in placement.ts). */
+export const PLACEMENT_OUTPUTS = ["hostId", "route", "host", "hostRef", "hostName"] as const;
