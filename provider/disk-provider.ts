@@ -5,8 +5,8 @@ import type * as dynamic from "@pulumi/pulumi/dynamic";
 import { DISK_FIELDS, DiskInfo, DiskSpec } from "../sdk/protocol";
 import { clientFor, ConnectionSettings, HostRef } from "./connection";
 import { classify, inputsSchema, specFromHost, specOf, withDefaults } from "./fields";
-import { hostIdOf, mustBeOnHost, onItsHost, ownerOf, Placement, placementOf, routeChange } from "./placement";
-import { alreadyThere, diskMoveText, moveDisk, moveVmOnce } from "./moves";
+import { mustBeOnHost, onItsHost, ownerOf, Placement, placementOf, routeChange } from "./placement";
+import { diskMoveText, moveDisk, moveIfAsked, moveVmOnce } from "./moves";
 import { configureFromStack, failuresOf, hasUnknown, hostRefOf, identified, ownInputs, same, settingsFor, withoutUnknowns, withUserErrors, definedOnly, ownedOrGone, mustOwn } from "./common";
 
 /** Inputs after check (defaults filled in from the table). */
@@ -131,7 +131,14 @@ export async function update(id: string, olds: DiskOutputs, news: DiskInputs): P
   return withUserErrors(`updating disk "${news.name}"`, async () => {
     const settings = settingsFor(news);
     const client = clientFor(settings, news.timeoutSeconds * 1000);
-    const movedTo = await moveIfAsked(id, olds, news, client);
+    // A `host` that names another host: a disk in use moves with its VM, all its disks at once (this
+    // update runs before the VM's: see moves.ts); a detached one is copied there, then removed here.
+    const movedTo = await moveIfAsked("Disk", id, olds, news, client, (c, name) => c.disk.get(name), async (src, from) => {
+      const here = await mustOwn("Disk", olds.name, id, () => src.disk.get(olds.name));
+      if (!here.attachedTo) return moveDisk(src, client, { disk: olds.name, owner: ownerOf(olds) ?? "", timeoutMs: news.timeoutSeconds * 1000 });
+      const vm = await src.vm.get(here.attachedTo);
+      return moveVmOnce(src, client, from, { vm: vm.name, owner: vm.owner ?? "" });
+    });
     // Check it is still the stack's disk before touching it: a namesake must not be grown.
     const hostId = await mustBeOnHost("Disk", news.name, client, movedTo ?? olds.hostId);
     let d = await mustOwn("Disk", news.name, id, () => client.disk.get(news.name));
@@ -140,30 +147,6 @@ export async function update(id: string, olds: DiskOutputs, news: DiskInputs): P
     }
     return { outs: outputsOf(news, d, placementOf(settings, hostId, hostRefOf(news))) };
   });
-}
-
-/**
- * When the `host` input names another host: a detached disk is copied there
- * and removed from the old host; a disk in use moves with its VM, all its
- * disks at once (this update runs before the VM's: see moves.ts). Nothing
- * moves when it is there already (moved with its VM by a sibling Disk, or by
- * an `up` that failed after the move). Returns the destination's id.
- */
-async function moveIfAsked(id: string, olds: DiskOutputs, news: DiskInputs, dst: ReturnType<typeof clientFor>): Promise<string | undefined> {
-  if (same(olds.hostRef, hostRefOf(news)) || olds.hostId === undefined) return undefined;
-  const to = await hostIdOf(dst);
-  if (to === olds.hostId) return undefined;
-  if (await alreadyThere(id, () => dst.disk.get(news.name))) return to;
-  const src = clientFor(settingsFor(olds), news.timeoutSeconds * 1000 + 120_000);
-  await mustBeOnHost("Disk", olds.name, src, olds.hostId);
-  const here = await mustOwn("Disk", olds.name, id, () => src.disk.get(olds.name));
-  if (here.attachedTo) {
-    const vm = await src.vm.get(here.attachedTo);
-    await moveVmOnce(src, dst, olds.hostId, { vm: vm.name, owner: vm.owner ?? "" });
-  } else {
-    await moveDisk(src, dst, { disk: olds.name, owner: ownerOf(olds) ?? "", timeoutMs: news.timeoutSeconds * 1000 });
-  }
-  return to;
 }
 
 async function deleteDisk(id: string, props: DiskOutputs): Promise<void> {

@@ -12,6 +12,10 @@
  */
 import type { HostClient } from "../sdk/client";
 import { KvmError } from "../sdk/errors";
+import type { ConnectionSettings, HostRef } from "./connection";
+import { clientFor } from "./connection";
+import { hostRefOf, same, settingsFor } from "./common";
+import { hostIdOf, mustBeOnHost } from "./placement";
 import { migrateVm, MigrateOptions, MigrationPlan, MigrationResult, moveDisk, planDiskMove, planMigration } from "../sdk/migrate";
 
 /** Moves under way in this provider process, by source host id and VM name. */
@@ -42,6 +46,31 @@ export async function alreadyThere<T extends { id: string }>(id: string, get: ()
     if (e instanceof KvmError && e.code === "not_found") return undefined;
     throw e;
   }
+}
+
+/**
+ * An update's first step when the `host` input names another host than the
+ * one the resource is on: `move` it there unless it is there already (moved
+ * with its VM by a sibling's update, or by an `up` that failed after the
+ * move). Returns the destination's id; undefined when nothing moves.
+ */
+export async function moveIfAsked<T extends { id: string }>(
+  kind: "VM" | "Disk",
+  id: string,
+  olds: { name: string; hostId?: string; hostRef?: HostRef; connection?: ConnectionSettings },
+  news: { host?: HostRef; timeoutSeconds: number },
+  dst: HostClient,
+  get: (c: HostClient, name: string) => Promise<T>,
+  move: (src: HostClient, fromHostId: string) => Promise<unknown>,
+): Promise<string | undefined> {
+  if (same(olds.hostRef, hostRefOf(news)) || olds.hostId === undefined) return undefined;
+  const to = await hostIdOf(dst);
+  if (to === olds.hostId) return undefined;
+  if (await alreadyThere(id, () => get(dst, olds.name))) return to;
+  const src = clientFor(settingsFor(olds), news.timeoutSeconds * 1000 + 120_000);
+  await mustBeOnHost(kind, olds.name, src, olds.hostId);
+  await move(src, olds.hostId);
+  return to;
 }
 
 function bytesText(n: number): string {

@@ -13,8 +13,8 @@ import { KvmError } from "../sdk/errors";
 import { isUsableAddress, VM_FIELDS, VmInfo, VmProviderSettings, VmSpec, VmUpdate, WaitFor } from "../sdk/protocol";
 import { clientFor, ConnectionSettings, HostRef } from "./connection";
 import { classify, inputsSchema, specFromHost, specOf, VM_PROVIDER_FIELDS, withDefaults } from "./fields";
-import { hostIdOf, mustBeOnHost, onItsHost, ownerOf, Placement, placementOf, routeChange, sameHostFailures, Use } from "./placement";
-import { alreadyThere, moveVmOnce, planVmMove, vmMoveText } from "./moves";
+import { mustBeOnHost, onItsHost, ownerOf, Placement, placementOf, routeChange, sameHostFailures, Use } from "./placement";
+import { moveIfAsked, moveVmOnce, planVmMove, vmMoveText } from "./moves";
 import {
   configureFromStack,
   failuresOf,
@@ -264,8 +264,10 @@ export async function update(id: string, olds: VmOutputs, news: VmInputs): Promi
       if (k in VmUpdate.shape && k !== "name") u[k] = (news as Record<string, unknown>)[k] ?? null;
     }
     await mustUseOwnHost(news);
-    // A `host` that names another host moves the VM there first (see moves.ts): then the rest applies there.
-    const movedTo = await moveIfAsked(id, olds, news, client);
+    // A `host` that names another host moves the VM there first, live when it runs (see moves.ts).
+    const movedTo = await moveIfAsked("VM", id, olds, news, client, (c, name) => c.vm.get(name), (src, from) =>
+      moveVmOnce(src, client, from, { vm: olds.name, owner: ownerOf(olds) ?? "", timeoutMs: news.timeoutSeconds * 1000 }),
+    );
     // Check it is still the stack's VM on its host before touching it: a namesake must not be changed.
     const hostId = await mustBeOnHost("VM", news.name, client, movedTo ?? olds.hostId);
     let vm = await mustOwn("VM", news.name, id, () => client.vm.get(news.name));
@@ -273,23 +275,6 @@ export async function update(id: string, olds: VmOutputs, news: VmInputs): Promi
     if (news.running) vm = await waitReady(client, news.name, news.waitFor, news.timeoutSeconds);
     return { outs: outputsOf(news, vm, placementOf(settings, hostId, hostRefOf(news))) };
   });
-}
-
-/**
- * When the `host` input names another host than the one the VM is on: moves
- * it there (live when running) unless it is there already — moved by one of
- * its Disks' updates, which run first, or by an `up` that failed after the
- * move. Returns the destination's id; undefined when nothing moves.
- */
-async function moveIfAsked(id: string, olds: VmOutputs, news: VmInputs, dst: ReturnType<typeof clientFor>): Promise<string | undefined> {
-  if (same(olds.hostRef, hostRefOf(news)) || olds.hostId === undefined) return undefined;
-  const to = await hostIdOf(dst);
-  if (to === olds.hostId) return undefined;
-  if (await alreadyThere(id, () => dst.vm.get(news.name))) return to;
-  const src = clientFor(settingsFor(olds), news.timeoutSeconds * 1000 + 120_000);
-  await mustBeOnHost("VM", olds.name, src, olds.hostId);
-  await moveVmOnce(src, dst, olds.hostId, { vm: olds.name, owner: ownerOf(olds) ?? "", timeoutMs: news.timeoutSeconds * 1000 });
-  return to;
 }
 
 async function deleteVm(id: string, props: VmOutputs): Promise<void> {
