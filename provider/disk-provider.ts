@@ -39,7 +39,7 @@ export async function check(olds: Partial<DiskInputs>, allNews: Record<string, u
   const shape = Inputs.safeParse(withoutUnknowns(news));
   if (!shape.success) return { inputs: news, failures: failuresOf(shape.error) };
   const inputs = withDefaults(DISK_FIELDS, identified(olds, news, "disk"));
-  if (!hasUnknown(inputs)) {
+  if (!hasUnknown(specOf(DISK_FIELDS, inputs))) {
     const spec = DiskSpec.safeParse(specOf(DISK_FIELDS, inputs));
     if (!spec.success) return { inputs, failures: failuresOf(spec.error) };
     Object.assign(inputs, { format: spec.data.format, source: spec.data.source });

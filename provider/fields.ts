@@ -55,10 +55,8 @@ export const VM_PROVIDER_FIELDS = fieldTable({
       z.strictObject({
         kind: z.enum(["Disk", "Network"]),
         name: z.string(),
-        hostId: z.string().optional(),
-        /** The used resource's `host`: its input at a first preview, the display of its route once made. */
-        host: z.union([HostRef, z.string()]).optional(),
-        hostRef: HostRef.optional(),
+        /** The used resource's `host` and `connection` inputs: where the program puts it. */
+        host: HostRef.optional(),
         connection: ConnectionSettings.optional(),
       }),
     ),

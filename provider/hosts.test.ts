@@ -95,8 +95,9 @@ describe("a VM uses only its own host's disks and networks (check, at preview)",
     );
   });
 
-  test("a Network recorded on another host (its hostId known from state) is refused too", async () => {
-    const r = await vmCheck({}, { name: "web", kernel, host: a, uses: [{ kind: "Network", name: "lan", hostId: ID_B, host: "unix:/elsewhere", hostRef: b }] });
+  test("a Network on another host is refused too; the Host's id, unknown on a first preview, is not needed", async () => {
+    const unknownId = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
+    const r = await vmCheck({}, { name: "web", kernel, host: { ...a, hostId: unknownId }, uses: [{ kind: "Network", name: "lan", host: { ...b, hostId: unknownId } }] });
     expect(r.failures!.map((f) => f.property)).toEqual(["networkInterfaces"]);
     expect(r.failures![0]!.reason).toContain(`Network "lan" it uses is on host "b" (id ${ID_B})`);
   });
@@ -109,7 +110,7 @@ describe("a VM uses only its own host's disks and networks (check, at preview)",
 
   test("the same route is not even asked; a use whose host is not known yet is left to apply time", async () => {
     const before = hellos;
-    const r = await vmCheck({}, { name: "web", kernel, host: a, uses: [{ kind: "Disk", name: "data", host: a }, { kind: "Disk", name: "new", host: "04da6b54-80e4-46f7-96ec-b56ff0331ba9" }] });
+    const r = await vmCheck({}, { name: "web", kernel, host: a, uses: [{ kind: "Disk", name: "data", host: a }, { kind: "Disk", name: "new", host: "04da6b54-80e4-46f7-96ec-b56ff0331ba9" }, { kind: "Disk", name: "other", host: b, connection: { port: "04da6b54-80e4-46f7-96ec-b56ff0331ba9" } }] });
     expect(r.failures).toEqual([]);
     expect(hellos).toBe(before);
   });

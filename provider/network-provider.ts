@@ -44,7 +44,7 @@ export async function check(olds: Partial<NetworkInputs>, allNews: Record<string
   const shape = Inputs.safeParse(withoutUnknowns(news));
   if (!shape.success) return { inputs: news, failures: failuresOf(shape.error) };
   const inputs = withDefaults(NETWORK_FIELDS, identified(olds, news, "net"));
-  if (!hasUnknown(inputs)) {
+  if (!hasUnknown(specOf(NETWORK_FIELDS, inputs))) {
     // The whole spec with the host's own rules (addressing, bridge mode), so mistakes show at preview.
     const spec = NetworkSpec.safeParse(specOf(NETWORK_FIELDS, inputs));
     if (!spec.success) return { inputs, failures: failuresOf(spec.error) };

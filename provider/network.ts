@@ -1,8 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
-import type { ConnectionSettings, HostRef } from "./connection";
 import { NETWORK_FIELDS } from "../sdk/protocol";
 import type { NetworkOutputs } from "./network-provider";
-import { ArgsOf, PLACEMENT_OUTPUTS, resourceInputs, ResourceArgs, resourceOptions } from "./resource";
+import { ArgsOf, PLACEMENT_OUTPUTS, placementArgs, resourceInputs, ResourceArgs, resourceOptions } from "./resource";
 
 /** What the provider reports besides the table's fields (see NetworkOutputs). */
 const NETWORK_OUTPUTS = [...PLACEMENT_OUTPUTS, "networkId", "bridgeName", "gateway", "dhcpStart", "dhcpEnd", "state", "problems", "vms"] as const;
@@ -28,9 +27,8 @@ export class Network extends pulumi.dynamic.Resource {
   declare readonly host: pulumi.Output<string>;
   /** The kvm.Host it is on (undefined: the stack's default host). */
   declare readonly hostName: pulumi.Output<string | undefined>;
-  /** The host and connection the provider keeps to reach it again (secret). */
-  declare readonly hostRef: pulumi.Output<HostRef | undefined>;
-  declare readonly connection: pulumi.Output<ConnectionSettings | undefined>;
+  /** Where the program put it (its `host` and `connection` inputs): what a Vm using it checks against its own. */
+  readonly placedBy: { host?: unknown; connection?: unknown };
   /** The bridge VMs' taps are on. */
   declare readonly bridgeName: pulumi.Output<string>;
   declare readonly gateway: pulumi.Output<string | null>;
@@ -46,6 +44,7 @@ export class Network extends pulumi.dynamic.Resource {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const provider = require("./network-provider") as pulumi.dynamic.ResourceProvider;
     super(provider, name, inputs, resourceOptions(NETWORK_FIELDS, opts), "kvm", "Network");
+    this.placedBy = placementArgs(args);
   }
 }
 

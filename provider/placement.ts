@@ -144,25 +144,20 @@ export async function routeChange(kind: string, olds: Placed, news: Wanted): Pro
   return { changed: true, replace: true };
 }
 
-/** A Disk or Network a VM uses, with where it is (from the Vm class: the used resource's outputs). */
+/** A Disk or Network a VM uses, and where the program puts it (its `host` and `connection` inputs, from the Vm class). */
 export interface Use {
   kind: "Disk" | "Network";
   name: string;
-  hostId?: string;
-  host?: HostRef | string;
-  hostRef?: HostRef;
+  host?: HostRef;
   connection?: ConnectionSettings;
 }
 
-/** Where something is, as far as known now: the recorded host id, or the settings to ask. `undefined`: not known until apply. */
-function whereIs(x: { hostId?: string; host?: unknown; hostRef?: HostRef; connection?: ConnectionSettings }): { ref?: HostRef; hostId?: string; settings?: ConnectionSettings } | undefined {
-  const hostId = typeof x.hostId === "string" && x.hostId !== UNKNOWN ? x.hostId : undefined;
-  const ref = x.hostRef !== undefined && !hasUnknown(x.hostRef?.name) ? x.hostRef : typeof x.host === "object" && x.host !== null && !hasUnknown((x.host as HostRef).name) ? (x.host as HostRef) : undefined;
-  if (hostId) return { ref, hostId };
-  if (x.host === UNKNOWN && x.hostRef === undefined) return undefined;
-  const settings = settingsFor({ host: ref, connection: x.connection });
-  if (hasUnknown(settings) || hasUnknown(x.connection)) return undefined;
-  return { ref, settings };
+/** The Host named and the settings that reach it; undefined while a part is not known (preview). */
+function whereIs(x: { host?: unknown; connection?: ConnectionSettings }): { ref?: HostRef; settings: ConnectionSettings } | undefined {
+  if (x.host === UNKNOWN || hasUnknown(x.connection)) return undefined;
+  const ref = x.host !== null && typeof x.host === "object" ? (x.host as HostRef) : undefined;
+  if (hasUnknown(ref?.name) || hasUnknown(ref?.connection)) return undefined;
+  return { ref, settings: settingsFor({ host: ref, connection: x.connection }) };
 }
 
 /**
@@ -171,21 +166,20 @@ function whereIs(x: { hostId?: string; host?: unknown; hostRef?: HostRef; connec
  * yet (a Host or Disk made in this same run, with unknown parts) is checked
  * again at apply time, before anything is made.
  */
-export async function sameHostFailures(kind: string, name: string, self: { host?: unknown; connection?: ConnectionSettings; hostId?: string }, uses: Use[] | undefined): Promise<dynamic.CheckFailure[]> {
-  const me = whereIs({ host: self.host, connection: self.connection });
-  if (!me || !uses?.length) return [];
+export async function sameHostFailures(kind: string, name: string, self: { host?: unknown; connection?: ConnectionSettings }, uses: Use[] | undefined): Promise<dynamic.CheckFailure[]> {
+  const me = whereIs(self);
+  if (!me || !Array.isArray(uses)) return [];
   const failures: dynamic.CheckFailure[] = [];
-  const idOf = async (w: NonNullable<ReturnType<typeof whereIs>>) => w.hostId ?? hostIdAt(w.settings!);
   for (const u of uses) {
     if (hasUnknown(u.name)) continue;
     const it = whereIs(u);
     if (!it) continue;
     // The same route is the same host: no need to ask.
-    if (it.hostId === undefined && me.settings && it.settings && same(me.settings, it.settings)) continue;
+    if (same(me.settings, it.settings)) continue;
     let mine: string;
     let theirs: string;
     try {
-      [mine, theirs] = await Promise.all([idOf(me), idOf(it)]);
+      [mine, theirs] = await Promise.all([hostIdAt(me.settings), hostIdAt(it.settings)]);
     } catch (e) {
       failures.push({
         property: u.kind === "Disk" ? "disks" : "networkInterfaces",

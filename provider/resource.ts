@@ -25,13 +25,21 @@ export function resourceInputs(
     ...listed,
     ...given,
     namePrefix: given.namePrefix ?? name,
-    // A kvm.Host stands for its name, id and connection (and makes the resource depend on it).
-    ...(given.host instanceof Host && { host: given.host.ref() }),
+    ...placementArgs(given),
     // Seeds the generated name and names the owner hostd records, so a create that is
     // interrupted and run again finds what it made, and nobody else's.
     nameSeed: `${pulumi.getProject()}/${pulumi.getStack()}/${type}/${name}`,
     ...own,
   };
+}
+
+/**
+ * Where a program puts a resource, as its inputs carry it: a kvm.Host stands for
+ * its name, id and connection (and makes the resource depend on it). The
+ * Vm class hands these of each Disk and Network it uses to its own check.
+ */
+export function placementArgs(args: { host?: unknown; connection?: unknown }): { host?: unknown; connection?: unknown } {
+  return { host: args.host instanceof Host ? args.host.ref() : args.host, connection: args.connection };
 }
 
 /**

@@ -82,7 +82,7 @@ export async function check(olds: Partial<VmOutputs>, allNews: Record<string, un
   if (!shape.success) return { inputs: news, failures: failuresOf(shape.error) };
   const inputs = withDefaults(VM_FIELDS, identified(olds, news, "vm"));
   // The whole spec as hostd will see it, when every part is known (defaults of nested objects included).
-  if (!hasUnknown(inputs)) {
+  if (!hasUnknown(specOf(VM_FIELDS, inputs))) {
     const spec = VmSpec.safeParse(specOf(VM_FIELDS, inputs));
     if (!spec.success) return { inputs, failures: failuresOf(spec.error) };
     Object.assign(inputs, { disks: spec.data.disks, networkInterfaces: spec.data.networkInterfaces });

@@ -92,7 +92,7 @@ export class Vm extends pulumi.dynamic.Resource {
         ? args.networkInterfaces.map((n: UserNicArgs | NetworkNicArgs) => ("network" in n ? n.network : undefined)).filter((n): n is Network => n instanceof Network)
         : []),
     ];
-    const uses = used.map((r) => ({ kind: r instanceof Disk ? "Disk" : "Network", name: r.name, hostId: r.hostId, host: r.host, hostRef: r.hostRef, connection: r.connection }));
+    const uses = used.map((r) => ({ kind: r instanceof Disk ? "Disk" : "Network", name: r.name, ...r.placedBy }));
     const inputs = resourceInputs("kvm:Vm", name, VM_FIELDS, args, {
       disks,
       networkInterfaces,
