@@ -15,7 +15,7 @@ import * as migrate from "../sdk/migrate";
 import { check as vmCheck, diff as vmDiff, VmInputs, VmOutputs } from "./vm-provider";
 import { diff as diskDiff, DiskInputs, DiskOutputs } from "./disk-provider";
 import { diff as networkDiff, NetworkInputs, NetworkOutputs } from "./network-provider";
-import { check as hostCheck } from "./host-provider";
+import { check as hostCheck, create as hostCreate, diff as hostDiff } from "./host-provider";
 import { moveVmOnce } from "./moves";
 import type { HostRef } from "./connection";
 import { HostClient } from "../sdk/client";
@@ -120,6 +120,20 @@ describe("a Host", () => {
   test("check refuses a bad connection and an unknown input by name", async () => {
     const r = await hostCheck({}, { name: "a", connection: { host: "a b" }, region: "x" });
     expect(r.failures!.map((f) => f.property).sort()).toEqual(["connection.host", "region"]);
+  });
+
+  test("create reads the host's id and facts; another route to it is an in-place change keeping the id; a route to another host is not", async () => {
+    const made = await hostCreate(a);
+    expect(made.id).toBe(ID_A);
+    expect(made.outs).toMatchObject({ name: "a", hostId: ID_A, accelerator: "tcg", hostname: "a", qemuVersion: "7.2", cpus: null, target: `unix:${a.connection.socketPath}` });
+    const log = logged();
+    const alias = { transport: "local" as const, socketPath: a.connection.socketPath!.replace(/\/a$/, "/./a") };
+    const sameHost = await hostDiff(ID_A, made.outs!, { name: "a", connection: alias });
+    const otherHost = await hostDiff(ID_A, made.outs!, { name: "a", connection: b.connection });
+    log.restore();
+    expect(sameHost).toMatchObject({ changes: true, replaces: [], stables: ["hostId"] });
+    expect(otherHost).toMatchObject({ changes: true, replaces: [], stables: [] });
+    expect(log.text()).toContain(`reaches ANOTHER host (id ${ID_B}, was ${ID_A})`);
   });
 });
 
