@@ -31,6 +31,12 @@ export const CHANGE_EFFECTS = {
   none: "nothing on the host",
   /** How the host is reached: checked against the host's id (the same host is recorded in place; another host replaces). */
   route: "the host's id decides: same host, recorded in place; another host, replace",
+  /**
+   * Which host the object is on (a `kvm.Host`): checked against the host's id like a route;
+   * on another host a Vm moves there in place (live when running) with its disks, a detached
+   * Disk is copied there and removed from the old host, a Network is replaced.
+   */
+  move: "the host's id decides: same host, recorded in place; another host, moved there (a Network: replaced)",
 } as const;
 export type ChangeEffect = keyof typeof CHANGE_EFFECTS;
 
