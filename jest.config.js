@@ -15,7 +15,8 @@ module.exports = {
     },
     {
       displayName: "integration",
-      testEnvironment: "node",
+      // Node's, recording failed tests so fixtures keep their logs and traces in test-results/.
+      testEnvironment: "<rootDir>/test/fixtures/failure-environment.js",
       roots: ["<rootDir>/test"],
       testMatch: ["**/*.test.ts"],
       transform: { "^.+\\.ts$": tsJest },

@@ -67,8 +67,9 @@ async function disks(ctx: BenchContext): Promise<void> {
   const standalone = await timeEach(copies, (i) => c.disk.create({ name: `copy-${i}`, format: "qcow2", source: { kind: "hostPath", path: img.file, clone: false } }));
   const cloneMs = clones.ms;
   const copyMs = standalone.ms;
-  const cloneBytes = clones.results.map((d) => d.actualSizeBytes);
-  const copyBytes = standalone.results.map((d) => d.actualSizeBytes);
+  // Just made, so each has its file (a size is null only for a Disk whose file is gone).
+  const cloneBytes = clones.results.map((d) => d.actualSizeBytes!);
+  const copyBytes = standalone.results.map((d) => d.actualSizeBytes!);
   const base = statSync(img.file).blocks * 512;
   const cb = summarize(cloneBytes);
   const pb = summarize(copyBytes);

@@ -23,7 +23,7 @@ import { MemoryReleaser } from "./memory";
 import { checkPeer, peerCredReader, peerOf, PeerPolicy } from "./peer";
 import { LONGEST_VM_PATH_SUFFIX, VmService } from "./services/vm";
 import { hostCapacity } from "./services/vm-capacity";
-import { Store } from "./store";
+import { Store, StoredEvent } from "./store";
 import { HostPaths, nativeOpenAs } from "./host-paths";
 import { PACKAGE_VERSION } from "../sdk/version";
 import { loadHostId } from "./host-id";
@@ -135,12 +135,14 @@ async function startLocked(o: HostdOptions, log: Logger, stateDir: string, hostI
 
   const store = new Store(path.join(stateDir, "hostd.db"));
   held.add(() => store.close());
-  // The event history (`hostd events`): what hostd logged about a VM, network or disk outside any request's own lines.
+  store.onCorrupt = (row) => log.error("a row of hostd's database cannot be read; it is left out and the rest served", row);
+  // The event history (`hostd events`): the declared events (sdk/protocol/events.ts) and whatever else hostd
+  // logged about a VM, network or disk, with the request and caller they happened in.
   log.tap((e) => {
-    if (e.level === "debug" || e.req !== undefined) return;
+    if (e.level === "debug") return;
     const kind = e.vm !== undefined ? "vm" : e.network !== undefined ? "network" : e.disk !== undefined ? "disk" : undefined;
     if (!kind) return;
-    const { ts, level, msg, svc: _svc, [kind]: object, ...details } = e;
+    const { ts, level, msg, svc: _svc, method: _method, [kind]: object, ...details } = e;
     try {
       store.insertEvent({ at: ts, level, kind, object: String(object), message: msg, details });
     } catch {
@@ -212,7 +214,7 @@ async function startLocked(o: HostdOptions, log: Logger, stateDir: string, hostI
       capacity,
     };
   });
-  server.handle(P.hostEvents, async (p) => ({ events: store.listEvents(p.limit, p.object) as P.HostEvent[] }));
+  server.handle(P.hostEvents, async (p) => ({ events: store.listEvents(p.limit, p.object, p.after).flatMap((row) => eventOf(row, log)) }));
   server.handle(P.vmSerialLog, async (p) => vms.serialLog(p.name, p.bytes));
   server.handleStream(P.vmConsole, (p) => vms.openConsole(p.name));
   // Host paths in a request are checked as its caller (ctx.peer; undefined: unknown, see host-paths.ts).
@@ -266,6 +268,21 @@ async function startLocked(o: HostdOptions, log: Logger, stateDir: string, hostI
       log.info("stopped; VMs keep running");
     },
   };
+}
+
+/** A stored event as the protocol has it (request id, uid and declared kind lifted out of its details); a row that is not one is logged and left out. */
+function eventOf(row: StoredEvent, log: Logger): P.HostEvent[] {
+  const { req, uid, event, ...details } = row.details;
+  const e = P.HostEvent.safeParse({
+    ...row,
+    ...(event !== undefined && { event }),
+    ...(req !== undefined && { requestId: req }),
+    ...(uid !== undefined && { uid }),
+    details,
+  });
+  if (e.success) return [e.data];
+  log.debug("left out an event row that is not an event", { seq: row.seq, err: e.error.message });
+  return [];
 }
 
 /** The VMs' CPU group (see drivers/cgroup.ts), or undefined with a warning saying why there is none. */

@@ -5,10 +5,13 @@
  * forwarding, and `vm`, `disk`, `network` and `image` commands are a human
  * view over the same API.
  */
+// First: fails with the Node version needed before anything loads node:sqlite.
+import "./node-guard";
 import * as net from "node:net";
 import { parseArgs } from "node:util";
 import { HostClient } from "../sdk/client";
 import { KvmError } from "../sdk/errors";
+import type { HostEvent } from "../sdk/protocol";
 import { DEFAULT_SOCKET_PATH, LocalTransport } from "../sdk/transport/local";
 import { HOSTD_VERSION, HostdOptions, startHostd } from "./app";
 import { Logger } from "./log";
@@ -27,19 +30,32 @@ Usage:
   hostd dial-stdio [--socket PATH]
   hostd vm list [--socket PATH] [--json]
   hostd vm show NAME [--socket PATH]
+  hostd vm start NAME [--json]                  start it (and record running: true)
+  hostd vm stop NAME [--timeout S] [--json]     shut the guest down (power off after S seconds, default 60)
+  hostd vm restart NAME [--timeout S] [--json]  stop, then start
+  hostd vm kill NAME [--json]                   power it off at once
+  hostd vm set NAME [--vcpus N] [--memory MiB] [--running true|false] [--json]
+                                                change the VM as vm.update does (a running VM restarts for vCPUs/memory)
   hostd vm log NAME [--bytes N] [--follow]      what the guest printed on its serial console
   hostd vm console NAME                         attach to the serial console (detach: Ctrl-])
-  hostd events [--object NAME] [--limit N] [--json]   recent events: created, started, exited (why), restored...
+  hostd events [--object NAME] [--limit N] [--follow] [--json]
+                                                recent events: created, started, exited (why), updated..., each with
+                                                the request and the caller's uid; --follow keeps printing new ones
   hostd disk list [--socket PATH] [--json]
+  hostd disk resize NAME SIZE [--json]          grow a Disk to SIZE GiB ("20", "20G", "20GiB"; online when its VM runs)
   hostd network list [--socket PATH] [--json]
   hostd network show NAME [--socket PATH]     spec, state, problems and DHCP leases
   hostd image list [--socket PATH] [--json]     cached base images and downloads in progress
   hostd image prune [SHA256] [--socket PATH]   remove cached images no disk uses
-  hostd version
+  hostd version | hostd --version
   hostd install [--state-dir DIR] [--socket PATH]   as root: group hostd, the directories, a tmpfiles.d entry and
                                                     the systemd unit hostd.service (KillMode=process), enabled
   hostd uninstall                                   as root: undo install; a state dir with VMs/disks/networks is kept
   hostd doctor [--state-dir DIR] [--json]           check this host (KVM, QEMU, OVMF, dnsmasq, nft, ip, setpriv, ...)
+
+Operator commands are calls of hostd's API, as the provider's are: the same rules and locks, and each
+is recorded in \`hostd events\` with your uid. The next \`pulumi refresh\` shows what they changed and
+\`pulumi up\` puts the declared state back.
 
 Exit codes: install/uninstall 0 done, 1 failed, 2 usage or not root;
 doctor 0 every required check passed (warnings such as "KVM not usable" allowed),
@@ -75,10 +91,14 @@ async function main(argv: string[]): Promise<number> {
       follow: { type: "boolean", default: false },
       object: { type: "string" },
       limit: { type: "string" },
+      vcpus: { type: "string" },
+      memory: { type: "string" },
+      running: { type: "string" },
+      timeout: { type: "string" },
       help: { type: "boolean", short: "h", default: false },
     },
   });
-  const [cmd, sub, arg] = positionals;
+  const [cmd, sub, arg, arg2] = positionals;
   if (values.help || cmd === undefined || cmd === "help") {
     process.stdout.write(USAGE + "\n");
     return cmd === undefined && !values.help ? 2 : 0;
@@ -96,12 +116,14 @@ async function main(argv: string[]): Promise<number> {
     case "dial-stdio":
       return dialStdio(values.socket);
     case "events":
-      return eventsCommand(values.socket, values.object, values.limit, values.json);
+      return eventsCommand(values.socket, values.object, values.limit, values.follow, values.json);
     case "vm":
       if (sub === "log" && arg) return vmLog(values.socket, arg, values.bytes, values.follow);
       if (sub === "console" && arg) return vmConsole(values.socket, arg);
+      if (sub && sub in VM_ACTIONS) return vmAction(values.socket, sub as keyof typeof VM_ACTIONS, arg, values);
       return vmCommand(values.socket, sub, arg, values.json);
     case "disk":
+      if (sub === "resize") return diskResize(values.socket, arg, arg2, values.json);
       return diskCommand(values.socket, sub, values.json);
     case "image":
       return imageCommand(values.socket, sub, arg, values.json);
@@ -221,20 +243,150 @@ async function vmCommand(socketPath: string, sub: string | undefined, name: stri
   return 2;
 }
 
-async function eventsCommand(socketPath: string, object: string | undefined, limit: string | undefined, json: boolean): Promise<number> {
-  const { events } = await new HostClient(new LocalTransport(socketPath)).events({ ...(object && { object }), ...(limit && { limit: Number(limit) }) });
-  if (json) {
-    process.stdout.write(JSON.stringify(events, null, 2) + "\n");
+/**
+ * The operator's verbs: each one call (restart: two) of the same API the provider uses, so the
+ * same rules and per-VM locks apply, and hostd records each in its events with the caller's uid.
+ */
+const VM_ACTIONS = {
+  start: "starting",
+  stop: "stopping",
+  restart: "restarting",
+  kill: "killing",
+  set: "changing",
+} as const;
+
+type CliValues = { json: boolean; vcpus?: string; memory?: string; running?: string; timeout?: string };
+
+/** A usage mistake: said at once, exit code 2, nothing sent to hostd. */
+class UsageError extends Error {}
+
+function wholeNumber(flag: string, v: string | undefined, what: string): number | undefined {
+  if (v === undefined) return undefined;
+  if (!/^\d+$/.test(v)) throw new UsageError(`${flag} takes ${what}, got "${v}"`);
+  return Number(v);
+}
+
+/** Runs one operator command; a hostd error names the object and how to go on. */
+async function operatorCall<T>(what: string, kind: "VM" | "Disk", name: string, call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (e) {
+    if (e instanceof KvmError) {
+      const fix = e.code === "not_found" ? ` \`hostd ${kind.toLowerCase()} list\` shows the ${kind === "VM" ? "VMs" : "Disks"} on this host.` : "";
+      throw new KvmError(e.code, `${what} ${kind} "${name}": ${e.message}${fix}`, e.details, e.requestId);
+    }
+    throw e;
+  }
+}
+
+async function vmAction(socketPath: string, action: keyof typeof VM_ACTIONS, name: string | undefined, v: CliValues): Promise<number> {
+  if (!name) {
+    process.stderr.write(`hostd vm ${action}: name the VM: hostd vm ${action} NAME (\`hostd vm list\` shows them)\n`);
+    return 2;
+  }
+  let timeoutSeconds: number | undefined;
+  let update: { vcpus?: number; memoryMiB?: number; running?: boolean } = {};
+  try {
+    timeoutSeconds = wholeNumber("--timeout", v.timeout, "seconds (a whole number)");
+    if (action === "set") {
+      if (v.running !== undefined && v.running !== "true" && v.running !== "false") throw new UsageError(`--running takes true or false, got "${v.running}"`);
+      update = {
+        ...(v.vcpus !== undefined && { vcpus: wholeNumber("--vcpus", v.vcpus, "a whole number of vCPUs") }),
+        ...(v.memory !== undefined && { memoryMiB: wholeNumber("--memory", v.memory, "MiB (a whole number)") }),
+        ...(v.running !== undefined && { running: v.running === "true" }),
+      };
+      if (Object.keys(update).length === 0) throw new UsageError("say what to change: --vcpus N, --memory MiB and/or --running true|false");
+    }
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    process.stderr.write(`hostd vm ${action} ${name}: ${e.message}\n`);
+    return 2;
+  }
+  const client = new HostClient(new LocalTransport(socketPath));
+  const stop = (force: boolean) => client.vm.stop({ name, force, timeoutSeconds: force ? 0 : (timeoutSeconds ?? 60) });
+  const done = await operatorCall(VM_ACTIONS[action], "VM", name, async () => {
+    switch (action) {
+      case "start":
+        return { vm: await client.vm.start(name) };
+      case "stop":
+        return { vm: await stop(false) };
+      case "kill":
+        return { vm: await stop(true) };
+      case "restart":
+        await stop(false);
+        return { vm: await client.vm.start(name), restarted: true };
+      case "set":
+        return client.vm.update({ name, ...update, ...(timeoutSeconds !== undefined && { stopTimeoutSeconds: timeoutSeconds }) });
+    }
+  });
+  if (v.json) {
+    process.stdout.write(JSON.stringify(done, null, 2) + "\n");
     return 0;
   }
-  for (const e of events) {
-    const extra = Object.entries(e.details)
-      .filter(([k]) => !["id"].includes(k))
-      .map(([k, v]) => `${k}=${typeof v === "string" ? v : JSON.stringify(v)}`)
-      .join(" ");
-    process.stdout.write(`${e.at}  ${e.level.padEnd(5)}  ${e.kind} ${e.object}: ${e.message}${extra ? `  (${extra})` : ""}\n`);
-  }
+  const vm = done.vm;
+  const rows = [
+    ["NAME", "STATE", "VCPUS", "MEMORY", "PID", "RESTARTED", "LAST EXIT"],
+    [vm.name, vm.state, String(vm.spec.vcpus), `${vm.spec.memoryMiB} MiB`, vm.pid ? String(vm.pid) : "-", "restarted" in done && done.restarted ? "yes" : "no", vm.lastExit?.reason ?? "-"],
+  ];
+  printTable(rows);
   return 0;
+}
+
+/** `hostd disk resize NAME SIZE`: SIZE in GiB, "20", "20G" or "20GiB". */
+async function diskResize(socketPath: string, name: string | undefined, sizeArg: string | undefined, json: boolean): Promise<number> {
+  const m = sizeArg === undefined ? null : /^(\d+)\s*(g|gib|gb)?$/i.exec(sizeArg);
+  if (!name || !m) {
+    process.stderr.write(`hostd disk resize: usage: hostd disk resize NAME SIZE, SIZE in GiB ("20", "20G" or "20GiB")${sizeArg ? `, got "${sizeArg}"` : ""}\n`);
+    return 2;
+  }
+  const client = new HostClient(new LocalTransport(socketPath));
+  const r = await operatorCall("resizing", "Disk", name, () => client.disk.update({ name, sizeGiB: Number(m[1]) }));
+  if (json) {
+    process.stdout.write(JSON.stringify(r, null, 2) + "\n");
+    return 0;
+  }
+  printTable([
+    ["NAME", "SIZE", "ONLINE", "ATTACHED TO"],
+    [r.disk.name, size(r.disk.virtualSizeBytes), r.online ? "yes (its VM's QEMU grew it)" : "no", r.disk.attachedTo ?? "-"],
+  ]);
+  return 0;
+}
+
+/** Recent events; with --follow, then every new one as it is recorded (one JSON object a line with --json). */
+async function eventsCommand(socketPath: string, object: string | undefined, limit: string | undefined, follow: boolean, json: boolean): Promise<number> {
+  const client = new HostClient(new LocalTransport(socketPath));
+  const base = { ...(object && { object }), ...(limit && { limit: Number(limit) }) };
+  const print = (events: HostEvent[]) => {
+    for (const e of events) {
+      if (json) {
+        process.stdout.write(JSON.stringify(e) + "\n");
+        continue;
+      }
+      const extra = Object.entries(e.details)
+        .filter(([k]) => !["id"].includes(k))
+        .map(([k, v]) => `${k}=${typeof v === "string" ? v : JSON.stringify(v)}`)
+        .join(" ");
+      const who = e.uid !== undefined ? `  by uid ${e.uid}` : "";
+      const req = e.requestId ? ` req=${e.requestId}` : "";
+      process.stdout.write(`${e.at}  ${e.level.padEnd(5)}  ${e.kind} ${e.object}: ${e.message}${who}${extra || req ? `  (${[extra, req.trim()].filter(Boolean).join(" ")})` : ""}\n`);
+    }
+  };
+  const { events } = await client.events(base);
+  if (!follow) {
+    if (json) process.stdout.write(JSON.stringify(events, null, 2) + "\n");
+    else print(events);
+    return 0;
+  }
+  // Following: one event a line (JSON lines with --json), then whatever comes after the last one seen.
+  print(events);
+  // No event of the object yet: every event of it that comes is after seq 0.
+  let after = events.at(-1)?.seq ?? 0;
+  for (;;) {
+    await new Promise((res) => setTimeout(res, 500));
+    const { events: fresh } = await client.events({ ...(object && { object }), after, limit: 1000 });
+    print(fresh);
+    after = fresh.at(-1)?.seq ?? after;
+  }
 }
 
 /** Prints the end of the serial log; with --follow, keeps printing what comes (polling hostd once a second). */
@@ -310,7 +462,8 @@ function printTable(rows: string[][]): void {
   for (const r of rows) process.stdout.write(r.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd() + "\n");
 }
 
-function size(bytes: number): string {
+function size(bytes: number | null): string {
+  if (bytes === null) return "-";
   const units = ["B", "KiB", "MiB", "GiB", "TiB"];
   let v = bytes;
   let u = 0;
@@ -331,11 +484,12 @@ async function diskCommand(socketPath: string, sub: string | undefined, json: bo
     process.stdout.write(JSON.stringify(disks, null, 2) + "\n");
     return 0;
   }
-  const rows = [["NAME", "FORMAT", "SIZE", "ON HOST", "ATTACHED TO", "BASE", "OWNER"]];
+  const rows = [["NAME", "STATE", "FORMAT", "SIZE", "ON HOST", "ATTACHED TO", "BASE", "OWNER"]];
   for (const d of disks) {
-    rows.push([d.name, d.format, size(d.virtualSizeBytes), size(d.actualSizeBytes), d.attachedTo ?? "-", d.backingFile ? "clone" : "-", d.owner ?? "-"]);
+    rows.push([d.name, d.problem ? "MISSING FILE" : "ok", d.format, size(d.virtualSizeBytes), size(d.actualSizeBytes), d.attachedTo ?? "-", d.backingFile ? "clone" : "-", d.owner ?? "-"]);
   }
   printTable(rows);
+  for (const d of disks) if (d.problem) process.stdout.write(`disk ${d.name}: ${d.problem}\n`);
   return 0;
 }
 
@@ -388,7 +542,8 @@ async function imageCommand(socketPath: string, sub: string | undefined, sha: st
   return 2;
 }
 
-main(process.argv.slice(2)).then(
+// `hostd --version` is `hostd version`, as most commands have it.
+main(process.argv.slice(2).map((a, i) => (i === 0 && a === "--version" ? "version" : a))).then(
   (code) => process.exit(code),
   (e: unknown) => {
     if (e instanceof KvmError) process.stderr.write(`hostd: ${e.toString()}\n`);

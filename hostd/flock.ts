@@ -7,11 +7,11 @@
  * never inherit a lock.
  */
 import { closeSync, constants, ftruncateSync, openSync, readFileSync, writeSync } from "node:fs";
-import { addonProblem, loadAddon } from "./addon";
+import { loadNative, nativeProblem } from "./addon";
 
 function tryFlock(fd: number): boolean {
-  const addon = loadAddon();
-  if (!addon) throw new Error(`hostd's native module is not usable (${addonProblem()}): build it with scripts/build-native.sh (needs cc); without flock hostd cannot make sure it is the only hostd on its state directory`);
+  const addon = loadNative("peercred");
+  if (!addon) throw new Error(`hostd's native module is not usable (${nativeProblem("peercred")}): build it with scripts/build-native.sh (needs cc); without flock hostd cannot make sure it is the only hostd on its state directory`);
   return addon.tryFlock(fd);
 }
 

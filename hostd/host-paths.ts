@@ -25,11 +25,12 @@
  * `openAs` is missing) — is treated as a stranger: only files every user
  * may read are taken.
  */
-import { closeSync, constants, existsSync, fstatSync, lstatSync, openSync, realpathSync, statfsSync, statSync } from "node:fs";
+import { closeSync, constants, fstatSync, lstatSync, openSync, realpathSync, statfsSync, statSync } from "node:fs";
 import { constants as osConstants } from "node:os";
 import * as path from "node:path";
 import { KvmError } from "../sdk/errors";
 import { whyNotWorldReadable } from "./files";
+import { loadNative } from "./addon";
 
 /** Who asks (hostd/peer.ts's PeerCred fits). */
 export interface Caller {
@@ -356,21 +357,8 @@ function changed(use: HostPathUse, f: HostFile, how: string): KvmError {
   );
 }
 
-let native: OpenAs | null | undefined;
-
 /** The native opener (hostd/native/openas.c), or null when it was not built. */
 export function nativeOpenAs(): OpenAs | null {
-  if (native === undefined) {
-    try {
-      // From dist/hostd/ (and from hostd/ in unit tests, which then find the build in dist/).
-      const dirs = [path.join(__dirname, "..", "native"), path.join(__dirname, "..", "dist", "native")];
-      const file = dirs.map((d) => path.join(d, "openas.node")).find((f) => existsSync(f));
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
-      native = file ? (require(file) as { openAs: OpenAs }).openAs : null;
-    } catch {
-      native = null;
-    }
-  }
-  return native;
+  return loadNative("openas")?.openAs ?? null;
 }
 

@@ -13,9 +13,9 @@
  * connections that together sent a lot have closed, a full collection, then
  * malloc_trim.
  */
-import * as path from "node:path";
 import * as v8 from "node:v8";
 import * as vm from "node:vm";
+import { loadNative } from "./addon";
 import { Logger } from "./log";
 
 /** Bytes sent by connections closed since the last release that make another worthwhile. */
@@ -100,16 +100,7 @@ function collectGarbage(): void {
   gc?.();
 }
 
-let trimmer: (() => boolean) | null | undefined;
 /** malloc_trim from dist/native/memory.node, or null when it was not built (then freed memory stays with glibc). */
 function mallocTrim(): (() => boolean) | null {
-  if (trimmer === undefined) {
-    try {
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
-      trimmer = (require(path.join(__dirname, "..", "native", "memory.node")) as { mallocTrim: () => boolean }).mallocTrim;
-    } catch {
-      trimmer = null;
-    }
-  }
-  return trimmer;
+  return loadNative("memory")?.mallocTrim ?? null;
 }

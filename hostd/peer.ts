@@ -7,7 +7,7 @@
  * loosened file mode or an fd handed to another process does not open it up.
  */
 import type * as net from "node:net";
-import { loadAddon } from "./addon";
+import { loadNative } from "./addon";
 
 export interface PeerCred {
   pid: number;
@@ -35,7 +35,7 @@ type PeerCredFn = (fd: number) => PeerCred;
 
 /** The native SO_PEERCRED reader, or null when it was not built (then only the socket's file mode protects hostd). */
 export function peerCredReader(): PeerCredFn | null {
-  return loadAddon()?.peerCred ?? null;
+  return loadNative("peercred")?.peerCred ?? null;
 }
 
 /** The credentials of a connected unix socket's peer. */

@@ -10,7 +10,7 @@ import { z } from "zod";
 import { KvmError } from "../sdk/errors";
 import { AnyMethod, ErrorBody, MAX_FRAME_BYTES, ParamsOut, RequestEnvelope, ResultOf } from "../sdk/protocol";
 import { readLines } from "../sdk/transport/framing";
-import { Logger } from "./log";
+import { inRequest, Logger } from "./log";
 import type { PeerCred } from "./peer";
 
 /**
@@ -368,7 +368,7 @@ export class Server {
     if (h.open) {
       let target: Duplex;
       try {
-        target = await h.open(parsed.data, { requestId, log, peer });
+        target = await inRequest({ req: requestId, ...(peer && { uid: peer.uid }), done: false }, () => h.open!(parsed.data, { requestId, log, peer }));
       } catch (e) {
         this.reply(sock, id, undefined, toWireError(e, log), requestId);
         return;
@@ -395,7 +395,9 @@ export class Server {
         return { error: err };
       }
     };
-    const reply = h.method.mutating && idempotencyKey && this.o.replies ? await this.once(idempotencyKey, name, parsed.data, run, log) : await run();
+    // Everything logged while the call runs, by any part of hostd, carries its request id and caller's uid.
+    const scope = { req: requestId, ...(peer && { uid: peer.uid }), done: false };
+    const reply = await inRequest(scope, () => (h.method.mutating && idempotencyKey && this.o.replies ? this.once(idempotencyKey, name, parsed.data, run, log) : run()));
     const delay = this.o.replyDelayMs?.[name];
     if (delay) await new Promise((r) => setTimeout(r, delay));
     if ("error" in reply) this.reply(sock, id, undefined, reply.error, requestId);

@@ -4,6 +4,7 @@
  * and what it last saw; the live state is always re-read from /proc and QMP.
  */
 import { chmodSync, closeSync, openSync } from "node:fs";
+import { KvmError } from "../sdk/errors";
 import { DatabaseSync } from "node:sqlite";
 import type { ExitReason } from "../sdk/protocol";
 import type { HostFile } from "./host-paths";
@@ -117,8 +118,12 @@ export interface VmDevices {
   nics?: NicPlacement[];
   /** Next index for a derived MAC: never reused, so a removed NIC's MAC is not handed to a new one. */
   nextNicIndex?: number;
+  /** CPU slots the running QEMU (that pid) must not plug again: an undo took their CPU out (vm.ts growLive says why). */
+  spentCpuSlots?: { pid: number; ids: string[] };
   /** The kernel, initrd and cdrom as last checked for a caller (hostd/host-paths.ts): QEMU gets these resolved paths. */
   hostFiles?: VmHostFiles;
+  /** sha256 of the cloud-init seed hostd last built: a seed changed or removed outside hostd is drift (vm.get reports it). */
+  seedSha256?: string;
 }
 
 export type VmHostFiles = Partial<Record<"kernel" | "initrd" | "cdrom", HostFile>>;
@@ -174,6 +179,17 @@ interface DiskRow {
   owner: string | null;
   created_at: string;
   updated_at: string;
+}
+
+/** One row of the event history as stored (hostd's `host.events` handler checks it against the protocol). */
+export interface StoredEvent {
+  seq: number;
+  at: string;
+  level: string;
+  kind: string;
+  object: string;
+  message: string;
+  details: Record<string, unknown>;
 }
 
 export class Store {
@@ -273,7 +289,12 @@ export class Store {
 
   getVmByName<S>(name: string): VmRecord<S> | undefined {
     const r = this.db.prepare("SELECT * FROM vms WHERE name = ?").get(name) as Row | undefined;
-    return r ? Store.toRecord<S>(r) : undefined;
+    if (!r) return undefined;
+    try {
+      return Store.toRecord<S>(r);
+    } catch (e) {
+      throw new KvmError("conflict", `The record of VM "${name}" (id ${r.id}) in hostd's database cannot be read (${(e as Error).message}); hostd leaves it alone and serves the other VMs. Restore hostd.db from a backup, or delete the row.`, { vm: name, id: r.id });
+    }
   }
 
   /** uids already given to VMs. */
@@ -281,9 +302,27 @@ export class Store {
     return (this.db.prepare("SELECT uid FROM vms WHERE uid IS NOT NULL").all() as { uid: number }[]).map((r) => r.uid);
   }
 
+  /**
+   * Every VM row that reads as a record. A row that does not (its JSON is corrupt: a disk error, a hand
+   * edit) is reported to `onCorrupt` once per process and left out, so hostd keeps serving the others.
+   */
   listVms<S>(): VmRecord<S>[] {
-    return (this.db.prepare("SELECT * FROM vms ORDER BY name").all() as unknown as Row[]).map((r) => Store.toRecord<S>(r));
+    return (this.db.prepare("SELECT * FROM vms ORDER BY name").all() as unknown as Row[]).flatMap((r) => {
+      try {
+        return [Store.toRecord<S>(r)];
+      } catch (e) {
+        if (!this.reportedCorrupt.has(r.id)) {
+          this.reportedCorrupt.add(r.id);
+          this.onCorrupt?.({ table: "vms", id: r.id, name: r.name, why: (e as Error).message });
+        }
+        return [];
+      }
+    });
   }
+
+  /** Told of each row hostd cannot read (hostd logs it). */
+  onCorrupt?: (row: { table: string; id: string; name: string; why: string }) => void;
+  private readonly reportedCorrupt = new Set<string>();
 
   // ---- disks ----
 
@@ -344,14 +383,14 @@ export class Store {
     }
   }
 
-  /** The newest events, oldest first; only those of `object` when given. */
-  listEvents(limit: number, object?: string): { at: string; level: string; kind: string; object: string; message: string; details: Record<string, unknown> }[] {
-    const rows = (
-      object === undefined
-        ? this.db.prepare("SELECT * FROM events ORDER BY id DESC LIMIT ?").all(limit)
-        : this.db.prepare("SELECT * FROM events WHERE object = ? ORDER BY id DESC LIMIT ?").all(object, limit)
-    ) as { at: string; level: string; kind: string; object: string; message: string; details: string }[];
-    return rows.reverse().map((r) => ({ at: r.at, level: r.level, kind: r.kind, object: r.object, message: r.message, details: JSON.parse(r.details) as Record<string, unknown> }));
+  /** The newest events, oldest first; only those of `object` when given; with `after`, the oldest ones after that seq. */
+  listEvents(limit: number, object?: string, after?: number): StoredEvent[] {
+    const where = [...(object === undefined ? [] : ["object = ?"]), ...(after === undefined ? [] : ["id > ?"])];
+    const args = [...(object === undefined ? [] : [object]), ...(after === undefined ? [] : [after])];
+    const sql = `SELECT * FROM events ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY id ${after === undefined ? "DESC" : "ASC"} LIMIT ?`;
+    const rows = this.db.prepare(sql).all(...args, limit) as { id: number; at: string; level: string; kind: string; object: string; message: string; details: string }[];
+    if (after === undefined) rows.reverse();
+    return rows.map((r) => ({ seq: r.id, at: r.at, level: r.level, kind: r.kind, object: r.object, message: r.message, details: JSON.parse(r.details) as Record<string, unknown> }));
   }
 
   // ---- idempotency keys ----

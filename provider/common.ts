@@ -8,7 +8,7 @@ import type * as dynamic from "@pulumi/pulumi/dynamic";
 import { z } from "zod";
 import { isKvmError, KvmError } from "../sdk/errors";
 import { stableJson } from "../sdk/protocol/fields";
-import { CONFIG_KEYS, ConnectionSettings } from "./connection";
+import { CONFIG_KEYS, ConnectionSettings, HostRef } from "./connection";
 
 /** What Pulumi sends as a value that is not known yet during preview. */
 export const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
@@ -39,9 +39,20 @@ function safeJson(s: string): unknown {
   }
 }
 
-/** Stack settings overridden field by field by a resource's `connection`. */
-export function settingsFor(inputs: { connection?: ConnectionSettings }): ConnectionSettings {
-  return { ...stackConnection, ...(inputs.connection ?? {}) };
+/**
+ * How to reach a resource's host: its `host` (a kvm.Host's connection, whole) or else the
+ * stack config, overridden field by field by the resource's own `connection`. Inputs name the
+ * host as `host`; outputs keep it as `hostRef` (their `host` is the route's display string).
+ */
+export function settingsFor(x: { connection?: ConnectionSettings; host?: unknown; hostRef?: HostRef }): ConnectionSettings {
+  const ref = hostRefOf(x);
+  return { ...(ref ? ref.connection : stackConnection), ...(x.connection ?? {}) };
+}
+
+/** The kvm.Host a resource names: `host` in inputs, `hostRef` in outputs; undefined for the stack's default host. */
+export function hostRefOf(x: { host?: unknown; hostRef?: HostRef }): HostRef | undefined {
+  if (x.host !== null && typeof x.host === "object") return x.host as HostRef;
+  return x.hostRef;
 }
 
 export function hasUnknown(v: unknown): boolean {

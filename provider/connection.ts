@@ -9,7 +9,7 @@ import { homedir } from "node:os";
 import { z } from "zod";
 import { HostClient } from "../sdk/client";
 import { KvmError } from "../sdk/errors";
-import { HostPath } from "../sdk/protocol";
+import { HostId, HostPath } from "../sdk/protocol";
 import { fieldTable, inputShape } from "../sdk/protocol/fields";
 import { DEFAULT_SOCKET_PATH, LocalTransport } from "../sdk/transport/local";
 import { SshTransport } from "../sdk/transport/ssh";
@@ -42,6 +42,18 @@ export const CONNECTION_FIELDS = fieldTable({
 
 export const ConnectionSettings = z.strictObject(inputShape(CONNECTION_FIELDS));
 export type ConnectionSettings = z.output<typeof ConnectionSettings>;
+
+/** A host's name in the program (a `kvm.Host`'s `name`): only for messages; the host is its id. */
+export const HostName = z.string().min(1).max(63).regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, "must be letters, digits, '.', '_' or '-'");
+
+/**
+ * A resource's `host` input: a `kvm.Host` as its outputs hand it on. The
+ * connection is the whole route to that host (the stack's `kvm:*` config is
+ * not merged into it: that is the default host, another machine); `hostId`
+ * is what the Host last read, unknown on a first preview.
+ */
+export const HostRef = z.strictObject({ name: HostName, hostId: HostId.optional(), connection: ConnectionSettings });
+export type HostRef = z.output<typeof HostRef>;
 
 /** Stack config keys read by `configure`. */
 export const CONFIG_KEYS = Object.keys(ConnectionSettings.shape) as (keyof ConnectionSettings)[];

@@ -3,10 +3,13 @@
  */
 import type * as dynamic from "@pulumi/pulumi/dynamic";
 import { DISK_FIELDS, DiskInfo, DiskSpec } from "../sdk/protocol";
-import { clientFor, ConnectionSettings } from "./connection";
+import { KvmError } from "../sdk/errors";
+import { clientFor, ConnectionSettings, HostRef } from "./connection";
 import { classify, inputsSchema, specFromHost, specOf, withDefaults } from "./fields";
 import { mustBeOnHost, onItsHost, ownerOf, Placement, placementOf, routeChange } from "./placement";
-import { configureFromStack, failuresOf, hasUnknown, identified, ownInputs, same, settingsFor, withoutUnknowns, withUserErrors, definedOnly, ownedOrGone, mustOwn } from "./common";
+import { mustReach } from "./reachable";
+import { diskMoveText, moveDisk, moveIfAsked, moveVmOnce } from "./moves";
+import { configureFromStack, failuresOf, hasUnknown, hostRefOf, identified, ownInputs, same, settingsFor, withoutUnknowns, withUserErrors, definedOnly, ownedOrGone, mustOwn } from "./common";
 
 /** Inputs after check (defaults filled in from the table). */
 export type DiskInputs = DiskSpec & {
@@ -15,9 +18,11 @@ export type DiskInputs = DiskSpec & {
   /** `<project>/<stack>/kvm:Disk/<name>`: seeds the generated name and is the owner hostd records. */
   nameSeed?: string;
   connection?: ConnectionSettings;
+  /** The kvm.Host it is to be on (absent: the stack's default host). */
+  host?: HostRef;
 };
 
-export interface DiskOutputs extends DiskInputs, Placement {
+export interface DiskOutputs extends Omit<DiskInputs, "host">, Placement {
   diskId: string;
   path: string;
   virtualSizeBytes: number;
@@ -36,7 +41,7 @@ export async function check(olds: Partial<DiskInputs>, allNews: Record<string, u
   const shape = Inputs.safeParse(withoutUnknowns(news));
   if (!shape.success) return { inputs: news, failures: failuresOf(shape.error) };
   const inputs = withDefaults(DISK_FIELDS, identified(olds, news, "disk"));
-  if (!hasUnknown(inputs)) {
+  if (!hasUnknown(specOf(DISK_FIELDS, inputs))) {
     const spec = DiskSpec.safeParse(specOf(DISK_FIELDS, inputs));
     if (!spec.success) return { inputs, failures: failuresOf(spec.error) };
     Object.assign(inputs, { format: spec.data.format, source: spec.data.source });
@@ -61,9 +66,19 @@ export async function check(olds: Partial<DiskInputs>, allNews: Record<string, u
 export async function diff(_id: string, olds: DiskOutputs, news: DiskInputs): Promise<dynamic.DiffResult> {
   const { replaces, changed } = classify(DISK_FIELDS, olds, news);
   const route = await routeChange("Disk", olds, news);
+  // Preview contacts the host: reachable, and (unless the route moved: asked above) the one the state says.
+  await mustReach("Disk", olds.name, settingsFor(news), route.changed ? undefined : olds.hostId);
   const hostChanged = route.replace;
   if (hostChanged) replaces.push("connection");
-  else if (route.changed) changed.push("connection");
+  else if (route.changed) changed.push(same(olds.connection, news.connection) ? "host" : "connection");
+  if (route.moveTo && replaces.length === 0) {
+    // A disk in use moves with its VM (the VM's own diff says what that copies, or refuses it); a detached one is copied.
+    if (olds.attachedTo) {
+      console.log(`kvm: Disk "${olds.name}": moves to ${route.moveTo.label} with VM "${olds.attachedTo}", which uses it (the VM's move copies it): an update in place, same disk id.`);
+    } else {
+      console.log(await diskMoveText(olds.name, clientFor(settingsFor(olds), 60_000), clientFor(settingsFor(news), 60_000), route.moveTo.label, olds.hostId));
+    }
+  }
   if (changed.includes("sizeGiB") && news.sizeGiB !== undefined && replaces.length === 0) {
     console.log(`kvm: Disk "${olds.name}": grows in place to ${news.sizeGiB} GiB (online if a running VM uses it; no data is touched).`);
   }
@@ -73,12 +88,14 @@ export async function diff(_id: string, olds: DiskOutputs, news: DiskInputs): Pr
   return {
     changes: replaces.length > 0 || changed.length > 0,
     replaces,
-    stables: ["diskId", "hostId"],
+    stables: route.moveTo ? ["diskId"] : ["diskId", "hostId"],
     deleteBeforeReplace: !hostChanged && same(olds.name, news.name),
   };
 }
 
-function outputsOf(i: DiskInputs, d: DiskInfo, where: Placement): DiskOutputs {
+function outputsOf(i: Omit<DiskInputs, "host">, d: DiskInfo, where: Placement): DiskOutputs {
+  // Only a read meets a Disk without its file (and reads it as gone); anywhere else it is an error that says what to do.
+  if (d.problem !== null || d.virtualSizeBytes === null || d.actualSizeBytes === null) throw new KvmError("conflict", `Disk "${d.name}" cannot be used: ${d.problem ?? "hostd reports no size for it"}.`, { disk: d.name });
   return definedOnly({
     ...i,
     ...where,
@@ -100,7 +117,7 @@ export async function create(inputs: DiskInputs): Promise<dynamic.CreateResult<D
     const client = clientFor(settings, inputs.timeoutSeconds * 1000);
     const hostId = (await client.helloOnce()).hostId;
     const d = await client.disk.create({ ...(specOf(DISK_FIELDS, inputs) as DiskSpec), owner: ownerOf(inputs) });
-    return { id: d.id, outs: outputsOf(inputs, d, placementOf(settings, hostId)) };
+    return { id: d.id, outs: outputsOf(inputs, d, placementOf(settings, hostId, hostRefOf(inputs))) };
   });
 }
 
@@ -112,7 +129,12 @@ export async function read(id: string, props: DiskOutputs): Promise<dynamic.Read
     const hostId = await mustBeOnHost("Disk", props.name, client, props.hostId);
     const d = await ownedOrGone(id, () => client.disk.get(props.name));
     if (!d) return { id: "", props: {} as DiskOutputs };
-    return { id, props: outputsOf(props, d, placementOf(settings, hostId)) };
+    if (d.problem !== null) {
+      // Its file was deleted outside hostd: the Disk is gone (the next preview plans to create it again), and the refresh says why.
+      console.log(`kvm: Disk "${props.name}" is gone from the host: ${d.problem}.`);
+      return { id: "", props: {} as DiskOutputs };
+    }
+    return { id, props: outputsOf(props, d, placementOf(settings, hostId, props.hostRef)) };
   });
 }
 
@@ -120,13 +142,21 @@ export async function update(id: string, olds: DiskOutputs, news: DiskInputs): P
   return withUserErrors(`updating disk "${news.name}"`, async () => {
     const settings = settingsFor(news);
     const client = clientFor(settings, news.timeoutSeconds * 1000);
+    // A `host` that names another host: a disk in use moves with its VM, all its disks at once (this
+    // update runs before the VM's: see moves.ts); a detached one is copied there, then removed here.
+    const movedTo = await moveIfAsked("Disk", id, olds, news, client, (c, name) => c.disk.get(name), async (src, from) => {
+      const here = await mustOwn("Disk", olds.name, id, () => src.disk.get(olds.name));
+      if (!here.attachedTo) return moveDisk(src, client, { disk: olds.name, owner: ownerOf(olds) ?? "", timeoutMs: news.timeoutSeconds * 1000 });
+      const vm = await src.vm.get(here.attachedTo);
+      return moveVmOnce(src, client, from, { vm: vm.name, owner: vm.owner ?? "" });
+    });
     // Check it is still the stack's disk before touching it: a namesake must not be grown.
-    const hostId = await mustBeOnHost("Disk", news.name, client, olds.hostId);
+    const hostId = await mustBeOnHost("Disk", news.name, client, movedTo ?? olds.hostId);
     let d = await mustOwn("Disk", news.name, id, () => client.disk.get(news.name));
     if (news.sizeGiB !== undefined && news.sizeGiB !== olds.sizeGiB) {
       d = (await client.disk.update({ name: news.name, sizeGiB: news.sizeGiB })).disk;
     }
-    return { outs: outputsOf(news, d, placementOf(settings, hostId)) };
+    return { outs: outputsOf(news, d, placementOf(settings, hostId, hostRefOf(news))) };
   });
 }
 

@@ -2,10 +2,10 @@ import * as pulumi from "@pulumi/pulumi";
 import type { z } from "zod";
 import type { DiskOutputs } from "./disk-provider";
 import { DISK_FIELDS, DiskSource } from "../sdk/protocol";
-import { ArgsOf, DeepInput, resourceInputs, ResourceArgs, resourceOptions } from "./resource";
+import { ArgsOf, DeepInput, PLACEMENT_OUTPUTS, placementArgs, resourceInputs, ResourceArgs, resourceOptions } from "./resource";
 
 /** What the provider reports besides the table's fields (see DiskOutputs). */
-const DISK_OUTPUTS = ["diskId", "hostId", "route", "host", "path", "virtualSizeBytes", "actualSizeBytes", "backingFile", "attachedTo"] as const;
+const DISK_OUTPUTS = [...PLACEMENT_OUTPUTS, "diskId", "path", "virtualSizeBytes", "actualSizeBytes", "backingFile", "attachedTo"] as const;
 
 export type DiskSourceArgs = DeepInput<z.input<typeof DiskSource>>;
 
@@ -31,6 +31,10 @@ export class Disk extends pulumi.dynamic.Resource {
   /** The id of the host it lives on (hostd's host id; a host is its id, never the route that reaches it). */
   declare readonly hostId: pulumi.Output<string>;
   declare readonly host: pulumi.Output<string>;
+  /** The kvm.Host it is on (undefined: the stack's default host). */
+  declare readonly hostName: pulumi.Output<string | undefined>;
+  /** Where the program put it (its `host` and `connection` inputs): what a Vm using it checks against its own. */
+  readonly placedBy: { host?: unknown; connection?: unknown };
   /** The file on the host. */
   declare readonly path: pulumi.Output<string>;
   declare readonly virtualSizeBytes: pulumi.Output<number>;
@@ -45,6 +49,7 @@ export class Disk extends pulumi.dynamic.Resource {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const provider = require("./disk-provider") as pulumi.dynamic.ResourceProvider;
     super(provider, name, inputs, resourceOptions(DISK_FIELDS, opts), "kvm", "Disk");
+    this.placedBy = placementArgs(args);
   }
 }
 

@@ -7,7 +7,7 @@
 import { z } from "zod";
 import { changedFields, ChangeEffect, FieldTable, fieldTable, inputShape, secretFields } from "../sdk/protocol/fields";
 import { DISK_FIELDS, NETWORK_FIELDS, VM_FIELDS } from "../sdk/protocol";
-import { CONNECTION_FIELDS, ConnectionSettings } from "./connection";
+import { CONNECTION_FIELDS, ConnectionSettings, HostName, HostRef } from "./connection";
 
 /** The fields every resource has in the provider besides its own table: naming and connection. */
 export const RESOURCE_FIELDS = fieldTable({
@@ -21,11 +21,55 @@ export const RESOURCE_FIELDS = fieldTable({
     doc: `Per-resource connection { ${Object.keys(CONNECTION_FIELDS).join(", ")} }; overrides the stack config \`kvm:*\` field by field.`,
     effect: "route",
   },
+  host: {
+    schema: HostRef,
+    where: "provider",
+    // Not marked here: the output of that name is the route's display (`host`), which stays readable.
+    // A kvm.Host hands its connection on as a secret, so the input is secret in state all the same,
+    // and the copy the provider keeps to reach the host again (`hostRef`) is always secret.
+    doc: "The host it is on: a `kvm.Host` (its connection replaces the stack config `kvm:*`, which is the default host).",
+    defaultDoc: "the stack's `kvm:*` host",
+    effect: "move",
+    effectDoc: "a Vm moves to the other host in place (live when running) with its disks; a detached Disk is copied there, then removed; a Network is replaced",
+  },
+});
+
+/** A kvm.Host's inputs: a name for the program's messages and the connection that reaches the machine. */
+export const HOST_FIELDS = fieldTable({
+  name: { schema: HostName, required: true, where: "provider", doc: "The host's name in messages and outputs.", defaultDoc: "the resource's name", effect: "none" },
+  connection: {
+    schema: ConnectionSettings,
+    required: true,
+    where: "provider",
+    secret: true,
+    doc: `How to reach the host { ${Object.keys(CONNECTION_FIELDS).join(", ")} }: the whole connection (the stack config \`kvm:*\` is the default host, not merged in).`,
+    effect: "route",
+    effectDoc: "the host's id decides: the same host is recorded in place; another host is read anew, and the resources on this Host move (VMs, Disks) or are replaced (Networks)",
+  },
+});
+
+/** What the Vm class adds besides the table: the Disks and Networks it uses, with where each is, so a VM using another host's is refused at preview. */
+export const VM_PROVIDER_FIELDS = fieldTable({
+  uses: {
+    schema: z.array(
+      z.strictObject({
+        kind: z.enum(["Disk", "Network"]),
+        name: z.string(),
+        /** The used resource's `host` and `connection` inputs: where the program puts it. */
+        host: HostRef.optional(),
+        connection: ConnectionSettings.optional(),
+      }),
+    ),
+    where: "provider",
+    secret: true,
+    doc: "The Disks and Networks the VM uses and their hosts (set by the Vm class).",
+    effect: "none",
+  },
 });
 
 /** What a program may give for a resource with this table: every field optional, nothing else (unknown inputs are errors). */
-export function inputsSchema<T extends FieldTable>(t: T) {
-  return z.strictObject({ ...inputShape(t), ...inputShape(RESOURCE_FIELDS) });
+export function inputsSchema<T extends FieldTable, P extends FieldTable = Record<never, never>>(t: T, own?: P) {
+  return z.strictObject({ ...inputShape(t), ...inputShape(RESOURCE_FIELDS), ...inputShape(own ?? ({} as P)) });
 }
 
 /**
@@ -65,9 +109,9 @@ export function classify(t: FieldTable, oldValues: object, newValues: object): {
   };
 }
 
-/** Outputs Pulumi must keep secret: the table's secret fields and the connection. */
+/** Outputs Pulumi must keep secret: the table's secret fields, the connection, and `hostRef` (the host's connection, see placement.ts). */
 export function secretOutputs(t: FieldTable): string[] {
-  return [...secretFields(t), ...secretFields(RESOURCE_FIELDS)];
+  return [...secretFields(t), ...secretFields(RESOURCE_FIELDS), "hostRef"];
 }
 
 export type { ConnectionSettings };
@@ -78,6 +122,7 @@ export function readmeTables(): Record<string, FieldTable> {
   const { nameSeed: _seed, ...resource } = RESOURCE_FIELDS;
   return {
     connection: CONNECTION_FIELDS,
+    Host: HOST_FIELDS,
     Disk: { ...DISK_FIELDS, ...resource },
     Network: { ...NETWORK_FIELDS, ...resource },
     Vm: { ...VM_FIELDS, ...resource },

@@ -8,4 +8,5 @@
 export { Vm, VmArgs, KernelBootArgs, ConnectionArgs, VmDiskArgs, UserNicArgs, NetworkNicArgs, PortForwardArgs, CloudInitArgs } from "./vm";
 export { Disk, DiskArgs, DiskSourceArgs } from "./disk";
 export { Network, NetworkArgs } from "./network";
+export { Host, HostArgs } from "./host";
 export { KvmError } from "../sdk/errors";

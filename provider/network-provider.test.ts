@@ -1,5 +1,8 @@
 import { check } from "./network-provider";
 
+// diff asks the host (provider/reachable.ts); these tests are of the diff rules alone.
+jest.mock("./reachable", () => ({ mustReach: async () => undefined }));
+
 test("check refuses, at preview, a subnet the host reserves, naming the range", async () => {
   const r = await check({}, { name: "lo", ipv4: { cidr: "127.0.0.0/8" } });
   expect(r.failures).toEqual([{ property: "ipv4.cidr", reason: expect.stringMatching(/^\[invalid_params\] ipv4\.cidr: 127\.0\.0\.0\/8 overlaps 127\.0\.0\.0\/8 \(loopback\)/) }]);

@@ -5,10 +5,11 @@ import type * as dynamic from "@pulumi/pulumi/dynamic";
 import { z } from "zod";
 import { NETWORK_FIELDS, NetworkInfo, NetworkSpec, NetworkUpdate } from "../sdk/protocol";
 import { overlaps, parseCidr } from "../sdk/ipv4";
-import { clientFor, ConnectionSettings } from "./connection";
+import { clientFor, ConnectionSettings, HostRef } from "./connection";
 import { classify, inputsSchema, specFromHost, specOf, withDefaults } from "./fields";
 import { mustBeOnHost, onItsHost, ownerOf, Placement, placementOf, routeChange } from "./placement";
-import { configureFromStack, definedOnly, failuresOf, hasUnknown, mustOwn, identified, ownedOrGone, ownInputs, same, settingsFor, withoutUnknowns, withUserErrors } from "./common";
+import { mustReach } from "./reachable";
+import { configureFromStack, definedOnly, failuresOf, hasUnknown, hostRefOf, mustOwn, identified, ownedOrGone, ownInputs, same, settingsFor, withoutUnknowns, withUserErrors } from "./common";
 
 /** Inputs after check (defaults filled in from the table). */
 export type NetworkInputs = NetworkSpec & {
@@ -16,9 +17,11 @@ export type NetworkInputs = NetworkSpec & {
   /** `<project>/<stack>/kvm:Network/<name>`: seeds the generated name and is the owner hostd records. */
   nameSeed?: string;
   connection?: ConnectionSettings;
+  /** The kvm.Host it is on (absent: the stack's default host). */
+  host?: HostRef;
 };
 
-export interface NetworkOutputs extends NetworkInputs, Placement {
+export interface NetworkOutputs extends Omit<NetworkInputs, "host">, Placement {
   networkId: string;
   /** The bridge VMs are attached to (generated for nat/isolated when not given). */
   bridgeName: string;
@@ -42,7 +45,7 @@ export async function check(olds: Partial<NetworkInputs>, allNews: Record<string
   const shape = Inputs.safeParse(withoutUnknowns(news));
   if (!shape.success) return { inputs: news, failures: failuresOf(shape.error) };
   const inputs = withDefaults(NETWORK_FIELDS, identified(olds, news, "net"));
-  if (!hasUnknown(inputs)) {
+  if (!hasUnknown(specOf(NETWORK_FIELDS, inputs))) {
     // The whole spec with the host's own rules (addressing, bridge mode), so mistakes show at preview.
     const spec = NetworkSpec.safeParse(specOf(NETWORK_FIELDS, inputs));
     if (!spec.success) return { inputs, failures: failuresOf(spec.error) };
@@ -62,9 +65,15 @@ export async function diff(_id: string, olds: NetworkOutputs, news: NetworkInput
     else changed.push("mode");
   }
   const route = await routeChange("Network", olds, news);
-  const hostChanged = route.replace;
-  if (hostChanged) replaces.push("connection");
-  else if (route.changed) changed.push("connection");
+  // Preview contacts the host: reachable, and (unless the route moved: asked above) the one the state says.
+  await mustReach("Network", olds.name, settingsFor(news), route.changed ? undefined : olds.hostId);
+  // A network does not move: on another host it is another network, made there (its VMs join that one).
+  const hostChanged = route.replace || route.moveTo !== undefined;
+  if (route.moveTo) {
+    replaces.push("host");
+    console.log(`kvm: Network "${olds.name}": on ${route.moveTo.label} it is another network: this REPLACES it (made there, then deleted from host ${olds.hostId}).`);
+  } else if (route.replace) replaces.push("connection");
+  else if (route.changed) changed.push(same(olds.connection, news.connection) ? "host" : "connection");
   for (const k of ["dhcp", "domain", "mtu", "namePrefix"] as const) if (!same(olds[k], news[k])) changed.push(k);
   if (replaces.length > 0 && olds.vms?.length) {
     console.log(`kvm: Network "${olds.name}": changing ${replaces.join(", ")} replaces the network; its VMs (${olds.vms.join(", ")}) must leave it first.`);
@@ -95,7 +104,7 @@ function subnetsOverlap(a: string | undefined, b: string | undefined): boolean {
   }
 }
 
-function outputsOf(i: NetworkInputs, n: NetworkInfo, where: Placement): NetworkOutputs {
+function outputsOf(i: Omit<NetworkInputs, "host">, n: NetworkInfo, where: Placement): NetworkOutputs {
   return definedOnly({
     ...i,
     ...where,
@@ -117,7 +126,7 @@ export async function create(inputs: NetworkInputs): Promise<dynamic.CreateResul
     const client = clientFor(settings, 120_000);
     const hostId = (await client.helloOnce()).hostId;
     const n = await client.network.create({ ...(specOf(NETWORK_FIELDS, inputs) as NetworkSpec), owner: ownerOf(inputs) });
-    return { id: n.id, outs: outputsOf(inputs, n, placementOf(settings, hostId)) };
+    return { id: n.id, outs: outputsOf(inputs, n, placementOf(settings, hostId, hostRefOf(inputs))) };
   });
 }
 
@@ -129,7 +138,7 @@ export async function read(id: string, props: NetworkOutputs): Promise<dynamic.R
     const hostId = await mustBeOnHost("Network", props.name, client, props.hostId);
     const n = await ownedOrGone(id, () => client.network.get(props.name));
     if (!n) return { id: "", props: {} as NetworkOutputs };
-    return { id, props: outputsOf(props, n, placementOf(settings, hostId)) };
+    return { id, props: outputsOf(props, n, placementOf(settings, hostId, props.hostRef)) };
   });
 }
 
@@ -145,7 +154,7 @@ export async function update(id: string, olds: NetworkOutputs, news: NetworkInpu
       if (k in NetworkUpdate.shape && k !== "name") u[k] = (news as Record<string, unknown>)[k] ?? null;
     }
     if (Object.keys(u).length > 1) n = await client.network.update(u as z.input<typeof NetworkUpdate>);
-    return { outs: outputsOf(news, n, placementOf(settings, hostId)) };
+    return { outs: outputsOf(news, n, placementOf(settings, hostId, hostRefOf(news))) };
   });
 }
 

@@ -1,10 +1,10 @@
 import * as pulumi from "@pulumi/pulumi";
 import { NETWORK_FIELDS } from "../sdk/protocol";
 import type { NetworkOutputs } from "./network-provider";
-import { ArgsOf, resourceInputs, ResourceArgs, resourceOptions } from "./resource";
+import { ArgsOf, PLACEMENT_OUTPUTS, placementArgs, resourceInputs, ResourceArgs, resourceOptions } from "./resource";
 
 /** What the provider reports besides the table's fields (see NetworkOutputs). */
-const NETWORK_OUTPUTS = ["networkId", "hostId", "route", "host", "bridgeName", "gateway", "dhcpStart", "dhcpEnd", "state", "problems", "vms"] as const;
+const NETWORK_OUTPUTS = [...PLACEMENT_OUTPUTS, "networkId", "bridgeName", "gateway", "dhcpStart", "dhcpEnd", "state", "problems", "vms"] as const;
 
 /** A Network's arguments: the fields of `NETWORK_FIELDS` (sdk/protocol/network.ts; the README's `kvm.Network` table is generated from it). */
 export type NetworkArgs = ArgsOf<typeof NETWORK_FIELDS> & ResourceArgs;
@@ -25,6 +25,10 @@ export class Network extends pulumi.dynamic.Resource {
   /** The id of the host it lives on (hostd's host id; a host is its id, never the route that reaches it). */
   declare readonly hostId: pulumi.Output<string>;
   declare readonly host: pulumi.Output<string>;
+  /** The kvm.Host it is on (undefined: the stack's default host). */
+  declare readonly hostName: pulumi.Output<string | undefined>;
+  /** Where the program put it (its `host` and `connection` inputs): what a Vm using it checks against its own. */
+  readonly placedBy: { host?: unknown; connection?: unknown };
   /** The bridge VMs' taps are on. */
   declare readonly bridgeName: pulumi.Output<string>;
   declare readonly gateway: pulumi.Output<string | null>;
@@ -40,6 +44,7 @@ export class Network extends pulumi.dynamic.Resource {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const provider = require("./network-provider") as pulumi.dynamic.ResourceProvider;
     super(provider, name, inputs, resourceOptions(NETWORK_FIELDS, opts), "kvm", "Network");
+    this.placedBy = placementArgs(args);
   }
 }
 

@@ -9,6 +9,7 @@ import * as pulumi from "@pulumi/pulumi";
 import type { z } from "zod";
 import type { FieldTable } from "../sdk/protocol/fields";
 import { RESOURCE_FIELDS, secretOutputs } from "./fields";
+import { Host } from "./host";
 
 export function resourceInputs(
   type: string,
@@ -24,11 +25,21 @@ export function resourceInputs(
     ...listed,
     ...given,
     namePrefix: given.namePrefix ?? name,
+    ...placementArgs(given),
     // Seeds the generated name and names the owner hostd records, so a create that is
     // interrupted and run again finds what it made, and nobody else's.
     nameSeed: `${pulumi.getProject()}/${pulumi.getStack()}/${type}/${name}`,
     ...own,
   };
+}
+
+/**
+ * Where a program puts a resource, as its inputs carry it: a kvm.Host stands for
+ * its name, id and connection (and makes the resource depend on it). The
+ * Vm class hands these of each Disk and Network it uses to its own check.
+ */
+export function placementArgs(args: { host?: unknown; connection?: unknown }): { host?: unknown; connection?: unknown } {
+  return { host: args.host instanceof Host ? args.host.ref() : args.host, connection: args.connection };
 }
 
 /**
@@ -59,5 +70,8 @@ export type DeepInput<T> = T extends (infer E)[]
 /** A program's arguments for a field table: every field optional, typed by its schema (see the README's tables for what each does). */
 export type ArgsOf<T extends FieldTable> = { [K in keyof T]?: DeepInput<z.input<T[K]["schema"]>> };
 
-/** The arguments every resource has besides its table's. */
-export type ResourceArgs = Omit<ArgsOf<typeof RESOURCE_FIELDS>, "nameSeed">;
+/** The arguments every resource has besides its table's; `host` takes a kvm.Host. */
+export type ResourceArgs = Omit<ArgsOf<typeof RESOURCE_FIELDS>, "nameSeed" | "host"> & { host?: Host | ArgsOf<typeof RESOURCE_FIELDS>["host"] };
+
+/** The outputs every resource has about where it is (see Placement in placement.ts). */
+export const PLACEMENT_OUTPUTS = ["hostId", "route", "host", "hostRef", "hostName"] as const;

@@ -1,5 +1,8 @@
 import { check, diff, UNKNOWN, VmInputs, VmOutputs } from "./vm-provider";
 
+// diff asks the host (provider/reachable.ts); these tests are of the diff rules alone.
+jest.mock("./reachable", () => ({ mustReach: async () => undefined }));
+
 const kernel = { path: "/k/vmlinuz" };
 
 describe("check", () => {
@@ -110,6 +113,22 @@ describe("diff", () => {
     const d = await diff("id", olds, { ...news, memoryMiB: 256, vcpus: 2 });
     expect(d).toMatchObject({ changes: true, replaces: [] });
     expect(log.mock.calls.join(" ")).toContain("restarts the running VM in place");
+    log.mockRestore();
+  });
+
+  test("vCPUs and memory raised within their room say hot-plug; past it, or lowered, restart", async () => {
+    const log = jest.spyOn(console, "log").mockImplementation(() => undefined);
+    const roomy = { ...olds, vcpus: 1, maxVcpus: 4, memoryMiB: 256, maxMemoryMiB: 1024 };
+    await diff("id", roomy, { ...news, vcpus: 2, maxVcpus: 4, memoryMiB: 512, maxMemoryMiB: 1024 });
+    expect(log.mock.calls.join(" ")).toContain("vcpus 1 → 2 and memoryMiB 256 → 512 by hot-plug into the running VM");
+    expect(log.mock.calls.join(" ")).not.toContain("restarts");
+    log.mockClear();
+    await diff("id", roomy, { ...news, vcpus: 1, maxVcpus: 4, memoryMiB: 200, maxMemoryMiB: 1024 });
+    expect(log.mock.calls.join(" ")).toContain("changing memoryMiB restarts the running VM in place");
+    log.mockClear();
+    // Not a whole 128 MiB block: a restart.
+    await diff("id", roomy, { ...news, vcpus: 1, maxVcpus: 4, memoryMiB: 300, maxMemoryMiB: 1024 });
+    expect(log.mock.calls.join(" ")).toContain("changing memoryMiB restarts");
     log.mockRestore();
   });
 

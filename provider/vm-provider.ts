@@ -11,13 +11,16 @@ import type * as dynamic from "@pulumi/pulumi/dynamic";
 import { z } from "zod";
 import { KvmError } from "../sdk/errors";
 import { isUsableAddress, VM_FIELDS, VmInfo, VmProviderSettings, VmSpec, VmUpdate, WaitFor } from "../sdk/protocol";
-import { clientFor, ConnectionSettings } from "./connection";
-import { classify, inputsSchema, specFromHost, specOf, withDefaults } from "./fields";
-import { mustBeOnHost, onItsHost, ownerOf, Placement, placementOf, routeChange } from "./placement";
+import { clientFor, ConnectionSettings, HostRef } from "./connection";
+import { classify, inputsSchema, specFromHost, specOf, VM_PROVIDER_FIELDS, withDefaults } from "./fields";
+import { mustBeOnHost, onItsHost, ownerOf, Placement, placementOf, routeChange, sameHostFailures, Use } from "./placement";
+import { moveIfAsked, moveVmOnce, planVmMove, vmMoveText } from "./moves";
+import { mustReach } from "./reachable";
 import {
   configureFromStack,
   failuresOf,
   hasUnknown,
+  hostRefOf,
   identified,
   ownInputs,
   same,
@@ -38,10 +41,14 @@ export type VmInputs = VmSpec &
     /** `<project>/<stack>/kvm:Vm/<name>`: seeds the generated name and is the owner hostd records. */
     nameSeed?: string;
     connection?: ConnectionSettings;
+    /** The kvm.Host it is to be on (absent: the stack's default host). */
+    host?: HostRef;
+    /** The Disks and Networks it uses, and where each is (set by the Vm class). */
+    uses?: Use[];
   };
 
 /** Outputs: the inputs (the spec fields as the host has them) plus what the host reports. */
-export interface VmOutputs extends Omit<VmInputs, "running">, Placement {
+export interface VmOutputs extends Omit<VmInputs, "running" | "host">, Placement {
   /** True while QEMU runs the VM: the real power state, so refresh shows a VM that stopped or crashed. */
   running: boolean;
   vmId: string;
@@ -63,7 +70,7 @@ export interface VmOutputs extends Omit<VmInputs, "running">, Placement {
 }
 
 /** What a program may give: the table's fields and the resource's own (unknown inputs are refused at preview). */
-const Inputs = inputsSchema(VM_FIELDS);
+const Inputs = inputsSchema(VM_FIELDS, VM_PROVIDER_FIELDS);
 
 export const configure = configureFromStack;
 
@@ -76,12 +83,20 @@ export async function check(olds: Partial<VmOutputs>, allNews: Record<string, un
   if (!shape.success) return { inputs: news, failures: failuresOf(shape.error) };
   const inputs = withDefaults(VM_FIELDS, identified(olds, news, "vm"));
   // The whole spec as hostd will see it, when every part is known (defaults of nested objects included).
-  if (!hasUnknown(inputs)) {
+  if (!hasUnknown(specOf(VM_FIELDS, inputs))) {
     const spec = VmSpec.safeParse(specOf(VM_FIELDS, inputs));
     if (!spec.success) return { inputs, failures: failuresOf(spec.error) };
     Object.assign(inputs, { disks: spec.data.disks, networkInterfaces: spec.data.networkInterfaces });
   }
-  return { inputs, failures: [] };
+  // A VM uses only its own host's disks and networks: refused here, at preview, naming both hosts.
+  const failures = await sameHostFailures("Vm", String(inputs.name), inputs, inputs.uses as Use[] | undefined);
+  return { inputs, failures };
+}
+
+/** Apply time: the same rule with every value known now (a preview may not have known them all). */
+async function mustUseOwnHost(i: VmInputs): Promise<void> {
+  const failures = await sameHostFailures("Vm", i.name, i, i.uses);
+  if (failures.length > 0) throw new KvmError("wrong_host", failures.map((f) => f.reason.replace(/^\[wrong_host\] /, "")).join(" "));
 }
 
 // ---- diff --------------------------------------------------------------------
@@ -89,9 +104,16 @@ export async function check(olds: Partial<VmOutputs>, allNews: Record<string, un
 export async function diff(_id: string, olds: VmOutputs, news: VmInputs): Promise<dynamic.DiffResult> {
   const { replaces, changed, effects } = classify(VM_FIELDS, olds, news);
   const route = await routeChange("Vm", olds, news);
+  // Preview contacts the host: reachable, and (unless the route moved: asked above) the one the state says.
+  await mustReach("Vm", olds.name, settingsFor(news), route.changed ? undefined : olds.hostId);
   const hostChanged = route.replace;
   if (hostChanged) replaces.push("connection");
-  else if (route.changed) changed.push("connection");
+  else if (route.changed) changed.push(same(olds.connection, news.connection) ? "host" : "connection");
+  if (route.moveTo && replaces.length === 0) {
+    // A move is an update in place; the SDK says what it copies, or refuses it here, before anything moves.
+    const plan = await planVmMove(olds.name, clientFor(settingsFor(olds), 60_000), clientFor(settingsFor(news), 60_000), route.moveTo.label, olds.hostId);
+    console.log(vmMoveText(olds.name, route.moveTo.label, plan));
+  }
 
   // Dynamic providers cannot annotate the plan, so say what happens where the CLI shows provider output.
   if (replaces.length === 0 && olds.running && news.running !== false) {
@@ -99,9 +121,20 @@ export async function diff(_id: string, olds: VmOutputs, news: VmInputs): Promis
     if (restartFor.length > 0) {
       console.log(`kvm: Vm "${olds.name}": changing ${restartFor.join(", ")} restarts the running VM in place (same VM, same id; the guest is shut down and booted again).`);
     } else if (changed.some((k) => effects.get(k) === "hotplug")) {
-      const what = changed.filter((k) => effects.get(k) === "hotplug").join(" and ");
-      console.log(`kvm: Vm "${olds.name}": ${what} change on the running VM by hot-plug (no restart; other devices and every kept NIC's MAC unchanged) where the bus allows it.`);
+      const hot = changed.filter((k) => effects.get(k) === "hotplug");
+      const grown = hot.filter((k) => k === "vcpus" || k === "memoryMiB");
+      const devices = hot.filter((k) => k !== "vcpus" && k !== "memoryMiB");
+      if (grown.length > 0) {
+        const what = grown.map((k) => `${k} ${String(olds[k as "vcpus"])} → ${String(news[k as "vcpus"])}`).join(" and ");
+        console.log(`kvm: Vm "${olds.name}": ${what} by hot-plug into the running VM (no restart; the guest brings the new CPUs and memory online).`);
+      }
+      if (devices.length > 0) {
+        console.log(`kvm: Vm "${olds.name}": ${devices.join(" and ")} change on the running VM by hot-plug (no restart; other devices and every kept NIC's MAC unchanged) where the bus allows it.`);
+      }
     }
+  }
+  if (replaces.length === 0 && !olds.running && news.running !== false) {
+    console.log(`kvm: Vm "${olds.name}": it is ${olds.state} on the host (running: false => true), so the update starts it${changed.length > 1 ? " and applies the other changes" : ""}.`);
   }
   if (changed.includes("cloudInit") && olds.cloudInit && news.cloudInit) {
     const rerun = !same(olds.cloudInit.instanceId, news.cloudInit.instanceId);
@@ -115,7 +148,7 @@ export async function diff(_id: string, olds: VmOutputs, news: VmInputs): Promis
   return {
     changes: replaces.length > 0 || changed.length > 0,
     replaces,
-    stables: ["vmId", "hostId"],
+    stables: route.moveTo ? ["vmId"] : ["vmId", "hostId"],
     // The same name cannot exist twice on one host, and a Disk belongs to one VM at a time: a replacement
     // that keeps the name or the disks there (including `pulumi up --replace`) must delete first.
     deleteBeforeReplace: !hostChanged && (same(olds.name, news.name) || (news.disks ?? []).length > 0),
@@ -135,8 +168,10 @@ function usableAddresses(vm: VmInfo): string[] {
   return all;
 }
 
-function outputsOf(i: VmInputs, vm: VmInfo, where: Placement): VmOutputs {
+function outputsOf(inputs: Omit<VmInputs, "host">, vm: VmInfo, where: Placement): VmOutputs {
   const addrs = usableAddresses(vm);
+  // `uses` is read afresh from the program on every run; outputs need not keep (secret) copies of other resources' hosts.
+  const { uses: _uses, ...i } = inputs;
   return definedOnly({
     ...i,
     ...where,
@@ -196,6 +231,7 @@ function noIpError(vm: VmInfo, timeoutSeconds: number): KvmError {
 
 export async function create(inputs: VmInputs): Promise<dynamic.CreateResult<VmOutputs>> {
   return withUserErrors(`creating VM "${inputs.name}"`, async () => {
+    await mustUseOwnHost(inputs);
     const settings = settingsFor(inputs);
     const client = clientFor(settings, inputs.timeoutSeconds * 1000);
     const hostId = (await client.helloOnce()).hostId;
@@ -214,8 +250,18 @@ export async function create(inputs: VmInputs): Promise<dynamic.CreateResult<VmO
         throw e;
       }
     }
-    return { id: vm.id, outs: outputsOf(inputs, vm, placementOf(settings, hostId)) };
+    return { id: vm.id, outs: outputsOf(inputs, vm, placementOf(settings, hostId, hostRefOf(inputs))) };
   });
+}
+
+/**
+ * Dynamic providers cannot give the engine a detailed diff, so `preview --diff` shows the
+ * difference between recorded and declared inputs. A refresh that finds the VM stopped or
+ * crashed records `running: false` as its input, so the next preview shows `running: false => true`.
+ */
+function inputsFoundStopped(outs: VmOutputs): VmInputs {
+  const own = new Set<string>([...Object.keys(VM_FIELDS), "namePrefix", "nameSeed", "connection"]);
+  return { ...Object.fromEntries(Object.entries(outs).filter(([k]) => own.has(k))), running: false } as VmInputs;
 }
 
 export async function read(id: string, props: VmOutputs): Promise<dynamic.ReadResult<VmOutputs>> {
@@ -226,7 +272,11 @@ export async function read(id: string, props: VmOutputs): Promise<dynamic.ReadRe
     const hostId = await mustBeOnHost("VM", props.name, client, props.hostId);
     const vm = await ownedOrGone(id, () => client.vm.get(props.name));
     if (!vm) return { id: "", props: {} as VmOutputs };
-    return { id, props: outputsOf(props, vm, placementOf(settings, hostId)) };
+    // What differs from the declared VM on the host, in hostd's words; the outputs already show it, and up puts it back.
+    for (const d of vm.drift ?? []) console.log(`kvm: Vm "${props.name}": ${d.field} drifted: ${d.detail}.`);
+    const outs = outputsOf(props, vm, placementOf(settings, hostId, props.hostRef));
+    // ReadResult types `inputs` as the outputs' type; they are the inputs.
+    return { id, props: outs, ...(!outs.running && { inputs: inputsFoundStopped(outs) as unknown as VmOutputs }) };
   });
 }
 
@@ -241,12 +291,17 @@ export async function update(id: string, olds: VmOutputs, news: VmInputs): Promi
     for (const k of changed) {
       if (k in VmUpdate.shape && k !== "name") u[k] = (news as Record<string, unknown>)[k] ?? null;
     }
+    await mustUseOwnHost(news);
+    // A `host` that names another host moves the VM there first, live when it runs (see moves.ts).
+    const movedTo = await moveIfAsked("VM", id, olds, news, client, (c, name) => c.vm.get(name), (src, from) =>
+      moveVmOnce(src, client, from, { vm: olds.name, owner: ownerOf(olds) ?? "", timeoutMs: news.timeoutSeconds * 1000 }),
+    );
     // Check it is still the stack's VM on its host before touching it: a namesake must not be changed.
-    const hostId = await mustBeOnHost("VM", news.name, client, olds.hostId);
+    const hostId = await mustBeOnHost("VM", news.name, client, movedTo ?? olds.hostId);
     let vm = await mustOwn("VM", news.name, id, () => client.vm.get(news.name));
     if (Object.keys(u).length > 1) vm = (await client.vm.update(u as z.input<typeof VmUpdate>)).vm;
     if (news.running) vm = await waitReady(client, news.name, news.waitFor, news.timeoutSeconds);
-    return { outs: outputsOf(news, vm, placementOf(settings, hostId)) };
+    return { outs: outputsOf(news, vm, placementOf(settings, hostId, hostRefOf(news))) };
   });
 }
 

@@ -5,10 +5,10 @@ import type { VmOutputs } from "./vm-provider";
 import { CONNECTION_FIELDS } from "./connection";
 import { Disk } from "./disk";
 import { Network } from "./network";
-import { ArgsOf, DeepInput, resourceInputs, ResourceArgs, resourceOptions } from "./resource";
+import { ArgsOf, DeepInput, PLACEMENT_OUTPUTS, resourceInputs, ResourceArgs, resourceOptions } from "./resource";
 
 /** What the provider reports besides the table's fields (see VmOutputs). */
-const VM_OUTPUTS = ["vmId", "hostId", "route", "host", "state", "accelerator", "pid", "qemuStatus", "lastExit", "macAddresses", "nics", "ipAddress", "ipAddresses", "guestHostname", "guestOs"] as const;
+const VM_OUTPUTS = [...PLACEMENT_OUTPUTS, "vmId", "state", "accelerator", "pid", "qemuStatus", "lastExit", "macAddresses", "nics", "ipAddress", "ipAddresses", "guestHostname", "guestOs"] as const;
 
 /** How to reach hostd; every field is optional and overrides the stack's `kvm:*` config. */
 export type ConnectionArgs = ArgsOf<typeof CONNECTION_FIELDS>;
@@ -50,10 +50,12 @@ export class Vm extends pulumi.dynamic.Resource {
   declare readonly kernel: pulumi.Output<VmOutputs["kernel"]>;
   /** hostd's id of the VM (also the resource id). */
   declare readonly vmId: pulumi.Output<string>;
-  /** Where the VM lives, e.g. `root@10.0.0.5:22`. */
   /** The id of the host it lives on (hostd's host id; a host is its id, never the route that reaches it). */
   declare readonly hostId: pulumi.Output<string>;
+  /** Where the VM lives, e.g. `root@10.0.0.5:22`. */
   declare readonly host: pulumi.Output<string>;
+  /** The kvm.Host it is on (undefined: the stack's default host). */
+  declare readonly hostName: pulumi.Output<string | undefined>;
   /** `running`, `paused`, `stopped` or `crashed`. */
   declare readonly state: pulumi.Output<string>;
   /** `kvm` or `tcg`. */
@@ -83,9 +85,18 @@ export class Vm extends pulumi.dynamic.Resource {
           "network" in n && n.network instanceof Network ? { ...n, network: n.network.name } : n,
         )
       : args.networkInterfaces;
+    // Where each Disk and Network resource is, so a VM using one of another host is refused at preview.
+    const used: (Disk | Network)[] = [
+      ...(Array.isArray(args.disks) ? args.disks.map((d: VmDiskArgs) => d.disk).filter((d): d is Disk => d instanceof Disk) : []),
+      ...(Array.isArray(args.networkInterfaces)
+        ? args.networkInterfaces.map((n: UserNicArgs | NetworkNicArgs) => ("network" in n ? n.network : undefined)).filter((n): n is Network => n instanceof Network)
+        : []),
+    ];
+    const uses = used.map((r) => ({ kind: r instanceof Disk ? "Disk" : "Network", name: r.name, ...r.placedBy }));
     const inputs = resourceInputs("kvm:Vm", name, VM_FIELDS, args, {
       disks,
       networkInterfaces,
+      uses,
       ...(args.cloudInit !== undefined && { cloudInit: pulumi.secret(args.cloudInit) }),
     }, VM_OUTPUTS);
     // The provider is a module required by path: state stores only that require, never a closure.

@@ -10,8 +10,8 @@ set -euo pipefail
 _root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 _log() { printf '[bootstrap] %s\n' "$*" >&2; }
 
-# 1. Debian packages.
-_apt=(qemu-system-x86 qemu-utils gcc libc6-dev openssh-server openssh-client busybox-static cpio iproute2 dnsmasq-base nftables ca-certificates xorriso genisoimage ovmf qemu-guest-agent dosfstools mtools grub-pc-bin grub-common debootstrap gdisk e2fsprogs)
+# 1. Debian packages: the one list (scripts/debian-packages), which .ci/run installs too.
+mapfile -t _apt < <(grep -v '^#' "$_root/scripts/debian-packages" | grep -v '^$')
 _missing=()
 for p in "${_apt[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || _missing+=("$p")

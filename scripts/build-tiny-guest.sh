@@ -15,7 +15,8 @@
 #   READY ip=<eth0 address or none> mem=<MemTotal kB> cpus=<n>
 #
 # on the console once eth0 has a lease (or has not got one within ~5 s), and
-# then keeps a root shell on /dev/ttyS0.
+# then keeps a root shell on /dev/ttyS0. CPUs and memory hot-added to the
+# running VM come online by themselves (auto_online_blocks, a CPU watcher).
 #
 # Boot it with at least 96 MiB of memory, a NIC model (virtio-net-pci) and the
 # command line from the manifest (console=ttyS0 no_timer_check ...).

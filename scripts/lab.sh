@@ -16,6 +16,9 @@ mkdir -p "$lab/backend" "$lab/home"
 sock="$lab/hostd.sock"
 export PULUMI_BACKEND_URL="file://$lab/backend"
 export PULUMI_HOME="$lab/home"
+# The lab's secrets passphrase: yours if PULUMI_CONFIG_PASSPHRASE is exported, else "quickstart".
+if [ -n "${PULUMI_CONFIG_PASSPHRASE:-}" ]; then passphrase_from="PULUMI_CONFIG_PASSPHRASE from your environment"
+else passphrase_from="the lab's default PULUMI_CONFIG_PASSPHRASE=quickstart (none was exported)"; fi
 export PULUMI_CONFIG_PASSPHRASE="${PULUMI_CONFIG_PASSPHRASE:-quickstart}"
 export PULUMI_SKIP_UPDATE_CHECK=true
 export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true
@@ -30,28 +33,45 @@ if ! hostd_up; then
 fi
 
 pulumi stack select --create lab --non-interactive >/dev/null
-pulumi config set kvm:transport local --non-interactive
-pulumi config set kvm:socketPath "$sock" --non-interactive
+guard pulumi config set kvm:transport local --non-interactive
+guard pulumi config set kvm:socketPath "$sock" --non-interactive
 
 # Engine operations go through the real CLI attached to Pulumi's own Node language runtime
 # (scripts/pulumi-inline.js): the standalone language host cannot be built on these machines.
 # Where it is installed, `pulumi up` in this folder does the same.
-op() { node "$root/scripts/pulumi-inline.js" "$1" --stack lab --program examples/quickstart/index.ts; }
+op() { guard node "$root/scripts/pulumi-inline.js" "$@" --stack lab --program examples/quickstart/index.ts --non-interactive; }
+
+# Runs a pulumi command; when it fails on the passphrase, says which variable and which stack.
+guard() {
+  local err rc=0
+  err=$(mktemp)
+  "$@" 2> >(tee "$err" >&2) || rc=$?
+  wait
+  if [ "$rc" -ne 0 ] && grep -q "incorrect passphrase" "$err"; then
+    echo "[lab] stack 'lab' (backend $PULUMI_BACKEND_URL) was created with another passphrase than $passphrase_from." >&2
+    echo "[lab] export PULUMI_CONFIG_PASSPHRASE with the one it was created with (unset it if that was the default, quickstart), then run npm run lab again." >&2
+  fi
+  rm -f "$err"
+  return "$rc"
+}
 
 case "${1:-up}" in
   up)
-    op up
+    op up --yes
     echo
     node "$root/dist/hostd/cli.js" vm list --socket "$sock"
     ;;
-  preview|refresh)
-    op "$1"
+  preview)
+    op "$@"
+    ;;
+  refresh)
+    op "$@" --yes
     ;;
   destroy)
-    op destroy
+    op "$@" --yes
     if hostd_up; then pkill -f "hostd/cli.js serve --socket $sock" || true; fi
     ;;
   *)
-    pulumi "$@" --non-interactive
+    guard pulumi "$@" --non-interactive
     ;;
 esac

@@ -2,11 +2,11 @@
  * hostd against real QEMU (tiny Debian guest, TCG here): lifecycle, restart
  * survival, in-place updates, and bad input at the API.
  */
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
 import * as net from "node:net";
 import { cpus, totalmem } from "node:os";
 import * as path from "node:path";
-import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { isKvmError, KvmError } from "../sdk/errors";
 import { procState } from "../hostd/drivers/process";
 import { cgroupPathIn, cpuHierarchies, hostCgroupFacts, qemuCgroupName, vmCgroupPlan } from "../hostd/drivers/cgroup";
@@ -171,11 +171,16 @@ test("restartPolicy on-crash: hostd starts a killed VM again by itself; a guest 
   expect(back.id).toBe(vm.id);
   expect(back.lastExit).toMatchObject({ reason: "killed" });
   expect(hd.log).toContain('"msg":"restarting crashed VM (restartPolicy on-crash)"');
-  // A stop asked of hostd is not a crash: nothing restarts it.
+  // hostd said, as it recorded the kill, that it would start the VM again (no waiting needed to know).
+  const exits = () => c.events({ object: "phoenix" }).then((r) => r.events.filter((e) => e.event === "vm.exited"));
+  expect((await exits())[0]).toMatchObject({ details: { reason: "killed", restartsInSeconds: 1 } });
+  // A stop asked of hostd is not a crash: hostd records that exit without any restart planned.
   const stopped = await c.vm.stop({ name: "phoenix", force: true });
-  await new Promise((r) => setTimeout(r, 2500));
-  expect((await c.vm.get("phoenix")).state).toBe("stopped");
   expect(stopped.lastExit).toMatchObject({ reason: "hostd-stop" });
+  const last = (await exits()).at(-1)!;
+  expect(last.details).toMatchObject({ reason: "hostd-stop" });
+  expect(last.details).not.toHaveProperty("restartsInSeconds");
+  expect((await c.vm.get("phoenix")).state).toBe("stopped");
   await c.vm.delete({ name: "phoenix" });
 });
 
@@ -207,6 +212,174 @@ test("the human CLI over the API: serial log, interactive console, and the event
   expect(events.find((e) => e.message === "VM exited")).toMatchObject({ level: "warn", kind: "vm", details: { reason: "killed" } });
   expect(cli("events", "--object", "watch")).toMatch(/warn +vm watch: VM exited .*reason=killed/);
   await c.vm.delete({ name: "watch" });
+});
+
+test("operator commands are API calls: start, stop, restart, kill, set and disk resize, each an event with the caller's uid", async () => {
+  const c = hd.client();
+  const vm = await c.vm.create({ name: "opsvm", memoryMiB: 128, kernel });
+  await c.disk.create({ name: "opsdisk", sizeGiB: 1 });
+  const run = (...args: string[]) => spawnSync(NODE, [HOSTD_CLI, ...args, "--socket", hd.socketPath], { encoding: "utf8" });
+  const ok = (...args: string[]) => {
+    const r = run(...args);
+    if (r.status !== 0) throw new Error(`hostd ${args.join(" ")} exited ${r.status}: ${r.stderr}`);
+    return r.stdout;
+  };
+  const json = <T>(...args: string[]) => JSON.parse(ok(...args, "--json")) as T;
+  type Vm = { state: string; pid: number | null; spec: { memoryMiB: number; vcpus: number; running: boolean }; lastExit: { reason: string } | null };
+
+  // Follow the VM's events as JSON lines from the start.
+  const follower = spawn(NODE, [HOSTD_CLI, "events", "--object", "opsvm", "--follow", "--json", "--socket", hd.socketPath], { stdio: ["ignore", "pipe", "pipe"] });
+  let followed = "";
+  follower.stdout!.on("data", (d: Buffer) => (followed += d.toString()));
+  try {
+    // kill: powered off at once, and the spec now says stopped (what refresh shows).
+    const killed = json<{ vm: Vm }>("vm", "kill", "opsvm").vm;
+    expect(killed).toMatchObject({ state: "stopped", pid: null, spec: { running: false }, lastExit: { reason: "hostd-stop" } });
+    expect(alive(vm.pid!)).toBe(false);
+    // The human output is a table naming the VM.
+    expect(ok("vm", "start", "opsvm")).toMatch(/^NAME +STATE .*\nopsvm +running +1 +128 MiB +\d+/);
+    const started = await c.vm.get("opsvm");
+    expect(started).toMatchObject({ state: "running", spec: { running: true } });
+    // set: memory of a running VM restarts it with the new size.
+    const set = json<{ vm: Vm; restarted: boolean }>("vm", "set", "opsvm", "--memory", "160", "--timeout", "0");
+    expect(set).toMatchObject({ restarted: true, vm: { state: "running", spec: { memoryMiB: 160 } } });
+    expect(set.vm.pid).not.toBe(started.pid);
+    const restarted = json<{ vm: Vm }>("vm", "restart", "opsvm", "--timeout", "0").vm;
+    expect(restarted.state).toBe("running");
+    expect(restarted.pid).not.toBe(set.vm.pid);
+    expect(json<{ vm: Vm }>("vm", "stop", "opsvm", "--timeout", "0").vm).toMatchObject({ state: "stopped", spec: { running: false } });
+    expect(json<{ vm: Vm }>("vm", "set", "opsvm", "--running", "true").vm).toMatchObject({ state: "running", spec: { running: true, memoryMiB: 160 } });
+    const grown = json<{ disk: { virtualSizeBytes: number }; online: boolean }>("disk", "resize", "opsdisk", "2G");
+    expect(grown).toMatchObject({ disk: { virtualSizeBytes: 2 * 1024 ** 3 }, online: false });
+
+    // Mistakes: a usage error says what the flag takes (exit 2, nothing sent); hostd's errors name the object and the fix.
+    const bad = run("vm", "set", "opsvm", "--vcpus", "two");
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toContain('hostd vm set opsvm: --vcpus takes a whole number of vCPUs, got "two"');
+    const missing = run("vm", "stop", "nosuch");
+    expect(missing.status).toBe(1);
+    expect(missing.stderr).toContain('[not_found] stopping VM "nosuch": VM "nosuch" does not exist on this host. `hostd vm list` shows the VMs on this host.');
+    const shrink = run("disk", "resize", "opsdisk", "1");
+    expect(shrink.status).toBe(1);
+    expect(shrink.stderr).toMatch(/resizing Disk "opsdisk": /);
+
+    // Every action is in the history with who did it (this test runs as uid ${process.getuid!()}) and its request.
+    const uid = process.getuid!();
+    const { events } = await c.events({ object: "opsvm" });
+    const declared = events.filter((e) => e.event !== undefined);
+    expect(declared.map((e) => e.event)).toEqual(["vm.started", "vm.created", "vm.exited", "vm.started", "vm.exited", "vm.started", "vm.updated", "vm.exited", "vm.started", "vm.exited", "vm.started", "vm.updated"]);
+    for (const e of declared) expect({ seq: e.seq, event: e.event, uid: e.uid, req: typeof e.requestId }).toEqual({ seq: e.seq, event: e.event, uid, req: "string" });
+    expect(declared.find((e) => e.event === "vm.updated")).toMatchObject({ details: { restarted: true, changed: ["memoryMiB"] } });
+    expect((await c.events({ object: "opsdisk" })).events.find((e) => e.event === "disk.grown")).toMatchObject({ uid, details: { sizeGiB: 2, online: false } });
+    expect(ok("events", "--object", "opsvm")).toMatch(/info +vm opsvm: VM exited +by uid \d+ +\(.*reason=hostd-stop.*req=\S+\)/);
+
+    // Every log line of a request carries its id: the lines of the kill's request, service lines included.
+    const killReq = declared[2]!.requestId!;
+    const lines = hd.log.split("\n").filter((l) => l.includes(`"req":"${killReq}"`));
+    expect(lines.some((l) => l.includes('"msg":"VM exited"'))).toBe(true);
+    expect(lines.some((l) => l.includes('"msg":"ok"'))).toBe(true);
+
+    // The follower saw each of them as it came, one JSON object a line.
+    await waitFor("the follower to print the last update", () => followed.split("\n").filter(Boolean).some((l) => (JSON.parse(l) as { seq: number }).seq === declared.at(-1)!.seq), 10_000, 50);
+    const seen = followed.split("\n").filter(Boolean).map((l) => JSON.parse(l) as { event?: string; uid?: number });
+    expect(seen.filter((e) => e.event).map((e) => e.event)).toEqual(declared.map((e) => e.event));
+  } finally {
+    follower.kill();
+    await c.vm.delete({ name: "opsvm" });
+    await c.disk.delete({ name: "opsdisk" });
+  }
+});
+
+test("a Disk whose file is deleted out of band: listed with its problem, its VM says why it cannot start, the owner's create makes it again", async () => {
+  const c = hd.client();
+  const owner = "pulumi:proj/dev/kvm:Disk/x";
+  const attached = await c.disk.create({ name: "lost-att", sizeGiB: 1, owner });
+  const detached = await c.disk.create({ name: "lost-det", sizeGiB: 1, owner });
+  await c.disk.create({ name: "kept", sizeGiB: 1 });
+  await c.vm.create({ name: "lost-vm", memoryMiB: 128, kernel, running: false, disks: [{ disk: "lost-att" }] });
+  try {
+    rmSync(attached.path);
+    rmSync(detached.path);
+    const { disks } = await c.disk.list();
+    const byName = Object.fromEntries(disks.map((d) => [d.name, d]));
+    expect(Object.keys(byName).sort()).toEqual(expect.arrayContaining(["kept", "lost-att", "lost-det"]));
+    expect(byName["kept"]).toMatchObject({ problem: null, virtualSizeBytes: 1024 ** 3 });
+    for (const n of ["lost-att", "lost-det"]) {
+      expect(byName[n]).toMatchObject({ virtualSizeBytes: null, problem: expect.stringContaining(`the file of Disk "${n}" (${byName[n]!.path}) is gone`) });
+    }
+    expect(byName["lost-att"]!.attachedTo).toBe("lost-vm");
+    const table = execFileSync(NODE, [HOSTD_CLI, "disk", "list", "--socket", hd.socketPath], { encoding: "utf8" });
+    expect(table).toMatch(/^lost-det +MISSING FILE /m);
+    expect(table).toMatch(/^kept +ok /m);
+
+    const why = (await c.vm.start("lost-vm").catch((e: unknown) => e)) as KvmError;
+    expect(why).toMatchObject({ code: "conflict" });
+    expect(why.message).toContain('VM "lost-vm" cannot start: the file of Disk "lost-att"');
+    expect((await c.vm.get("lost-vm")).state).toBe("stopped");
+
+    // Another owner may not take the name over; the owner's create (what `up` sends after refresh) makes a new Disk.
+    await expect(c.disk.create({ name: "lost-det", sizeGiB: 1, owner: "pulumi:other/dev/kvm:Disk/x" })).rejects.toMatchObject({ code: "not_owner" });
+    const again = await c.disk.create({ name: "lost-att", sizeGiB: 1, owner });
+    expect(again.id).not.toBe(attached.id);
+    expect(again).toMatchObject({ problem: null, virtualSizeBytes: 1024 ** 3, attachedTo: "lost-vm" });
+    expect(existsSync(again.path)).toBe(true);
+    expect(await c.vm.start("lost-vm")).toMatchObject({ state: "running" });
+  } finally {
+    await c.vm.delete({ name: "lost-vm" });
+    for (const n of ["lost-att", "lost-det", "kept"]) await c.disk.delete({ name: n });
+  }
+});
+
+test("a NIC unplugged on the operators' QMP socket is drift in vm.get; the next update starts QEMU again with it", async () => {
+  const c = hd.client();
+  const vm = await c.vm.create({ name: "nicless", memoryMiB: 128, kernel, networkInterfaces: [{ type: "user" }] });
+  try {
+    await waitFor("READY", () => /READY/.test(hd.serialLog(vm.id)), 120_000);
+    await hd.opsQmp(vm.id, "device_del", { id: "nic0" });
+    const drifted = await waitFor("hostd to hear the NIC go", async () => {
+      const v = await c.vm.get("nicless");
+      return v.drift?.length ? v : undefined;
+    }, 60_000, 100);
+    expect(drifted.spec.networkInterfaces).toEqual([]);
+    expect(drifted.drift).toEqual([{ field: "networkInterfaces", detail: 'QEMU no longer has NIC 0 (user; unplugged outside hostd)' }]);
+    // What `pulumi up` sends after that refresh: the declared NICs again.
+    const { vm: fixed, restarted } = await c.vm.update({ name: "nicless", networkInterfaces: [{ type: "user" }], stopTimeoutSeconds: 0 });
+    expect(restarted).toBe(true);
+    expect(fixed.pid).not.toBe(vm.pid);
+    expect(fixed.drift).toEqual([]);
+    expect(fixed.spec.networkInterfaces).toHaveLength(1);
+    expect(fixed.nics.map((n) => n.mac)).toEqual(vm.nics.map((n) => n.mac));
+  } finally {
+    await c.vm.delete({ name: "nicless" });
+  }
+});
+
+test("a cloud-init seed changed or deleted outside hostd is drift; an update, or the next start, rebuilds it from the spec", async () => {
+  const c = hd.client();
+  const cloudInit = { userData: "#cloud-config\nhostname: seeded\n" };
+  const vm = await c.vm.create({ name: "seeded", memoryMiB: 128, kernel, cloudInit });
+  const seed = path.join(hd.stateDir, "vms", vm.id, "seed.iso");
+  const built = readFileSync(seed);
+  try {
+    expect(vm.drift).toEqual([]);
+    writeFileSync(seed, Buffer.concat([built.subarray(0, 1024), Buffer.from("tampered")]));
+    const tampered = await c.vm.get("seeded");
+    expect(tampered.spec.cloudInit).toBeUndefined();
+    expect(tampered.drift).toEqual([{ field: "cloudInit", detail: expect.stringContaining("the cloud-init seed is not the one hostd built for the spec") }]);
+    // The update `pulumi up` sends (the declared cloudInit again) rebuilds it, without a restart.
+    const fixed = await c.vm.update({ name: "seeded", cloudInit });
+    expect(fixed).toMatchObject({ restarted: false, vm: { pid: vm.pid, drift: [], spec: { cloudInit } } });
+
+    // Deleted while stopped: reported, and the next start builds it again.
+    await c.vm.stop({ name: "seeded", force: true });
+    rmSync(seed);
+    expect((await c.vm.get("seeded")).drift).toEqual([{ field: "cloudInit", detail: "the cloud-init seed hostd built is gone (deleted outside hostd)" }]);
+    const started = await c.vm.start("seeded");
+    expect(started).toMatchObject({ state: "running", drift: [], spec: { cloudInit } });
+    expect(existsSync(seed)).toBe(true);
+  } finally {
+    await c.vm.delete({ name: "seeded" });
+  }
 });
 
 test("a QEMU killed out of band is reported crashed", async () => {

@@ -10,7 +10,7 @@ import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, readlink
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { chooseAccelerator, probeHost } from "../hostd/drivers/accel";
-import { HOSTD_CLI, NODE } from "./fixtures/env";
+import { HOSTD_CLI, NODE, onPath, partPresent } from "./fixtures/env";
 
 jest.setTimeout(120_000);
 
@@ -37,15 +37,6 @@ function exec(cmd: string, args: string[]): Ran {
 }
 
 const hostd = (...args: string[]) => exec(NODE, [HOSTD_CLI, ...args]);
-
-/** The first `name` on PATH, without a shell. */
-function which(name: string): string | undefined {
-  for (const dir of (process.env.PATH ?? "").split(":")) {
-    const p = path.join(dir || ".", name);
-    if (existsSync(p)) return p;
-  }
-  return undefined;
-}
 
 /** Everything under `dir` (symlinks with their targets), or "absent". */
 function tree(dir: string): string[] {
@@ -100,7 +91,7 @@ afterAll(() => {
   if (scratch) rmSync(scratch, { recursive: true, force: true });
 });
 
-(asRoot ? describe : describe.skip)("hostd install / doctor / uninstall on this machine", () => {
+(partPresent("hostd install / doctor / uninstall", asRoot ? undefined : "they change the machine and need root: run them as root (sudo), in a throwaway machine or container") ? describe : describe.skip)("hostd install / doctor / uninstall on this machine", () => {
   test("install writes the group, directories, tmpfiles entry and an enabled unit that systemd accepts", () => {
     const r = hostd("install", "--state-dir", stateDir);
     // eslint-disable-next-line no-console
@@ -126,7 +117,7 @@ afterAll(() => {
     if (existsSync("/run/systemd/system")) expect(r.stdout).toMatch(/started hostd.service|already running|restarted/);
     else expect(r.stdout).toMatch(/NOT started: systemd is not running on this machine/);
 
-    const analyze = which("systemd-analyze");
+    const analyze = onPath("systemd-analyze");
     if (!analyze) {
       // eslint-disable-next-line no-console
       console.log("[ops.test] SKIPPED sub-check: systemd-analyze is not installed, so the unit was not verified by systemd");
@@ -136,6 +127,23 @@ afterAll(() => {
       console.log(`[ops.test] systemd-analyze verify ${UNIT}: exit ${v.code}${v.stderr.trim() ? `\n${v.stderr}` : " (no complaints)"}`);
       expect(v.code).toBe(0);
       expect(v.stderr).not.toMatch(/hostd\.service/);
+    }
+    // `hostd` is a command of every new login shell, on the Node hostd was installed with, even
+    // where the machine's own `node` is too old for node:sqlite (Debian's is 20 here).
+    const login = (cmd: string) => exec("bash", ["-lc", cmd]);
+    const version = login("hostd --version");
+    expect(version.code).toBe(0);
+    expect(version.stdout.trim()).toMatch(/^hostd \d+\.\d+\.\d+$/);
+    const list = login("hostd vm list --socket /run/hostd/none.sock");
+    expect(list.stderr).not.toMatch(/ERR_UNKNOWN_BUILTIN_MODULE/);
+    expect(list.stderr).toContain("/run/hostd/none.sock");
+    // On a Node without node:sqlite, the error names the version needed.
+    const old = exec("/usr/bin/node", ["--version"]);
+    if (old.code === 0 && Number(/^v(\d+)/.exec(old.stdout)![1]) < 22) {
+      const r2 = exec("/usr/bin/node", [HOSTD_CLI, "--version"]);
+      expect(r2.code).not.toBe(0);
+      expect(r2.stderr).toContain("hostd needs Node >= 22.13");
+      expect(r2.stderr).not.toMatch(/ERR_UNKNOWN_BUILTIN_MODULE/);
     }
     afterInstall = snapshot();
   });

@@ -5,7 +5,7 @@
  * `pulumi up`, and a QEMU killed out of band is reported with its reason, shown
  * by `pulumi refresh` and brought back by `pulumi up`.
  */
-import { announceAccelerator, sleep, tinyGuest, waitFor } from "./fixtures/env";
+import { announceAccelerator, tinyGuest, waitFor } from "./fixtures/env";
 import { HostdFixture } from "./fixtures/hostd";
 import { Netns } from "./fixtures/netns";
 import { PulumiProject } from "./fixtures/pulumi";
@@ -143,7 +143,6 @@ export const pid = vm.pid;
     expect(back.state).toBe("running");
     expect(back.pid).not.toBe(before.pid);
     expect(back.id).toBe(before.id);
-    await sleep(0);
   } finally {
     await p.cleanup();
   }

@@ -17,6 +17,7 @@ import * as path from "node:path";
 import type { HostClient } from "../sdk/client";
 import { vmCgroupPlan } from "../hostd/drivers/cgroup";
 import { announceAccelerator, tinyGuest, waitFor } from "./fixtures/env";
+import { SerialConsole } from "./fixtures/console";
 import { HostdFixture } from "./fixtures/hostd";
 import { ip, Netns, nsExec } from "./fixtures/netns";
 
@@ -193,6 +194,35 @@ describe("a running VM", () => {
     );
     expect(steps).toBeGreaterThanOrEqual(3);
   });
+});
+
+test("vm.update that grows vCPUs and memory live: each step failing takes back what it added (QEMU's own counts as before)", async () => {
+  // Room for the CPU slots undone rounds leave unused (QEMU 7.2 must not plug a slot it unplugged).
+  const vm = await hd.client().vm.create({ name: "roomy", vcpus: 1, maxVcpus: 4, memoryMiB: 256, maxMemoryMiB: 512, kernel });
+  await waitFor("the guest to be READY", () => /READY/.test(hd.serialLog(vm.id)), 120_000);
+  const steps = await failEachStep("vm.update", async (c) => {
+    // Under TCG an undone CPU plug restarts the VM (see vm.ts growLive): a guest still booting
+    // would miss the next ACPI insertion, so each round starts with the guest up.
+    await waitFor("the guest's shell to answer", async () => {
+      const con = await SerialConsole.open(hd.stateDir, vm.id);
+      try {
+        return /READY/.test(await con.ok("cat /run/tiny/ready", 5_000));
+      } finally {
+        con.close();
+      }
+    }, 120_000, 500);
+    try {
+      return await c.vm.update({ name: "roomy", vcpus: 2, memoryMiB: 384 });
+    } catch (e) {
+      // Unplugged again: QEMU itself counts what it had (after the hostd restart, read afresh).
+      expect((await c.vm.get("roomy")).actual).toEqual({ vcpus: 1, memoryMiB: 256 });
+      throw e;
+    }
+  });
+  // The spec, the re-read, the CPU, the DIMM's RAM and the DIMM: at least these are steps of their own.
+  expect(steps).toBeGreaterThanOrEqual(4);
+  expect((await hd.client().vm.get("roomy")).actual).toEqual({ vcpus: 2, memoryMiB: 384 });
+  await hd.client().vm.delete({ name: "roomy" });
 });
 
 test("disk.update, network.update and network.create: each step failing leaves them as they were", async () => {

@@ -1,4 +1,5 @@
 import { buildQemuArgv, netdevQmpOf, optValue, QemuVmConfig } from "./qemu-argv";
+import { VM_LIMITS } from "../../sdk/protocol/vm";
 
 const base: QemuVmConfig = {
   uuid: "11111111-2222-3333-4444-555555555555",
@@ -36,6 +37,16 @@ test("TCG hosts get -accel tcg and a software CPU model", () => {
   const argv = buildQemuArgv(base);
   expect(after(argv, "-accel")).toEqual(["tcg"]);
   expect(after(argv, "-cpu")).toEqual(["max"]);
+});
+
+test("room to grow: maxcpus, and DIMM slots up to maxmem; none without it", () => {
+  const argv = buildQemuArgv({ ...base, maxVcpus: 4, maxMemoryMiB: 1024 });
+  expect(after(argv, "-smp")).toEqual(["2,maxcpus=4"]);
+  expect(after(argv, "-m")).toEqual([`256M,slots=${VM_LIMITS.memorySlots},maxmem=1024M`]);
+  // A max equal to the size is no room: the plain form.
+  const same = buildQemuArgv({ ...base, maxVcpus: 2, maxMemoryMiB: 256 });
+  expect(after(same, "-smp")).toEqual(["2"]);
+  expect(after(same, "-m")).toEqual(["256M"]);
 });
 
 test("sizes, identity, detachment and monitors", () => {

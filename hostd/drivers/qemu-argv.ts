@@ -89,6 +89,10 @@ export interface QemuVmConfig {
   name: string;
   vcpus: number;
   memoryMiB: number;
+  /** Room to hot-add CPUs up to (QEMU's maxcpus); none when absent. */
+  maxVcpus?: number;
+  /** Room to hot-add memory up to, in DIMMs (QEMU's maxmem and slots); none when absent. */
+  maxMemoryMiB?: number;
   accel: AcceleratorKind;
   kernel?: { path: string; initrd?: string; cmdline?: string };
   firmware: { type: "bios" } | { type: "uefi"; code: string; vars: string };
@@ -170,8 +174,8 @@ export function buildQemuArgv(c: QemuVmConfig): string[] {
     "-uuid", c.uuid,
     "-machine", "q35",
     ...(c.accel === "kvm" ? ["-accel", "kvm", "-cpu", "host"] : ["-accel", "tcg", "-cpu", "max"]),
-    "-smp", String(c.vcpus),
-    "-m", `${c.memoryMiB}M`,
+    "-smp", c.maxVcpus !== undefined && c.maxVcpus > c.vcpus ? `${c.vcpus},maxcpus=${c.maxVcpus}` : String(c.vcpus),
+    "-m", c.maxMemoryMiB !== undefined && c.maxMemoryMiB > c.memoryMiB ? `${c.memoryMiB}M,slots=${VM_LIMITS.memorySlots},maxmem=${c.maxMemoryMiB}M` : `${c.memoryMiB}M`,
     // Nothing implicit: every device is one hostd asked for.
     "-nodefaults", "-no-user-config",
     "-display", "none",

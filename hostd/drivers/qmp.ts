@@ -33,21 +33,27 @@ export interface QmpClientEvents {
   close: [];
 }
 
+/** Sees each QMP line: `->` sent to QEMU, `<-` received. */
+export type QmpTrace = (direction: "->" | "<-", line: string) => void;
+
 export class QmpClient extends EventEmitter<QmpClientEvents> {
   private nextId = 0;
   private pending = new Map<string, { cmd: string; resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   private closed = false;
   version = "";
 
-  private constructor(private readonly sock: net.Socket) {
+  private constructor(
+    private readonly sock: net.Socket,
+    private readonly trace?: QmpTrace,
+  ) {
     super();
   }
 
-  /** Connects, reads the greeting and negotiates capabilities. */
-  static connect(path: string, timeoutMs = 5000): Promise<QmpClient> {
+  /** Connects, reads the greeting and negotiates capabilities; `trace` sees every line both ways (tests' QMP transcripts). */
+  static connect(path: string, timeoutMs = 5000, trace?: QmpTrace): Promise<QmpClient> {
     return new Promise((resolve, reject) => {
       const sock = net.createConnection(path);
-      const client = new QmpClient(sock);
+      const client = new QmpClient(sock, trace);
       let greeted = false;
       const timer = setTimeout(() => {
         sock.destroy();
@@ -59,6 +65,7 @@ export class QmpClient extends EventEmitter<QmpClientEvents> {
       });
       readLines(sock, {
         onLine: (line) => {
+          trace?.("<-", line);
           let msg: unknown;
           try {
             msg = JSON.parse(line);
@@ -98,7 +105,9 @@ export class QmpClient extends EventEmitter<QmpClientEvents> {
     const id = `h${++this.nextId}`;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { cmd, resolve, reject });
-      this.sock.write(JSON.stringify(args ? { execute: cmd, arguments: args, id } : { execute: cmd, id }) + "\n");
+      const line = JSON.stringify(args ? { execute: cmd, arguments: args, id } : { execute: cmd, id });
+      this.trace?.("->", line);
+      this.sock.write(line + "\n");
     });
   }
 

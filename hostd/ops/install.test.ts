@@ -113,6 +113,9 @@ test("install makes the group, directories, tmpfiles entry and unit, and enables
   expect(statSync(m.at("var/lib/hostd")).mode & 0o777).toBe(0o711);
   expect(existsSync(m.at("run/hostd"))).toBe(true);
   expect(m.groups.get("hostd")).toBe(995);
+  // `hostd` on the PATH runs on the Node that ran install, whatever `node` the PATH finds.
+  expect(readFileSync(P.command, "utf8")).toMatch(/^exec '\/usr\/bin\/node' '\/usr\/lib\/pulumi-kvm\/dist\/hostd\/cli.js' "\$@"$/m);
+  expect(statSync(P.command).mode & 0o777).toBe(0o755);
   expect(m.calls).toContain("groupadd --system hostd");
   expect(m.calls).toContain(`systemctl --root=${m.root} enable hostd.service`);
   expect(r.lines.join("\n")).toMatch(/NOT started: systemd is not running on this machine \(PID 1 is process_api\)/);

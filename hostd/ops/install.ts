@@ -15,6 +15,18 @@ import { checkPlainAbsolute, CreatedDir, InstallManifest, MARKER, parseManifest,
 
 export const DEFAULT_GROUP = "hostd";
 
+/**
+ * `hostd` on every login shell's PATH: a script that runs this cli.js on the Node
+ * that ran install (checked to have node:sqlite), whatever `node` the PATH finds.
+ */
+export const COMMAND_PATH = "/usr/local/bin/hostd";
+const COMMAND_MARKER = "# written by hostd install";
+
+export function renderCommand(node: string, cli: string): string {
+  const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+  return `#!/bin/sh\n${COMMAND_MARKER}: the Node it runs on has node:sqlite; hostd uninstall removes this file\nexec ${q(node)} ${q(cli)} "$@"\n`;
+}
+
 /** The machine, as install and uninstall see it. */
 export interface OpsSystem {
   /** Prefix of every file path ("/" on a real machine). */
@@ -59,6 +71,7 @@ export function installPaths(root: string) {
     unit: at(path.join(UNIT_DIR, UNIT_NAME)),
     wants: at(path.join(UNIT_DIR, `${WANTED_BY}.wants`, UNIT_NAME)),
     tmpfiles: at(TMPFILES_PATH),
+    command: at(COMMAND_PATH),
     at,
   };
 }
@@ -174,7 +187,7 @@ export async function install(sys: OpsSystem, o: InstallOptions): Promise<OpsRes
   say(`socket directory ${runtimeDir}: ${madeRun !== undefined ? "created" : "exists"}`);
 
   // Configuration directories that are missing (present on any systemd host, but not everywhere).
-  for (const f of [P.tmpfiles, P.unit, P.wants]) {
+  for (const f of [P.tmpfiles, P.unit, P.wants, P.command]) {
     const top = topMissing(path.dirname(f));
     if (top !== undefined) created.set(`config:${unroot(path.dirname(f))}`, { kind: "config", dir: unroot(path.dirname(f)), top: unroot(top) });
   }
@@ -196,6 +209,16 @@ export async function install(sys: OpsSystem, o: InstallOptions): Promise<OpsRes
   const systemdVersion = await sys.run("systemctl", ["--version"]).then((r) => parseSystemdVersion(r.stdout), () => undefined);
   const unitState = writeIfChanged(P.unit, renderUnit({ node: o.node, cli: o.cli, manifest, systemdVersion }));
   say(`${P.unit}: ${unitState} (ExecStart: ${o.node} ${o.cli} serve --socket ${o.socket} --state-dir ${stateDir} --socket-group ${gid}; KillMode=process, Restart=on-failure)`);
+
+  // 4b. The command, on the PATH of every login shell.
+  const prior = readText(P.command);
+  if (prior !== undefined && !prior.includes(COMMAND_MARKER)) {
+    say(`${COMMAND_PATH}: left as it is (not written by hostd install); run ${o.node} ${o.cli} instead`);
+  } else {
+    mkdirSync(path.dirname(P.command), { recursive: true, mode: 0o755 });
+    say(`${COMMAND_PATH}: ${writeIfChanged(P.command, renderCommand(o.node, o.cli))} (runs ${o.cli} on ${o.node})`);
+    chmodSync(P.command, 0o755);
+  }
 
   // 5. Enable (and start where systemd runs).
   let ok = true;
@@ -333,6 +356,12 @@ export async function uninstall(sys: OpsSystem): Promise<OpsResult> {
     } else {
       say(`left ${P.tmpfiles}: not written by hostd install`);
     }
+  }
+
+  // 3b. The command (only ours).
+  if (readText(P.command)?.includes(COMMAND_MARKER)) {
+    rmSync(P.command, { force: true });
+    say(`removed ${COMMAND_PATH}`);
   }
 
   if (!m) {

@@ -5,7 +5,7 @@
  * by a VM cannot be deleted.
  */
 import { randomUUID } from "node:crypto";
-import { chmodSync, mkdirSync, rmSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, rmSync } from "node:fs";
 import * as path from "node:path";
 import { errors, KvmError } from "../../sdk/errors";
 import type { DiskCreate, DiskInfo, DiskSpec, ImageInfo } from "../../sdk/protocol";
@@ -71,7 +71,14 @@ export class DiskService {
   async create(params: DiskCreate, caller?: Caller): Promise<DiskInfo> {
     const { owner, ...spec } = params;
     return this.locks.run(spec.name, async () => {
-      const existing = this.record(spec.name);
+      let existing = this.record(spec.name);
+      if (existing && !existsSync(existing.path)) {
+        // Its file was deleted outside hostd (refresh showed the Disk gone): the owner's create makes it again, under a new id.
+        checkDeletable("Disk", existing, { owner });
+        this.d.store.deleteDisk(existing.id);
+        this.d.log.warn("forgot a disk whose file was deleted outside hostd, to create it again", { disk: existing.name, id: existing.id, path: existing.path });
+        existing = undefined;
+      }
       if (existing) {
         retryOfOwnCreate("Disk", existing, owner, JSON.stringify(existing.spec) === JSON.stringify(spec));
         return this.info(existing);
@@ -97,7 +104,7 @@ export class DiskService {
           r.add("delete disk row", () => this.d.store.deleteDisk(rec.id));
           r.add("remove disk file", () => rmSync(rec.path, { force: true }));
           await mapDriverErrors(spec.name, () => (host ? this.fromHostImage(rec, host) : this.materialize(rec)));
-          this.d.log.info("disk created", { disk: rec.name, id: rec.id, source: spec.source.kind });
+          this.d.log.event("disk.created", rec.name, { id: rec.id, source: spec.source.kind });
           return this.info(rec);
         });
       } finally {
@@ -224,7 +231,7 @@ export class DiskService {
         await mapDriverErrors(u.name, () => this.d.qemuImg.resize(rec.path, want, { format: rec.format }));
         return false;
       });
-      this.d.log.info("disk grown", { disk: rec.name, sizeGiB: u.sizeGiB, online });
+      this.d.log.event("disk.grown", rec.name, { sizeGiB: u.sizeGiB, online });
       return { disk: await this.info(rec), online };
     });
   }
@@ -243,7 +250,7 @@ export class DiskService {
       }
       rmSync(rec.path, { force: true });
       this.d.store.deleteDisk(rec.id);
-      this.d.log.info("disk deleted", { disk: rec.name, id: rec.id });
+      this.d.log.event("disk.deleted", rec.name, { id: rec.id });
       return { existed: true };
     });
   }
@@ -284,7 +291,9 @@ export class DiskService {
   }
 
   private async info(rec: Rec): Promise<DiskInfo> {
-    const i = await mapDriverErrors(rec.name, () => this.d.qemuImg.info(rec.path, { shared: true }));
+    // A file deleted outside hostd is reported, not an error: the other disks still list, and refresh sees this one gone.
+    const missing = missingFileProblem(rec);
+    const i = missing ? undefined : await mapDriverErrors(rec.name, () => this.d.qemuImg.info(rec.path, { shared: true }));
     return {
       id: rec.id,
       name: rec.name,
@@ -292,10 +301,11 @@ export class DiskService {
       owner: rec.owner,
       format: rec.format,
       path: rec.path,
-      virtualSizeBytes: i.virtualSize,
-      actualSizeBytes: i.actualSize,
-      backingFile: i.backingFile ?? null,
+      virtualSizeBytes: i?.virtualSize ?? null,
+      actualSizeBytes: i?.actualSize ?? null,
+      backingFile: i?.backingFile ?? null,
       attachedTo: this.users.attachedTo(rec.name),
+      problem: missing ?? null,
       createdAt: rec.createdAt,
       updatedAt: rec.updatedAt,
     };
@@ -380,4 +390,10 @@ async function mapDriverErrors<T>(disk: string, fn: () => Promise<T>): Promise<T
     }
     throw e;
   }
+}
+
+/** Why a Disk cannot be used because its file is gone, or nothing when the file is there. */
+export function missingFileProblem(rec: { name: string; path: string }): string | undefined {
+  if (existsSync(rec.path)) return undefined;
+  return `the file of Disk "${rec.name}" (${rec.path}) is gone: it was deleted outside hostd. \`pulumi refresh\` then \`pulumi up\` creates the Disk again (empty, or from its source); or delete the Disk`;
 }

@@ -155,7 +155,7 @@ export class NetworkService {
         r.add("tear down the network's bridge and dnsmasq", () => this.teardown(rec));
         await this.ensure(rec);
         await this.applyRules();
-        this.d.log.info("network created", { network: rec.name, id: rec.id, mode: spec.mode, bridge });
+        this.d.log.event("network.created", rec.name, { id: rec.id, mode: spec.mode, bridge });
         return this.info(rec);
       });
     });
@@ -219,7 +219,7 @@ export class NetworkService {
           await this.applyRules();
         });
       });
-      this.d.log.info("network updated", { network: rec.name });
+      this.d.log.event("network.updated", rec.name, {});
       return this.info(rec);
     });
   }
@@ -239,7 +239,7 @@ export class NetworkService {
       await this.teardown(rec);
       this.d.store.deleteNetwork(rec.id);
       await this.applyRules();
-      this.d.log.info("network deleted", { network: rec.name, id: rec.id });
+      this.d.log.event("network.deleted", rec.name, { id: rec.id });
       return { existed: true };
     });
   }

@@ -4,7 +4,8 @@
  * the ownership of what QEMU opens read-write (the VM's own user, so no other
  * VM can read them).
  */
-import { chmodSync, chownSync, closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, readSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { type Stats, chmodSync, chownSync, closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, readSync, rmSync, statSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { KvmError } from "../../sdk/errors";
 import type { VmSpec } from "../../sdk/protocol";
@@ -41,6 +42,7 @@ export class VmFiles {
 
   /** Removes the VM's directory and everything in it. */
   remove(id: string): void {
+    keepForTests(this.paths(id).serialLog, `${id}.serial.log`);
     rmSync(this.dir(id), { recursive: true, force: true });
   }
 
@@ -82,6 +84,26 @@ export class VmFiles {
     // 0600 from the start (a copy would take the template's 0644): the VM's NVRAM is its own.
     writeFileSync(vars, readFileSync(this.ovmf().vars), { mode: 0o600, flag: "wx" });
     return true;
+  }
+
+  /** Hashes of seed files by path, kept while the file's size and mtime stay the same (vm.list hashes no unchanged seed). */
+  private readonly seedHashes = new Map<string, { size: number; mtimeMs: number; sha256: string }>();
+
+  /** sha256 of the VM's seed file as it is now, or null when there is none. */
+  seedSha256(id: string): string | null {
+    const file = this.seedPath(id);
+    let st: Stats;
+    try {
+      st = statSync(file);
+    } catch {
+      this.seedHashes.delete(file);
+      return null;
+    }
+    const kept = this.seedHashes.get(file);
+    if (kept && kept.size === st.size && kept.mtimeMs === st.mtimeMs) return kept.sha256;
+    const sha256 = createHash("sha256").update(readFileSync(file)).digest("hex");
+    this.seedHashes.set(file, { size: st.size, mtimeMs: st.mtimeMs, sha256 });
+    return sha256;
   }
 
   /** (Re)builds the VM's cloud-init seed, or removes it when the spec has no cloud-init. */
@@ -210,4 +232,19 @@ export interface FileSnapshot {
   file: string;
   content?: Buffer;
   owner?: FileOwnership;
+}
+
+/**
+ * HOSTD_TRACE_DIR=DIR (set by the test fixtures, never in production): what a failing test needs to
+ * read after its VMs are gone is kept there — each VM's QMP exchange (vm-monitor.ts) and, as the VM
+ * is deleted, its serial log.
+ */
+function keepForTests(file: string, as: string): void {
+  const dir = process.env.HOSTD_TRACE_DIR;
+  if (!dir || !existsSync(file)) return;
+  try {
+    copyFileSync(file, path.join(dir, as));
+  } catch {
+    /* best effort: a trace, not state */
+  }
 }

@@ -4,7 +4,9 @@
  * run state and sizes).
  */
 import type { VmInfo } from "../../sdk/protocol";
-import { QmpClient, QmpEvent } from "../drivers/qmp";
+import { appendFileSync } from "node:fs";
+import * as path from "node:path";
+import { QmpClient, QmpEvent, type QmpTrace } from "../drivers/qmp";
 
 /** QMP events after which QEMU's run state may differ (the ones `query-status` reflects). */
 const RUNSTATE_EVENTS = new Set(["STOP", "RESUME", "SUSPEND", "SUSPEND_DISK", "WAKEUP", "GUEST_PANICKED", "SHUTDOWN", "RESET", "WATCHDOG", "BLOCK_IO_ERROR"]);
@@ -22,14 +24,21 @@ export class Monitor {
    * QEMU's run state and sizes, read when hostd attaches and re-read on every
    * QMP event that can change them, so `vm.get`/`vm.list` answer from memory
    * instead of three QMP round trips per running VM (the N+1 that made a list
-   * of 50 busy VMs take 2 s). Memory and vCPUs cannot change while QEMU runs
-   * (hostd hot-plugs neither), so one read per QEMU is exact.
+   * of 50 busy VMs take 2 s). Memory and vCPUs change while QEMU runs only
+   * when hostd grows them (vm.ts growLive), which reads them again.
    */
   live?: LiveState;
+  /**
+   * The ids of the devices QEMU has now (QOM's /machine/peripheral), read when hostd attaches and
+   * kept by the events: DEVICE_DELETED takes one out (whoever unplugged it, hostd or an operator
+   * on the operators' QMP socket), hostd's own device_add puts one in. Undefined until read.
+   */
+  devices?: Set<string>;
 
   private constructor(readonly qmp: QmpClient) {
     qmp.on("event", (ev: QmpEvent) => {
       if (ev.event === "SHUTDOWN") this.lastShutdown = { guest: ev.data?.guest === true, reason: String(ev.data?.reason ?? "") };
+      if (ev.event === "DEVICE_DELETED" && typeof ev.data?.device === "string") this.devices?.delete(ev.data.device);
       if (RUNSTATE_EVENTS.has(ev.event) && this.live) {
         void (qmp.execute("query-status") as Promise<{ status: string }>).then(
           (st) => this.live && (this.live.status = st.status),
@@ -49,7 +58,7 @@ export class Monitor {
     let lastErr: Error | undefined;
     for (let i = 0; i < o.attempts && !qmp; i++) {
       try {
-        qmp = await QmpClient.connect(qmpPath, 5000);
+        qmp = await QmpClient.connect(qmpPath, 5000, qmpTrace(qmpPath));
       } catch (e) {
         lastErr = e as Error;
         if (!o.stillThere()) break;
@@ -61,6 +70,7 @@ export class Monitor {
     qmp.on("close", o.onClose);
     // A monitor that cannot read the state yet still works; reads ask again.
     await mon.readLive().catch(() => undefined);
+    await mon.readDevices().catch(() => undefined);
     return mon;
   }
 
@@ -68,9 +78,18 @@ export class Monitor {
     return this.qmp.isClosed;
   }
 
-  /** Runs one QMP command. */
-  execute(cmd: string, args?: Record<string, unknown>): Promise<unknown> {
-    return this.qmp.execute(cmd, args);
+  /** Runs one QMP command (a device hostd adds is one QEMU has from then on). */
+  async execute(cmd: string, args?: Record<string, unknown>): Promise<unknown> {
+    const r = await this.qmp.execute(cmd, args);
+    if (cmd === "device_add" && typeof args?.id === "string") this.devices?.add(args.id);
+    return r;
+  }
+
+  /** Reads which devices (by id) QEMU has. */
+  async readDevices(): Promise<Set<string>> {
+    const children = (await this.qmp.execute("qom-list", { path: "/machine/peripheral" })) as { name: string; type: string }[];
+    this.devices = new Set(children.filter((c) => c.type.startsWith("child<")).map((c) => c.name));
+    return this.devices;
   }
 
   /** Reads QEMU's run state, memory and vCPUs (three QMP queries, in parallel). */
@@ -92,4 +111,22 @@ export class Monitor {
     this.qmp.removeAllListeners();
     this.qmp.close();
   }
+}
+
+/**
+ * HOSTD_TRACE_DIR=DIR (the test fixtures set it; see vm-files.ts): every QMP line of a VM goes to `DIR/<vm id>.qmp.log`,
+ * kept after the VM is deleted, so a failing test leaves the exchange to read. Off in production: it is
+ * written synchronously.
+ */
+function qmpTrace(qmpPath: string): QmpTrace | undefined {
+  const dir = process.env.HOSTD_TRACE_DIR;
+  if (!dir) return undefined;
+  const file = path.join(dir, `${path.basename(path.dirname(qmpPath))}.qmp.log`);
+  return (direction, line) => {
+    try {
+      appendFileSync(file, `${new Date().toISOString()} ${direction} ${line}\n`);
+    } catch {
+      /* the trace directory is gone (the test cleaned up): nothing to trace into */
+    }
+  };
 }

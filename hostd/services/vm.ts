@@ -17,7 +17,7 @@ import { randomUUID } from "node:crypto";
 import { existsSync, rmSync, statSync } from "node:fs";
 import * as net from "node:net";
 import { errors, KvmError } from "../../sdk/errors";
-import { isNetworkNic, type HostCapacity, type VmCreate, type VmDisk, type VmInfo, type VmSpec, type VmState, type VmUpdate } from "../../sdk/protocol";
+import { isNetworkNic, VM_LIMITS, type HostCapacity, type VmCreate, type VmDisk, type VmInfo, type VmSpec, type VmState, type VmUpdate } from "../../sdk/protocol";
 import { AcceleratorChoice } from "../drivers/accel";
 import { qemuCgroupName, QemuCgroup, type VmCgroup } from "../drivers/cgroup";
 import { isOurQemu, waitGone } from "../drivers/process";
@@ -30,12 +30,12 @@ import { Logger } from "../log";
 import { Reverter, withRevert } from "../revert";
 import { Store, VmDevices, VmHostFiles, VmRecord } from "../store";
 import { Caller, HostPaths } from "../host-paths";
-import { applyUpdate, RESTART_FIELDS, stableJson } from "./vm-spec";
-import { DiskService } from "./disk";
+import { applyUpdate, stableJson, updateEffects } from "./vm-spec";
+import { DiskService, missingFileProblem } from "./disk";
 import { checkDeletable, retryOfOwnCreate } from "./ownership";
 import { NetworkPort, NetworkService } from "./network";
 import { assignDiskSlots, diskHotplugPlan, assignNics, diskIds, DiskChange, nicHotplugPlan, qemuDisks, ResolvedDisk, bootIndexes, slotKey } from "./vm-devices";
-import { diskPluggable, hotplug, hotunplug, nicPluggable } from "./vm-hotplug";
+import { cpuPluggables, dimmPluggable, diskPluggable, hotplug, hotunplug, nextDimmSlot, nicPluggable } from "./vm-hotplug";
 import { checkCapacity } from "./vm-capacity";
 import { VmFiles } from "./vm-files";
 import { VmNics } from "./vm-nics";
@@ -83,6 +83,8 @@ export class VmService {
   private readonly vms: VmRegistry;
   private readonly files: VmFiles;
   private readonly nics: VmNics;
+  /** VMs whose QEMU a stop of hostd's is ending now: that stop records the exit (with its request and caller), not the watchers. */
+  private readonly stopping = new Set<string>();
   private poller?: NodeJS.Timeout;
   private polling = false;
   private closing = false;
@@ -188,7 +190,7 @@ export class VmService {
         this.nics.networksChanged(spec);
         if (this.files.ensureDir(rec.id)) r.add("remove the VM's directory", () => this.files.remove(rec.id));
         if (spec.running) await this.startQemu(rec, r);
-        this.d.log.info("VM created", { vm: rec.name, id: rec.id, running: spec.running });
+        this.d.log.event("vm.created", rec.name, { id: rec.id, running: spec.running });
         return this.info(rec);
       });
     });
@@ -209,7 +211,8 @@ export class VmService {
       const before = rec.spec;
       const beforeDevices = rec.devices;
       const after = applyUpdate(before, u);
-      const needsRestart = RESTART_FIELDS.some((k) => stableJson(after[k]) !== stableJson(before[k]));
+      const effects = updateEffects(before, after);
+      const needsRestart = effects.restartFor.length > 0;
       const diskPlan = diskHotplugPlan(before.disks, after.disks);
       const alive = this.isAlive(rec);
       const placed = assignNics(rec.id, before.networkInterfaces, after.networkInterfaces, rec.devices);
@@ -218,13 +221,16 @@ export class VmService {
       const afterNics = this.nics.qemuNics({ ...rec, spec: after, devices: afterDevices });
       const nicPlan = nicHotplugPlan(beforeNics, afterNics);
       const stopTimeout = { force: false, timeoutSeconds: u.stopTimeoutSeconds ?? 60 };
+      // A running QEMU that lost devices outside hostd gets them back the sure way: started again from the spec.
+      const drifted = alive && this.observed(rec, null).drift.some((d) => d.field === "disks" || d.field === "networkInterfaces");
       let restarted = false;
       const hotplugged: string[] = [];
       await withRevert(this.d.log, "vm.update", async (r) => {
         // Undo steps that bring the old VM back put the old spec back first: they must start it as it was.
         const restoreSpec = () => {
           rec.spec = before;
-          rec.devices = beforeDevices;
+          // CPU slots an undo left unused stay so: they describe the running QEMU, not the spec.
+          rec.devices = { ...beforeDevices, spentCpuSlots: rec.devices.spentCpuSlots };
           this.d.store.saveVm(rec);
           this.nics.networksChanged(before, after);
         };
@@ -243,17 +249,19 @@ export class VmService {
         });
         r.add("put back the VM's previous spec", restoreSpec);
         this.nics.networksChanged(before, after);
-        const restart = alive && (needsRestart || diskPlan === null);
+        const restart = alive && (needsRestart || diskPlan === null || drifted);
         if (restart) {
           await this.stopQemu(rec, stopTimeout);
           r.add("start the VM again as it was", startAsBefore);
         }
         // A new seed takes effect at the next boot; a running guest keeps what it read.
-        if (stableJson(after.cloudInit) !== stableJson(before.cloudInit)) await this.replaceSeed(rec, r);
+        if (stableJson(after.cloudInit) !== stableJson(before.cloudInit) || this.seedDrift(rec)) await this.replaceSeed(rec, r);
         if (restart && after.running) {
           await this.startQemu(rec, r);
           restarted = true;
         } else if (alive && diskPlan) {
+          const restartAsBefore = () => this.stopQemu(rec, { force: true, timeoutSeconds: 0 }).then(startAsBefore);
+          hotplugged.push(...(await this.growLive(rec, before, after, effects.live, r, restartAsBefore)));
           await this.hotplug(rec, { spec: before, devices: beforeDevices }, diskPlan, nicPlan, r);
           hotplugged.push(
             ...diskPlan.detach.map((d) => `-${d.disk}`),
@@ -277,7 +285,7 @@ export class VmService {
           r.add("start the VM again as it was", startAsBefore);
         }
       });
-      this.d.log.info("VM updated", { vm: rec.name, restarted, hotplugged });
+      this.d.log.event("vm.updated", rec.name, { restarted, hotplugged, changed: Object.keys(u).filter((k) => k !== "name" && k !== "stopTimeoutSeconds") });
       return { vm: await this.info(rec), restarted, hotplugged };
     });
   }
@@ -336,7 +344,7 @@ export class VmService {
       this.d.store.deleteVm(rec.id);
       this.vms.forget(rec.id);
       this.nics.networksChanged(rec.spec);
-      this.d.log.info("VM deleted", { vm: rec.name, id: rec.id });
+      this.d.log.event("vm.deleted", rec.name, { id: rec.id });
       return { existed: true };
     });
   }
@@ -366,12 +374,22 @@ export class VmService {
    * start that fails part-way leaves no QEMU, tap, file or grant behind.
    */
   private async startQemu(rec: Rec, r: Reverter): Promise<void> {
+    // A Disk whose file was deleted outside hostd stops the start before anything is made, saying so.
+    for (const d of rec.spec.disks) {
+      const disk = this.d.disks.record(d.disk);
+      const missing = disk && missingFileProblem(disk);
+      if (missing) throw errors.conflict(`VM "${rec.name}" cannot start: ${missing}.`, { vm: rec.name, disk: d.disk });
+    }
     const rt = this.vms.of(rec);
     if (this.files.ensureDir(rec.id)) r.add("remove the VM's directory", () => this.files.remove(rec.id));
     const seed = this.files.seedPath(rec.id);
     if (rec.spec.cloudInit && !existsSync(seed)) {
       await this.files.writeSeed(rec);
+      this.recordSeed(rec);
       r.add("remove the cloud-init seed", () => rmSync(seed, { force: true }));
+    } else if (this.seedDrift(rec)) {
+      // Changed outside hostd: the guest boots with the seed its spec says.
+      await this.replaceSeed(rec, r);
     }
     const cfg = this.qemuConfig(rec);
     if (cfg.firmware.type === "uefi" && this.files.ensureNvram(rec.id)) r.add("remove the VM's NVRAM", () => rmSync(this.files.nvramPath(rec.id), { force: true }));
@@ -411,7 +429,7 @@ export class VmService {
     } catch (e) {
       throw new KvmError("qemu_failed", `QEMU started VM "${rec.name}" but its QMP socket did not answer: ${(e as Error).message}`, { vm: rec.name });
     }
-    this.d.log.info("VM started", { vm: rec.name, pid: proc.pid, accel: cfg.accel });
+    this.d.log.event("vm.started", rec.name, { pid: proc.pid, accel: cfg.accel });
   }
 
   /** Stops QEMU (see QemuProcess.stop) and records its exit as hostd's. */
@@ -422,17 +440,27 @@ export class VmService {
     rec.stopRequested = true;
     this.d.store.saveVm(rec);
     rt.phase = "stopping";
-    await proc.stop(o, { monitor: rt.monitor, agentShutdown: () => rt.agentShutdown() });
-    // Its exit status, and the kernel's reaping (which lets its cgroup go), follow a moment later.
-    await proc.settle();
+    this.stopping.add(rec.id);
+    try {
+      await proc.stop(o, { monitor: rt.monitor, agentShutdown: () => rt.agentShutdown() });
+      // Its exit status, and the kernel's reaping (which lets its cgroup go), follow a moment later.
+      await proc.settle();
+    } finally {
+      this.stopping.delete(rec.id);
+    }
     this.recordExit(rec);
   }
 
-  /** QEMU closes its sockets just before exiting: give /proc (and the exit status) a moment, then record the exit. */
+  /**
+   * QEMU closes its sockets just before exiting: give /proc (and the exit status) a moment, then record the exit.
+   * An exit hostd's own stop is waiting for is left to that stop, so its event carries the request (and caller) that stopped it.
+   */
   private onQmpClosed(rec: Rec, proc: QemuProcess): void {
     void waitGone(() => proc.alive(), 2000)
       .then(() => proc.settle())
-      .then(() => this.reap(rec.name, rec.id, proc.pid));
+      .then(() => {
+        if (!this.stopping.has(rec.id)) this.reap(rec.name, rec.id, proc.pid);
+      });
   }
 
   /** Backstop: VMs whose QEMU disappeared without a QMP close we noticed, or whose QMP we lost. */
@@ -447,6 +475,8 @@ export class VmService {
         if (rec.pid === null) continue;
         const rt = this.vms.of(rec);
         if (!isOurQemu(rec.pid, rec.id)) {
+          // A stop under way records this exit itself, in its request.
+          if (this.stopping.has(rec.id)) continue;
           const pid = rec.pid;
           void (rt.process?.settle() ?? Promise.resolve()).then(() => this.reap(rec.name, rec.id, pid));
         } else if (!rt.attached) {
@@ -495,8 +525,8 @@ export class VmService {
     if (cgroup instanceof QemuCgroup) cgroup.remove();
     rec.lastExit = { reason, at: new Date().toISOString(), detail };
     const level = CRASH_REASONS.has(reason) ? "warn" : "info";
-    this.d.log.log(level, "VM exited", { vm: rec.name, pid: rec.pid, reason, detail });
-    if (CRASH_REASONS.has(reason) && rec.spec.running && rec.spec.restartPolicy === "on-crash") this.scheduleRestart(rt);
+    const restartsInSeconds = CRASH_REASONS.has(reason) && rec.spec.running && rec.spec.restartPolicy === "on-crash" ? this.scheduleRestart(rt) : undefined;
+    this.d.log.event("vm.exited", rec.name, { pid: rec.pid, reason, detail, ...(restartsInSeconds !== undefined && { restartsInSeconds }) }, level);
     rec.pid = null;
     rec.stopRequested = false;
     this.d.store.saveVm(rec);
@@ -505,10 +535,11 @@ export class VmService {
   /**
    * `restartPolicy: on-crash`: start the VM again after 1, 2, 4, 8, 16 s; after 5 restarts
    * within 10 minutes hostd gives up (a VM that keeps crashing needs a person) and says so.
+   * Returns the seconds until the restart (recorded in the exit event), or nothing when it gave up.
    */
-  private scheduleRestart(rt: VmRuntime): void {
+  private scheduleRestart(rt: VmRuntime): number | undefined {
     const attempt = rt.restartAttempt(Date.now());
-    if (attempt === undefined) return;
+    if (attempt === undefined) return undefined;
     const { id, name } = rt;
     setTimeout(() => {
       if (this.closing) return;
@@ -522,6 +553,7 @@ export class VmService {
         })
         .catch((e: Error) => this.d.log.error("could not restart crashed VM", { vm: name, err: e.message }));
     }, 1000 * 2 ** (attempt - 1)).unref();
+    return 2 ** (attempt - 1);
   }
 
   /**
@@ -570,10 +602,12 @@ export class VmService {
       state = rec.lastExit && CRASH_REASONS.has(rec.lastExit.reason) ? "crashed" : "stopped";
     }
     const running = rt && { startedMs: rt.process?.startedMs(), guest: rt.guest };
+    const real = this.observed(rec, actual);
     return {
       id: rec.id,
       name: rec.name,
-      spec: rec.spec,
+      spec: real.spec,
+      drift: real.drift,
       owner: rec.owner,
       state,
       qemuStatus,
@@ -586,6 +620,44 @@ export class VmService {
       createdAt: rec.createdAt,
       updatedAt: rec.updatedAt,
     };
+  }
+
+  /**
+   * The spec as the running QEMU really has it: the disks and NICs whose devices it still has (one
+   * unplugged on the operators' QMP socket is gone from it), the vCPUs and memory it reports. What
+   * differs from the kept spec is listed as drift; refresh shows it, and the next update repairs it.
+   */
+  private observed(rec: Rec, actual: VmInfo["actual"]): { spec: VmSpec; drift: NonNullable<VmInfo["drift"]> } {
+    const rt = rec.pid !== null ? this.vms.of(rec) : undefined;
+    const devices = rt?.attached ? rt.monitor?.devices : undefined;
+    const drift: NonNullable<VmInfo["drift"]> = [];
+    let spec = rec.spec;
+    if (devices) {
+      const disks = spec.disks.filter((d) => {
+        const r = this.d.disks.record(d.disk);
+        const there = !r || devices.has(diskIds(r.id).id);
+        if (!there) drift.push({ field: "disks", detail: `QEMU no longer has disk "${d.disk}" (unplugged outside hostd)` });
+        return there;
+      });
+      const nicIds = this.nics.qemuNics(rec).map((n) => n.id);
+      const nics = spec.networkInterfaces.filter((n, i) => {
+        const there = nicIds[i] === undefined || devices.has(nicIds[i]!);
+        if (!there) drift.push({ field: "networkInterfaces", detail: `QEMU no longer has NIC ${i} (${isNetworkNic(n) ? `network "${n.network}"` : "user"}; unplugged outside hostd)` });
+        return there;
+      });
+      if (disks.length !== spec.disks.length || nics.length !== spec.networkInterfaces.length) spec = { ...spec, disks, networkInterfaces: nics };
+    }
+    const seed = this.seedDrift(rec);
+    if (seed) {
+      // Read as no cloud-init at all: the data the guest would get is not the declared one, so refresh shows a change, and up rebuilds it.
+      drift.push({ field: "cloudInit", detail: seed });
+      spec = { ...spec, cloudInit: undefined };
+    }
+    if (actual && (actual.vcpus !== spec.vcpus || actual.memoryMiB !== spec.memoryMiB)) {
+      drift.push({ field: "vcpus/memoryMiB", detail: `QEMU has ${actual.vcpus} vCPUs and ${actual.memoryMiB} MiB, the spec ${spec.vcpus} and ${spec.memoryMiB}` });
+      spec = { ...spec, vcpus: actual.vcpus, memoryMiB: actual.memoryMiB };
+    }
+    return { spec, drift };
   }
 
   // ---- the VM's own user ------------------------------------------------------------
@@ -666,6 +738,51 @@ export class VmService {
    * plug and one unplug sequence (vm-hotplug.ts); other devices stay where
    * they are. Disks keep their slots, NICs their ports and MACs.
    */
+  /**
+   * vCPUs and memory raised within their room, on the running QEMU: CPUs into
+   * the next free slots, then memory as one DIMM of the difference (undone in
+   * the reverse order: QEMU 7.2 under TCG was seen to crash unplugging a DIMM
+   * right after a CPU). The guest
+   * onlines them (a udev rule or the kernel's auto-online; see the README).
+   */
+  private async growLive(rec: Rec, before: VmSpec, after: VmSpec, live: (keyof VmSpec)[], r: Reverter, restartAsBefore: () => Promise<unknown>): Promise<string[]> {
+    const mon = this.vms.of(rec).qmp();
+    const done: string[] = [];
+    if (live.length === 0) return done;
+    // Registered first, so it runs last when the grow is undone: the sizes answered from memory stay true.
+    r.add("read QEMU's vCPUs and memory again", () => this.vms.of(rec).monitor?.readLive());
+    if (live.includes("vcpus")) {
+      const pid = rec.pid!;
+      const spent = rec.devices.spentCpuSlots?.pid === pid ? rec.devices.spentCpuSlots.ids : [];
+      for (const cpu of await cpuPluggables(mon, after.vcpus - before.vcpus, rec.name, spent)) {
+        // QEMU 7.2 (seen under TCG) crashes when a CPU is plugged into a slot it unplugged: a slot
+        // whose CPU an undo took out is not used again by this QEMU.
+        let plugged = false;
+        r.add(`keep ${cpu.what}'s slot unused until QEMU restarts`, () => {
+          if (!plugged) return;
+          const ids = rec.devices.spentCpuSlots?.pid === pid ? rec.devices.spentCpuSlots.ids : [];
+          rec.devices = { ...rec.devices, spentCpuSlots: { pid, ids: [...ids, cpu.device.id] } };
+          this.d.store.saveVm(rec);
+        });
+        // Under TCG, QEMU 7.2 corrupts its own heap unplugging a CPU (the next CPU plug crashes it):
+        // there the undo starts the VM again as it was instead, a reboot rather than a dead VM.
+        const undo = this.d.accel.kind === "tcg" ? restartAsBefore : undefined;
+        await hotplug(mon, cpu, rec.name, r, { onPlugged: () => (plugged = true), undo });
+      }
+      done.push(`vcpus:${before.vcpus}->${after.vcpus}`);
+    }
+    if (live.includes("memoryMiB")) {
+      const slot = await nextDimmSlot(mon);
+      if (slot >= VM_LIMITS.memorySlots) {
+        throw new KvmError("conflict", `VM "${rec.name}" has used its ${VM_LIMITS.memorySlots} memory slots since it started: restart it (stop and start) to fold them into its base memory, then grow it again.`, { vm: rec.name });
+      }
+      await hotplug(mon, dimmPluggable(slot, after.memoryMiB - before.memoryMiB), rec.name, r);
+      done.push(`memoryMiB:${before.memoryMiB}->${after.memoryMiB}`);
+    }
+    await this.vms.of(rec).monitor?.readLive();
+    return done;
+  }
+
   private async hotplug(rec: Rec, before: { spec: VmSpec; devices: VmDevices }, disks: DiskChange, nics: { attach: QemuNic[]; detach: QemuNic[] }, r: Reverter): Promise<void> {
     const mon = this.vms.of(rec).qmp();
     const gone = qemuDisks(before.spec, this.resolveDisks(before.spec), assignDiskSlots(before.spec.disks, before.devices));
@@ -718,8 +835,32 @@ export class VmService {
   /** Rebuilds the VM's cloud-init seed from its spec; undo puts the previous seed (or none) back. */
   private async replaceSeed(rec: Rec, r: Reverter): Promise<void> {
     const previous = this.files.snapshot(this.files.seedPath(rec.id));
+    const previousSha256 = rec.devices.seedSha256;
     await this.files.writeSeed(rec);
-    r.add("put back the previous cloud-init seed", () => this.files.putBack(previous));
+    this.recordSeed(rec);
+    r.add("put back the previous cloud-init seed", () => {
+      this.files.putBack(previous);
+      rec.devices = { ...rec.devices, seedSha256: previousSha256 };
+      this.d.store.saveVm(rec);
+    });
+  }
+
+  /** Records the hash of the seed just built, so a change made to it outside hostd shows as drift. */
+  private recordSeed(rec: Rec): void {
+    const sha256 = this.files.seedSha256(rec.id) ?? undefined;
+    rec.devices = { ...rec.devices, seedSha256: sha256 };
+    this.d.store.saveVm(rec);
+  }
+
+  /** What is wrong with the VM's seed, when it is not the one hostd built for its spec (changed or deleted outside hostd). */
+  private seedDrift(rec: Rec): string | undefined {
+    const built = rec.devices.seedSha256;
+    if (!rec.spec.cloudInit || built === undefined) return undefined;
+    const now = this.files.seedSha256(rec.id);
+    if (now === built) return undefined;
+    return now === null
+      ? "the cloud-init seed hostd built is gone (deleted outside hostd)"
+      : `the cloud-init seed is not the one hostd built for the spec (sha256 ${now.slice(0, 12)}…, built ${built.slice(0, 12)}…): changed outside hostd`;
   }
 
   // ---- helpers ----------------------------------------------------------------
@@ -804,6 +945,8 @@ export class VmService {
       name: rec.name,
       vcpus: spec.vcpus,
       memoryMiB: spec.memoryMiB,
+      maxVcpus: spec.maxVcpus,
+      maxMemoryMiB: spec.maxMemoryMiB,
       accel: this.d.accel.kind,
       kernel: spec.kernel && { ...spec.kernel, path: files.kernel!.path, ...(files.initrd && { initrd: files.initrd.path }) },
       firmware: spec.firmware === "uefi" ? { type: "uefi", code: this.files.ovmf().code, vars: this.files.nvramPath(rec.id) } : { type: "bios" },

@@ -107,7 +107,13 @@ function computedAttr(name: string, description: string, type: CtyType = "string
   return { name, key: name, type, description, required: false, optional: false, computed: true, sensitive: false, replaces: false };
 }
 
-/** What every resource records besides its table: its id on the host and the host's identity (placement.ts). */
+/**
+ * What every resource records besides its table: its id on the host and the host's identity (placement.ts).
+ * The Pulumi-only inputs of RESOURCE_FIELDS (provider/fields.ts) are left out on purpose: `namePrefix`/`nameSeed`
+ * are Pulumi's naming, and the `host` input (a kvm.Host) is how a Pulumi program picks a host. Terraform users
+ * pick hosts the Terraform way, with provider aliases (`provider = kvm.other`), so the computed `host` here is
+ * only the route the object was last reached by, never an input.
+ */
 const PLACEMENT = [
   computedAttr("id", "The object's id on the host (what `terraform import` takes)."),
   computedAttr("host_id", "The id of the host the object is on (from host.hello); another host is another object."),

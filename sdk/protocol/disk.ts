@@ -104,13 +104,16 @@ export const DiskInfo = z.strictObject({
   format: DiskFormat,
   /** Where the file lives on the host. */
   path: z.string(),
-  virtualSizeBytes: z.int(),
-  /** Bytes the file really takes on the host (a clone takes little). */
-  actualSizeBytes: z.int(),
+  /** The size the guest sees; null when the file is gone (see `problem`). */
+  virtualSizeBytes: z.int().nullable(),
+  /** Bytes the file really takes on the host (a clone takes little); null when the file is gone. */
+  actualSizeBytes: z.int().nullable(),
   /** The cached base image a clone reads through, if any. */
   backingFile: z.string().nullable(),
   /** The VM using the disk, if any. */
   attachedTo: Name.nullable(),
+  /** Why the Disk cannot be used now (its file was deleted outside hostd), or null. The provider's refresh reads such a Disk as gone. */
+  problem: z.string().nullable(),
   createdAt: Timestamp,
   updatedAt: Timestamp,
 });

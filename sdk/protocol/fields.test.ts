@@ -1,6 +1,18 @@
 import { z } from "zod";
 import { DISK_SLOTS, MAX_NICS } from "../../hostd/drivers/qemu-argv";
-import { changedFields, fieldsWithEffect, VM_FIELDS, VM_LIMITS, VM_RESTART_FIELDS, VmSpec, VmUpdate, DISK_FIELDS, DiskSpec, NETWORK_FIELDS, NetworkUpdate, wellFormedText } from ".";
+import { changedFields, effectOf, fieldsWithEffect, VM_FIELDS, VM_LIMITS, VM_RESTART_FIELDS, VmSpec, VmUpdate, DISK_FIELDS, DiskSpec, NETWORK_FIELDS, NetworkUpdate, wellFormedText } from ".";
+
+test("a restart field's liveWhen makes a change a hot-plug, read by preview and hostd alike", () => {
+  const b = { vcpus: 1, maxVcpus: 2, memoryMiB: 256, maxMemoryMiB: 512 };
+  expect(effectOf(VM_FIELDS, "vcpus", b, { ...b, vcpus: 2 })).toBe("hotplug");
+  expect(effectOf(VM_FIELDS, "vcpus", b, { ...b, vcpus: 3, maxVcpus: 3 })).toBe("restart"); // the room itself changes
+  expect(effectOf(VM_FIELDS, "vcpus", { ...b, maxVcpus: undefined }, { ...b, vcpus: 2, maxVcpus: undefined })).toBe("restart"); // no room
+  expect(effectOf(VM_FIELDS, "memoryMiB", b, { ...b, memoryMiB: 384 })).toBe("hotplug");
+  expect(effectOf(VM_FIELDS, "memoryMiB", b, { ...b, memoryMiB: 300 })).toBe("restart"); // not whole blocks
+  expect(effectOf(VM_FIELDS, "memoryMiB", b, { ...b, memoryMiB: 128 })).toBe("restart"); // lowered
+  expect(changedFields(VM_FIELDS, b, { ...b, vcpus: 2 })).toEqual([{ field: "vcpus", effect: "hotplug" }]);
+  expect(VmSpec.safeParse({ name: "x", kernel: { path: "/k" }, vcpus: 4, maxVcpus: 2 }).error?.issues[0]?.path).toEqual(["maxVcpus"]);
+});
 
 test("the wire's create schema is the table's spec fields, strict", () => {
   const specFields = Object.entries(VM_FIELDS).filter(([, f]) => (f as { where?: string }).where !== "provider").map(([k]) => k);

@@ -31,6 +31,12 @@ export const CHANGE_EFFECTS = {
   none: "nothing on the host",
   /** How the host is reached: checked against the host's id (the same host is recorded in place; another host replaces). */
   route: "the host's id decides: same host, recorded in place; another host, replace",
+  /**
+   * Which host the object is on (a `kvm.Host`): checked against the host's id like a route;
+   * on another host a Vm moves there in place (live when running) with its disks, a detached
+   * Disk is copied there and removed from the old host, a Network is replaced.
+   */
+  move: "the host's id decides: same host, recorded in place; another host, moved there (a Network: replaced)",
 } as const;
 export type ChangeEffect = keyof typeof CHANGE_EFFECTS;
 
@@ -58,6 +64,11 @@ export interface FieldDef<S extends z.ZodType = z.ZodType> {
   update?: z.ZodType;
   /** For an in-place field: the changes that replace the object all the same (e.g. to or from bridge mode). */
   replacesWhen?: (before: z.output<S> | undefined, after: z.output<S> | undefined) => boolean;
+  /**
+   * For a restart field: the changes a running VM takes live instead (hot-plug), judged on the
+   * whole spec before and after (defaults filled in), since the room to grow is another field.
+   */
+  liveWhen?: (before: Record<string, unknown>, after: Record<string, unknown>) => boolean;
 }
 
 export type FieldTable = Record<string, FieldDef>;
@@ -112,6 +123,17 @@ export function inputShape<T extends FieldTable>(t: T): { [P in keyof T]: z.ZodO
   return Object.fromEntries(Object.entries(t).map(([k, f]) => [k, f.schema.optional()])) as { [P in keyof T]: z.ZodOptional<T[P]["schema"]> };
 }
 
+/**
+ * What this change of one field does: its table effect, or a hot-plug where
+ * the field's `liveWhen` takes the change on a running VM. The provider's
+ * preview and hostd's update both ask here, so they cannot disagree.
+ */
+export function effectOf(t: FieldTable, field: string, before: Record<string, unknown>, after: Record<string, unknown>): ChangeEffect {
+  const f = t[field];
+  if (!f) throw new Error(`no field ${field} in this table`);
+  return f.effect === "restart" && f.liveWhen?.(before, after) ? "hotplug" : f.effect;
+}
+
 /** Field names by what a change to them does. */
 export function fieldsWithEffect<T extends FieldTable>(t: T, ...effects: ChangeEffect[]): (keyof T & string)[] {
   return Object.entries(t)
@@ -133,7 +155,7 @@ export function secretFields<T extends FieldTable>(t: T): (keyof T & string)[] {
 export function changedFields<T extends FieldTable>(t: T, before: Record<string, unknown>, after: Record<string, unknown>): { field: keyof T & string; effect: ChangeEffect }[] {
   return Object.entries(t)
     .filter(([k]) => stableJson(before[k]) !== stableJson(after[k]))
-    .map(([k, f]) => ({ field: k, effect: f.replacesWhen?.(before[k] as never, after[k] as never) ? "replace" : f.effect }));
+    .map(([k, f]) => ({ field: k, effect: f.replacesWhen?.(before[k] as never, after[k] as never) ? "replace" : effectOf(t, k, before, after) }));
 }
 
 /** JSON with sorted keys, for comparing values regardless of key order; undefined and absent are the same. */

@@ -79,24 +79,3 @@ export const HostHello = z.strictObject({
 export type HostHello = z.infer<typeof HostHello>;
 
 export const hostHello = defineMethod("host.hello", HostHelloParams, HostHello, { mutating: false });
-
-export const HostEvent = z.strictObject({
-  at: z.string(),
-  level: z.enum(["info", "warn", "error"]),
-  /** `vm`, `network` or `disk`. */
-  kind: z.string(),
-  /** The object's name. */
-  object: z.string(),
-  message: z.string(),
-  /** The rest of what hostd logged with it (ids, pids, reasons); never secrets. */
-  details: z.record(z.string(), z.unknown()),
-});
-export type HostEvent = z.infer<typeof HostEvent>;
-
-/** What happened to VMs, networks and disks lately (created, started, exited and why, restored...), oldest first. */
-export const hostEvents = defineMethod(
-  "host.events",
-  z.strictObject({ limit: z.int().min(1).max(1000).default(100), object: z.string().max(63).optional() }),
-  z.strictObject({ events: z.array(HostEvent) }),
-  { mutating: false },
-);

@@ -8,8 +8,10 @@ export * from "./host";
 export * from "./vm";
 export * from "./disk";
 export * from "./network";
+export * from "./events";
 
-import { hostEvents, hostHello } from "./host";
+import { hostHello } from "./host";
+import { hostEvents } from "./events";
 import { AnyMethod } from "./method";
 import { vmConsole, vmCreate, vmDelete, vmGet, vmList, vmSerialLog, vmStart, vmStop, vmUpdate } from "./vm";
 import { diskCreate, diskDelete, diskGet, diskList, diskUpdate, imageList, imagePrune } from "./disk";

@@ -22,6 +22,13 @@ export const VM_LIMITS = {
   maxDisks: 10,
   /** NICs per VM: one PCIe root port each. */
   maxNics: 5,
+  /**
+   * Memory is hot-added in DIMMs of whole guest memory blocks (128 MiB on
+   * x86-64 Linux): a guest cannot online part of a block.
+   */
+  memoryHotplugStepMiB: 128,
+  /** DIMM slots of a VM with room to grow: hot-adds before a restart folds them into base memory. */
+  memorySlots: 8,
 } as const;
 
 export const Vcpus = z.int().min(VM_LIMITS.minVcpus).max(VM_LIMITS.maxVcpus);
@@ -143,8 +150,31 @@ export const BootOrder = z.array(z.enum(["cdrom", "disk"])).min(1).max(2);
  */
 export const VM_FIELDS = fieldTable({
   name: { schema: Name, required: true, doc: "VM name on the host; generated from the resource name when not given, and kept across updates.", defaultDoc: "`<namePrefix>-<hash>`, kept across updates", effect: "replace" },
-  vcpus: { schema: Vcpus, default: 1, doc: "Virtual CPUs.", effect: "restart", effectDoc: "update in place; a running VM is restarted (the preview says so)" },
-  memoryMiB: { schema: MemoryMiB, default: 512, doc: "Memory in MiB.", effect: "restart", effectDoc: "update in place; a running VM is restarted (the preview says so)" },
+  vcpus: {
+    schema: Vcpus,
+    default: 1,
+    doc: "Virtual CPUs.",
+    effect: "restart",
+    effectDoc: "raised within `maxVcpus`: CPUs hot-added to the running VM; otherwise a running VM is restarted (the preview says which)",
+    liveWhen: (b, a) => grows(b.vcpus, a.vcpus, b.maxVcpus) && a.maxVcpus === b.maxVcpus,
+  },
+  maxVcpus: { schema: Vcpus, removable: true, doc: "vCPUs the running VM can grow to without a restart (QEMU's maxcpus).", defaultDoc: "`vcpus` (no room)", effect: "restart" },
+  memoryMiB: {
+    schema: MemoryMiB,
+    default: 512,
+    doc: "Memory in MiB.",
+    effect: "restart",
+    effectDoc: `raised within \`maxMemoryMiB\` by a multiple of ${VM_LIMITS.memoryHotplugStepMiB} MiB: a DIMM hot-added to the running VM; otherwise (and when lowered) a running VM is restarted (the preview says which)`,
+    liveWhen: (b, a) =>
+      grows(b.memoryMiB, a.memoryMiB, b.maxMemoryMiB) && a.maxMemoryMiB === b.maxMemoryMiB && ((a.memoryMiB as number) - (b.memoryMiB as number)) % VM_LIMITS.memoryHotplugStepMiB === 0,
+  },
+  maxMemoryMiB: {
+    schema: MemoryMiB,
+    removable: true,
+    doc: `Memory in MiB the running VM can grow to without a restart (up to ${VM_LIMITS.memorySlots} hot-added DIMMs between restarts).`,
+    defaultDoc: "`memoryMiB` (no room)",
+    effect: "restart",
+  },
   running: { schema: z.boolean(), default: true, doc: "Desired power state.", effect: "power", effectDoc: "start / graceful stop (guest agent or ACPI, then power-off, bounded)" },
   kernel: { schema: KernelBoot, removable: true, doc: "Direct kernel boot from host files `{ path, initrd?, cmdline? }` (skips firmware and boot loader).", effect: "restart" },
   firmware: { schema: Firmware, default: "bios", doc: "`bios` (SeaBIOS) or `uefi` (OVMF with the VM's own NVRAM, kept across restarts, removed with the VM).", effect: "restart" },
@@ -189,7 +219,12 @@ export const VM_FIELDS = fieldTable({
   timeoutSeconds: { schema: z.int().min(1).max(86_400), default: 300, where: "provider", doc: "Bound on that wait, in seconds (customTimeouts do not reach dynamic providers).", effect: "none" },
 });
 
-/** Fields QEMU cannot change on a running VM: changing one restarts it (disks and NICs hot-plug). */
+/** A raise that stays within the room given (`max` undefined: none). */
+function grows(before: unknown, after: unknown, max: unknown): boolean {
+  return typeof before === "number" && typeof after === "number" && typeof max === "number" && after > before && after <= max;
+}
+
+/** Fields QEMU cannot change on a running VM: changing one restarts it (disks and NICs hot-plug; vCPUs and memory grow live within their room). */
 export const VM_RESTART_FIELDS = fieldsWithEffect(VM_FIELDS, "restart");
 
 /**
@@ -212,7 +247,9 @@ function vmRules<T extends z.ZodType<z.output<typeof VmSpecShape>>>(s: T) {
       message: "a disk may be attached once",
       path: ["disks"],
     })
-    .refine((v) => uniqueMacs(v.networkInterfaces), { message: "each NIC needs its own MAC address", path: ["networkInterfaces"] });
+    .refine((v) => uniqueMacs(v.networkInterfaces), { message: "each NIC needs its own MAC address", path: ["networkInterfaces"] })
+    .refine((v) => v.maxVcpus === undefined || v.maxVcpus >= v.vcpus, { message: "must be at least vcpus", path: ["maxVcpus"] })
+    .refine((v) => v.maxMemoryMiB === undefined || v.maxMemoryMiB >= v.memoryMiB, { message: "must be at least memoryMiB", path: ["maxMemoryMiB"] });
 }
 
 export const VmSpec = vmRules(VmSpecShape);
@@ -293,6 +330,12 @@ export const VmInfo = z.strictObject({
   qemuStatus: z.string().nullable(),
   pid: z.int().nullable(),
   accelerator: Accelerator.nullable(),
+  /**
+   * Where the real VM differs from the spec hostd keeps for it (a disk or NIC unplugged on the operators' QMP
+   * socket, ...): `spec` above already shows the real state; each entry names the field and says what differs.
+   * The next update of the VM puts the spec back (restarting it when it runs). Absent from older hostds.
+   */
+  drift: z.array(z.strictObject({ field: z.string(), detail: z.string() })).optional(),
   /** What QEMU really has, read over QMP; null when not running. */
   actual: z
     .strictObject({
