@@ -230,6 +230,8 @@ export async function onItsHost(props: Placed, timeoutMs: number, del: (client: 
 }
 
 /** The owner hostd records: who declared the object (`pulumi:<project>/<stack>/<type>/<name>`). */
-export function ownerOf(inputs: { nameSeed?: string }): string | undefined {
+export function ownerOf(inputs: { nameSeed?: string; owner?: string }): string | undefined {
+  // The Terraform face names its owner itself (provider/terraform/resources.ts): Terraform tells a provider no resource address.
+  if (inputs.owner !== undefined) return inputs.owner;
   return inputs.nameSeed === undefined ? undefined : `pulumi:${inputs.nameSeed}`;
 }

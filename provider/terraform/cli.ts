@@ -25,6 +25,8 @@ void (async () => {
   const [{ serve }, { KvmTerraformProvider }] = await Promise.all([import("./server"), import("./provider")]);
   const provider = new KvmTerraformProvider();
   await serve(provider.handlers(), () => provider.stop());
+  // The Pulumi modules explain plans with console.log; after the handshake stdout is go-plugin's, so they go to stderr (Terraform's log).
+  console.log = (...a: unknown[]) => void process.stderr.write(`${a.map(String).join(" ")}\n`);
 })().catch((e: unknown) => {
   process.stderr.write(`terraform-provider-kvm: ${(e as Error).stack ?? String(e)}\n`);
   process.exit(1);

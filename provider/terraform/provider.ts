@@ -5,10 +5,12 @@
  */
 import * as grpc from "@grpc/grpc-js";
 import { z } from "zod";
+import { isKvmError } from "../../sdk/errors";
 import { ConnectionSettings } from "../connection";
 import { CONNECTION_FIELDS } from "../connection";
 import { CtyType, DATA_SOURCES, objectType, PROVIDER, RESOURCES, snake, TfSchema, wireSchema } from "./schema";
-import { decodeValue, encodeValue, hasUnknown, UNKNOWN, Value } from "./values";
+import { decodeValue, encodeValue, fromCty, hasUnknown, UNKNOWN, Value } from "./values";
+export { fromCty, toCty } from "./values";
 
 type Obj = Record<string, Value>;
 type Step = { attributeName?: string; elementKeyString?: string; elementKeyInt?: number };
@@ -17,38 +19,6 @@ interface Diagnostic {
   summary: string;
   detail?: string;
   attribute?: { steps: Step[] };
-}
-
-/** A cty value (snake_case object keys, guided by the type) → the table's value (camelCase keys). */
-export function fromCty(v: Value, t: CtyType): Value {
-  if (v === null || v === undefined || v === UNKNOWN) return v === null ? undefined : v;
-  if (Array.isArray(t) && t[0] === "object" && typeof v === "object") {
-    const attrs = t[1] as Record<string, CtyType>;
-    const out: Obj = {};
-    for (const [k, val] of Object.entries(v as Obj)) {
-      const c = fromCty(val, attrs[k] ?? "dynamic");
-      if (c !== undefined) out[k.replace(/_([a-z0-9])/g, (_m, ch: string) => ch.toUpperCase())] = c;
-    }
-    return out;
-  }
-  if (Array.isArray(t) && t[0] === "list" && Array.isArray(v)) return v.map((x) => fromCty(x, t[1] as CtyType));
-  if (Array.isArray(t) && t[0] === "map" && typeof v === "object") return Object.fromEntries(Object.entries(v as Obj).map(([k, x]) => [k, fromCty(x, t[1] as CtyType)]));
-  return v;
-}
-
-/** A table value → cty (every attribute of an object present, null when unset). */
-export function toCty(v: Value, t: CtyType): Value {
-  if (v === undefined || v === null) return null;
-  if (v === UNKNOWN) return v;
-  if (Array.isArray(t) && t[0] === "object") {
-    const attrs = t[1] as Record<string, CtyType>;
-    const src = v as Obj;
-    const byKey = new Map(Object.entries(src).map(([k, x]) => [snake(k), x]));
-    return Object.fromEntries(Object.entries(attrs).map(([k, at]) => [k, toCty(byKey.get(k), at)]));
-  }
-  if (Array.isArray(t) && t[0] === "list" && Array.isArray(v)) return v.map((x) => toCty(x, t[1] as CtyType));
-  if (Array.isArray(t) && t[0] === "map") return Object.fromEntries(Object.entries(v as Obj).map(([k, x]) => [k, toCty(x, t[1] as CtyType)]));
-  return v;
 }
 
 /** zod issues → diagnostics that point at the attribute (snake_case path, list indexes as element keys). */
@@ -104,6 +74,11 @@ export class KvmTerraformProvider {
     const dv = (v: Value) => ({ msgpack: encodeValue(v) });
     type DV = { msgpack?: Buffer; json?: Buffer } | null;
     const val = (d: DV): Obj => ((d?.msgpack?.length ? decodeValue(d.msgpack) : d?.json?.length ? JSON.parse(d.json.toString()) : null) ?? {}) as Obj;
+    // A null object (no prior state on create, no planned state on delete) comes as msgpack nil.
+    const objOrNull = (d: DV): Obj | null => {
+      const v = val(d);
+      return Object.keys(v).length > 0 ? v : null;
+    };
     const resourceNames = Object.keys(RESOURCES);
     const dataNames = Object.keys(DATA_SOURCES);
 
@@ -146,9 +121,49 @@ export class KvmTerraformProvider {
       PlanResourceChange: unary((req: { typeName: string; priorState: DV; proposedNewState: DV; config: DV; priorPrivate: Buffer }) => {
         const r = RESOURCES[req.typeName];
         const proposed = val(req.proposedNewState);
-        const prior = req.priorState?.msgpack?.length ? val(req.priorState) : null;
+        const prior = objOrNull(req.priorState);
         if (!r || Object.keys(proposed).length === 0) return { plannedState: req.proposedNewState, diagnostics: [] };
         return { ...planChange(r.schema, prior, proposed, val(req.config)), plannedPrivate: req.priorPrivate, diagnostics: [] };
+      }),
+      ApplyResourceChange: unary(async (req: { typeName: string; priorState: DV; plannedState: DV; config: DV; plannedPrivate: Buffer }) => {
+        const r = RESOURCES[req.typeName];
+        if (!r) return { diagnostics: [errorDiag(`Unknown resource type ${req.typeName}`, `This provider has ${resourceNames.join(", ")}.`)] };
+        const prior = objOrNull(req.priorState);
+        const planned = objOrNull(req.plannedState);
+        const tf = await import("./resources");
+        const what = `${!planned ? "deleting" : !prior ? "creating" : "updating"} ${req.typeName}${planned?.name ?? prior?.name ? ` "${String(planned?.name ?? prior?.name)}"` : ""}`;
+        try {
+          if (!planned) {
+            await tf.destroy(req.typeName, prior ?? {}, req.plannedPrivate, this.settings);
+            return { newState: dv(null), diagnostics: [] };
+          }
+          const timeout = timeoutOf(planned, prior ? "update" : "create");
+          const out = prior ? await tf.update(req.typeName, r.schema, prior, planned, req.plannedPrivate, this.settings, timeout) : await tf.create(req.typeName, r.schema, planned, this.settings, timeout);
+          return { newState: dv(out.state), private: out.private, diagnostics: [] };
+        } catch (e) {
+          return { newState: prior ? req.priorState : dv(null), diagnostics: [errorDiag(`Error ${what}`, messageOf(e))] };
+        }
+      }),
+      ReadResource: unary(async (req: { typeName: string; currentState: DV; private: Buffer }) => {
+        const r = RESOURCES[req.typeName];
+        const current = val(req.currentState);
+        if (!r || Object.keys(current).length === 0) return { newState: req.currentState, private: req.private, diagnostics: [] };
+        try {
+          const out = await (await import("./resources")).read(req.typeName, r.schema, current, req.private, this.settings);
+          return { newState: dv(out.state), private: out.private, diagnostics: [] };
+        } catch (e) {
+          return { newState: req.currentState, private: req.private, diagnostics: [errorDiag(`Error reading ${req.typeName} "${String(current.name)}"`, messageOf(e))] };
+        }
+      }),
+      ImportResourceState: unary(async (req: { typeName: string; id: string }) => {
+        const r = RESOURCES[req.typeName];
+        if (!r) return { diagnostics: [errorDiag(`Unknown resource type ${req.typeName}`, `This provider has ${resourceNames.join(", ")}.`)] };
+        try {
+          const out = await (await import("./resources")).importState(req.typeName, r.schema, req.id, this.settings);
+          return { importedResources: [{ typeName: req.typeName, state: dv(out.state), private: out.private }], diagnostics: [] };
+        } catch (e) {
+          return { diagnostics: [errorDiag(`Cannot import ${req.typeName} "${req.id}"`, messageOf(e))] };
+        }
       }),
       StopProvider: unary(() => {
         this.stop();
@@ -156,6 +171,18 @@ export class KvmTerraformProvider {
       }),
     };
   }
+}
+
+/** An error in the words the Pulumi face uses: `[code] sentence`. */
+function messageOf(e: unknown): string {
+  return isKvmError(e) ? e.toString() : e instanceof Error ? e.message : String(e);
+}
+
+/** The `timeouts` block's bound for this operation, in ms (undefined: the table's timeoutSeconds). */
+function timeoutOf(planned: Obj, op: "create" | "update" | "delete"): number | undefined {
+  const t = planned.timeouts as Obj | null | undefined;
+  const v = t?.[op];
+  return typeof v === "string" ? parseDuration(v) : undefined;
 }
 
 /** `timeouts { create = "10s" }`: Go durations (`1h2m3s`, `500ms`). */
@@ -174,26 +201,30 @@ function validateTimeouts(config: Obj): Diagnostic[] {
     .map(([k, v]) => ({ severity: "ERROR", summary: `Invalid timeouts.${k}`, detail: `"${String(v)}" is not a duration: write e.g. "30s", "10m" or "1h30m".`, attribute: { steps: [{ attributeName: "timeouts" }, { attributeName: k }] } }));
 }
 
+/** True when every value the config gives is the prior one: a null inside it leaves the host's choice (a default, a MAC) standing. */
+export function covers(config: Value, prior: Value): boolean {
+  if (config === null || config === undefined) return true;
+  if (config === UNKNOWN || prior === UNKNOWN) return false;
+  if (Array.isArray(config)) return Array.isArray(prior) && prior.length === config.length && config.every((c, i) => covers(c, prior[i]));
+  if (typeof config === "object") return prior !== null && typeof prior === "object" && Object.entries(config as Obj).every(([k, v]) => covers(v, (prior as Obj)[k]));
+  return config === prior;
+}
+
 /**
- * The plan: what the user wrote is kept; a computed attribute the user left
- * out keeps its prior value (the host's, so a normalised value never reads
- * as a diff) or is unknown when the object is new or replaced; a change to
- * a `replace` field lists that attribute in requires_replace.
+ * The plan: what the user wrote is kept, unless the prior state already says it (with the
+ * host's defaults filled in: then the prior value stands, so a normalised value never reads
+ * as a diff); a computed attribute the user left out keeps its prior value, or is unknown
+ * when the object is new or replaced; a change to a `replace` field lists it in requires_replace.
  */
 export function planChange(s: TfSchema, prior: Obj | null, proposed: Obj, config: Obj): { plannedState: { msgpack: Buffer }; requiresReplace: { steps: Step[] }[] } {
-  const replace = prior
-    ? s.attributes.filter((a) => a.replaces && config[a.name] !== null && config[a.name] !== undefined && JSON.stringify(config[a.name]) !== JSON.stringify(prior[a.name]))
-    : [];
+  const given = (a: { name: string }) => config[a.name] !== null && config[a.name] !== undefined;
+  const replace = prior ? s.attributes.filter((a) => a.replaces && given(a) && !covers(config[a.name], prior[a.name])) : [];
   const fresh = prior === null || replace.length > 0;
   const planned: Obj = { ...proposed };
-  const spec = s.attributes.filter((a) => a.key !== a.name || !["id", "host_id", "host"].includes(a.name));
-  const anyChange = prior !== null && spec.some((a) => a.optional && config[a.name] !== null && config[a.name] !== undefined && JSON.stringify(config[a.name]) !== JSON.stringify(prior[a.name]));
   for (const a of s.attributes) {
-    if (!a.computed || (config[a.name] !== null && config[a.name] !== undefined)) continue;
-    if (fresh) planned[a.name] = UNKNOWN;
-    else if (prior) planned[a.name] = prior[a.name];
+    if (given(a)) {
+      if (prior && covers(config[a.name], prior[a.name])) planned[a.name] = prior[a.name];
+    } else if (a.computed) planned[a.name] = fresh ? UNKNOWN : prior![a.name];
   }
-  // The route (`host`) is recorded again by an update; everything else computed stays.
-  if (anyChange && !fresh && prior) planned.host = prior.host;
   return { plannedState: { msgpack: encodeValue(planned) }, requiresReplace: replace.map((a) => ({ steps: [{ attributeName: a.name }] })) };
 }

@@ -20,7 +20,7 @@ export function snake(name: string): string {
 }
 
 /** A cty type as Terraform's JSON type notation ("string", ["list","number"], ["object",{…}]). */
-export type CtyType = string | [string, unknown] | [string, Record<string, unknown>];
+export type CtyType = string | [string, unknown] | [string, Record<string, unknown>] | [string, Record<string, unknown>, string[]];
 
 interface Json {
   type?: string | string[];
@@ -35,8 +35,11 @@ interface Json {
 
 /** The cty type of a JSON schema (a union reads as its first member: a bool-or-"true" field is a bool). */
 export function ctyOf(js: Json): CtyType {
-  const alt = js.anyOf ?? js.oneOf;
-  if (alt?.length) return ctyOf(alt.find((a) => a.type !== "null") ?? alt[0] ?? {});
+  const alt = (js.anyOf ?? js.oneOf)?.filter((a) => a.type !== "null");
+  // A union of objects (a NIC on a network or in user mode; a disk's source kinds) is one object with
+  // every member's attributes: zod, not the type, says which combinations are valid.
+  if (alt && alt.length > 1 && alt.every((a) => a.properties)) return ctyOf({ type: "object", properties: Object.assign({}, ...alt.map((a) => a.properties)) });
+  if (alt?.length) return ctyOf(alt[0] ?? {});
   const t = Array.isArray(js.type) ? js.type.find((x) => x !== "null") : js.type;
   if (js.enum || js.const !== undefined) return typeof (js.enum?.[0] ?? js.const) === "number" ? "number" : "string";
   switch (t) {
@@ -50,7 +53,11 @@ export function ctyOf(js: Json): CtyType {
     case "array":
       return ["list", ctyOf(js.items ?? {})];
     case "object":
-      if (js.properties) return ["object", Object.fromEntries(Object.entries(js.properties).map(([k, v]) => [snake(k), ctyOf(v)]))];
+      // Every nested attribute is optional in the type (cty's third element): defaults and required ones are zod's to judge.
+      if (js.properties) {
+        const attrs = Object.fromEntries(Object.entries(js.properties).map(([k, v]) => [snake(k), ctyOf(v)]));
+        return ["object", attrs, Object.keys(attrs)];
+      }
       return ["map", typeof js.additionalProperties === "object" ? ctyOf(js.additionalProperties) : "string"];
     default:
       return "dynamic";

@@ -4,6 +4,9 @@
  * extension 12. Both decode to UNKNOWN; the provider writes plain unknowns.
  */
 import { decode, encode, ExtensionCodec } from "@msgpack/msgpack";
+import { CtyType, snake } from "./schema";
+
+type Obj = Record<string, Value>;
 
 /** The marker for a value not known until apply. */
 export const UNKNOWN: unique symbol = Symbol("unknown");
@@ -33,3 +36,36 @@ export function hasUnknown(v: Value): boolean {
   if (v && typeof v === "object") return Object.values(v).some(hasUnknown);
   return false;
 }
+
+/** A cty value (snake_case object keys, guided by the type) → the table's value (camelCase keys). */
+export function fromCty(v: Value, t: CtyType): Value {
+  if (v === null || v === undefined || v === UNKNOWN) return v === null ? undefined : v;
+  if (Array.isArray(t) && t[0] === "object" && typeof v === "object") {
+    const attrs = t[1] as Record<string, CtyType>;
+    const out: Obj = {};
+    for (const [k, val] of Object.entries(v as Obj)) {
+      const c = fromCty(val, attrs[k] ?? "dynamic");
+      if (c !== undefined) out[k.replace(/_([a-z0-9])/g, (_m, ch: string) => ch.toUpperCase())] = c;
+    }
+    return out;
+  }
+  if (Array.isArray(t) && t[0] === "list" && Array.isArray(v)) return v.map((x) => fromCty(x, t[1] as CtyType));
+  if (Array.isArray(t) && t[0] === "map" && typeof v === "object") return Object.fromEntries(Object.entries(v as Obj).map(([k, x]) => [k, fromCty(x, t[1] as CtyType)]));
+  return v;
+}
+
+/** A table value → cty (every attribute of an object present, null when unset). */
+export function toCty(v: Value, t: CtyType): Value {
+  if (v === undefined || v === null) return null;
+  if (v === UNKNOWN) return v;
+  if (Array.isArray(t) && t[0] === "object") {
+    const attrs = t[1] as Record<string, CtyType>;
+    const src = v as Obj;
+    const byKey = new Map(Object.entries(src).map(([k, x]) => [snake(k), x]));
+    return Object.fromEntries(Object.entries(attrs).map(([k, at]) => [k, toCty(byKey.get(k), at)]));
+  }
+  if (Array.isArray(t) && t[0] === "list" && Array.isArray(v)) return v.map((x) => toCty(x, t[1] as CtyType));
+  if (Array.isArray(t) && t[0] === "map") return Object.fromEntries(Object.entries(v as Obj).map(([k, x]) => [k, toCty(x, t[1] as CtyType)]));
+  return v;
+}
+
