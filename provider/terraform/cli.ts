@@ -22,11 +22,17 @@ if (!versions.includes("6")) {
 process.on("SIGINT", () => undefined);
 
 void (async () => {
-  const [{ serve }, { KvmTerraformProvider }] = await Promise.all([import("./server"), import("./provider")]);
+  const [{ serve }, { KvmTerraformProvider }, { said }] = await Promise.all([import("./server"), import("./provider"), import("./resources")]);
   const provider = new KvmTerraformProvider();
   await serve(provider.handlers(), () => provider.stop());
   // The Pulumi modules explain plans with console.log; after the handshake stdout is go-plugin's, so they go to stderr (Terraform's log).
-  console.log = (...a: unknown[]) => void process.stderr.write(`${a.map(String).join(" ")}\n`);
+  // A plan collects them as warnings (resources.ts `said`).
+  console.log = (...a: unknown[]) => {
+    const line = a.map(String).join(" ");
+    const sink = said.getStore();
+    if (sink) sink.push(line);
+    else process.stderr.write(`${line}\n`);
+  };
 })().catch((e: unknown) => {
   process.stderr.write(`terraform-provider-kvm: ${(e as Error).stack ?? String(e)}\n`);
   process.exit(1);

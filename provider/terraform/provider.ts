@@ -118,12 +118,25 @@ export class KvmTerraformProvider {
         const t = objectType(s) as [string, Record<string, unknown>];
         return { upgradedState: dv(Object.fromEntries(Object.keys(t[1]).map((k) => [k, raw[k] ?? null]))), diagnostics: [] };
       }),
-      PlanResourceChange: unary((req: { typeName: string; priorState: DV; proposedNewState: DV; config: DV; priorPrivate: Buffer }) => {
+      PlanResourceChange: unary(async (req: { typeName: string; priorState: DV; proposedNewState: DV; config: DV; priorPrivate: Buffer }) => {
         const r = RESOURCES[req.typeName];
         const proposed = val(req.proposedNewState);
         const prior = objOrNull(req.priorState);
         if (!r || Object.keys(proposed).length === 0) return { plannedState: req.proposedNewState, diagnostics: [] };
-        return { ...planChange(r.schema, prior, proposed, val(req.config)), plannedPrivate: req.priorPrivate, diagnostics: [] };
+        const plan = planChange(r.schema, prior, proposed, val(req.config));
+        const planned = decodeValue(plan.plannedState.msgpack) as Obj;
+        const diagnostics: Diagnostic[] = [];
+        // A change to a known object: say what it does as the Pulumi preview does (restart, hot-plug, grow, data lost).
+        const table = r.schema.attributes.filter((a) => a.key !== a.name || !["id", "host_id", "host"].includes(a.name));
+        if (prior && table.some((a) => JSON.stringify(planned[a.name]) !== JSON.stringify(prior[a.name])) && !table.some((a) => planned[a.name] !== UNKNOWN && hasUnknown(planned[a.name]))) {
+          try {
+            const lines = await (await import("./resources")).explain(req.typeName, r.schema, prior, planned, req.priorPrivate, this.settings);
+            diagnostics.push(...lines.map((l) => ({ severity: "WARNING" as const, summary: l })));
+          } catch (e) {
+            diagnostics.push(errorDiag(`Cannot plan ${req.typeName} "${String(prior.name)}"`, messageOf(e)));
+          }
+        }
+        return { ...plan, plannedPrivate: req.priorPrivate, diagnostics };
       }),
       ApplyResourceChange: unary(async (req: { typeName: string; priorState: DV; plannedState: DV; config: DV; plannedPrivate: Buffer }) => {
         const r = RESOURCES[req.typeName];

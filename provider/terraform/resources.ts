@@ -9,6 +9,7 @@
  * connection, which comes from the provider block on every call), so read,
  * update and delete get exactly what the Pulumi engine would give them.
  */
+import { AsyncLocalStorage } from "node:async_hooks";
 import type * as dynamic from "@pulumi/pulumi/dynamic";
 import { HostClient } from "../../sdk/client";
 import { isKvmError, KvmError } from "../../sdk/errors";
@@ -21,6 +22,7 @@ type Obj = Record<string, Value>;
 
 /** One Pulumi resource provider module, as the Terraform face calls it. */
 interface Module {
+  diff(id: string, olds: never, news: never): Promise<dynamic.DiffResult>;
   check(olds: object, news: Record<string, unknown>): Promise<dynamic.CheckResult>;
   create(inputs: never): Promise<dynamic.CreateResult>;
   read(id: string, props: never): Promise<dynamic.ReadResult>;
@@ -34,6 +36,12 @@ const MODULES: Record<string, { kind: string; load: () => Promise<Module>; get: 
   kvm_disk: { kind: "Disk", load: async () => (await import("../disk-provider")) as unknown as Module, get: (c, n) => c.disk.get(n) },
   kvm_network: { kind: "Network", load: async () => (await import("../network-provider")) as unknown as Module, get: (c, n) => c.network.get(n) },
 };
+
+/**
+ * What the Pulumi modules say about a change (their `kvm: …` lines on console.log) is caught per
+ * call here, so a plan shows the preview's own sentences; outside a call they go to stderr (cli.ts).
+ */
+export const said = new AsyncLocalStorage<string[]>();
 
 /** The owner hostd records: the plugin protocol names no resource address or workspace, so the type and the object's name. */
 export function terraformOwner(typeName: string, name: string): string {
@@ -154,4 +162,19 @@ export async function importState(typeName: string, s: TfSchema, name: string, c
   const outs = { ...(r.props as Obj), owner: found.owner ?? undefined };
   const unknowns: Obj = Object.fromEntries([...s.attributes.map((a) => [a.name, UNKNOWN] as const), ["timeouts", null]]);
   return { state: stateOf(s, unknowns, r.id, outs), private: privateOf(outs) };
+}
+
+/**
+ * What the change does, in the Pulumi preview's words: the module's diff (which also checks that
+ * the host is reachable and is the one the state says) run on the planned values.
+ */
+export async function explain(typeName: string, s: TfSchema, prior: Obj, planned: Obj, priv: Buffer, connection: ConnectionSettings): Promise<string[]> {
+  const m = await MODULES[typeName]!.load();
+  const olds: Obj = { ...(outputsOf(priv) ?? {}), connection };
+  const lines: string[] = [];
+  await said.run(lines, async () => {
+    const news = await checked(m, olds, { ...inputsOf(s, planned, undefined), connection });
+    await m.diff(String(prior.id), olds as never, news as never);
+  });
+  return lines.map((l) => l.replace(/^kvm: /, ""));
 }
