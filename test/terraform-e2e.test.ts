@@ -8,7 +8,7 @@
  * again with no changes, changed, drifted, imported and destroyed.
  */
 import { execFile, spawn } from "node:child_process";
-import { chmodSync, existsSync, mkdtempSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { announceAccelerator, CACHE, REPO, tinyGuest } from "./fixtures/env";
@@ -95,7 +95,8 @@ async function inventory(): Promise<{ vms: string[]; disks: string[]; networks: 
   return { vms: vms.vms.map((v) => v.name).sort(), disks: disks.disks.map((d) => d.name).sort(), networks: networks.networks.map((n) => n.name).sort() };
 }
 
-function lab(memory: number): string {
+function lab(o: { memory?: number; sizeGiB?: number; source?: string } = {}): string {
+  const memory = o.memory ?? 128;
   const g = tinyGuest();
   const q = JSON.stringify;
   const kernel = `kernel = { path = ${q(g.kernel)}, initrd = ${q(g.initrd)}, cmdline = ${q(g.cmdline)} }`;
@@ -107,7 +108,8 @@ resource "kvm_network" "lab" {
 }
 resource "kvm_disk" "data" {
   name = "tfdata"
-  size_gib = 1
+  size_gib = ${o.sizeGiB ?? 1}
+  ${o.source ?? ""}
 }
 resource "kvm_vm" "a" {
   name = "tfa"
@@ -132,7 +134,8 @@ test("a lab over SSH: apply, no changes on the next plan, secrets hidden, import
   hd = await HostdFixture.start({ netns: ns.host });
   sshd = await SshdFixture.start();
   const before = await inventory();
-  const w = workspace("lab", lab(128), overSsh());
+  const w = workspace("lab", lab(), overSsh());
+  const rewrite = (hcl: string) => writeFileSync(path.join(w, "main.tf"), readFileSync(path.join(w, "main.tf"), "utf8").replace(/\nresource[\s\S]*$/, hcl));
 
   // 1. apply boots both VMs; the next plan is empty.
   const plan0 = await terraform(["plan", "-no-color", "-out=p0"], w);
@@ -164,6 +167,38 @@ test("a lab over SSH: apply, no changes on the next plan, secrets hidden, import
   expect(drift.out).toMatch(/Plan: 1 to add, 0 to change, 0 to destroy/);
   const fix = await terraform(["apply", "-no-color", "-auto-approve"], w);
   expect(fix.err).toBe("");
+
+  // 2. memory: an in-place update that says the running VM restarts (the Pulumi preview's sentence); same VM after.
+  const aId = (await c.vm.get("tfa")).id;
+  rewrite(lab({ memory: 256 }));
+  const mem = await terraform(["plan", "-no-color", "-out=p1"], w);
+  expect(mem.err).toBe("");
+  expect(mem.out).toMatch(/kvm_vm\.a will be updated in-place/);
+  expect(mem.out).toMatch(/memory_mib\s+= 128 -> 256/);
+  expect(mem.out).toMatch(/Warning: Vm "tfa": changing memoryMiB restarts the running VM in place/);
+  expect(mem.out).toMatch(/Plan: 0 to add, 1 to change, 0 to destroy/);
+  expect((await terraform(["apply", "-no-color", "-auto-approve", "p1"], w)).err).toBe("");
+  const a = await c.vm.get("tfa");
+  expect([a.id, a.spec.memoryMiB, a.state]).toEqual([aId, 256, "running"]);
+
+  // 2. a disk's source: a replacement, and the plan says the data is lost (planned only).
+  rewrite(lab({ memory: 256, source: `source = { kind = "hostPath", path = ${JSON.stringify(tinyGuest().initrd)} }` }));
+  const src = await terraform(["plan", "-no-color"], w);
+  expect(src.err).toBe("");
+  expect(src.out).toMatch(/kvm_disk\.data must be replaced/);
+  expect(src.out).toMatch(/# forces replacement/);
+  expect(src.out).toMatch(/Warning: Disk "tfdata": changing source REPLACES the disk: its data is lost/);
+
+  // 2. growing a disk is in place, online: the VM using it keeps running in the same QEMU.
+  rewrite(lab({ memory: 256, sizeGiB: 2 }));
+  const grow = await terraform(["plan", "-no-color", "-out=p2"], w);
+  expect(grow.err).toBe("");
+  expect(grow.out).toMatch(/kvm_disk\.data will be updated in-place/);
+  expect(grow.out).toMatch(/Warning: Disk "tfdata": grows in place to 2 GiB/);
+  expect((await terraform(["apply", "-no-color", "-auto-approve", "p2"], w)).err).toBe("");
+  expect((await c.disk.get("tfdata")).virtualSizeBytes).toBe(2 * 1024 ** 3);
+  expect((await c.vm.get("tfa")).pid).toBe(a.pid);
+  expect((await terraform(["plan", "-no-color", "-detailed-exitcode"], w)).code).toBe(0);
 
   // 3. import: forget the network, disk and a VM, import them by name; the next plan is empty.
   for (const r of ["kvm_vm.a", "kvm_disk.data", "kvm_network.lab"]) expect((await terraform(["state", "rm", r], w)).code).toBe(0);
