@@ -134,6 +134,14 @@ test("a lab over SSH: apply, no changes on the next plan, secrets hidden, import
   hd = await HostdFixture.start({ netns: ns.host });
   sshd = await SshdFixture.start();
   const before = await inventory();
+  const hello = await new HostClient(new LocalTransport(hd.socketPath)).helloOnce();
+
+  // The kvm_host data source: host.hello over the provider block's connection.
+  const host = workspace("host", `data "kvm_host" "h" {}\noutput "id" { value = data.kvm_host.h.id }\noutput "accelerator" { value = data.kvm_host.h.accelerator }\noutput "capabilities" { value = data.kvm_host.h.capabilities }\n`, overSsh());
+  const hr = await terraform(["apply", "-no-color", "-auto-approve", "-json"], host);
+  expect(hr.err).toBe("");
+  const outs = JSON.parse((await terraform(["output", "-json"], host)).out) as Record<string, { value: unknown }>;
+  expect([outs.id?.value, outs.accelerator?.value, outs.capabilities?.value]).toEqual([hello.hostId, hello.accelerator.kind, hello.capabilities]);
   const w = workspace("lab", lab(), overSsh());
   const rewrite = (hcl: string) => writeFileSync(path.join(w, "main.tf"), readFileSync(path.join(w, "main.tf"), "utf8").replace(/\nresource[\s\S]*$/, hcl));
 

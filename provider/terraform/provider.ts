@@ -178,6 +178,16 @@ export class KvmTerraformProvider {
           return { diagnostics: [errorDiag(`Cannot import ${req.typeName} "${req.id}"`, messageOf(e))] };
         }
       }),
+      ReadDataSource: unary(async (req: { typeName: string }) => {
+        if (req.typeName !== "kvm_host") return { diagnostics: [errorDiag(`Unknown data source ${req.typeName}`, `This provider has ${dataNames.join(", ")}.`)] };
+        try {
+          // host.hello through the provider block's connection: the host's id, accelerator and what it can do.
+          const h = await (await import("../connection")).clientFor(this.settings, 60_000).helloOnce();
+          return { state: dv({ id: h.hostId, accelerator: h.accelerator.kind, capabilities: h.capabilities, version: h.hostdVersion, hostname: h.hostname, qemu_version: h.qemuVersion }), diagnostics: [] };
+        } catch (e) {
+          return { diagnostics: [errorDiag("Error reading kvm_host", messageOf(e))] };
+        }
+      }),
       StopProvider: unary(() => {
         this.stop();
         return { Error: "" };

@@ -140,6 +140,8 @@ export const DATA_SOURCES: Record<string, TfSchema> = {
       computedAttr("accelerator", "The accelerator hostd runs guests with (kvm or tcg)."),
       computedAttr("capabilities", "What this hostd can do (from host.hello).", ["list", "string"]),
       computedAttr("version", "hostd's version."),
+      computedAttr("hostname", "The host's name, as the host says it."),
+      computedAttr("qemu_version", "The QEMU version hostd runs guests with."),
     ],
   },
 };
