@@ -194,9 +194,11 @@ function outputsOf(inputs: Omit<VmInputs, "host">, vm: VmInfo, where: Placement)
 }
 
 /** Polls until the VM is as ready as asked, bounded. Refresh never calls this. */
-async function waitReady(client: ReturnType<typeof clientFor>, name: string, waitFor: WaitFor, timeoutSeconds: number): Promise<VmInfo> {
+async function waitReady(client: ReturnType<typeof clientFor>, name: string, waitFor: WaitFor, timeoutSeconds: number, signal?: AbortSignal): Promise<VmInfo> {
   const deadline = Date.now() + timeoutSeconds * 1000;
   for (;;) {
+    // Terraform's StopProvider (after Ctrl-C): stop waiting; the caller undoes what it made.
+    if (signal?.aborted) throw new KvmError("cancelled", `VM "${name}": stopped while waiting for it to be ${waitFor === "running" ? "running" : waitFor === "agent" ? "answering through its guest agent" : "reporting an IP address"} (the caller asked to stop).`);
     const vm = await client.vm.get(name);
     const ready =
       vm.state === "running" &&
@@ -213,7 +215,15 @@ async function waitReady(client: ReturnType<typeof clientFor>, name: string, wai
         }${waitFor !== "running" && !gone ? "; is qemu-guest-agent installed and running in the guest?" : ""}. See the serial log on the host.`,
       );
     }
-    await new Promise((r) => setTimeout(r, 500));
+    await new Promise<void>((r) => {
+      const t = setTimeout(done, 500);
+      function done() {
+        clearTimeout(t);
+        signal?.removeEventListener("abort", done);
+        r();
+      }
+      signal?.addEventListener("abort", done, { once: true });
+    });
   }
 }
 
@@ -229,7 +239,12 @@ function noIpError(vm: VmInfo, timeoutSeconds: number): KvmError {
   );
 }
 
-export async function create(inputs: VmInputs): Promise<dynamic.CreateResult<VmOutputs>> {
+/** What the Terraform face adds to a call: a signal that stops the waits (StopProvider). Pulumi passes none. */
+export interface CallOptions {
+  signal?: AbortSignal;
+}
+
+export async function create(inputs: VmInputs, o: CallOptions = {}): Promise<dynamic.CreateResult<VmOutputs>> {
   return withUserErrors(`creating VM "${inputs.name}"`, async () => {
     await mustUseOwnHost(inputs);
     const settings = settingsFor(inputs);
@@ -239,7 +254,7 @@ export async function create(inputs: VmInputs): Promise<dynamic.CreateResult<VmO
     let vm = await client.vm.create({ ...(specOf(VM_FIELDS, inputs) as VmSpec), owner });
     if (inputs.running) {
       try {
-        vm = await waitReady(client, inputs.name, inputs.waitFor, inputs.timeoutSeconds);
+        vm = await waitReady(client, inputs.name, inputs.waitFor, inputs.timeoutSeconds, o.signal);
       } catch (e) {
         // A failed create leaves no state behind in Pulumi, so it must leave no VM behind on the host either.
         const id = vm.id;
@@ -280,7 +295,7 @@ export async function read(id: string, props: VmOutputs): Promise<dynamic.ReadRe
   });
 }
 
-export async function update(id: string, olds: VmOutputs, news: VmInputs): Promise<dynamic.UpdateResult<VmOutputs>> {
+export async function update(id: string, olds: VmOutputs, news: VmInputs, o: CallOptions = {}): Promise<dynamic.UpdateResult<VmOutputs>> {
   return withUserErrors(`updating VM "${news.name}"`, async () => {
     const settings = settingsFor(news);
     const client = clientFor(settings, news.timeoutSeconds * 1000 + 120_000);
@@ -300,7 +315,7 @@ export async function update(id: string, olds: VmOutputs, news: VmInputs): Promi
     const hostId = await mustBeOnHost("VM", news.name, client, movedTo ?? olds.hostId);
     let vm = await mustOwn("VM", news.name, id, () => client.vm.get(news.name));
     if (Object.keys(u).length > 1) vm = (await client.vm.update(u as z.input<typeof VmUpdate>)).vm;
-    if (news.running) vm = await waitReady(client, news.name, news.waitFor, news.timeoutSeconds);
+    if (news.running) vm = await waitReady(client, news.name, news.waitFor, news.timeoutSeconds, o.signal);
     return { outs: outputsOf(news, vm, placementOf(settings, hostId, hostRefOf(news))) };
   });
 }

@@ -65,6 +65,8 @@ export const TransportErrorCodes = [
   "host_key_mismatch",
   "auth_failed",
   "protocol_mismatch",
+  /** The caller stopped the operation while it waited (Terraform's StopProvider, after Ctrl-C). */
+  "cancelled",
 ] as const;
 
 export type DomainErrorCode = (typeof DomainErrorCodes)[number];
