@@ -151,7 +151,10 @@ export class KvmTerraformProvider {
             return { newState: dv(null), diagnostics: [] };
           }
           const timeout = timeoutOf(planned, prior ? "update" : "create");
-          const out = prior ? await tf.update(req.typeName, r.schema, prior, planned, req.plannedPrivate, this.settings, timeout) : await tf.create(req.typeName, r.schema, planned, this.settings, timeout);
+          const signal = this.stopping.signal;
+          const out = prior
+            ? await tf.update(req.typeName, r.schema, prior, planned, req.plannedPrivate, this.settings, timeout, signal)
+            : await tf.create(req.typeName, r.schema, planned, this.settings, timeout, signal);
           return { newState: dv(out.state), private: out.private, diagnostics: [] };
         } catch (e) {
           return { newState: prior ? req.priorState : dv(null), diagnostics: [errorDiag(`Error ${what}`, messageOf(e))] };

@@ -24,9 +24,10 @@ type Obj = Record<string, Value>;
 interface Module {
   diff(id: string, olds: never, news: never): Promise<dynamic.DiffResult>;
   check(olds: object, news: Record<string, unknown>): Promise<dynamic.CheckResult>;
-  create(inputs: never): Promise<dynamic.CreateResult>;
+  /** `o.signal` stops the VM's waits (vm-provider.ts); the other modules do not wait and ignore it. */
+  create(inputs: never, o?: { signal?: AbortSignal }): Promise<dynamic.CreateResult>;
   read(id: string, props: never): Promise<dynamic.ReadResult>;
-  update(id: string, olds: never, news: never): Promise<dynamic.UpdateResult>;
+  update(id: string, olds: never, news: never, o?: { signal?: AbortSignal }): Promise<dynamic.UpdateResult>;
   delete(id: string, props: never): Promise<void>;
 }
 
@@ -98,20 +99,20 @@ async function checked(m: Module, olds: object, inputs: Record<string, unknown>)
   return r.inputs as Record<string, unknown>;
 }
 
-export async function create(typeName: string, s: TfSchema, planned: Obj, connection: ConnectionSettings, timeoutMs?: number): Promise<{ state: Obj; private: Buffer }> {
+export async function create(typeName: string, s: TfSchema, planned: Obj, connection: ConnectionSettings, timeoutMs?: number, signal?: AbortSignal): Promise<{ state: Obj; private: Buffer }> {
   const m = await MODULES[typeName]!.load();
   const inputs = await checked(m, {}, { ...inputsOf(s, planned, timeoutMs), connection });
-  const r = await m.create({ ...inputs, owner: terraformOwner(typeName, String(inputs.name)) } as never);
+  const r = await m.create({ ...inputs, owner: terraformOwner(typeName, String(inputs.name)) } as never, { signal });
   const outs = r.outs as Obj;
   return { state: stateOf(s, planned, r.id, outs), private: privateOf(outs) };
 }
 
-export async function update(typeName: string, s: TfSchema, prior: Obj, planned: Obj, priv: Buffer, connection: ConnectionSettings, timeoutMs?: number): Promise<{ state: Obj; private: Buffer }> {
+export async function update(typeName: string, s: TfSchema, prior: Obj, planned: Obj, priv: Buffer, connection: ConnectionSettings, timeoutMs?: number, signal?: AbortSignal): Promise<{ state: Obj; private: Buffer }> {
   const m = await MODULES[typeName]!.load();
   const olds: Obj = { ...(outputsOf(priv) ?? {}), connection };
   const inputs = await checked(m, olds, { ...inputsOf(s, planned, timeoutMs), connection });
   const id = String(prior.id);
-  const r = await m.update(id, olds as never, { ...inputs, owner: olds.owner ?? terraformOwner(typeName, String(inputs.name)) } as never);
+  const r = await m.update(id, olds as never, { ...inputs, owner: olds.owner ?? terraformOwner(typeName, String(inputs.name)) } as never, { signal });
   const outs = r.outs as Obj;
   return { state: stateOf(s, planned, id, outs), private: privateOf(outs) };
 }
