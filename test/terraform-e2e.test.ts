@@ -11,7 +11,7 @@ import { execFile, spawn } from "node:child_process";
 import { chmodSync, existsSync, mkdtempSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
-import { announceAccelerator, CACHE, REPO, tinyGuest } from "./fixtures/env";
+import { announceAccelerator, CACHE, REPO, tinyGuest, waitFor } from "./fixtures/env";
 import { HostdFixture } from "./fixtures/hostd";
 import { Netns } from "./fixtures/netns";
 import { SshdFixture } from "./fixtures/sshd";
@@ -67,6 +67,14 @@ jest.setTimeout(900_000);
 let ns: Netns | undefined;
 let hd: HostdFixture | undefined;
 let sshd: SshdFixture | undefined;
+
+/** One hostd (in its own network namespace) and one sshd for the file's tests that reach a host. */
+beforeAll(async () => {
+  announceAccelerator();
+  ns = Netns.create();
+  hd = await HostdFixture.start({ netns: ns.host });
+  sshd = await SshdFixture.start();
+});
 
 afterAll(async () => {
   await hd?.cleanup();
@@ -129,10 +137,6 @@ resource "kvm_vm" "b" {
 }
 
 test("a lab over SSH: apply, no changes on the next plan, secrets hidden, import, drift, destroy leaves nothing", async () => {
-  announceAccelerator();
-  ns = Netns.create();
-  hd = await HostdFixture.start({ netns: ns.host });
-  sshd = await SshdFixture.start();
   const before = await inventory();
   const hello = await new HostClient(new LocalTransport(hd.socketPath)).helloOnce();
 
@@ -278,4 +282,57 @@ test("a plan of a new disk shows computed values as known after apply", async ()
   expect(r.out).toMatch(/kvm_disk\.d will be created/);
   expect(r.out).toMatch(/id\s+= \(known after apply\)/);
   expect(r.out).toMatch(/host_id\s+= \(known after apply\)/);
+});
+
+/** A VM that waits for an IP address it can never get: it has no NIC. */
+function waiting(name: string, create: string): string {
+  const g = tinyGuest();
+  const q = JSON.stringify;
+  return `
+resource "kvm_vm" "w" {
+  name = "${name}"
+  memory_mib = 128
+  kernel = { path = ${q(g.kernel)}, initrd = ${q(g.initrd)}, cmdline = ${q(g.cmdline)} }
+  wait_for = "ip"
+  timeouts { create = "${create}" }
+}
+`;
+}
+
+test("timeouts { create } bounds the wait for an IP, names the VM and leaves nothing; Ctrl-C during a create stops cleanly", async () => {
+  const before = await inventory();
+
+  // 4. create = "10s": the apply fails naming the VM, and the VM is deleted again.
+  const w = workspace("timeout", waiting("tfwait", "10s"), overSsh());
+  const t0 = Date.now();
+  const r = await terraform(["apply", "-no-color", "-auto-approve"], w);
+  // eslint-disable-next-line no-console
+  console.log(`[terraform-e2e] timeouts.create = 10s: apply failed after ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  expect(r.code).not.toBe(0);
+  // Terraform wraps diagnostics at 78 columns.
+  const err = r.err.replace(/\s+/g, " ");
+  expect(err).toMatch(/Error creating kvm_vm "tfwait"/);
+  expect(err).toMatch(/VM "tfwait" got no IP address within 10 s/);
+  expect(err).toMatch(/The VM was deleted again/);
+  expect(await inventory()).toEqual(before);
+  expect((await terraform(["state", "list"], w)).out.trim()).toBe("");
+
+  // 4. SIGINT to terraform while it waits: StopProvider stops the wait, the VM is deleted again.
+  const w2 = workspace("sigint", waiting("tfint", "10m"), overSsh());
+  const c = new HostClient(new LocalTransport(hd.socketPath));
+  const p = spawn(tf, ["apply", "-no-color", "-auto-approve"], { cwd: w2, env });
+  let out = "";
+  p.stdout.on("data", (d: Buffer) => (out += d.toString()));
+  p.stderr.on("data", (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((resolve) => p.on("close", resolve));
+  await waitFor("the VM tfint on the host", async () => (await c.vm.list()).vms.some((v) => v.name === "tfint" && v.state === "running"), 120_000);
+  p.kill("SIGINT");
+  const code = await exited;
+  expect(code).not.toBe(0);
+  const said = out.replace(/\s+/g, " ");
+  expect(said).toMatch(/Interrupt received/);
+  expect(said).toMatch(/VM "tfint": stopped while waiting for it to be reporting an IP address/);
+  expect(said).toMatch(/The VM was deleted again/);
+  expect(await inventory()).toEqual(before);
+  expect((await terraform(["state", "list"], w2)).out.trim()).toBe("");
 });
