@@ -138,7 +138,7 @@ resource "kvm_vm" "b" {
 
 test("a lab over SSH: apply, no changes on the next plan, secrets hidden, import, drift, destroy leaves nothing", async () => {
   const before = await inventory();
-  const hello = await new HostClient(new LocalTransport(hd.socketPath)).helloOnce();
+  const hello = await new HostClient(new LocalTransport(hd!.socketPath)).helloOnce();
 
   // The kvm_host data source: host.hello over the provider block's connection.
   const host = workspace("host", `data "kvm_host" "h" {}\noutput "id" { value = data.kvm_host.h.id }\noutput "accelerator" { value = data.kvm_host.h.accelerator }\noutput "capabilities" { value = data.kvm_host.h.capabilities }\n`, overSsh());
@@ -158,7 +158,7 @@ test("a lab over SSH: apply, no changes on the next plan, secrets hidden, import
   const up = await terraform(["apply", "-no-color", "-auto-approve", "p0"], w);
   expect(up.err).toBe("");
   expect(up.out).toMatch(/Apply complete! Resources: 4 added, 0 changed, 0 destroyed/);
-  const c = new HostClient(new LocalTransport(hd.socketPath));
+  const c = new HostClient(new LocalTransport(hd!.socketPath));
   for (const n of ["tfa", "tfb"]) {
     const vm = await c.vm.get(n);
     expect(vm.state).toBe("running");
@@ -265,13 +265,16 @@ test("terraform reads the schema over mTLS: snake_case names from the field tabl
 });
 
 test("bad input fails terraform validate naming the attribute", async () => {
-  const w = workspace("bad", `resource "kvm_disk" "d" {\n  name = "../etc"\n  size_gib = 1\n  timeouts { create = "10x" }\n}\nresource "kvm_disk" "e" {\n  nmae = "x"\n}\n`);
+  const w = workspace("bad", `resource "kvm_disk" "d" {\n  name = "../etc"\n  size_gib = 1\n  timeouts { create = "10x" }\n}\nresource "kvm_disk" "e" {\n  nmae = "x"\n}\nresource "kvm_vm" "v" {\n  name = "v"\n  memory_mib = 0\n  network_interfaces = [{ network = "n", mac = "zz" }]\n}\n`);
   const r = await terraform(["validate", "-no-color"], w);
   expect(r.code).not.toBe(0);
   const all = r.out + r.err;
   expect(all).toMatch(/Error: Invalid name[\s\S]*kvm_disk\.d[\s\S]*name = "\.\.\/etc"/);
   expect(all).toMatch(/Error: Invalid timeouts\.create[\s\S]*not a duration/);
   expect(all).toMatch(/An argument named "nmae" is not expected here/);
+  expect(all).toMatch(/Error: Invalid memory_mib[\s\S]*kvm_vm\.v[\s\S]*memory_mib = 0/);
+  // A nested value is named down to its list element.
+  expect(all).toMatch(/Error: Invalid network_interfaces\.\[0\]\.mac[\s\S]*must be a MAC address/);
 });
 
 test("a plan of a new disk shows computed values as known after apply", async () => {
@@ -319,7 +322,7 @@ test("timeouts { create } bounds the wait for an IP, names the VM and leaves not
 
   // 4. SIGINT to terraform while it waits: StopProvider stops the wait, the VM is deleted again.
   const w2 = workspace("sigint", waiting("tfint", "10m"), overSsh());
-  const c = new HostClient(new LocalTransport(hd.socketPath));
+  const c = new HostClient(new LocalTransport(hd!.socketPath));
   const p = spawn(tf, ["apply", "-no-color", "-auto-approve"], { cwd: w2, env });
   let out = "";
   p.stdout.on("data", (d: Buffer) => (out += d.toString()));
