@@ -40,3 +40,23 @@ test("a plan keeps the host's value of a computed field and replaces on a replac
   expect(renamed.requiresReplace).toEqual([{ steps: [{ attributeName: "name" }] }]);
   expect((decodeValue(renamed.plannedState.msgpack) as Record<string, unknown>).id).toBe(UNKNOWN);
 });
+
+test("a value the host filled in (a default inside a list, a MAC) is no diff; a real change is", () => {
+  const s = RESOURCES.kvm_vm!.schema;
+  const hostHas = [{ network: "n", mac: "52:54:00:00:00:01", ip: null, model: "virtio", type: null, port_forwards: null }];
+  const wrote = [{ network: "n", mac: null, ip: null, model: null, type: null, port_forwards: null }];
+  const prior = { id: "v-1", host_id: "h", host: "x", name: "v", network_interfaces: hostHas, memory_mib: 128 };
+  const config = { name: "v", network_interfaces: wrote, memory_mib: 128 };
+  const same = decodeValue(planChange(s, prior, config, config).plannedState.msgpack) as Record<string, unknown>;
+  expect(same.network_interfaces).toEqual(hostHas);
+  const other = [{ ...wrote[0], network: "m" }];
+  const moved = decodeValue(planChange(s, prior, { ...config, network_interfaces: other }, { ...config, network_interfaces: other }).plannedState.msgpack) as Record<string, unknown>;
+  expect(moved.network_interfaces).toEqual(other);
+});
+
+test("object unions are one object type whose attributes are all optional", () => {
+  const nics = RESOURCES.kvm_vm!.schema.attributes.find((a) => a.name === "network_interfaces")!.type as [string, [string, Record<string, unknown>, string[]]];
+  expect(nics[0]).toBe("list");
+  expect(Object.keys(nics[1][1]).sort()).toEqual(["ip", "mac", "model", "network", "port_forwards", "type"]);
+  expect(nics[1][2].sort()).toEqual(Object.keys(nics[1][1]).sort());
+});
