@@ -122,7 +122,7 @@ function computedAttr(name: string, description: string, type: CtyType = "string
  * only the route the object was last reached by, never an input.
  */
 const PLACEMENT = [
-  computedAttr("id", "The object's id on the host (what `terraform import` takes)."),
+  computedAttr("id", "The object's id on the host (`terraform import` takes its name)."),
   computedAttr("host_id", "The id of the host the object is on (from host.hello); another host is another object."),
   computedAttr("host", "The route the host was last reached by, e.g. root@10.0.0.5:22."),
 ];
