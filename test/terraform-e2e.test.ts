@@ -339,3 +339,25 @@ test("timeouts { create } bounds the wait for an IP, names the VM and leaves not
   expect(await inventory()).toEqual(before);
   expect((await terraform(["state", "list"], w2)).out.trim()).toBe("");
 });
+
+test("installed like a user: a filesystem mirror, terraform init records the provider in the lock file", async () => {
+  const version = (JSON.parse(readFileSync(path.join(REPO, "package.json"), "utf8")) as { version: string }).version;
+  const mirror = path.join(dir, "plugin-mirror");
+  const bin = path.join(mirror, "example.net", "pulumi-kvm", "kvm", version, "linux_amd64");
+  mkdirSync(bin, { recursive: true });
+  // The README's wrapper, pointing at this checkout's build instead of a global install.
+  writeFileSync(path.join(bin, `terraform-provider-kvm_v${version}`), `#!/bin/sh\nexec ${JSON.stringify(process.execPath)} ${JSON.stringify(CLI)} "$@"\n`, { mode: 0o755 });
+  writeFileSync(path.join(dir, "mirrorrc"), `provider_installation {\n  filesystem_mirror {\n    path = "${mirror}"\n    include = ["example.net/*/*"]\n  }\n}\n`);
+  const w = workspace("mirror", `data "kvm_host" "h" {}\n`);
+  const mirrorEnv = { ...env, TF_CLI_CONFIG_FILE: path.join(dir, "mirrorrc") };
+  const run = (args: string[]) =>
+    new Promise<{ code: number; out: string; err: string }>((resolve) =>
+      execFile(tf, args, { cwd: w, env: mirrorEnv }, (e, out, err) => resolve({ code: e ? ((e as { code?: number }).code ?? 1) : 0, out, err })),
+    );
+  const init = await run(["init", "-no-color"]);
+  expect(init.err).toBe("");
+  expect(init.out).toMatch(new RegExp(`Installed example.net/pulumi-kvm/kvm v${version.replace(/\./g, "\\.")}`));
+  expect(readFileSync(path.join(w, ".terraform.lock.hcl"), "utf8")).toContain(`provider "example.net/pulumi-kvm/kvm"`);
+  const v = await run(["validate", "-no-color"]);
+  expect(v.code).toBe(0);
+});
