@@ -9,8 +9,8 @@ import { isKvmError } from "../../sdk/errors";
 import { ConnectionSettings } from "../connection";
 import { CONNECTION_FIELDS } from "../connection";
 import { CtyType, DATA_SOURCES, objectType, PROVIDER, RESOURCES, snake, TfSchema, wireSchema } from "./schema";
-import { decodeValue, encodeValue, fromCty, hasUnknown, UNKNOWN, Value } from "./values";
-export { fromCty, toCty } from "./values";
+import { covers, decodeValue, encodeValue, fromCty, hasUnknown, UNKNOWN, Value } from "./values";
+export { covers, fromCty, toCty } from "./values";
 
 type Obj = Record<string, Value>;
 type Step = { attributeName?: string; elementKeyString?: string; elementKeyInt?: number };
@@ -225,15 +225,6 @@ function validateTimeouts(config: Obj): Diagnostic[] {
   return Object.entries(t)
     .filter(([, v]) => typeof v === "string" && parseDuration(v) === undefined)
     .map(([k, v]) => ({ severity: "ERROR", summary: `Invalid timeouts.${k}`, detail: `"${String(v)}" is not a duration: write e.g. "30s", "10m" or "1h30m".`, attribute: { steps: [{ attributeName: "timeouts" }, { attributeName: k }] } }));
-}
-
-/** True when every value the config gives is the prior one: a null inside it leaves the host's choice (a default, a MAC) standing. */
-export function covers(config: Value, prior: Value): boolean {
-  if (config === null || config === undefined) return true;
-  if (config === UNKNOWN || prior === UNKNOWN) return false;
-  if (Array.isArray(config)) return Array.isArray(prior) && prior.length === config.length && config.every((c, i) => covers(c, prior[i]));
-  if (typeof config === "object") return prior !== null && typeof prior === "object" && Object.entries(config as Obj).every(([k, v]) => covers(v, (prior as Obj)[k]));
-  return config === prior;
 }
 
 /**

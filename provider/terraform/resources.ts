@@ -16,7 +16,7 @@ import { isKvmError, KvmError } from "../../sdk/errors";
 import { clientFor, ConnectionSettings } from "../connection";
 import { hostIdOf } from "../placement";
 import { TfSchema } from "./schema";
-import { fromCty, toCty, UNKNOWN, Value } from "./values";
+import { covers, fromCty, toCty, UNKNOWN, Value } from "./values";
 
 type Obj = Record<string, Value>;
 
@@ -125,8 +125,10 @@ export async function destroy(typeName: string, prior: Obj, priv: Buffer, connec
 
 /**
  * A refresh: null when the object is gone (Terraform then plans to create it). What the user
- * wrote stays in state (the host's normalised form of it would read as a diff); what the host
- * decides (ids, placement, computed values) is read anew.
+ * wrote stays in state while the host agrees with it (the host's normalised form — a default
+ * filled in, a MAC chosen — would read as a diff); a value the host has otherwise (drift, say a
+ * VM's memory changed with hostd's CLI) is read, so the next plan puts it back. What the host
+ * decides (ids, placement) is read anew.
  */
 export async function read(typeName: string, s: TfSchema, current: Obj, priv: Buffer, connection: ConnectionSettings): Promise<{ state: Obj | null; private: Buffer }> {
   const m = await MODULES[typeName]!.load();
@@ -135,7 +137,14 @@ export async function read(typeName: string, s: TfSchema, current: Obj, priv: Bu
   if (!r.id) return { state: null, private: Buffer.alloc(0) };
   const outs = r.props as Obj;
   const known: Obj = { ...current };
-  for (const a of s.attributes) if (a.key === a.name && ["id", "host_id", "host"].includes(a.name)) known[a.name] = UNKNOWN;
+  for (const a of s.attributes) {
+    if (a.key === a.name && ["id", "host_id", "host"].includes(a.name)) known[a.name] = UNKNOWN;
+    else {
+      // Secrets the host does not hand back read as null there: only a value the host states can drift.
+      const host = toCty(outs[a.key], a.type);
+      if (host !== null && !covers(current[a.name], host)) known[a.name] = host;
+    }
+  }
   return { state: stateOf(s, known, r.id, outs), private: privateOf(outs) };
 }
 

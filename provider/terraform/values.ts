@@ -69,3 +69,13 @@ export function toCty(v: Value, t: CtyType): Value {
   return v;
 }
 
+
+/** True when every value the config gives is the prior one: a null inside it leaves the host's choice (a default, a MAC) standing. */
+export function covers(config: Value, prior: Value): boolean {
+  if (config === null || config === undefined) return true;
+  if (config === UNKNOWN || prior === UNKNOWN) return false;
+  if (Array.isArray(config)) return Array.isArray(prior) && prior.length === config.length && config.every((c, i) => covers(c, prior[i]));
+  if (typeof config === "object") return prior !== null && typeof prior === "object" && Object.entries(config as Obj).every(([k, v]) => covers(v, (prior as Obj)[k]));
+  return config === prior;
+}
+
