@@ -212,6 +212,15 @@ test("a lab over SSH: apply, no changes on the next plan, secrets hidden, import
   expect((await c.vm.get("tfa")).pid).toBe(a.pid);
   expect((await terraform(["plan", "-no-color", "-detailed-exitcode"], w)).code).toBe(0);
 
+  // Drift: memory changed on the host (hostd's API, as its CLI does) reads into state; the plan puts it back.
+  await c.vm.update({ name: "tfb", memoryMiB: 192 });
+  const drifted = await terraform(["plan", "-no-color", "-detailed-exitcode"], w);
+  expect(drifted.code).toBe(2);
+  expect(drifted.out).toMatch(/kvm_vm\.b will be updated in-place/);
+  expect(drifted.out).toMatch(/memory_mib\s+= 192 -> 128/);
+  expect((await terraform(["apply", "-no-color", "-auto-approve"], w)).err).toBe("");
+  expect((await c.vm.get("tfb")).spec.memoryMiB).toBe(128);
+
   // 3. import: forget the network, disk and a VM, import them by name; the next plan is empty.
   for (const r of ["kvm_vm.a", "kvm_disk.data", "kvm_network.lab"]) expect((await terraform(["state", "rm", r], w)).code).toBe(0);
   for (const [r, n] of [["kvm_network.lab", "tflab"], ["kvm_disk.data", "tfdata"], ["kvm_vm.a", "tfa"]] as const) {
