@@ -10,6 +10,13 @@ import { isKvmError, KvmError } from "../sdk/errors";
 import { stableJson } from "../sdk/protocol/fields";
 import { CONFIG_KEYS, ConnectionSettings, HostRef } from "./connection";
 
+/** What the Terraform face adds to a call (Pulumi passes none): a signal that stops the waits (StopProvider), a bound from `timeouts { delete }`. */
+export interface CallOptions {
+  signal?: AbortSignal;
+  /** Bound on a delete's call to hostd, ms. */
+  timeoutMs?: number;
+}
+
 /** What Pulumi sends as a value that is not known yet during preview. */
 export const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
 

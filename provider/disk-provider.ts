@@ -9,7 +9,7 @@ import { classify, inputsSchema, specFromHost, specOf, withDefaults } from "./fi
 import { mustBeOnHost, onItsHost, ownerOf, Placement, placementOf, routeChange } from "./placement";
 import { mustReach } from "./reachable";
 import { diskMoveText, moveDisk, moveIfAsked, moveVmOnce } from "./moves";
-import { configureFromStack, failuresOf, hasUnknown, hostRefOf, identified, ownInputs, same, settingsFor, withoutUnknowns, withUserErrors, definedOnly, ownedOrGone, mustOwn } from "./common";
+import { configureFromStack, failuresOf, hasUnknown, hostRefOf, identified, ownInputs, same, settingsFor, withoutUnknowns, withUserErrors, definedOnly, ownedOrGone, mustOwn, CallOptions } from "./common";
 
 /** Inputs after check (defaults filled in from the table). */
 export type DiskInputs = DiskSpec & {
@@ -160,9 +160,9 @@ export async function update(id: string, olds: DiskOutputs, news: DiskInputs): P
   });
 }
 
-async function deleteDisk(id: string, props: DiskOutputs): Promise<void> {
+async function deleteDisk(id: string, props: DiskOutputs, o: CallOptions = {}): Promise<void> {
   return withUserErrors(`deleting disk "${props.name}"`, async () => {
-    await onItsHost(props, 120_000, (client) => client.disk.delete({ name: props.name, id, owner: ownerOf(props), hostId: props.hostId }));
+    await onItsHost(props, o.timeoutMs ?? 120_000, (client) => client.disk.delete({ name: props.name, id, owner: ownerOf(props), hostId: props.hostId }));
   });
 }
 export { deleteDisk as delete };

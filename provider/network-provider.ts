@@ -9,7 +9,7 @@ import { clientFor, ConnectionSettings, HostRef } from "./connection";
 import { classify, inputsSchema, specFromHost, specOf, withDefaults } from "./fields";
 import { mustBeOnHost, onItsHost, ownerOf, Placement, placementOf, routeChange } from "./placement";
 import { mustReach } from "./reachable";
-import { configureFromStack, definedOnly, failuresOf, hasUnknown, hostRefOf, mustOwn, identified, ownedOrGone, ownInputs, same, settingsFor, withoutUnknowns, withUserErrors } from "./common";
+import { configureFromStack, definedOnly, failuresOf, hasUnknown, hostRefOf, mustOwn, identified, ownedOrGone, ownInputs, same, settingsFor, withoutUnknowns, withUserErrors, CallOptions } from "./common";
 
 /** Inputs after check (defaults filled in from the table). */
 export type NetworkInputs = NetworkSpec & {
@@ -158,9 +158,9 @@ export async function update(id: string, olds: NetworkOutputs, news: NetworkInpu
   });
 }
 
-async function deleteNetwork(id: string, props: NetworkOutputs): Promise<void> {
+async function deleteNetwork(id: string, props: NetworkOutputs, o: CallOptions = {}): Promise<void> {
   return withUserErrors(`deleting network "${props.name}"`, async () => {
-    await onItsHost(props, 120_000, (client) => client.network.delete({ name: props.name, id, owner: ownerOf(props), hostId: props.hostId }));
+    await onItsHost(props, o.timeoutMs ?? 120_000, (client) => client.network.delete({ name: props.name, id, owner: ownerOf(props), hostId: props.hostId }));
   });
 }
 export { deleteNetwork as delete };

@@ -30,6 +30,7 @@ import {
   definedOnly,
   mustOwn,
   ownedOrGone,
+  CallOptions,
 } from "./common";
 
 export { UNKNOWN } from "./common";
@@ -239,11 +240,6 @@ function noIpError(vm: VmInfo, timeoutSeconds: number): KvmError {
   );
 }
 
-/** What the Terraform face adds to a call: a signal that stops the waits (StopProvider). Pulumi passes none. */
-export interface CallOptions {
-  signal?: AbortSignal;
-}
-
 export async function create(inputs: VmInputs, o: CallOptions = {}): Promise<dynamic.CreateResult<VmOutputs>> {
   return withUserErrors(`creating VM "${inputs.name}"`, async () => {
     await mustUseOwnHost(inputs);
@@ -320,9 +316,9 @@ export async function update(id: string, olds: VmOutputs, news: VmInputs, o: Cal
   });
 }
 
-async function deleteVm(id: string, props: VmOutputs): Promise<void> {
+async function deleteVm(id: string, props: VmOutputs, o: CallOptions = {}): Promise<void> {
   return withUserErrors(`deleting VM "${props.name}"`, async () => {
-    await onItsHost(props, 180_000, (client) => client.vm.delete({ name: props.name, id, owner: ownerOf(props), hostId: props.hostId }));
+    await onItsHost(props, o.timeoutMs ?? 180_000, (client) => client.vm.delete({ name: props.name, id, owner: ownerOf(props), hostId: props.hostId }));
   });
 }
 export { deleteVm as delete };
