@@ -49,7 +49,7 @@ ${rows(r.schema, r.table)}
 
 ## Timeouts
 
-\`timeouts { ${(r.schema.timeouts ?? []).map((t) => `${t} = "10m"`).join(", ")} }\` (Go durations) bound create's and update's waits in place of \`timeout_seconds\`.
+\`timeouts { ${(r.schema.timeouts ?? []).map((t) => `${t} = "10m"`).join(", ")} }\` (Go durations): \`create\` and \`update\` bound the waits in place of \`timeout_seconds\`; \`delete\` bounds the delete on the host.
 `;
 }
 

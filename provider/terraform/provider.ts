@@ -147,7 +147,7 @@ export class KvmTerraformProvider {
         const what = `${!planned ? "deleting" : !prior ? "creating" : "updating"} ${req.typeName}${planned?.name ?? prior?.name ? ` "${String(planned?.name ?? prior?.name)}"` : ""}`;
         try {
           if (!planned) {
-            await tf.destroy(req.typeName, prior ?? {}, req.plannedPrivate, this.settings);
+            await tf.destroy(req.typeName, prior ?? {}, req.plannedPrivate, this.settings, prior ? timeoutOf(prior, "delete") : undefined);
             return { newState: dv(null), diagnostics: [] };
           }
           const timeout = timeoutOf(planned, prior ? "update" : "create");

@@ -28,7 +28,7 @@ interface Module {
   create(inputs: never, o?: { signal?: AbortSignal }): Promise<dynamic.CreateResult>;
   read(id: string, props: never): Promise<dynamic.ReadResult>;
   update(id: string, olds: never, news: never, o?: { signal?: AbortSignal }): Promise<dynamic.UpdateResult>;
-  delete(id: string, props: never): Promise<void>;
+  delete(id: string, props: never, o?: { timeoutMs?: number }): Promise<void>;
 }
 
 /** Loaded on first use: a `terraform validate` never pays for the SDK. */
@@ -117,10 +117,10 @@ export async function update(typeName: string, s: TfSchema, prior: Obj, planned:
   return { state: stateOf(s, planned, id, outs), private: privateOf(outs) };
 }
 
-export async function destroy(typeName: string, prior: Obj, priv: Buffer, connection: ConnectionSettings): Promise<void> {
+export async function destroy(typeName: string, prior: Obj, priv: Buffer, connection: ConnectionSettings, timeoutMs?: number): Promise<void> {
   const m = await MODULES[typeName]!.load();
   const props = { ...(outputsOf(priv) ?? {}), connection };
-  await m.delete(String(prior.id), props as never);
+  await m.delete(String(prior.id), props as never, { timeoutMs });
 }
 
 /**
