@@ -114,7 +114,7 @@ test("the README's own-project commands, verbatim: pack, install into an empty p
   writeFileSync(path.join(project, "index.ts"), readmeBlock("program"));
   // Installed as a user gets it: a real copy with its commands, types and compiled code.
   const installed = JSON.parse(readFileSync(path.join(project, "node_modules", "pulumi-kvm", "package.json"), "utf8")) as { bin: Record<string, string> };
-  expect(Object.keys(installed.bin).sort()).toEqual(["hostd", "pulumi-inline"]);
+  expect(Object.keys(installed.bin).sort()).toEqual(["hostd", "pulumi-inline", "terraform-provider-kvm"]);
   expect(readFileSync(path.join(project, "node_modules", "pulumi-kvm", "dist", "provider", "index.d.ts"), "utf8")).toMatch(/Vm/);
 
   const run = readmeBlock("run").trim().split("\n");
