@@ -114,6 +114,57 @@ export class HostClient {
     return result.data as ResultOf<M>;
   }
 
+  /**
+   * Opens a streaming method (`migration.attach`): sends the request on a
+   * connection of its own and, once hostd answers `{attached: true}`, hands
+   * back that connection as a raw byte stream (what arrived after the reply
+   * line is put back in front of it). A refusal is thrown as its KvmError.
+   */
+  async openStream<M extends AnyMethod>(method: M, params: ParamsIn<M>, opts: CallOptions = {}): Promise<Duplex> {
+    const parsed = method.params.safeParse(params);
+    if (!parsed.success) throw new KvmError("invalid_params", `${method.name}: ${z.prettifyError(parsed.error)}`, { issues: parsed.error.issues });
+    const id = `s-${randomBytes(6).toString("hex")}`;
+    const timeoutMs = opts.timeoutMs ?? this.defaults.timeoutMs;
+    const stream = await this.transport.openStream();
+    const line = await new Promise<string>((resolve, reject) => {
+      let buf = Buffer.alloc(0);
+      const timer = setTimeout(() => fail(new KvmError("transport_timeout", `${method.name} on ${this.transport.target} did not answer within ${Math.round(timeoutMs / 1000)} s.`)), timeoutMs);
+      const fail = (e: Error) => {
+        clearTimeout(timer);
+        stream.off("data", onData);
+        stream.destroy();
+        reject(e);
+      };
+      const onData = (d: Buffer) => {
+        buf = Buffer.concat([buf, d]);
+        const nl = buf.indexOf(0x0a);
+        if (nl < 0) return;
+        clearTimeout(timer);
+        stream.off("data", onData);
+        stream.off("close", onClose);
+        stream.pause();
+        const rest = buf.subarray(nl + 1);
+        if (rest.length > 0) stream.unshift(rest);
+        resolve(buf.subarray(0, nl).toString("utf8"));
+      };
+      const onClose = () => fail(new KvmError("transport_disconnected", `${this.transport.target} closed the connection before answering ${method.name}.`));
+      stream.on("data", onData);
+      stream.once("close", onClose);
+      stream.write(JSON.stringify({ id, method: method.name, params: parsed.data }) + "\n");
+    });
+    const env = ResponseEnvelope.safeParse(JSON.parse(line));
+    if (!env.success) {
+      stream.destroy();
+      throw new KvmError("protocol_mismatch", `${this.transport.target} sent a reply to ${method.name} that is not a protocol response.`);
+    }
+    if ("error" in env.data) {
+      stream.destroy();
+      const e = env.data.error;
+      throw new KvmError(e.code, e.message, e.details, env.data.id ?? id);
+    }
+    return stream;
+  }
+
   /** `host.hello`, cached per client; checks the protocol version. */
   async helloOnce(): Promise<HostHello> {
     this.hello ??= this.call(hostHello, { client: "pulumi-kvm" }).then((h) => {

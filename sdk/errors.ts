@@ -35,6 +35,8 @@ export const DomainErrorCodes = [
   "qemu_failed",
   /** An operation on the host did not finish in time. */
   "timeout",
+  /** A move between hosts failed or was aborted; the message says where the VM runs now. */
+  "migration_failed",
   /** An image could not be downloaded (unreachable URL, HTTP error, stalled transfer). */
   "download_failed",
   /** A downloaded image does not have the sha256 the spec names. */

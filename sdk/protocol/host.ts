@@ -32,6 +32,8 @@ export const Capability = z.enum([
   "owners",
   /** `host.hello` reports `capacity`; one VM larger than the host is refused with `over_capacity` unless it allows overcommit. */
   "host.capacity",
+  /** `migration.*`: VMs (and detached Disks) move to and from this host, live or offline (sdk/migrate.ts). */
+  "migration",
 ]);
 export type Capability = z.infer<typeof Capability>;
 

@@ -9,6 +9,7 @@ export * from "./vm";
 export * from "./disk";
 export * from "./network";
 export * from "./events";
+export * from "./migration";
 
 import { hostHello } from "./host";
 import { hostEvents } from "./events";
@@ -16,6 +17,7 @@ import { AnyMethod } from "./method";
 import { vmConsole, vmCreate, vmDelete, vmGet, vmList, vmSerialLog, vmStart, vmStop, vmUpdate } from "./vm";
 import { diskCreate, diskDelete, diskGet, diskList, diskUpdate, imageList, imagePrune } from "./disk";
 import { networkCreate, networkDelete, networkGet, networkList, networkUpdate } from "./network";
+import { MIGRATION_METHODS } from "./migration";
 
 /** Every method hostd serves, by wire name. */
 export const Methods: ReadonlyMap<string, AnyMethod> = new Map(
@@ -43,6 +45,7 @@ export const Methods: ReadonlyMap<string, AnyMethod> = new Map(
     networkList,
     networkUpdate,
     networkDelete,
+    ...MIGRATION_METHODS,
   ].map((m) => [m.name, m]),
 );
 export * from "./fields";

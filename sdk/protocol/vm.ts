@@ -318,6 +318,28 @@ export const ExitReason = z.enum([
 ]);
 export type ExitReason = z.infer<typeof ExitReason>;
 
+/** Who this host is in a move. */
+export const MigrationRole = z.enum(["source", "destination"]);
+
+/**
+ * A side's durable phase, written before each step.
+ * - source: `sending` (streams attached, disks and RAM being copied; the guest runs here) →
+ *   `switched-over` (live: QEMU here is paused for good and the destination has it all) → row gone.
+ * - destination: `incoming` (the twin exists here and waits for the streams; its guest never ran
+ *   here) → row kept as the VM's own, mark cleared, on `migration.finish`.
+ */
+export const MigrationPhase = z.enum(["sending", "switched-over", "incoming"]);
+export type MigrationPhase = z.infer<typeof MigrationPhase>;
+
+export const MigrationMark = z.strictObject({
+  role: MigrationRole,
+  phase: MigrationPhase,
+  mode: z.enum(["live", "offline"]),
+  peerHostId: HostId,
+  since: Timestamp,
+});
+export type MigrationMark = z.infer<typeof MigrationMark>;
+
 export const VmInfo = z.strictObject({
   /** hostd's id for this VM; stable for the VM's life, new if it is recreated. */
   id: z.uuid(),
@@ -336,6 +358,8 @@ export const VmInfo = z.strictObject({
    * The next update of the VM puts the spec back (restarting it when it runs). Absent from older hostds.
    */
   drift: z.array(z.strictObject({ field: z.string(), detail: z.string() })).optional(),
+  /** A move between hosts under way on this host (sdk/migrate.ts); absent or null when none. */
+  migration: MigrationMark.nullable().optional(),
   /** What QEMU really has, read over QMP; null when not running. */
   actual: z
     .strictObject({
