@@ -249,6 +249,16 @@ async function startLocked(o: HostdOptions, log: Logger, stateDir: string, hostI
   server.handle(P.networkUpdate, (u) => networks.update(u));
   server.handle(P.networkDelete, (p) => networks.delete(onThisHost("Network", p)));
 
+  // Moves between hosts (sdk/migrate.ts drives the steps on both hosts; docs/architecture.md).
+  server.handle(P.migrationDescribe, (p) => vms.describeForMove(p.name));
+  server.handle(P.migrationBegin, (p) => vms.beginMove(p));
+  server.handle(P.migrationIncoming, (p, ctx) => vms.receiveMove(p, ctx.peer));
+  server.handleStream(P.migrationAttach, (p) => vms.openMoveStream(p.name, p.stream));
+  server.handle(P.migrationSend, (p) => vms.sendMove(p));
+  server.handle(P.migrationFinish, (p) => vms.finishMove(p));
+  server.handle(P.migrationRelease, (p) => vms.releaseMove(p));
+  server.handle(P.migrationAbort, (p) => vms.abortMove(p));
+
   await server.listen(o.socketPath);
   chmodSync(o.socketPath, 0o660);
   if (o.socketGroup !== undefined) chownSync(o.socketPath, process.getuid?.() ?? 0, o.socketGroup);

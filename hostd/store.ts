@@ -3,6 +3,7 @@
  * no native addon to build). The database records what hostd was asked for
  * and what it last saw; the live state is always re-read from /proc and QMP.
  */
+import type { MigrationMark } from "../sdk/protocol";
 import { chmodSync, closeSync, openSync } from "node:fs";
 import { KvmError } from "../sdk/errors";
 import { DatabaseSync } from "node:sqlite";
@@ -124,6 +125,8 @@ export interface VmDevices {
   hostFiles?: VmHostFiles;
   /** sha256 of the cloud-init seed hostd last built: a seed changed or removed outside hostd is drift (vm.get reports it). */
   seedSha256?: string;
+  /** A move between hosts under way on this host: this side's role and durable phase (hostd reconciles it at start). */
+  migration?: MigrationMark;
 }
 
 export type VmHostFiles = Partial<Record<"kernel" | "initrd" | "cdrom", HostFile>>;

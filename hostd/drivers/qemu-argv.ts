@@ -103,6 +103,8 @@ export interface QemuVmConfig {
   nics: QemuNic[];
   guestAgent: boolean;
   paths: QemuPaths;
+  /** Started to receive the VM from another host (live migration): it waits, paused, for the stream (`migrate-incoming`). */
+  incoming?: boolean;
 }
 
 /** QEMU option values use ',' as separator; a literal comma is written ',,'. */
@@ -190,6 +192,8 @@ export function buildQemuArgv(c: QemuVmConfig): string[] {
     // scheduler/affinity games. (hostd detaches QEMU itself: -daemonize forks, which this forbids.)
     "-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny",
     "-msg", "timestamp=on",
+    // -S: the received guest runs only when hostd says so (migration.finish), after the switchover.
+    ...(c.incoming ? ["-incoming", "defer", "-S"] : []),
   ];
   if (c.firmware.type === "uefi") {
     argv.push(

@@ -175,6 +175,17 @@ export class QemuImg {
   }
 
   /**
+   * Points a qcow2 overlay at another copy of the same base, without reading
+   * either (`-u`): a disk moved to another host reads through that host's
+   * cached copy of the base, checked by sha256 before.
+   */
+  async rebaseUnsafe(path: string, opts: { backingFile: string; backingFormat: string }): Promise<void> {
+    const abs = resolve(path);
+    if (!isAbsolute(opts.backingFile)) throw new QemuImgError("invalid", `The backing file must be an absolute path, got "${opts.backingFile}".`, abs);
+    await this.exec("rebase", abs, ["rebase", "-q", "-u", "-f", "qcow2", "-b", opts.backingFile, "-F", opts.backingFormat, "--", abs], 60_000);
+  }
+
+  /**
    * Copies `src` into a new standalone image at `dst` (no backing file), e.g.
    * a full clone of a cached base. Large images take a while: the default
    * timeout is an hour. A failed copy leaves no `dst` behind.
@@ -222,8 +233,8 @@ export class QemuImg {
   }
 }
 
-type Op = "read" | "create" | "convert" | "resize";
-const verb: Record<Op, string> = { read: "read", create: "create", convert: "copy", resize: "resize" };
+type Op = "read" | "create" | "convert" | "resize" | "rebase";
+const verb: Record<Op, string> = { read: "read", create: "create", convert: "copy", resize: "resize", rebase: "rebase" };
 
 /** Turns a failed qemu-img run into a typed error with a sentence a user can act on. */
 function classify(op: Op, path: string, e: unknown): QemuImgError {

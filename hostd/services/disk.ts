@@ -14,7 +14,7 @@ import { QemuImg, QemuImgError, readImageHeader, readImageHeaderOf } from "../dr
 import { Caller, HostPaths, OpenHostFile } from "../host-paths";
 import { Logger } from "../log";
 import { KeyedMutex } from "../mutex";
-import { withRevert } from "../revert";
+import { Reverter, withRevert } from "../revert";
 import { DiskRecord, Store } from "../store";
 import { checkDeletable, retryOfOwnCreate } from "./ownership";
 
@@ -194,6 +194,79 @@ export class DiskService {
       }
     }
     if (size !== undefined && size > virtualSize) await this.d.qemuImg.resize(rec.path, size, { format: spec.format });
+  }
+
+  // ---- moves between hosts (the VM service's migration steps call these) ----
+
+  /** The disk as a move needs it: how it travels (`top`: only the overlay, the destination fetches the base by sha256; `full`: every block), or why it cannot. */
+  async forMove(name: string): Promise<{ rec: Rec; info: DiskInfo; sync: "top" | "full"; refusal: string | null }> {
+    const rec = this.mustGet(name);
+    const info = await this.info(rec);
+    const src = rec.spec.source;
+    if (info.problem) return { rec, info, sync: "full", refusal: `disk "${name}": ${info.problem}` };
+    if (src.kind === "hostPath" && src.clone) {
+      // Its base is a file of this host that the destination does not have (and hostd may not read it for anyone there).
+      return { rec, info, sync: "top", refusal: `disk "${name}" is a clone of the host file ${src.path}, which the other host does not have: copy it there, or make the disk with clone: false` };
+    }
+    return { rec, info, sync: src.kind === "url" && src.clone ? "top" : "full", refusal: null };
+  }
+
+  /**
+   * A move's destination: the disk's twin under the same id and name, ready
+   * to be written by the source's mirror (live) or by its file copy
+   * (offline). A `top` disk gets an empty overlay on this host's own cached
+   * copy of the base (downloaded here by the source's URL and checked by
+   * sha256); a `full` one an empty image of the same size. Undone on `r`.
+   */
+  async receive(d: { id: string; name: string; spec: DiskSpec; owner: string | null; format: "qcow2" | "raw"; virtualSizeBytes: number; sync: "top" | "full"; createdAt: string }, r: Reverter): Promise<Rec> {
+    return this.locks.run(d.name, async () => {
+      const existing = this.record(d.name);
+      if (existing?.id === d.id) return existing;
+      if (existing) throw errors.conflict(`This host already has a disk named "${d.name}" (id ${existing.id}): the moving disk ${d.id} cannot take its name. Rename or delete that one first.`, { disk: d.name });
+      const rec: Rec = { id: d.id, name: d.name, spec: d.spec, path: path.join(this.dir(), `${d.id}.${d.format}`), format: d.format, backingSha256: null, owner: d.owner, createdAt: d.createdAt, updatedAt: new Date().toISOString() };
+      this.d.store.insertDisk(rec);
+      r.add("delete the received disk's row", () => this.d.store.deleteDisk(rec.id));
+      r.add("remove the received disk's file", () => rmSync(rec.path, { force: true }));
+      await mapDriverErrors(d.name, async () => {
+        const src = d.spec.source;
+        if (d.sync === "top" && src.kind === "url") {
+          const img = await this.d.images.ensure(src.url, src.sha256);
+          await this.d.qemuImg.createOverlay(rec.path, { backingFile: img.path, backingFormat: img.format, sizeBytes: d.virtualSizeBytes });
+          rec.backingSha256 = img.sha256 ?? null;
+          this.d.store.saveDisk(rec);
+        } else {
+          await this.d.qemuImg.create(rec.path, { format: d.format, sizeBytes: d.virtualSizeBytes });
+        }
+      });
+      this.d.log.event("disk.received", rec.name, { id: rec.id, sync: d.sync });
+      return rec;
+    });
+  }
+
+  /** An offline copy landed in the received disk's file: an overlay reads through this host's base again. */
+  async finishReceive(name: string): Promise<void> {
+    const rec = this.mustGet(name);
+    const src = rec.spec.source;
+    if (rec.backingSha256 && src.kind === "url") {
+      const img = await this.d.images.ensure(src.url, src.sha256);
+      await mapDriverErrors(name, () => this.d.qemuImg.rebaseUnsafe(rec.path, { backingFile: img.path, backingFormat: img.format }));
+    }
+    // The copy is an image hostd can read, of the size it was.
+    await mapDriverErrors(name, () => this.d.qemuImg.info(rec.path, { format: rec.format }));
+  }
+
+  /** The file an offline copy of a received disk writes (the disk's own: nothing runs it yet). */
+  fileOf(name: string): string {
+    return this.mustGet(name).path;
+  }
+
+  /** The source after a move: the disk lives on the other host now; its file and row go (the VM that used it is gone from here already). */
+  releaseMoved(name: string, id: string): void {
+    const rec = this.record(name);
+    if (!rec || rec.id !== id) return;
+    rmSync(rec.path, { force: true });
+    this.d.store.deleteDisk(rec.id);
+    this.d.log.event("disk.moved-away", rec.name, { id: rec.id });
   }
 
   async get(name: string): Promise<DiskInfo> {

@@ -59,6 +59,15 @@ export class VmFiles {
     };
   }
 
+  /**
+   * The unix sockets of a move (vm-migration.ts): `ram` QEMU's migration stream, `nbd` the
+   * destination's NBD server, `disk<i>` the source's end of disk i's mirror. All in the VM's
+   * directory, none longer than qmp-ops.sock (the socket length check counts on it).
+   */
+  migrationSocket(id: string, which: "ram" | "nbd" | { disk: number }): string {
+    return path.join(this.dir(id), typeof which === "string" ? `mig-${which}.sock` : `mig-d${which.disk}.sock`);
+  }
+
   seedPath(id: string): string {
     return path.join(this.dir(id), "seed.iso");
   }

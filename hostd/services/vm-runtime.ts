@@ -63,6 +63,11 @@ export class VmRuntime {
   guest?: GuestSnapshot;
   private readonly agent: GuestAgent;
   private agentPoll = { next: 0, busy: false };
+  /**
+   * A move between hosts this hostd is running for the VM (its durable mark is in the row):
+   * `abort` stops a `migration.send` under way; `files` are the offline copies being written here.
+   */
+  move?: { abort: AbortController; files: Map<string, Promise<void>> };
   /** When hostd restarted this VM lately (ms), to back off and give up. */
   private restarts: number[] = [];
 

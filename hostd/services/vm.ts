@@ -14,10 +14,11 @@
  * parallel. Multi-step changes undo themselves on failure.
  */
 import { randomUUID } from "node:crypto";
-import { existsSync, rmSync, statSync } from "node:fs";
+import { createReadStream, createWriteStream, existsSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { Duplex, PassThrough, Writable } from "node:stream";
 import * as net from "node:net";
 import { errors, KvmError } from "../../sdk/errors";
-import { isNetworkNic, VM_LIMITS, type HostCapacity, type VmCreate, type VmDisk, type VmInfo, type VmSpec, type VmState, type VmUpdate } from "../../sdk/protocol";
+import { isNetworkNic, VM_LIMITS, type DiskInfo, type HostCapacity, type MigrationDescription, type MigrationMark, type MigrationSent, type MigrationStream, type MigrationIncoming, type VmCreate, type VmDisk, type VmInfo, type VmSpec, type VmState, type VmUpdate } from "../../sdk/protocol";
 import { AcceleratorChoice } from "../drivers/accel";
 import { qemuCgroupName, QemuCgroup, type VmCgroup } from "../drivers/cgroup";
 import { isOurQemu, waitGone } from "../drivers/process";
@@ -41,6 +42,9 @@ import { VmFiles } from "./vm-files";
 import { VmNics } from "./vm-nics";
 import { QemuProcess } from "./vm-process";
 import { VmRegistry, VmRuntime } from "./vm-runtime";
+import { connectToQemu, finishIncoming, listenForQemu, MirrorDisk, prepareIncoming, resumeAfterMove, send } from "./vm-migration";
+
+const MiB = 1024 * 1024;
 
 type Rec = VmRecord<VmSpec>;
 
@@ -133,6 +137,7 @@ export class VmService {
         this.recordExit(rec);
       }
     }
+    await this.reconcileMoves();
     this.poller = setInterval(() => void this.poll(), POLL_MS);
     this.poller.unref();
   }
@@ -366,6 +371,343 @@ export class VmService {
     return sock;
   }
 
+  // ---- moves between hosts ----------------------------------------------------
+  // sdk/migrate.ts drives a move step by step on both hosts; these are this host's
+  // steps. The QMP sequences are vm-migration.ts's; docs/architecture.md has the model.
+
+  /** What a move of the VM needs to know and carry (read-only). */
+  async describeForMove(name: string): Promise<MigrationDescription> {
+    const rec = this.mustGet(name);
+    const disks = await Promise.all(rec.spec.disks.map((d) => this.d.disks.forMove(d.disk)));
+    const running = this.isAlive(rec);
+    const refusals = disks.flatMap((d) => (d.refusal ? [d.refusal] : []));
+    const nvram = rec.spec.firmware === "uefi" && existsSync(this.files.nvramPath(rec.id)) ? readFileSync(this.files.nvramPath(rec.id)).toString("base64") : null;
+    return {
+      vm: {
+        id: rec.id,
+        name: rec.name,
+        spec: rec.spec,
+        owner: rec.owner,
+        createdAt: rec.createdAt,
+        placement: { nics: rec.devices.nics ?? [], nextNicIndex: rec.devices.nextNicIndex ?? 0, diskSlots: rec.devices.diskSlots ?? {} },
+        running,
+        memoryBytes: rec.spec.memoryMiB * MiB,
+      },
+      disks: disks.map(({ rec: d, info, sync }) => ({
+        id: d.id,
+        name: d.name,
+        spec: d.spec,
+        owner: d.owner,
+        format: d.format,
+        virtualSizeBytes: info.virtualSizeBytes ?? 0,
+        actualSizeBytes: info.actualSizeBytes ?? 0,
+        baseSha256: d.backingSha256,
+        sync,
+        createdAt: d.createdAt,
+      })),
+      nvram,
+      accelerator: running ? rec.accelerator : null,
+      moveRefusal: refusals.length > 0 ? refusals.join("; ") : null,
+      liveRefusal: running ? await this.liveRefusal(rec) : null,
+      migration: rec.devices.migration ?? null,
+    };
+  }
+
+  /**
+   * A live move needs the destination's QEMU to be started as this one was, device for device.
+   * CPUs and memory hot-added since the start are not in the command line hostd would give it,
+   * so such a VM must restart once (or stop, and move offline) first.
+   */
+  private async liveRefusal(rec: Rec): Promise<string | null> {
+    const rt = this.vms.of(rec);
+    if (!rt.attached) return `hostd has no QMP connection to VM "${rec.name}" yet; retry in a moment`;
+    const mon = rt.qmp();
+    const [dimms, cpus] = await Promise.all([
+      mon.execute("query-memory-devices") as Promise<unknown[]>,
+      mon.execute("query-hotpluggable-cpus") as Promise<{ "qom-path"?: string }[]>,
+    ]);
+    const plugged = cpus.filter((c) => c["qom-path"]?.startsWith("/machine/peripheral")).length;
+    if (dimms.length > 0 || plugged > 0 || rec.devices.spentCpuSlots?.pid === rec.pid) {
+      return `VM "${rec.name}" has CPUs or memory hot-added since it started (${plugged} CPUs, ${dimms.length} memory blocks); the other host's QEMU cannot be started the same way: restart it once (its spec keeps the sizes), or stop it to move it offline`;
+    }
+    return null;
+  }
+
+  /** The source marks the VM as moving: from now on its streams may be attached, and a restart of hostd knows. */
+  async beginMove(p: { name: string; id: string; toHostId: string; mode: "live" | "offline" }): Promise<{ mark: MigrationMark }> {
+    return this.vms.serialize(p.name, async () => {
+      const rec = this.mustGet(p.name);
+      if (rec.id !== p.id) throw errors.conflict(`VM "${p.name}" here has id ${rec.id}, not ${p.id}: it is another VM; nothing moves.`);
+      const cur = rec.devices.migration;
+      if (cur && !(cur.role === "source" && cur.peerHostId === p.toHostId && cur.phase === "sending")) {
+        throw errors.invalidState(`VM "${p.name}" is already in a move (${cur.role}, ${cur.phase}, other host ${cur.peerHostId}); abort it first (migration.abort) or let it finish.`);
+      }
+      if ((p.mode === "live") !== this.isAlive(rec)) throw errors.invalidState(`VM "${p.name}" is ${this.isAlive(rec) ? "running" : "not running"}: it moves ${this.isAlive(rec) ? "live" : "offline"}, not ${p.mode}.`);
+      const mark: MigrationMark = { role: "source", phase: "sending", mode: p.mode, peerHostId: p.toHostId, since: new Date().toISOString() };
+      this.setMark(rec, mark);
+      this.vms.of(rec).move ??= { abort: new AbortController(), files: new Map() };
+      return { mark };
+    });
+  }
+
+  /**
+   * The destination makes the VM's twin: its disks (empty, to be written by the source), its row
+   * (same id, owner, MACs, device places), its NVRAM and — live — a paused QEMU waiting for the
+   * streams. Host files (kernel, initrd, cdrom) are checked here as the caller, as for a create.
+   */
+  async receiveMove(p: MigrationIncoming, caller?: Caller): Promise<{ vm: VmInfo; disks: DiskInfo[] }> {
+    const desc = p.description;
+    const v = desc.vm;
+    return this.vms.serialize(v.name, async () => {
+      const existing = this.d.store.getVmByName<VmSpec>(v.name);
+      if (existing) {
+        if (existing.id === v.id && existing.devices.migration?.role === "destination") return { vm: await this.info(existing), disks: await Promise.all(desc.disks.map((d) => this.d.disks.get(d.name))) };
+        throw errors.conflict(`This host already has a VM named "${v.name}" (id ${existing.id}): the moving VM ${v.id} cannot take its name.`, { vm: v.name });
+      }
+      if (desc.moveRefusal) throw errors.invalidState(`VM "${v.name}" cannot move: ${desc.moveRefusal}.`);
+      return withRevert(this.d.log, "migration.incoming", async (r) => {
+        for (const d of desc.disks) await this.d.disks.receive(d, r);
+        const now = new Date().toISOString();
+        const mark: MigrationMark = { role: "destination", phase: "incoming", mode: p.mode, peerHostId: p.fromHostId, since: now };
+        const rec: Rec = {
+          id: v.id,
+          name: v.name,
+          spec: v.spec,
+          pid: null,
+          accelerator: null,
+          stopRequested: false,
+          lastExit: null,
+          devices: { nics: v.placement.nics, nextNicIndex: v.placement.nextNicIndex, diskSlots: v.placement.diskSlots, migration: mark },
+          uid: null,
+          owner: v.owner,
+          createdAt: v.createdAt,
+          updatedAt: now,
+        };
+        await this.d.networks.guard(async () => {
+          rec.devices = { ...rec.devices, hostFiles: this.checkResources(v.spec, caller) };
+          checkCapacity(v.spec, this.d.capacity);
+          rec.uid = this.allocateUid();
+          this.d.store.insertVm(rec);
+        });
+        r.add("delete the received VM's row", () => {
+          this.d.store.deleteVm(rec.id);
+          this.vms.forget(rec.id);
+          this.nics.networksChanged(v.spec);
+        });
+        this.nics.networksChanged(v.spec);
+        if (this.files.ensureDir(rec.id)) r.add("remove the received VM's directory", () => this.files.remove(rec.id));
+        if (desc.nvram !== null) writeFileSync(this.files.nvramPath(rec.id), Buffer.from(desc.nvram, "base64"), { mode: 0o600 });
+        const rt = this.vms.of(rec);
+        rt.move = { abort: new AbortController(), files: new Map() };
+        if (p.mode === "live") {
+          await this.startQemu(rec, r, { incoming: true });
+          await prepareIncoming(rt.qmp(), {
+            nbdSocket: this.files.migrationSocket(rec.id, "nbd"),
+            ramSocket: this.files.migrationSocket(rec.id, "ram"),
+            disks: this.mirrorDisks(rec),
+          });
+        }
+        this.d.log.event("vm.migrating", rec.name, { id: rec.id, role: "destination", mode: p.mode, phase: "incoming", peerHostId: p.fromHostId });
+        return { vm: await this.info(rec), disks: await Promise.all(desc.disks.map((d) => this.d.disks.get(d.name))) };
+      });
+    });
+  }
+
+  /** The disks of a live move, as QEMU names them (the same on both hosts: same disk ids). */
+  private mirrorDisks(rec: Rec): MirrorDisk[] {
+    const cfg = qemuDisks(rec.spec, this.resolveDisks(rec.spec), assignDiskSlots(rec.spec.disks, rec.devices));
+    return rec.spec.disks.map((d, i) => {
+      const disk = this.d.disks.record(d.disk)!;
+      const src = disk.spec.source;
+      return {
+        name: d.disk,
+        node: cfg[i]!.node,
+        exportName: disk.id,
+        socket: this.files.migrationSocket(rec.id, { disk: i }),
+        sync: src.kind === "url" && src.clone ? "top" : "full",
+      };
+    });
+  }
+
+  /** One stream of a move, on this host's side (the server pipes the connection to it). */
+  async openMoveStream(name: string, stream: MigrationStream): Promise<Duplex> {
+    const rec = this.mustGet(name);
+    const mark = rec.devices.migration;
+    if (!mark) throw errors.invalidState(`VM "${name}" is not moving: begin the move first (migration.begin on the source, migration.incoming on the destination).`);
+    const rt = this.vms.of(rec);
+    const move = (rt.move ??= { abort: new AbortController(), files: new Map() });
+    const diskIndex = stream.kind === "ram" ? -1 : rec.spec.disks.findIndex((d) => d.disk === stream.disk);
+    if (stream.kind !== "ram" && diskIndex < 0) throw errors.notFound("Disk of the moving VM", stream.disk);
+    if ((stream.kind === "file") !== (mark.mode === "offline")) throw errors.invalidState(`VM "${name}" moves ${mark.mode}: a ${stream.kind} stream is not part of it.`);
+    if (mark.role === "source") {
+      if (stream.kind === "file") {
+        if (this.isAlive(rec)) throw errors.invalidState(`VM "${name}" runs: its disk files cannot be copied as they are.`);
+        return Duplex.from({ readable: createReadStream(this.d.disks.fileOf(stream.disk)), writable: new Writable({ write: (_c, _e, cb) => cb() }) });
+      }
+      const socket = this.files.migrationSocket(rec.id, stream.kind === "ram" ? "ram" : { disk: diskIndex });
+      const as = this.runAs(rec);
+      const l = listenForQemu(socket, as && { uid: as.uid, gid: as.gid }, () => undefined);
+      await l.ready;
+      return l.stream;
+    }
+    if (stream.kind === "file") {
+      // The received disk's own file, written as it arrives; finish waits for the end of it.
+      const out = createWriteStream(this.d.disks.fileOf(stream.disk));
+      const readable = new PassThrough();
+      const written = new Promise<void>((resolve, reject) => {
+        out.on("finish", () => {
+          readable.end();
+          resolve();
+        });
+        out.on("error", reject);
+      });
+      written.catch(() => undefined);
+      move.files.set(stream.disk, written);
+      return Duplex.from({ writable: out, readable });
+    }
+    return connectToQemu(this.files.migrationSocket(rec.id, stream.kind === "ram" ? "ram" : "nbd"), `The ${stream.kind} stream of VM "${name}"`);
+  }
+
+  /** The source copies the running VM's disks and RAM to the destination through the attached streams, and switches over. */
+  async sendMove(p: { name: string; toHostId: string; bandwidthMiBps: number; downtimeLimitMs: number; timeoutSeconds: number }): Promise<MigrationSent> {
+    const rec = this.mustGet(p.name);
+    const mark = rec.devices.migration;
+    if (mark?.role !== "source" || mark.peerHostId !== p.toHostId || mark.mode !== "live") throw errors.invalidState(`VM "${p.name}" is not moving live to host ${p.toHostId}: begin the move first (migration.begin).`);
+    if (mark.phase === "switched-over") throw errors.invalidState(`VM "${p.name}" has switched over to host ${p.toHostId} already: finish it there (migration.finish), then release it here.`);
+    const rt = this.vms.of(rec);
+    const move = (rt.move ??= { abort: new AbortController(), files: new Map() });
+    if (move.abort.signal.aborted) move.abort = new AbortController();
+    const res = await send(rt.qmp(), {
+      disks: this.mirrorDisks(rec),
+      ramSocket: this.files.migrationSocket(rec.id, "ram"),
+      bandwidthMiBps: p.bandwidthMiBps,
+      downtimeLimitMs: p.downtimeLimitMs,
+      deadline: Date.now() + p.timeoutSeconds * 1000,
+      signal: move.abort.signal,
+      onPhase: (phase) => {
+        if (phase !== "switched-over") return;
+        this.setMark(rec, { ...mark, phase });
+      },
+    });
+    this.d.log.event("vm.migrating", rec.name, { id: rec.id, role: "source", mode: "live", phase: "switched-over", peerHostId: p.toHostId });
+    return res;
+  }
+
+  /** The destination runs the received VM (live: after the source switched over) or keeps it stopped (offline). */
+  async finishMove(p: { name: string; running: boolean }): Promise<{ vm: VmInfo; pauseMs: number | null }> {
+    return this.vms.serialize(p.name, async () => {
+      const rec = this.mustGet(p.name);
+      const mark = rec.devices.migration;
+      if (mark?.role !== "destination") {
+        if (!mark) return { vm: await this.info(rec), pauseMs: null };
+        throw errors.invalidState(`VM "${p.name}" is the source of a move here, not its destination.`);
+      }
+      const rt = this.vms.of(rec);
+      let pauseMs: number | null = null;
+      if (mark.mode === "live") {
+        pauseMs = await finishIncoming(rt.qmp(), { hadDisks: rec.spec.disks.length > 0, run: p.running, timeoutMs: 60_000 });
+      } else {
+        for (const d of rec.spec.disks) {
+          const written = rt.move?.files.get(d.disk);
+          if (!written) throw errors.invalidState(`Disk "${d.disk}" of VM "${p.name}" was never copied here: attach its file stream first.`);
+          await written;
+          await this.d.disks.finishReceive(d.disk);
+        }
+      }
+      rt.move = undefined;
+      this.setMark(rec, undefined);
+      this.d.log.event("vm.migrated", rec.name, { id: rec.id, role: "destination", mode: mark.mode, peerHostId: mark.peerHostId });
+      return { vm: await this.info(rec), pauseMs };
+    });
+  }
+
+  /** The source after the destination took over: nothing of the VM stays here (QEMU, taps, disks, files, row). */
+  async releaseMove(p: { name: string; id: string; toHostId: string }): Promise<{ released: boolean }> {
+    return this.vms.serialize(p.name, async () => {
+      const rec = this.d.store.getVmByName<VmSpec>(p.name);
+      if (!rec || rec.id !== p.id) return { released: false };
+      const mark = rec.devices.migration;
+      if (mark?.role !== "source" || mark.peerHostId !== p.toHostId) throw errors.invalidState(`VM "${p.name}" is not moving to host ${p.toHostId} from here; nothing was released.`);
+      if (mark.mode === "live" && mark.phase !== "switched-over") throw errors.invalidState(`VM "${p.name}" has not switched over to host ${p.toHostId}; it still runs here, and nothing was released.`);
+      if (this.isAlive(rec)) await this.stopQemu(rec, { force: true, timeoutSeconds: 0 });
+      await this.deleteTaps(this.nics.qemuNics(rec));
+      for (const d of rec.spec.disks) {
+        const disk = this.d.disks.record(d.disk);
+        if (disk) this.d.disks.releaseMoved(d.disk, disk.id);
+      }
+      this.files.remove(rec.id);
+      this.d.store.deleteVm(rec.id);
+      this.vms.forget(rec.id);
+      this.nics.networksChanged(rec.spec);
+      this.d.log.event("vm.migrated", rec.name, { id: rec.id, role: "source", mode: mark.mode, peerHostId: p.toHostId });
+      return { released: true };
+    });
+  }
+
+  /**
+   * Undoes this host's part of a move. The source's VM runs on here (a paused one is resumed: the
+   * caller aborts the destination first, so no other copy runs); the destination's twin is removed.
+   */
+  async abortMove(p: { name: string; id: string; why: string }): Promise<{ aborted: boolean }> {
+    const rec0 = this.d.store.getVmByName<VmSpec>(p.name);
+    if (!rec0 || rec0.id !== p.id || !rec0.devices.migration) return { aborted: false };
+    // A send under way stops at its next step (it undoes its own QMP changes).
+    this.vms.of(rec0).move?.abort.abort(p.why);
+    return this.vms.serialize(p.name, async () => {
+      const rec = this.d.store.getVmByName<VmSpec>(p.name);
+      const mark = rec?.devices.migration;
+      if (!rec || rec.id !== p.id || !mark) return { aborted: false };
+      const rt = this.vms.of(rec);
+      if (mark.role === "destination") {
+        if (this.isAlive(rec)) await this.stopQemu(rec, { force: true, timeoutSeconds: 0 });
+        await this.deleteTaps(this.nics.qemuNics(rec));
+        for (const d of rec.spec.disks) {
+          const disk = this.d.disks.record(d.disk);
+          if (disk) this.d.disks.releaseMoved(d.disk, disk.id);
+        }
+        this.files.remove(rec.id);
+        this.d.store.deleteVm(rec.id);
+        this.vms.forget(rec.id);
+        this.nics.networksChanged(rec.spec);
+      } else {
+        if (this.isAlive(rec) && rt.attached) await resumeAfterMove(rt.qmp());
+        rt.move = undefined;
+        this.setMark(rec, undefined);
+      }
+      this.d.log.event("vm.migration-aborted", rec.name, { id: rec.id, role: mark.role, peerHostId: mark.peerHostId, why: p.why }, "warn");
+      return { aborted: true };
+    });
+  }
+
+  /**
+   * After a restart of hostd, a move this host was part of: a destination's twin whose guest never
+   * ran here goes (the source is authoritative until the switchover); a source whose move died
+   * with the old hostd (its relayed streams were hostd's) runs on. A source past the switchover
+   * stays paused: only the destination knows whether it runs there (the client's next move asks).
+   */
+  private async reconcileMoves(): Promise<void> {
+    for (const rec of this.d.store.listVms<VmSpec>()) {
+      const mark = rec.devices.migration;
+      if (!mark) continue;
+      const why = "hostd restarted during the move";
+      if (mark.role === "destination") {
+        this.d.log.warn("removing the twin of a VM whose move did not finish before hostd restarted", { vm: rec.name, from: mark.peerHostId });
+        await this.abortMove({ name: rec.name, id: rec.id, why }).catch((e: Error) => this.d.log.error("could not remove an unfinished incoming VM", { vm: rec.name, err: e.message }));
+      } else if (mark.phase === "sending") {
+        this.d.log.warn("a move of this VM was under way when hostd stopped; it runs on here", { vm: rec.name, to: mark.peerHostId });
+        await this.abortMove({ name: rec.name, id: rec.id, why }).catch((e: Error) => this.d.log.error("could not resume a VM after an unfinished move", { vm: rec.name, err: e.message }));
+      } else {
+        this.d.log.warn("VM switched over to another host before hostd restarted: kept paused here until the move is finished or aborted", { vm: rec.name, to: mark.peerHostId });
+      }
+    }
+  }
+
+  private setMark(rec: Rec, mark: MigrationMark | undefined): void {
+    rec.devices = { ...rec.devices, migration: mark };
+    if (!mark) delete rec.devices.migration;
+    this.d.store.saveVm(rec);
+  }
+
   // ---- QEMU lifecycle -------------------------------------------------------
 
   /**
@@ -373,7 +715,7 @@ export class VmService {
    * the launch and the QMP attach. Each step registers its undo on `r`, so a
    * start that fails part-way leaves no QEMU, tap, file or grant behind.
    */
-  private async startQemu(rec: Rec, r: Reverter): Promise<void> {
+  private async startQemu(rec: Rec, r: Reverter, o: { incoming?: boolean } = {}): Promise<void> {
     // A Disk whose file was deleted outside hostd stops the start before anything is made, saying so.
     for (const d of rec.spec.disks) {
       const disk = this.d.disks.record(d.disk);
@@ -391,7 +733,7 @@ export class VmService {
       // Changed outside hostd: the guest boots with the seed its spec says.
       await this.replaceSeed(rec, r);
     }
-    const cfg = this.qemuConfig(rec);
+    const cfg = { ...this.qemuConfig(rec), ...(o.incoming && { incoming: true }) };
     if (cfg.firmware.type === "uefi" && this.files.ensureNvram(rec.id)) r.add("remove the VM's NVRAM", () => rmSync(this.files.nvramPath(rec.id), { force: true }));
     const as = this.runAs(rec, r);
     if (as) {
@@ -525,7 +867,7 @@ export class VmService {
     if (cgroup instanceof QemuCgroup) cgroup.remove();
     rec.lastExit = { reason, at: new Date().toISOString(), detail };
     const level = CRASH_REASONS.has(reason) ? "warn" : "info";
-    const restartsInSeconds = CRASH_REASONS.has(reason) && rec.spec.running && rec.spec.restartPolicy === "on-crash" ? this.scheduleRestart(rt) : undefined;
+    const restartsInSeconds = CRASH_REASONS.has(reason) && rec.spec.running && rec.spec.restartPolicy === "on-crash" && !rec.devices.migration ? this.scheduleRestart(rt) : undefined;
     this.d.log.event("vm.exited", rec.name, { pid: rec.pid, reason, detail, ...(restartsInSeconds !== undefined && { restartsInSeconds }) }, level);
     rec.pid = null;
     rec.stopRequested = false;
@@ -613,6 +955,7 @@ export class VmService {
       qemuStatus,
       pid: rec.pid,
       accelerator: rec.accelerator,
+      migration: rec.devices.migration ?? null,
       actual,
       lastExit: rec.lastExit,
       ...this.nics.info(rec, running),
