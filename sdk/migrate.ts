@@ -1,19 +1,33 @@
 /**
- * PLACEHOLDER — the integrator replaces this file with the migrate helper's
- * `sdk/migrate.ts` (worktree wt-migrate), which owns this interface.
+ * Moving a VM to another host: the client's half of the relayed design
+ * (sdk/protocol/migration.ts; docs/architecture.md, "Moving between hosts").
  *
- * The provider (provider/moves.ts, vm-provider.ts, disk-provider.ts) codes
- * against these declarations only. Until the real module is merged every
- * function refuses with `unsupported` before anything is touched, so a
- * preview that would move something fails saying so instead of promising a
- * move this build cannot make.
- *
- * `planDiskMove` / `moveDisk` (a detached Disk whose host changes) are the
- * provider's request to the migrate helper: the same shape as the VM pair.
+ * The client holds a connection to each hostd; it asks each for its steps and
+ * pipes the byte streams between them (QEMU's RAM stream and one NBD
+ * connection per disk for a live move; each disk's file for an offline one),
+ * so the hosts never reach each other and no host opens a port. The order
+ * keeps one rule: until the destination runs the VM, the source is
+ * authoritative, and any failure before that point undoes the destination
+ * first, then resumes the source.
  */
+import type { Duplex } from "node:stream";
 import { HostClient } from "./client";
 import { KvmError } from "./errors";
-import type { DiskInfo, VmInfo } from "./protocol";
+import {
+  DiskInfo,
+  MigrationDescription,
+  migrationAbort,
+  migrationAttach,
+  migrationBegin,
+  migrationDescribe,
+  migrationFinish,
+  migrationIncoming,
+  MIGRATION_LIMITS,
+  migrationRelease,
+  migrationSend,
+  MigrationStream,
+  VmInfo,
+} from "./protocol";
 
 /** The SDK's client of one hostd. */
 export type HostdClient = HostClient;
@@ -29,7 +43,11 @@ export interface MigrationResult {
   fromHostId: string;
   toHostId: string;
   mode: "live" | "offline";
+  /** QEMU's own count of the switchover (live moves). */
   downtimeMs?: number;
+  /** What the guest saw at least: QEMU's downtime plus the destination's `cont` (live moves). */
+  pauseMs?: number;
+  totalMs: number;
   bytesSent: number;
   disksCopied: Array<{ name: string; bytes: number }>;
   /** The VM as the destination reports it. */
@@ -84,22 +102,197 @@ export interface DiskMoveResult {
   disk: DiskInfo;
 }
 
-function notInThisBuild(what: string): KvmError {
-  return new KvmError("unsupported", `${what}: live migration is not available in this build (placeholder sdk/migrate.ts): nothing was moved.`);
+interface Sides {
+  fromHostId: string;
+  toHostId: string;
 }
 
-export async function planMigration(_src: HostdClient, _dst: HostdClient, vm: string): Promise<MigrationPlan> {
-  throw notInThisBuild(`Moving VM "${vm}"`);
+/** Both hosts serve moves, are two hosts (by id), and can run each other's QEMU state. */
+/** Refuses before anything is asked of a hostd that does not know the migration methods. */
+async function bothServeMoves(src: HostdClient, dst: HostdClient, what: string): Promise<void> {
+  const [a, b] = await Promise.all([src.helloOnce(), dst.helloOnce()]);
+  for (const [h, side] of [[a, "source"], [b, "destination"]] as const) {
+    if (!h.capabilities.includes("migration")) throw new KvmError("unsupported", `${what}: hostd on the ${side} host ${h.hostId} (version ${h.hostdVersion}) does not serve moves between hosts; upgrade it.`);
+  }
 }
 
-export async function migrateVm(_src: HostdClient, _dst: HostdClient, o: MigrateOptions): Promise<MigrationResult> {
-  throw notInThisBuild(`Moving VM "${o.vm}"`);
+async function sidesOf(src: HostdClient, dst: HostdClient, what: string, live: boolean): Promise<Sides> {
+  await bothServeMoves(src, dst, what);
+  const [a, b] = await Promise.all([src.helloOnce(), dst.helloOnce()]);
+  if (a.hostId === b.hostId) throw new KvmError("invalid_params", `${what}: both routes reach the same host (id ${a.hostId}); there is nothing to move.`);
+  if (live) {
+    if (a.accelerator.kind !== b.accelerator.kind) {
+      throw new KvmError("unsupported", `${what}: host ${a.hostId} runs QEMU with ${a.accelerator.kind} and host ${b.hostId} with ${b.accelerator.kind}; a running guest cannot move between accelerators. Stop it to move it offline.`);
+    }
+    if (majorMinor(a.qemuVersion) !== majorMinor(b.qemuVersion)) {
+      throw new KvmError("unsupported", `${what}: host ${a.hostId} has QEMU ${a.qemuVersion} and host ${b.hostId} QEMU ${b.qemuVersion}; hostd moves running guests only between the same QEMU release (its machine type is not pinned across releases). Stop it to move it offline.`);
+    }
+  }
+  return { fromHostId: a.hostId, toHostId: b.hostId };
+}
+
+function majorMinor(v: string): string {
+  return v.split(".").slice(0, 2).join(".");
+}
+
+function refusedUnless(d: MigrationDescription, what: string): void {
+  if (d.moveRefusal) throw new KvmError("invalid_state", `${what}: ${d.moveRefusal}.`);
+  if (d.vm.running && d.liveRefusal) throw new KvmError("invalid_state", `${what}: ${d.liveRefusal}.`);
+}
+
+/** What moving `vm` would copy, or why it cannot move (nothing is changed on either host). */
+export async function planMigration(src: HostdClient, dst: HostdClient, vm: string): Promise<MigrationPlan> {
+  const what = `Moving VM "${vm}"`;
+  await bothServeMoves(src, dst, what);
+  const d = await src.call(migrationDescribe, { name: vm });
+  const sides = await sidesOf(src, dst, what, d.vm.running);
+  refusedUnless(d, what);
+  const disks = d.disks.map((x) => ({ name: x.name, bytes: x.actualSizeBytes, backing: x.sync === "top" ? ("base-on-destination" as const) : ("none" as const) }));
+  const memoryBytes = d.vm.running ? d.vm.memoryBytes : 0;
+  return { vmId: d.vm.id, ...sides, mode: d.vm.running ? "live" : "offline", disks, memoryBytes, totalBytes: memoryBytes + disks.reduce((s, x) => s + x.bytes, 0) };
+}
+
+/**
+ * Moves the VM (running: live, with its local disks mirrored; stopped:
+ * offline, its disk files copied) from `src` to `dst`. On success it runs
+ * (or stays stopped) on `dst` with the same id, name, MACs, NVRAM and seed,
+ * and nothing of it is left on `src`. On failure it runs on `src` as before
+ * and nothing of it is left on `dst`; the error says so.
+ */
+export async function migrateVm(src: HostdClient, dst: HostdClient, o: MigrateOptions): Promise<MigrationResult> {
+  const what = `Moving VM "${o.vm}"`;
+  const t0 = Date.now();
+  await bothServeMoves(src, dst, what);
+  let d = await src.call(migrationDescribe, { name: o.vm });
+  const resumed = await resumeEarlierMove(src, dst, d, what);
+  if (resumed) return { ...resumed, totalMs: Date.now() - t0 };
+  d = await src.call(migrationDescribe, { name: o.vm });
+  const sides = await sidesOf(src, dst, what, d.vm.running);
+  refusedUnless(d, what);
+  const mode = d.vm.running ? "live" : "offline";
+  const id = d.vm.id;
+  const timeoutMs = o.timeoutMs ?? MIGRATION_LIMITS.defaultTimeoutSeconds * 1000;
+  const streams: Duplex[] = [];
+  let destinationRuns = false;
+  try {
+    o.signal?.throwIfAborted();
+    await src.call(migrationBegin, { name: o.vm, id, toHostId: sides.toHostId, mode });
+    o.onProgress?.({ phase: "incoming", bytesSent: 0, bytesTotal: 0 });
+    await dst.call(migrationIncoming, { description: d, mode, fromHostId: sides.fromHostId }, { timeoutMs });
+    const kinds: MigrationStream[] = mode === "live" ? [{ kind: "ram" }, ...d.disks.map((x) => ({ kind: "nbd" as const, disk: x.name }))] : d.disks.map((x) => ({ kind: "file" as const, disk: x.name }));
+    const relayed: Relayed[] = [];
+    for (const stream of kinds) {
+      // The destination's end first: it connects to QEMU's listening socket there; the source's end then listens for its QEMU.
+      const b = await dst.openStream(migrationAttach, { name: o.vm, stream });
+      streams.push(b);
+      const a = await src.openStream(migrationAttach, { name: o.vm, stream });
+      streams.push(a);
+      relayed.push(relay(a, b));
+    }
+    const abortAll = () => streams.forEach((s) => s.destroy());
+    o.signal?.addEventListener("abort", abortAll, { once: true });
+    let sent: { downtimeMs: number | null; ramBytes: number; diskBytes: number } = { downtimeMs: null, ramBytes: 0, diskBytes: 0 };
+    let copied: number[] = [];
+    if (mode === "live") {
+      o.onProgress?.({ phase: "sending", bytesSent: 0, bytesTotal: d.vm.memoryBytes });
+      sent = await src.call(
+        migrationSend,
+        { name: o.vm, toHostId: sides.toHostId, bandwidthMiBps: o.bandwidthMiBps, downtimeLimitMs: o.downtimeLimitMs, timeoutSeconds: Math.max(1, Math.round(timeoutMs / 1000)) },
+        { timeoutMs: timeoutMs + 60_000 },
+      );
+    } else {
+      copied = await Promise.all(relayed.map((r) => r.done));
+    }
+    o.signal?.removeEventListener("abort", abortAll);
+    const fin = await dst.call(migrationFinish, { name: o.vm, running: d.vm.running }, { timeoutMs: 120_000 });
+    destinationRuns = true;
+    await src.call(migrationRelease, { name: o.vm, id, toHostId: sides.toHostId });
+    streams.forEach((s) => s.destroy());
+    const disksCopied = d.disks.map((x, i) => ({ name: x.name, bytes: mode === "offline" ? (copied[i] ?? 0) : x.actualSizeBytes }));
+    return {
+      vmId: id,
+      ...sides,
+      mode,
+      ...(sent.downtimeMs !== null && { downtimeMs: sent.downtimeMs, pauseMs: sent.downtimeMs + (fin.pauseMs ?? 0) }),
+      totalMs: Date.now() - t0,
+      // What went through the relay from the source (RAM and the mirrors' writes; zeros QEMU skips never travel).
+      bytesSent: relayed.reduce((s, r) => s + r.bytes(), 0),
+      disksCopied,
+      vm: fin.vm,
+    };
+  } catch (e) {
+    streams.forEach((s) => s.destroy());
+    const why = e instanceof Error ? e.message : String(e);
+    if (destinationRuns) {
+      throw new KvmError("migration_failed", `${what}: it runs on host ${sides.toHostId} now, but host ${sides.fromHostId} could not release its copy (${why}); run the move again to clean it up.`);
+    }
+    // Destination first: once its copy is gone, resuming the source can never make two.
+    const undone = await Promise.allSettled([dst.call(migrationAbort, { name: o.vm, id, why })]);
+    const src2 = await Promise.allSettled([src.call(migrationAbort, { name: o.vm, id, why })]);
+    const left = [...undone, ...src2].flatMap((r) => (r.status === "rejected" ? [(r.reason as Error).message] : []));
+    const code = e instanceof KvmError && e.code !== "internal" ? e.code : "migration_failed";
+    throw new KvmError(
+      code === "transport_disconnected" ? "migration_failed" : code,
+      `${what} from host ${sides.fromHostId} to host ${sides.toHostId} failed: ${why}. It ${mode === "live" ? "runs" : "stays"} on host ${sides.fromHostId}${left.length ? `; cleaning up left something to do: ${left.join("; ")}` : "; nothing of it is left on the destination"}.`,
+      e instanceof KvmError ? e.details : undefined,
+    );
+  }
+}
+
+/**
+ * An earlier move of this VM that did not end cleanly (the client or a hostd
+ * died): finish it when the destination has taken over, undo it otherwise.
+ * Returns the result when the VM now lives on `dst`.
+ */
+async function resumeEarlierMove(src: HostdClient, dst: HostdClient, d: MigrationDescription, what: string): Promise<Omit<MigrationResult, "totalMs"> | undefined> {
+  const mark = d.migration;
+  if (!mark) return undefined;
+  const there = await dst.vm.get(d.vm.name).catch((e: unknown) => (e instanceof KvmError && e.code === "not_found" ? undefined : Promise.reject(e)));
+  const twin = there?.id === d.vm.id ? there : undefined;
+  const toHostId = (await dst.helloOnce()).hostId;
+  if (twin && !twin.migration && mark.peerHostId === toHostId) {
+    // The destination runs it: only the source's leftovers remain.
+    await src.call(migrationRelease, { name: d.vm.name, id: d.vm.id, toHostId });
+    return { vmId: d.vm.id, fromHostId: (await src.helloOnce()).hostId, toHostId, mode: mark.mode, bytesSent: 0, disksCopied: [], vm: twin };
+  }
+  const why = `${what}: an earlier move (phase ${mark.phase}) did not finish; starting over`;
+  if (twin) await dst.call(migrationAbort, { name: d.vm.name, id: d.vm.id, why });
+  await src.call(migrationAbort, { name: d.vm.name, id: d.vm.id, why });
+  return undefined;
+}
+
+interface Relayed {
+  /** Resolves with the bytes from `a` to `b` once `a` ends. */
+  done: Promise<number>;
+  /** The bytes from `a` to `b` so far. */
+  bytes: () => number;
+}
+
+/** Pipes two streams into each other, counting what goes from `a` to `b`. */
+function relay(a: Duplex, b: Duplex): Relayed {
+  let bytes = 0;
+  a.on("data", (c: Buffer) => (bytes += c.length));
+  a.pipe(b);
+  b.pipe(a);
+  const quiet = () => undefined;
+  a.on("error", quiet);
+  b.on("error", quiet);
+  const done = new Promise<number>((resolve, reject) => {
+    b.on("finish", () => resolve(bytes));
+    a.on("close", () => (a.readableEnded ? resolve(bytes) : reject(new KvmError("migration_failed", "a relayed stream broke"))));
+  });
+  done.catch(() => undefined); // a live move never awaits it: its streams are closed at the end
+  return { done, bytes: () => bytes };
+}
+
+function notYet(what: string): KvmError {
+  return new KvmError("unsupported", `${what}: moving a detached Disk by itself is not available yet (a Disk attached to a VM moves with its VM); nothing was moved. Delete it here and create it on the other host, or attach it to the VM that moves.`);
 }
 
 export async function planDiskMove(_src: HostdClient, _dst: HostdClient, disk: string): Promise<DiskMovePlan> {
-  throw notInThisBuild(`Moving disk "${disk}"`);
+  throw notYet(`Moving disk "${disk}"`);
 }
 
 export async function moveDisk(_src: HostdClient, _dst: HostdClient, o: DiskMoveOptions): Promise<DiskMoveResult> {
-  throw notInThisBuild(`Moving disk "${o.disk}"`);
+  throw notYet(`Moving disk "${o.disk}"`);
 }
