@@ -73,10 +73,13 @@ export async function diff(_id: string, olds: DiskOutputs, news: DiskInputs): Pr
   else if (route.changed) changed.push(same(olds.connection, news.connection) ? "host" : "connection");
   if (route.moveTo && replaces.length === 0) {
     // A disk in use moves with its VM (the VM's own diff says what that copies, or refuses it); a detached one is copied.
-    if (olds.attachedTo) {
-      console.log(`kvm: Disk "${olds.name}": moves to ${route.moveTo.label} with VM "${olds.attachedTo}", which uses it (the VM's move copies it): an update in place, same disk id.`);
+    // Which VM uses it is asked of the host: the state's `attachedTo` is from the Disk's last update, which ran before its VM's.
+    const src = clientFor(settingsFor(olds), 60_000);
+    const attachedTo = (await src.disk.get(olds.name)).attachedTo;
+    if (attachedTo) {
+      console.log(`kvm: Disk "${olds.name}": moves to ${route.moveTo.label} with VM "${attachedTo}", which uses it (the VM's move copies it): an update in place, same disk id.`);
     } else {
-      console.log(await diskMoveText(olds.name, clientFor(settingsFor(olds), 60_000), clientFor(settingsFor(news), 60_000), route.moveTo.label, olds.hostId));
+      console.log(await diskMoveText(olds.name, src, clientFor(settingsFor(news), 60_000), route.moveTo.label, olds.hostId));
     }
   }
   if (changed.includes("sizeGiB") && news.sizeGiB !== undefined && replaces.length === 0) {

@@ -2,8 +2,8 @@
  * Many hosts in one program, at the provider's edge: the cross-host refusal
  * (check), and what a `host` change plans (diff) for a Vm, a Disk and a
  * Network. The hosts are fake hostds on unix sockets that answer `host.hello`
- * only; the SDK's migration planner is replaced where a test says so (the
- * real one is a placeholder in this build, and one test shows it refuses).
+ * only (no `migration` capability); the SDK's migration planner is replaced
+ * where a test says so, and one test shows the real one refusing such a host.
  */
 import { createServer, Server } from "node:net";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -33,8 +33,18 @@ const ID_B = "bbbbbbbb-2222-4222-8222-222222222222";
 let dir: string;
 const servers: Server[] = [];
 let hellos = 0;
+/** Which VM uses each disk, as the fake hosts' `disk.get` answers it (what the host knows, not the state). */
+const attached: Record<string, string | null> = {};
 
-/** A hostd that answers `host.hello` with its id, on a socket of its own. */
+function diskInfo(name: string) {
+  const at = "2026-12-01T00:00:00.000Z";
+  return {
+    id: "33333333-2222-4333-8444-555555555555", name, spec: { name, format: "qcow2", source: { kind: "blank" }, sizeGiB: 1 }, owner: null, format: "qcow2",
+    path: `/x/${name}.qcow2`, virtualSizeBytes: 1 << 30, actualSizeBytes: 1 << 20, backingFile: null, attachedTo: attached[name] ?? null, problem: null, createdAt: at, updatedAt: at,
+  };
+}
+
+/** A hostd that answers `host.hello` with its id (and `disk.get` from `attached`; it has no VMs), on a socket of its own. */
 function fakeHost(hostId: string, file: string): Promise<HostRef> {
   const socketPath = path.join(dir, file);
   const server = createServer((sock) => {
@@ -50,7 +60,13 @@ function fakeHost(hostId: string, file: string): Promise<HostRef> {
         accelerator: { kind: "tcg", reason: "test" },
         qemuVersion: "7.2",
       };
-      sock.end(JSON.stringify(req.method === "host.hello" ? { id: req.id, result } : { id: req.id, error: { code: "unknown_method", message: req.method } }) + "\n");
+      const params = (JSON.parse(line) as { params?: { name?: string } }).params;
+      const reply =
+        req.method === "host.hello" ? { id: req.id, result }
+        : req.method === "disk.get" && params?.name && params.name in attached ? { id: req.id, result: diskInfo(params.name) }
+        : req.method === "vm.get" ? { id: req.id, error: { code: "not_found", message: `VM "${params?.name}" does not exist on this host.` } }
+        : { id: req.id, error: { code: "unknown_method", message: req.method } };
+      sock.end(JSON.stringify(reply) + "\n");
     });
   });
   servers.push(server);
@@ -210,9 +226,9 @@ describe("changing a VM's host (diff, at preview)", () => {
     expect(log.text()).toContain(`kvm: Vm "web": moves offline to host "b" (id ${ID_B}) (copies disks d1, d2: 1114112 bytes, 1.1 MiB)`);
   });
 
-  test("a move the planner refuses fails the preview naming both hosts (in this build: always, it is a placeholder)", async () => {
+  test("a move the planner refuses fails the preview naming both hosts (here: a hostd without the migration methods)", async () => {
     await expect(vmDiff("id", olds(), news(b))).rejects.toThrow(
-      new RegExp(`^VM "web" cannot move from host ${ID_A} to host "b" \\(id ${ID_B}\\): Moving VM "web": live migration is not available in this build`),
+      new RegExp(`^VM "web" cannot move from host ${ID_A} to host "b" \\(id ${ID_B}\\): Moving VM "web": hostd on the source host ${ID_A} \\(version test\\) does not serve moves between hosts; upgrade it\\.$`),
     );
   });
 
@@ -244,9 +260,11 @@ describe("changing a Disk's or a Network's host (diff)", () => {
   } as DiskOutputs);
   const diskNews = (host: HostRef): DiskInputs => ({ name: "d1", format: "qcow2", sizeGiB: 1, source: { kind: "blank" }, timeoutSeconds: 600, host } as DiskInputs);
 
-  test("a disk in use moves with its VM: in place, no copy of its own", async () => {
+  test("a disk in use moves with its VM: in place, no copy of its own (who uses it is asked of the host, not the state)", async () => {
+    attached.d1 = "web";
     const log = logged();
-    const d = await diskDiff("id", disk("web"), diskNews(b));
+    // The state's attachedTo is null: the Disk's create ran before its VM's.
+    const d = await diskDiff("id", disk(null), diskNews(b));
     log.restore();
     expect(d).toMatchObject({ changes: true, replaces: [], stables: ["diskId"] });
     expect(log.text()).toContain(`kvm: Disk "d1": moves to host "b" (id ${ID_B}) with VM "web", which uses it`);
@@ -255,6 +273,7 @@ describe("changing a Disk's or a Network's host (diff)", () => {
 
   test("a detached disk is copied, then removed from the old host: the preview says how many bytes", async () => {
     mocked.planDiskMove.mockResolvedValue({ diskId: "33333333-2222-4333-8444-555555555555", fromHostId: ID_A, toHostId: ID_B, bytes: 1_048_576 });
+    attached.d1 = null;
     const log = logged();
     const d = await diskDiff("id", disk(null), diskNews(b));
     log.restore();

@@ -39,6 +39,13 @@ export function moveVmOnce(src: HostClient, dst: HostClient, srcHostId: string, 
 
 /** The object on `dst` when it is this resource's own (same id): the move already happened. */
 export async function alreadyThere<T extends { id: string }>(id: string, get: () => Promise<T>): Promise<T | undefined> {
+  const found = await findOwn(id, get);
+  // A twin still being received (a move that failed half-way) is not there yet: the move starts over.
+  return found && !(found as { migration?: unknown }).migration ? found : undefined;
+}
+
+/** The object `get` finds when it has this id (whatever its state), else undefined. */
+async function findOwn<T extends { id: string }>(id: string, get: () => Promise<T>): Promise<T | undefined> {
   try {
     const found = await get();
     return found.id === id ? found : undefined;
@@ -66,8 +73,13 @@ export async function moveIfAsked<T extends { id: string }>(
   if (same(olds.hostRef, hostRefOf(news)) || olds.hostId === undefined) return undefined;
   const to = await hostIdOf(dst);
   if (to === olds.hostId) return undefined;
-  if (await alreadyThere(id, () => get(dst, olds.name))) return to;
   const src = clientFor(settingsFor(olds), news.timeoutSeconds * 1000 + 120_000);
+  if (await alreadyThere(id, () => get(dst, olds.name))) {
+    // Moved by a sibling's update, or by an up that failed after the move; a VM's source may still hold
+    // its paused copy (the release failed): the move, run again, finds the earlier one and releases it.
+    if (kind === "VM" && (await findOwn(id, () => get(src, olds.name)))) await move(src, olds.hostId);
+    return to;
+  }
   await mustBeOnHost(kind, olds.name, src, olds.hostId);
   await move(src, olds.hostId);
   return to;

@@ -14,7 +14,7 @@ import { isUsableAddress, VM_FIELDS, VmInfo, VmProviderSettings, VmSpec, VmUpdat
 import { clientFor, ConnectionSettings, HostRef } from "./connection";
 import { classify, inputsSchema, specFromHost, specOf, VM_PROVIDER_FIELDS, withDefaults } from "./fields";
 import { mustBeOnHost, onItsHost, ownerOf, Placement, placementOf, routeChange, sameHostFailures, Use } from "./placement";
-import { moveIfAsked, moveVmOnce, planVmMove, vmMoveText } from "./moves";
+import { alreadyThere, moveIfAsked, moveVmOnce, planVmMove, vmMoveText } from "./moves";
 import { mustReach } from "./reachable";
 import {
   configureFromStack,
@@ -112,8 +112,14 @@ export async function diff(_id: string, olds: VmOutputs, news: VmInputs): Promis
   else if (route.changed) changed.push(same(olds.connection, news.connection) ? "host" : "connection");
   if (route.moveTo && replaces.length === 0) {
     // A move is an update in place; the SDK says what it copies, or refuses it here, before anything moves.
-    const plan = await planVmMove(olds.name, clientFor(settingsFor(olds), 60_000), clientFor(settingsFor(news), 60_000), route.moveTo.label, olds.hostId);
-    console.log(vmMoveText(olds.name, route.moveTo.label, plan));
+    // In an `up` this diff runs after its Disks' updates, which may have moved the VM already (moves.ts).
+    const dst = clientFor(settingsFor(news), 60_000);
+    if (await alreadyThere(olds.vmId, () => dst.vm.get(olds.name))) {
+      console.log(`kvm: Vm "${olds.name}": moved to ${route.moveTo.label} with its disks (same VM id); this update records it there.`);
+    } else {
+      const plan = await planVmMove(olds.name, clientFor(settingsFor(olds), 60_000), dst, route.moveTo.label, olds.hostId);
+      console.log(vmMoveText(olds.name, route.moveTo.label, plan));
+    }
   }
 
   // Dynamic providers cannot annotate the plan, so say what happens where the CLI shows provider output.
