@@ -9,10 +9,13 @@
  * VM that names the other host's Disk fails at preview naming both hosts, and
  * destroy leaves nothing on either.
  *
- * Moving between hosts is not exercised: this build's sdk/migrate.ts is a
- * placeholder that refuses every move (see docs/architecture.md).
+ * Then a VM with its own Disk is moved by changing its `host`: running, it
+ * live-migrates (the same boot on the destination, its disk's data with it,
+ * nothing left on the source); stopped, it moves back offline; after each
+ * move the next preview is empty.
  */
 import { announceAccelerator, tinyGuest, waitFor } from "./fixtures/env";
+import { SerialConsole } from "./fixtures/console";
 import { HostdFixture } from "./fixtures/hostd";
 import { Netns } from "./fixtures/netns";
 import { PulumiProject } from "./fixtures/pulumi";
@@ -217,6 +220,113 @@ test("on a fresh stack (no host id known yet) a VM naming another host's Disk fa
       const c = s.hd.client();
       expect((await c.vm.list()).vms).toEqual([]);
       expect((await c.disk.list()).disks).toEqual([]);
+    }
+  } finally {
+    await p.cleanup();
+  }
+});
+
+/** One VM with its own Disk on the host named by config `moverHost`, running as config `moverRunning` says. */
+const MOVER = `
+import * as pulumi from "@pulumi/pulumi";
+import * as kvm from "pulumi-kvm";
+
+const cfg = new pulumi.Config();
+const kernel = { path: cfg.require("kernel"), initrd: cfg.require("initrd"), cmdline: cfg.require("cmdline") };
+const hosts: Record<string, kvm.Host> = {};
+for (const name of ["a", "b"]) {
+  hosts[name] = new kvm.Host(name, {
+    connection: {
+      host: "127.0.0.1",
+      port: cfg.requireNumber(name + "Port"),
+      user: cfg.require("user"),
+      privateKey: cfg.requireSecret(name + "Key"),
+      knownHosts: cfg.require(name + "KnownHosts"),
+      socketPath: cfg.require(name + "Socket"),
+    },
+  });
+}
+const host = hosts[cfg.require("moverHost")]!;
+const disk = new kvm.Disk("mdata", { host, name: "mdata", sizeGiB: 1 });
+const vm = new kvm.Vm("mover", { host, name: "mover", memoryMiB: 128, kernel, disks: [{ disk }], running: cfg.requireBoolean("moverRunning"), timeoutSeconds: 180 });
+export const placed = { vm: vm.hostId, vmId: vm.vmId, disk: disk.hostId, diskId: disk.diskId, diskPath: disk.path };
+`;
+
+test("changing a running VM's host in the program moves it live with its Disk (same guest, same ids); stopped, it moves back offline; the next previews are empty", async () => {
+  const [a, b] = sides as [Side, Side];
+  const p = await PulumiProject.create(MOVER, {
+    user: a.sshd.user,
+    aKey: { secret: a.sshd.userKeys.ed25519.privateKey },
+    bKey: { secret: b.sshd.userKeys.ed25519.privateKey },
+    aPort: String(a.sshd.port),
+    bPort: String(b.sshd.port),
+    aKnownHosts: a.sshd.knownHostsLine(),
+    bKnownHosts: b.sshd.knownHostsLine(),
+    aSocket: a.hd.socketPath,
+    bSocket: b.hd.socketPath,
+    kernel: g.kernel,
+    initrd: g.initrd,
+    cmdline: g.cmdline,
+    moverHost: "a",
+    moverRunning: "true",
+  }, { stack: "mover" });
+  type Placed = { vm: string; vmId: string; disk: string; diskId: string; diskPath: string };
+  try {
+    await p.mustOperation("up");
+    const first = (await p.outputs()).placed as Placed;
+    expect(first).toMatchObject({ vm: a.hd.hostId, disk: a.hd.hostId });
+    await waitFor("READY on host a", () => /READY ip=/.test(a.hd.serialLog(first.vmId)), 180_000);
+    let con = await SerialConsole.open(a.hd.stateDir, first.vmId);
+    const bootId = (await con.ok("cat /proc/sys/kernel/random/boot_id")).trim();
+    await con.ok("echo moved-by-pulumi | dd of=/dev/vda bs=512 count=1 conv=sync,fsync 2>/dev/null");
+    con.close();
+
+    // Running, to host b: the preview says it live-migrates and what it copies; up moves it in place.
+    await p.setConfig("moverHost", "b");
+    const pre = await p.operation("preview", { diff: true });
+    expect(pre.code === 0 ? "ok" : pre.output).toBe("ok");
+    expect(pre.output).toContain(`kvm: Vm "mover": live-migrates to host "b" (id ${b.hd.hostId})`);
+    expect(pre.output).not.toMatch(/\+-\s*kvm:index:Vm|replace/);
+    const up = await p.operation("up", { diff: true });
+    expect(up.code === 0 ? "ok" : up.output).toBe("ok");
+    const moved = (await p.outputs()).placed as Placed;
+    expect(moved).toMatchObject({ vm: b.hd.hostId, vmId: first.vmId, disk: b.hd.hostId, diskId: first.diskId });
+    expect(moved.diskPath.startsWith(b.hd.stateDir)).toBe(true);
+    expect((await a.hd.client().vm.list()).vms).toEqual([]);
+    expect((await a.hd.client().disk.list()).disks).toEqual([]);
+    expect(a.ns.processes("qemu-system")).toEqual([]);
+    const onB = await b.hd.client().vm.get("mover");
+    expect(onB).toMatchObject({ id: first.vmId, state: "running" });
+    expect(b.ns.processes("qemu-system")).toEqual([onB.pid]);
+    con = await SerialConsole.open(b.hd.stateDir, first.vmId);
+    try {
+      expect((await con.ok("cat /proc/sys/kernel/random/boot_id")).trim()).toBe(bootId); // the same boot: no restart
+      expect((await con.ok("dd if=/dev/vda bs=512 count=1 2>/dev/null | tr -d '\\000'")).trim()).toBe("moved-by-pulumi");
+    } finally {
+      con.close();
+    }
+    const quiet = await p.operation("preview", { expectNoChanges: true, diff: true });
+    expect(quiet.code === 0 ? "no changes" : quiet.output).toBe("no changes");
+
+    // Stopped, back to host a: an offline move.
+    await p.setConfig("moverRunning", "false");
+    await p.mustOperation("up");
+    await p.setConfig("moverHost", "a");
+    const pre2 = await p.operation("preview", { diff: true });
+    expect(pre2.output).toContain(`kvm: Vm "mover": moves offline to host "a" (id ${a.hd.hostId})`);
+    await p.mustOperation("up");
+    const home = (await p.outputs()).placed as Placed;
+    expect(home).toMatchObject({ vm: a.hd.hostId, vmId: first.vmId, disk: a.hd.hostId, diskId: first.diskId });
+    expect(await a.hd.client().vm.get("mover")).toMatchObject({ id: first.vmId, state: "stopped" });
+    expect((await b.hd.client().vm.list()).vms).toEqual([]);
+    expect((await b.hd.client().disk.list()).disks).toEqual([]);
+    const quiet2 = await p.operation("preview", { expectNoChanges: true, diff: true });
+    expect(quiet2.code === 0 ? "no changes" : quiet2.output).toBe("no changes");
+
+    await p.mustOperation("destroy");
+    for (const s of [a, b]) {
+      expect((await s.hd.client().vm.list()).vms).toEqual([]);
+      expect((await s.hd.client().disk.list()).disks).toEqual([]);
     }
   } finally {
     await p.cleanup();
