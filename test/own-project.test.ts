@@ -4,7 +4,8 @@
  * as written in a fresh HOME outside the repo: `npm pack` in the checkout,
  * `npm install <tarball>` into an empty project, the README's program (a
  * Network, a Disk and a Vm), then preview, up, refresh --diff, up --target and
- * destroy through the real Pulumi CLI, over SSH (real sshd on 127.0.0.1) to a
+ * destroy through the real Pulumi CLI (and, beyond the README, a preview whose
+ * host is down or is another host fails there), over SSH (real sshd on 127.0.0.1) to a
  * real hostd (in a network namespace of its own: the program makes a bridge)
  * running the tiny guest. Only the values of `pulumi config set` lines are the
  * test's own (this sshd's port, this hostd's socket, the guest's files); the
@@ -143,6 +144,23 @@ test("the README's own-project commands, verbatim: pack, install into an empty p
   const down = await sh("npx pulumi-inline preview --diff", project);
   expect(down.code).not.toBe(0);
   expect(down.output).toMatch(/cannot reach hostd at root@127\.0\.0\.1:\d+:\S+hostd\.sock/);
+  // The same route now reaching another host (a hostd on a fresh state, so a new host id, on the same
+  // socket): the preview fails with the identity error naming the recorded host and the one found.
+  const recorded = hd.hostId;
+  const impostor = await HostdFixture.start({ socketPath: hd.socketPath });
+  try {
+    expect(impostor.hostId).not.toBe(recorded);
+    const wrong = await sh("npx pulumi-inline preview --diff", project);
+    expect(wrong.code).not.toBe(0);
+    expect(wrong.output).toMatch(
+      new RegExp(`\\[wrong_host\\] (Vm|Disk|Network) "[^"]+" is on host ${recorded}, but root@127\\.0\\.0\\.1:\\d+:\\S+hostd\\.sock reaches host ${impostor.hostId}: nothing is planned`),
+    );
+    // Nothing was planned there: the other host got no object.
+    const c = impostor.client();
+    expect({ vms: (await c.vm.list()).vms, disks: (await c.disk.list()).disks, networks: (await c.network.list()).networks }).toEqual({ vms: [], disks: [], networks: [] });
+  } finally {
+    await impostor.cleanup();
+  }
   await hd.start();
 
   // A VM killed behind Pulumi's back previews as a start, with the property that differs.
