@@ -81,6 +81,12 @@ test("examples/lab: three VMs get addresses from the range and reach each other 
     expect(a).toBeLessThanOrEqual(ipToInt(out.network.dhcpEnd));
   }
   expect(new Set(Object.values(out.ips)).size).toBe(3);
+  // The example right after up: nothing left to do, read back from the hosts or planned (no perpetual diff).
+  for (const op of ["refresh", "preview"] as const) {
+    const r = await p.operation(op, { expectNoChanges: true, diff: true });
+    if (r.code !== 0) console.log(r.output);
+    expect(`${op} exited ${r.code}`).toBe(`${op} exited 0`);
+  }
 
   // Each guest has configured the address it was leased...
   for (const n of names) {

@@ -76,6 +76,10 @@ test("pulumi up / preview / update / refresh / up / destroy over SSH", async () 
     // 2. preview right after: no changes.
     const pv = await p.operation("preview", { expectNoChanges: true, diff: true });
     expect(pv.code).toBe(0);
+    // And a refresh of the untouched stack reads back exactly what up recorded (no perpetual diff).
+    const rf = await p.operation("refresh", { expectNoChanges: true, diff: true });
+    if (rf.code !== 0) console.log(rf.output);
+    expect(rf.code).toBe(0);
 
     // 3. memory 128 → 256: an in-place update of the same VM, visible in QMP.
     await p.setConfig("memoryMiB", "256");
