@@ -379,7 +379,9 @@ export class Server {
       sock.pipe(target);
       target.pipe(sock);
       target.on("error", () => sock.destroy());
-      target.on("close", () => sock.destroy());
+      // A clean end reaches the peer through the pipe (it ends `sock`, which flushes); destroying
+      // `sock` then would drop what is still buffered — the tail of a migration stream.
+      target.on("close", () => !target.readableEnded && sock.destroy());
       sock.on("close", () => target.destroy());
       log.info("stream attached");
       return;

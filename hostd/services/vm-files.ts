@@ -43,6 +43,7 @@ export class VmFiles {
   /** Removes the VM's directory and everything in it. */
   remove(id: string): void {
     keepForTests(this.paths(id).serialLog, `${id}.serial.log`);
+    keepForTests(this.paths(id).log, `${id}.qemu.log`);
     rmSync(this.dir(id), { recursive: true, force: true });
   }
 
@@ -246,7 +247,7 @@ export interface FileSnapshot {
 /**
  * HOSTD_TRACE_DIR=DIR (set by the test fixtures, never in production): what a failing test needs to
  * read after its VMs are gone is kept there — each VM's QMP exchange (vm-monitor.ts) and, as the VM
- * is deleted, its serial log.
+ * is deleted, its serial log and QEMU's own output.
  */
 function keepForTests(file: string, as: string): void {
   const dir = process.env.HOSTD_TRACE_DIR;

@@ -134,11 +134,11 @@ export async function send(mon: Monitor, o: SendOptions): Promise<SendResult> {
       aborted();
     }
     o.onPhase("ram");
-    const preSwitch = waitMigration(qmp, ["pre-switchover"], left(), o.signal, "the RAM copy to converge");
-    preSwitch.catch(() => undefined);
+    // Waited for after `migrate`: before it, query-migrate still reports an earlier, failed move's status.
+    // An event missed in between is not lost: waitMigration reads the status reached so far first.
     await mon.execute("migrate", { uri: `unix:${o.ramSocket}` });
     migrating = true;
-    await preSwitch;
+    await waitMigration(qmp, ["pre-switchover"], left(), o.signal, "the RAM copy to converge");
     aborted();
     // vCPUs are stopped now: end the mirrors (they drain what is left), then let QEMU send the last state.
     const diskBytes = await endMirrors(qmp, jobs, left());
@@ -240,7 +240,10 @@ export function listenForQemu(socketPath: string, owner: { uid: number; gid: num
     toQemu.pipe(sock);
     sock.pipe(fromQemu);
     sock.on("error", () => stream.destroy());
-    sock.on("close", () => stream.destroy());
+    // QEMU closing after its last byte is the normal end: the pipe ends `fromQemu` once all of it is
+    // through (destroying the stream here lost the tail of the RAM stream: the destination failed to
+    // load the last devices). The stream closes when the client closes its end.
+    sock.on("close", (hadError) => hadError && stream.destroy());
     stream.on("close", () => sock.destroy());
   });
   const ready = new Promise<void>((resolve, reject) => {

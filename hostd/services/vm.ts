@@ -585,11 +585,11 @@ export class VmService {
       deadline: Date.now() + p.timeoutSeconds * 1000,
       signal: move.abort.signal,
       onPhase: (phase) => {
-        if (phase !== "switched-over") return;
-        this.setMark(rec, { ...mark, phase });
+        // Only the switchover changes what a restarted hostd must do with its copy; every phase is an event.
+        if (phase === "switched-over") this.setMark(rec, { ...mark, phase });
+        this.d.log.event("vm.migrating", rec.name, { id: rec.id, role: "source", mode: "live", phase, peerHostId: p.toHostId });
       },
     });
-    this.d.log.event("vm.migrating", rec.name, { id: rec.id, role: "source", mode: "live", phase: "switched-over", peerHostId: p.toHostId });
     return res;
   }
 
