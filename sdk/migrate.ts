@@ -277,6 +277,13 @@ function relay(a: Duplex, b: Duplex): Relayed {
   const quiet = () => undefined;
   a.on("error", quiet);
   b.on("error", quiet);
+  // One side gone (its hostd, its QEMU, its SSH channel) breaks the pair: the other side's QEMU must
+  // see its socket close and fail its migration, not wait on a pipe nobody reads.
+  // (`b` ending first is such a break too: a destination's end finishes only after all of `a` arrived.)
+  a.on("close", () => !a.readableEnded && b.destroy());
+  const broken = () => !a.readableEnded && a.destroy();
+  b.on("end", broken);
+  b.on("close", broken);
   const done = new Promise<number>((resolve, reject) => {
     b.on("finish", () => resolve(bytes));
     a.on("close", () => (a.readableEnded ? resolve(bytes) : reject(new KvmError("migration_failed", "a relayed stream broke"))));
