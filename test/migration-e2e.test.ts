@@ -13,6 +13,7 @@
  * disk. A move to a host that has a VM of that name already is refused and
  * changes nothing on either host.
  */
+import { execFile } from "node:child_process";
 import { existsSync, readdirSync } from "node:fs";
 import * as path from "node:path";
 import { announceAccelerator, tinyGuest, waitFor } from "./fixtures/env";
@@ -46,6 +47,40 @@ afterAll(async () => {
   for (const hd of [a, b]) await hd?.cleanup().catch((e: Error) => console.error(`cleanup of ${hd.stateDir}: ${e.message}`));
   for (const ns of nss) ns.cleanup();
 });
+
+/**
+ * Samples the TCP sockets listening in each host's namespace until stopped
+ * (async, so the relay in this process keeps flowing). A move is relayed over
+ * unix sockets and the client: nothing may listen on TCP for it.
+ */
+function sampleTcpListeners(): { stop: () => Promise<{ samples: number; seen: string[] }> } {
+  let running = true;
+  let samples = 0;
+  const seen = new Set<string>();
+  const once = (ns: string) =>
+    new Promise<void>((resolve, reject) =>
+      execFile("ip", ["netns", "exec", ns, "ss", "-ltnH"], { encoding: "utf8" }, (err, out) => {
+        if (err) return reject(err);
+        for (const l of out.split("\n").filter((x) => x.trim())) seen.add(`${ns}: ${l.trim()}`);
+        resolve();
+      }),
+    );
+  const loop = (async () => {
+    while (running) {
+      await Promise.all(nss.map((n) => once(n.host)));
+      samples++;
+    }
+  })();
+  return { stop: async () => ((running = false), await loop, { samples, seen: [...seen] }) };
+}
+
+/** Waits until host `hd` logged that the move of `vmId` reached `phase` (its `vm.migrating` event). */
+async function phaseReached(hd: HostdFixture, vmId: string, phase: string): Promise<void> {
+  await waitFor(`the move of ${vmId} to reach ${phase}`, async () => {
+    const { events } = await hd.client().events({ limit: 1000 });
+    return events.some((e) => e.event === "vm.migrating" && e.details.id === vmId && e.details.phase === phase) || undefined;
+  }, 120_000, 100);
+}
 
 /** VM directories hostd has in its state (a moved VM leaves none behind). */
 function vmDirs(hd: HostdFixture): string[] {
@@ -83,7 +118,11 @@ test("a running VM moves live with its local disk while the guest writes to it; 
   expect(vmDirs(b)).toEqual([]);
 
   const phases: string[] = [];
+  const listeners = sampleTcpListeners();
   const moved = await migrateVm(ca, cb, { vm: "mover", owner, onProgress: (p) => phases.push(p.phase) });
+  const tcp = await listeners.stop();
+  expect(tcp.samples).toBeGreaterThan(0);
+  expect(tcp.seen).toEqual([]);
   console.log(`[migration-e2e] live move: downtime ${moved.downtimeMs} ms, guest pause ${moved.pauseMs} ms, total ${moved.totalMs} ms, ${moved.bytesSent} bytes`);
   expect(moved).toMatchObject({ vmId: vm.id, mode: "live", fromHostId: plan.fromHostId, toHostId: plan.toHostId });
   expect(moved.vm).toMatchObject({ id: vm.id, name: "mover", state: "running" });
@@ -150,4 +189,56 @@ test("a move to a host that already has a VM of that name is refused and changes
   expect(await cb.vm.get("taken")).toMatchObject({ id: there.id, state: "stopped" });
   await cb.vm.delete({ name: "taken" });
   await ca.vm.delete({ name: "taken" });
+});
+
+describe("a live move that fails half-way leaves the VM running on the source and nothing on the destination; the next move completes", () => {
+  const cases: Array<[string, (vmId: string, abort: AbortController) => Promise<void>]> = [
+    ["the client's relay cut during the RAM copy", async (vmId, abort) => {
+      await phaseReached(a, vmId, "ram");
+      abort.abort(new Error("test: relay cut"));
+    }],
+    ["the destination's QEMU killed during the RAM copy", async (vmId) => {
+      await phaseReached(a, vmId, "ram");
+      const qemus = nss[1]!.processes("qemu-system");
+      expect(qemus).toHaveLength(1);
+      process.kill(qemus[0]!, "SIGKILL");
+    }],
+  ];
+  test.each(cases)("%s", async (_what, fault) => {
+    const ca = a.client();
+    const cb = b.client();
+    const vm = await ca.vm.create({ name: "failer", vcpus: 1, memoryMiB: 256, kernel, owner });
+    try {
+      await waitFor("READY on the serial console", () => /READY ip=\S+/.test(a.serialLog(vm.id)), 180_000);
+      const con = await SerialConsole.open(a.stateDir, vm.id);
+      const bootId = (await con.ok("cat /proc/sys/kernel/random/boot_id")).trim();
+      con.close();
+      const pid = (await ca.vm.get("failer")).pid;
+      const abort = new AbortController();
+      // 1 MiB/s: the RAM copy (~100 MB) lasts long enough for the fault to land in it.
+      const moving = migrateVm(ca, cb, { vm: "failer", owner, bandwidthMiBps: 1, signal: abort.signal }).catch((e: unknown) => e);
+      await fault(vm.id, abort);
+      const err = await moving;
+      expect(isKvmError(err) && err.code).toBe("migration_failed");
+      expect((err as Error).message).toContain("It runs on host");
+      expect(await ca.vm.get("failer")).toMatchObject({ id: vm.id, state: "running", pid, migration: null });
+      await expect(cb.vm.get("failer")).rejects.toMatchObject({ code: "not_found" });
+      expect(vmDirs(b)).toEqual([]);
+      expect(nss[1]!.processes("qemu-system")).toEqual([]);
+      const again = await SerialConsole.open(a.stateDir, vm.id);
+      try {
+        expect((await again.ok("cat /proc/sys/kernel/random/boot_id")).trim()).toBe(bootId);
+      } finally {
+        again.close();
+      }
+      // Nothing stuck: the next move completes.
+      const moved = await migrateVm(ca, cb, { vm: "failer", owner });
+      expect(moved.vm).toMatchObject({ id: vm.id, state: "running" });
+      await expect(ca.vm.get("failer")).rejects.toMatchObject({ code: "not_found" });
+      await cb.vm.delete({ name: "failer" });
+    } finally {
+      await ca.vm.delete({ name: "failer" }).catch(() => undefined);
+      await cb.vm.delete({ name: "failer" }).catch(() => undefined);
+    }
+  });
 });
