@@ -64,6 +64,7 @@ function fakeHost(hostId: string, file: string): Promise<HostRef> {
       const reply =
         req.method === "host.hello" ? { id: req.id, result }
         : req.method === "disk.get" && params?.name && params.name in attached ? { id: req.id, result: diskInfo(params.name) }
+        : req.method === "disk.get" ? { id: req.id, error: { code: "not_found", message: `Disk "${params?.name}" does not exist on this host.` } }
         : req.method === "vm.get" ? { id: req.id, error: { code: "not_found", message: `VM "${params?.name}" does not exist on this host.` } }
         : { id: req.id, error: { code: "unknown_method", message: req.method } };
       sock.end(JSON.stringify(reply) + "\n");
@@ -268,6 +269,16 @@ describe("changing a Disk's or a Network's host (diff)", () => {
     log.restore();
     expect(d).toMatchObject({ changes: true, replaces: [], stables: ["diskId"] });
     expect(log.text()).toContain(`kvm: Disk "d1": moves to host "b" (id ${ID_B}) with VM "web", which uses it`);
+    expect(mocked.planDiskMove).not.toHaveBeenCalled();
+  });
+
+  test("a disk an earlier up already moved (gone from the old host) is only recorded: no copy planned, no failure", async () => {
+    delete attached.d1;
+    const log = logged();
+    const d = await diskDiff("id", disk("web"), diskNews(b));
+    log.restore();
+    expect(d).toMatchObject({ changes: true, replaces: [] });
+    expect(log.text()).toContain(`kvm: Disk "d1": is no longer on host ${ID_A} (moved by an earlier up?)`);
     expect(mocked.planDiskMove).not.toHaveBeenCalled();
   });
 
