@@ -629,19 +629,24 @@ export class VmService {
       const mark = rec.devices.migration;
       if (mark?.role !== "source" || mark.peerHostId !== p.toHostId) throw errors.invalidState(`VM "${p.name}" is not moving to host ${p.toHostId} from here; nothing was released.`);
       if (mark.mode === "live" && mark.phase !== "switched-over") throw errors.invalidState(`VM "${p.name}" has not switched over to host ${p.toHostId}; it still runs here, and nothing was released.`);
-      if (this.isAlive(rec)) await this.stopQemu(rec, { force: true, timeoutSeconds: 0 });
-      await this.deleteTaps(this.nics.qemuNics(rec));
-      for (const d of rec.spec.disks) {
-        const disk = this.d.disks.record(d.disk);
-        if (disk) this.d.disks.releaseMoved(d.disk, disk.id);
-      }
-      this.files.remove(rec.id);
-      this.d.store.deleteVm(rec.id);
-      this.vms.forget(rec.id);
-      this.nics.networksChanged(rec.spec);
+      await this.dropMovedCopy(rec);
       this.d.log.event("vm.migrated", rec.name, { id: rec.id, role: "source", mode: mark.mode, peerHostId: p.toHostId });
       return { released: true };
     });
+  }
+
+  /** One host's copy of a moving VM goes entirely: its QEMU, taps, disk files and rows, directory and row. */
+  private async dropMovedCopy(rec: Rec): Promise<void> {
+    if (this.isAlive(rec)) await this.stopQemu(rec, { force: true, timeoutSeconds: 0 });
+    await this.deleteTaps(this.nics.qemuNics(rec));
+    for (const d of rec.spec.disks) {
+      const disk = this.d.disks.record(d.disk);
+      if (disk) this.d.disks.releaseMoved(d.disk, disk.id);
+    }
+    this.files.remove(rec.id);
+    this.d.store.deleteVm(rec.id);
+    this.vms.forget(rec.id);
+    this.nics.networksChanged(rec.spec);
   }
 
   /**
@@ -659,16 +664,7 @@ export class VmService {
       if (!rec || rec.id !== p.id || !mark) return { aborted: false };
       const rt = this.vms.of(rec);
       if (mark.role === "destination") {
-        if (this.isAlive(rec)) await this.stopQemu(rec, { force: true, timeoutSeconds: 0 });
-        await this.deleteTaps(this.nics.qemuNics(rec));
-        for (const d of rec.spec.disks) {
-          const disk = this.d.disks.record(d.disk);
-          if (disk) this.d.disks.releaseMoved(d.disk, disk.id);
-        }
-        this.files.remove(rec.id);
-        this.d.store.deleteVm(rec.id);
-        this.vms.forget(rec.id);
-        this.nics.networksChanged(rec.spec);
+        await this.dropMovedCopy(rec);
       } else {
         if (this.isAlive(rec) && rt.attached) await resumeAfterMove(rt.qmp());
         rt.move = undefined;
