@@ -53,6 +53,24 @@ afterAll(async () => {
   }
 });
 
+/** The stack config both programs read: each Host's own route and throwaway keys, and the tiny guest. */
+function hostsConfig(a: Side, b: Side): Record<string, string | { secret: string }> {
+  return {
+    user: a.sshd.user,
+    aKey: { secret: a.sshd.userKeys.ed25519.privateKey },
+    bKey: { secret: b.sshd.userKeys.ed25519.privateKey },
+    aPort: String(a.sshd.port),
+    bPort: String(b.sshd.port),
+    aKnownHosts: a.sshd.knownHostsLine(),
+    bKnownHosts: b.sshd.knownHostsLine(),
+    aSocket: a.hd.socketPath,
+    bSocket: b.hd.socketPath,
+    kernel: g.kernel,
+    initrd: g.initrd,
+    cmdline: g.cmdline,
+  };
+}
+
 /**
  * The program: two Hosts from config, and on each the same names: network
  * "lan" (same subnet), disk "data", VM "web". `vmOnAUses` says which Disk
@@ -112,21 +130,7 @@ export const placed = Object.fromEntries(
 test("two hosts in one program: up places each on its host, preview is empty, a cross-host Disk is refused at preview, destroy cleans both", async () => {
   const [a, b] = sides as [Side, Side];
   expect(a.hd.hostId).not.toBe(b.hd.hostId);
-  const p = await PulumiProject.create(program("a"), {
-    user: a.sshd.user,
-    // Each sshd has its own throwaway user keys: each Host carries its own.
-    aKey: { secret: a.sshd.userKeys.ed25519.privateKey },
-    bKey: { secret: b.sshd.userKeys.ed25519.privateKey },
-    aPort: String(a.sshd.port),
-    bPort: String(b.sshd.port),
-    aKnownHosts: a.sshd.knownHostsLine(),
-    bKnownHosts: b.sshd.knownHostsLine(),
-    aSocket: a.hd.socketPath,
-    bSocket: b.hd.socketPath,
-    kernel: g.kernel,
-    initrd: g.initrd,
-    cmdline: g.cmdline,
-  });
+  const p = await PulumiProject.create(program("a"), hostsConfig(a, b));
   try {
     const loginsBefore = [a.sshd.acceptedLogins(), b.sshd.acceptedLogins()];
     // 1. up: everything is made, each on its own host; host b's while host a's disk create is still answering.
@@ -196,20 +200,7 @@ test("two hosts in one program: up places each on its host, preview is empty, a 
 
 test("on a fresh stack (no host id known yet) a VM naming another host's Disk fails at preview, naming both hosts; nothing is made", async () => {
   const [a, b] = sides as [Side, Side];
-  const p = await PulumiProject.create(program("b"), {
-    user: a.sshd.user,
-    aKey: { secret: a.sshd.userKeys.ed25519.privateKey },
-    bKey: { secret: b.sshd.userKeys.ed25519.privateKey },
-    aPort: String(a.sshd.port),
-    bPort: String(b.sshd.port),
-    aKnownHosts: a.sshd.knownHostsLine(),
-    bKnownHosts: b.sshd.knownHostsLine(),
-    aSocket: a.hd.socketPath,
-    bSocket: b.hd.socketPath,
-    kernel: g.kernel,
-    initrd: g.initrd,
-    cmdline: g.cmdline,
-  }, { stack: "fresh" });
+  const p = await PulumiProject.create(program("b"), hostsConfig(a, b), { stack: "fresh" });
   try {
     const r = await p.operation("preview", { diff: true });
     expect(r.code).not.toBe(0);
@@ -255,18 +246,7 @@ export const placed = { vm: vm.hostId, vmId: vm.vmId, disk: disk.hostId, diskId:
 test("changing a running VM's host in the program moves it live with its Disk (same guest, same ids); stopped, it moves back offline; the next previews are empty", async () => {
   const [a, b] = sides as [Side, Side];
   const p = await PulumiProject.create(MOVER, {
-    user: a.sshd.user,
-    aKey: { secret: a.sshd.userKeys.ed25519.privateKey },
-    bKey: { secret: b.sshd.userKeys.ed25519.privateKey },
-    aPort: String(a.sshd.port),
-    bPort: String(b.sshd.port),
-    aKnownHosts: a.sshd.knownHostsLine(),
-    bKnownHosts: b.sshd.knownHostsLine(),
-    aSocket: a.hd.socketPath,
-    bSocket: b.hd.socketPath,
-    kernel: g.kernel,
-    initrd: g.initrd,
-    cmdline: g.cmdline,
+    ...hostsConfig(a, b),
     moverHost: "a",
     moverRunning: "true",
   }, { stack: "mover" });
