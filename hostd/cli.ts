@@ -8,9 +8,11 @@
 // First: fails with the Node version needed before anything loads node:sqlite.
 import "./node-guard";
 import * as net from "node:net";
+import type { Duplex } from "node:stream";
 import { parseArgs } from "node:util";
 import { HostClient } from "../sdk/client";
 import { KvmError } from "../sdk/errors";
+import * as P from "../sdk/protocol";
 import type { HostEvent } from "../sdk/protocol";
 import { DEFAULT_SOCKET_PATH, LocalTransport } from "../sdk/transport/local";
 import { HOSTD_VERSION, HostdOptions, startHostd } from "./app";
@@ -409,31 +411,15 @@ async function vmLog(socketPath: string, name: string, bytes: string | undefined
 
 /** Attaches the terminal to the VM's serial console through hostd; Ctrl-] detaches. */
 async function vmConsole(socketPath: string, name: string): Promise<number> {
-  const sock = net.createConnection(socketPath);
-  await new Promise<void>((resolve, reject) => {
-    sock.once("connect", resolve);
-    sock.once("error", reject);
-  });
-  sock.write(JSON.stringify({ id: "console", method: "vm.console", params: { name } }) + "\n");
-  const first = await new Promise<{ line: string; rest: Buffer }>((resolve, reject) => {
-    let buf = Buffer.alloc(0);
-    const onData = (d: Buffer) => {
-      buf = Buffer.concat([buf, d]);
-      const nl = buf.indexOf(0x0a);
-      if (nl < 0) return;
-      sock.off("data", onData);
-      resolve({ line: buf.subarray(0, nl).toString("utf8"), rest: buf.subarray(nl + 1) });
-    };
-    sock.on("data", onData);
-    sock.once("close", () => reject(new Error("hostd closed the connection")));
-  });
-  const reply = JSON.parse(first.line) as { error?: { code: string; message: string } };
-  if (reply.error) {
-    process.stderr.write(`hostd: [${reply.error.code}] ${reply.error.message}\n`);
+  let sock: Duplex;
+  try {
+    sock = await new HostClient(new LocalTransport(socketPath)).openStream(P.vmConsole, { name });
+  } catch (e) {
+    if (!(e instanceof KvmError)) throw e;
+    process.stderr.write(`hostd: [${e.code}] ${e.message}\n`);
     return 1;
   }
   process.stderr.write(`attached to the console of VM "${name}"; Ctrl-] detaches\n`);
-  process.stdout.write(first.rest);
   const stdin = process.stdin;
   if (stdin.isTTY) stdin.setRawMode(true);
   return new Promise<number>((resolve) => {
@@ -453,6 +439,8 @@ async function vmConsole(socketPath: string, name: string): Promise<number> {
     });
     stdin.on("end", done);
     sock.on("data", (d: Buffer) => process.stdout.write(d));
+    // openStream hands the stream over paused (what came after the reply waits in it).
+    sock.resume();
     sock.on("close", done);
   });
 }

@@ -75,13 +75,12 @@ export async function diff(_id: string, olds: DiskOutputs, news: DiskInputs): Pr
     // A disk in use moves with its VM (the VM's own diff says what that copies, or refuses it); a detached one is copied.
     // Which VM uses it is asked of the host: the state's `attachedTo` is from the Disk's last update, which ran before its VM's.
     const src = clientFor(settingsFor(olds), 60_000);
-    const here = await src.disk.get(olds.name).catch((e: unknown) => (e instanceof KvmError && e.code === "not_found" ? undefined : Promise.reject(e)));
+    const here = await ownedOrGone(olds.diskId, () => src.disk.get(olds.name));
     if (!here) {
       // An earlier up moved it with its VM and then failed: the update finds it there by id and records it.
       console.log(`kvm: Disk "${olds.name}": is no longer on host ${olds.hostId} (moved by an earlier up?): this update records it on ${route.moveTo.label} if it is there.`);
     } else if (here.attachedTo) {
-      const attachedTo = here.attachedTo;
-      console.log(`kvm: Disk "${olds.name}": moves to ${route.moveTo.label} with VM "${attachedTo}", which uses it (the VM's move copies it): an update in place, same disk id.`);
+      console.log(`kvm: Disk "${olds.name}": moves to ${route.moveTo.label} with VM "${here.attachedTo}", which uses it (the VM's move copies it): an update in place, same disk id.`);
     } else {
       console.log(await diskMoveText(olds.name, src, clientFor(settingsFor(news), 60_000), route.moveTo.label, olds.hostId));
     }

@@ -14,7 +14,7 @@ import type { HostClient } from "../sdk/client";
 import { KvmError } from "../sdk/errors";
 import type { ConnectionSettings, HostRef } from "./connection";
 import { clientFor } from "./connection";
-import { hostRefOf, same, settingsFor } from "./common";
+import { hostRefOf, ownedOrGone, same, settingsFor } from "./common";
 import { hostIdOf, mustBeOnHost } from "./placement";
 import { migrateVm, MigrateOptions, MigrationPlan, MigrationResult, moveDisk, planDiskMove, planMigration } from "../sdk/migrate";
 
@@ -39,21 +39,11 @@ export function moveVmOnce(src: HostClient, dst: HostClient, srcHostId: string, 
 
 /** The object on `dst` when it is this resource's own (same id): the move already happened. */
 export async function alreadyThere<T extends { id: string }>(id: string, get: () => Promise<T>): Promise<T | undefined> {
-  const found = await findOwn(id, get);
+  const found = await ownedOrGone(id, get);
   // A twin still being received (a move that failed half-way) is not there yet: the move starts over.
   return found && !(found as { migration?: unknown }).migration ? found : undefined;
 }
 
-/** The object `get` finds when it has this id (whatever its state), else undefined. */
-async function findOwn<T extends { id: string }>(id: string, get: () => Promise<T>): Promise<T | undefined> {
-  try {
-    const found = await get();
-    return found.id === id ? found : undefined;
-  } catch (e) {
-    if (e instanceof KvmError && e.code === "not_found") return undefined;
-    throw e;
-  }
-}
 
 /**
  * An update's first step when the `host` input names another host than the
@@ -77,7 +67,7 @@ export async function moveIfAsked<T extends { id: string }>(
   if (await alreadyThere(id, () => get(dst, olds.name))) {
     // Moved by a sibling's update, or by an up that failed after the move; a VM's source may still hold
     // its paused copy (the release failed): the move, run again, finds the earlier one and releases it.
-    if (kind === "VM" && (await findOwn(id, () => get(src, olds.name)))) await move(src, olds.hostId);
+    if (kind === "VM" && (await ownedOrGone(id, () => get(src, olds.name)))) await move(src, olds.hostId);
     return to;
   }
   await mustBeOnHost(kind, olds.name, src, olds.hostId);

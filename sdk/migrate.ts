@@ -12,10 +12,11 @@
  */
 import type { Duplex } from "node:stream";
 import { HostClient } from "./client";
-import { KvmError } from "./errors";
+import { isKvmError, KvmError } from "./errors";
 import {
   DiskInfo,
   MigrationDescription,
+  MigrationMark,
   migrationAbort,
   migrationAttach,
   migrationBegin,
@@ -107,7 +108,6 @@ interface Sides {
   toHostId: string;
 }
 
-/** Both hosts serve moves, are two hosts (by id), and can run each other's QEMU state. */
 /** Refuses before anything is asked of a hostd that does not know the migration methods. */
 async function bothServeMoves(src: HostdClient, dst: HostdClient, what: string): Promise<void> {
   const [a, b] = await Promise.all([src.helloOnce(), dst.helloOnce()]);
@@ -116,8 +116,8 @@ async function bothServeMoves(src: HostdClient, dst: HostdClient, what: string):
   }
 }
 
+/** The two hosts are two (by id) and, for a live move, can run each other's QEMU state (after bothServeMoves). */
 async function sidesOf(src: HostdClient, dst: HostdClient, what: string, live: boolean): Promise<Sides> {
-  await bothServeMoves(src, dst, what);
   const [a, b] = await Promise.all([src.helloOnce(), dst.helloOnce()]);
   if (a.hostId === b.hostId) throw new KvmError("invalid_params", `${what}: both routes reach the same host (id ${a.hostId}); there is nothing to move.`);
   if (live) {
@@ -164,9 +164,11 @@ export async function migrateVm(src: HostdClient, dst: HostdClient, o: MigrateOp
   const t0 = Date.now();
   await bothServeMoves(src, dst, what);
   let d = await src.call(migrationDescribe, { name: o.vm });
-  const resumed = await resumeEarlierMove(src, dst, d, what);
-  if (resumed) return { ...resumed, totalMs: Date.now() - t0 };
-  d = await src.call(migrationDescribe, { name: o.vm });
+  if (d.migration) {
+    const resumed = await resumeEarlierMove(src, dst, d, d.migration, what);
+    if (resumed) return { ...resumed, totalMs: Date.now() - t0 };
+    d = await src.call(migrationDescribe, { name: o.vm });
+  }
   const sides = await sidesOf(src, dst, what, d.vm.running);
   refusedUnless(d, what);
   const mode = d.vm.running ? "live" : "offline";
@@ -227,9 +229,8 @@ export async function migrateVm(src: HostdClient, dst: HostdClient, o: MigrateOp
       throw new KvmError("migration_failed", `${what}: it runs on host ${sides.toHostId} now, but host ${sides.fromHostId} could not release its copy (${why}); run the move again to clean it up.`);
     }
     // Destination first: once its copy is gone, resuming the source can never make two.
-    const undone = await Promise.allSettled([dst.call(migrationAbort, { name: o.vm, id, why })]);
-    const src2 = await Promise.allSettled([src.call(migrationAbort, { name: o.vm, id, why })]);
-    const left = [...undone, ...src2].flatMap((r) => (r.status === "rejected" ? [(r.reason as Error).message] : []));
+    const left: string[] = [];
+    for (const host of [dst, src]) await host.call(migrationAbort, { name: o.vm, id, why }).catch((x: Error) => left.push(x.message));
     const code = e instanceof KvmError && e.code !== "internal" ? e.code : "migration_failed";
     throw new KvmError(
       code === "transport_disconnected" ? "migration_failed" : code,
@@ -244,10 +245,8 @@ export async function migrateVm(src: HostdClient, dst: HostdClient, o: MigrateOp
  * died): finish it when the destination has taken over, undo it otherwise.
  * Returns the result when the VM now lives on `dst`.
  */
-async function resumeEarlierMove(src: HostdClient, dst: HostdClient, d: MigrationDescription, what: string): Promise<Omit<MigrationResult, "totalMs"> | undefined> {
-  const mark = d.migration;
-  if (!mark) return undefined;
-  const there = await dst.vm.get(d.vm.name).catch((e: unknown) => (e instanceof KvmError && e.code === "not_found" ? undefined : Promise.reject(e)));
+async function resumeEarlierMove(src: HostdClient, dst: HostdClient, d: MigrationDescription, mark: MigrationMark, what: string): Promise<Omit<MigrationResult, "totalMs"> | undefined> {
+  const there = await dst.vm.get(d.vm.name).catch((e: unknown) => (isKvmError(e, "not_found") ? undefined : Promise.reject(e)));
   const twin = there?.id === d.vm.id ? there : undefined;
   const toHostId = (await dst.helloOnce()).hostId;
   if (twin && !twin.migration && mark.peerHostId === toHostId) {

@@ -208,7 +208,7 @@ export class DiskService {
       // Its base is a file of this host that the destination does not have (and hostd may not read it for anyone there).
       return { rec, info, sync: "top", refusal: `disk "${name}" is a clone of the host file ${src.path}, which the other host does not have: copy it there, or make the disk with clone: false` };
     }
-    return { rec, info, sync: src.kind === "url" && src.clone ? "top" : "full", refusal: null };
+    return { rec, info, sync: moveSync(rec.spec), refusal: null };
   }
 
   /**
@@ -469,4 +469,9 @@ async function mapDriverErrors<T>(disk: string, fn: () => Promise<T>): Promise<T
 export function missingFileProblem(rec: { name: string; path: string }): string | undefined {
   if (existsSync(rec.path)) return undefined;
   return `the file of Disk "${rec.name}" (${rec.path}) is gone: it was deleted outside hostd. \`pulumi refresh\` then \`pulumi up\` creates the Disk again (empty, or from its source); or delete the Disk`;
+}
+
+/** How a disk travels in a move: `top` only its overlay (the destination has, or fetches, the base by sha256), `full` every block. */
+export function moveSync(spec: DiskSpec): "top" | "full" {
+  return spec.source.kind === "url" && spec.source.clone ? "top" : "full";
 }

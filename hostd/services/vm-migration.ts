@@ -228,7 +228,7 @@ function raceAbort<T>(p: Promise<T>, signal: AbortSignal | undefined, qmp: QmpCl
  * destination sends before QEMU connects (the NBD server's greeting) waits
  * in the stream's buffer.
  */
-export function listenForQemu(socketPath: string, owner: { uid: number; gid: number } | undefined, onClosed: () => void): { stream: Duplex; ready: Promise<void> } {
+export function listenForQemu(socketPath: string, owner: { uid: number; gid: number } | undefined): { stream: Duplex; ready: Promise<void> } {
   const toQemu = new PassThrough();
   const fromQemu = new PassThrough();
   const stream = Duplex.from({ writable: toQemu, readable: fromQemu });
@@ -260,7 +260,6 @@ export function listenForQemu(socketPath: string, owner: { uid: number; gid: num
   stream.on("close", () => {
     server.close();
     rmSync(socketPath, { force: true });
-    onClosed();
   });
   return { stream, ready };
 }

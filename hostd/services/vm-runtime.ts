@@ -68,6 +68,11 @@ export class VmRuntime {
    * `abort` stops a `migration.send` under way; `files` are the offline copies being written here.
    */
   move?: { abort: AbortController; files: Map<string, Promise<void>> };
+
+  /** The move's in-memory part, made on first use by whichever step of it comes first here. */
+  moving(): { abort: AbortController; files: Map<string, Promise<void>> } {
+    return (this.move ??= { abort: new AbortController(), files: new Map() });
+  }
   /** When hostd restarted this VM lately (ms), to back off and give up. */
   private restarts: number[] = [];
 

@@ -32,7 +32,7 @@ import { Reverter, withRevert } from "../revert";
 import { Store, VmDevices, VmHostFiles, VmRecord } from "../store";
 import { Caller, HostPaths } from "../host-paths";
 import { applyUpdate, stableJson, updateEffects } from "./vm-spec";
-import { DiskService, missingFileProblem } from "./disk";
+import { DiskService, missingFileProblem, moveSync } from "./disk";
 import { checkDeletable, retryOfOwnCreate } from "./ownership";
 import { NetworkPort, NetworkService } from "./network";
 import { assignDiskSlots, diskHotplugPlan, assignNics, diskIds, DiskChange, nicHotplugPlan, qemuDisks, ResolvedDisk, bootIndexes, slotKey } from "./vm-devices";
@@ -445,7 +445,7 @@ export class VmService {
       if ((p.mode === "live") !== this.isAlive(rec)) throw errors.invalidState(`VM "${p.name}" is ${this.isAlive(rec) ? "running" : "not running"}: it moves ${this.isAlive(rec) ? "live" : "offline"}, not ${p.mode}.`);
       const mark: MigrationMark = { role: "source", phase: "sending", mode: p.mode, peerHostId: p.toHostId, since: new Date().toISOString() };
       this.setMark(rec, mark);
-      this.vms.of(rec).move ??= { abort: new AbortController(), files: new Map() };
+      this.vms.of(rec).moving();
       return { mark };
     });
   }
@@ -498,7 +498,7 @@ export class VmService {
         if (this.files.ensureDir(rec.id)) r.add("remove the received VM's directory", () => this.files.remove(rec.id));
         if (desc.nvram !== null) writeFileSync(this.files.nvramPath(rec.id), Buffer.from(desc.nvram, "base64"), { mode: 0o600 });
         const rt = this.vms.of(rec);
-        rt.move = { abort: new AbortController(), files: new Map() };
+        rt.moving();
         if (p.mode === "live") {
           await this.startQemu(rec, r, { incoming: true });
           await prepareIncoming(rt.qmp(), {
@@ -518,13 +518,12 @@ export class VmService {
     const cfg = qemuDisks(rec.spec, this.resolveDisks(rec.spec), assignDiskSlots(rec.spec.disks, rec.devices));
     return rec.spec.disks.map((d, i) => {
       const disk = this.d.disks.record(d.disk)!;
-      const src = disk.spec.source;
       return {
         name: d.disk,
         node: cfg[i]!.node,
         exportName: disk.id,
         socket: this.files.migrationSocket(rec.id, { disk: i }),
-        sync: src.kind === "url" && src.clone ? "top" : "full",
+        sync: moveSync(disk.spec),
       };
     });
   }
@@ -535,7 +534,7 @@ export class VmService {
     const mark = rec.devices.migration;
     if (!mark) throw errors.invalidState(`VM "${name}" is not moving: begin the move first (migration.begin on the source, migration.incoming on the destination).`);
     const rt = this.vms.of(rec);
-    const move = (rt.move ??= { abort: new AbortController(), files: new Map() });
+    const move = rt.moving();
     const diskIndex = stream.kind === "ram" ? -1 : rec.spec.disks.findIndex((d) => d.disk === stream.disk);
     if (stream.kind !== "ram" && diskIndex < 0) throw errors.notFound("Disk of the moving VM", stream.disk);
     if ((stream.kind === "file") !== (mark.mode === "offline")) throw errors.invalidState(`VM "${name}" moves ${mark.mode}: a ${stream.kind} stream is not part of it.`);
@@ -546,7 +545,7 @@ export class VmService {
       }
       const socket = this.files.migrationSocket(rec.id, stream.kind === "ram" ? "ram" : { disk: diskIndex });
       const as = this.runAs(rec);
-      const l = listenForQemu(socket, as && { uid: as.uid, gid: as.gid }, () => undefined);
+      const l = listenForQemu(socket, as && { uid: as.uid, gid: as.gid });
       await l.ready;
       return l.stream;
     }
@@ -575,9 +574,9 @@ export class VmService {
     if (mark?.role !== "source" || mark.peerHostId !== p.toHostId || mark.mode !== "live") throw errors.invalidState(`VM "${p.name}" is not moving live to host ${p.toHostId}: begin the move first (migration.begin).`);
     if (mark.phase === "switched-over") throw errors.invalidState(`VM "${p.name}" has switched over to host ${p.toHostId} already: finish it there (migration.finish), then release it here.`);
     const rt = this.vms.of(rec);
-    const move = (rt.move ??= { abort: new AbortController(), files: new Map() });
+    const move = rt.moving();
     if (move.abort.signal.aborted) move.abort = new AbortController();
-    const res = await send(rt.qmp(), {
+    return send(rt.qmp(), {
       disks: this.mirrorDisks(rec),
       ramSocket: this.files.migrationSocket(rec.id, "ram"),
       bandwidthMiBps: p.bandwidthMiBps,
@@ -590,7 +589,6 @@ export class VmService {
         this.d.log.event("vm.migrating", rec.name, { id: rec.id, role: "source", mode: "live", phase, peerHostId: p.toHostId });
       },
     });
-    return res;
   }
 
   /** The destination runs the received VM (live: after the source switched over) or keeps it stopped (offline). */
