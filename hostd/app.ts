@@ -252,6 +252,10 @@ async function startLocked(o: HostdOptions, log: Logger, stateDir: string, hostI
   // Moves between hosts (sdk/migrate.ts drives the steps on both hosts; docs/architecture.md).
   server.handle(P.migrationDescribe, (p) => vms.describeForMove(p.name));
   server.handle(P.migrationBegin, (p) => vms.beginMove(p));
+  server.handle(P.migrationCheck, async (p, ctx) => {
+    const { neededBytes, freeBytes } = vms.checkIncoming(p, ctx.peer);
+    return { neededBytes, freeBytes };
+  });
   server.handle(P.migrationIncoming, (p, ctx) => vms.receiveMove(p, ctx.peer));
   server.handleStream(P.migrationAttach, (p) => vms.openMoveStream(p.name, p.stream));
   server.handle(P.migrationSend, (p) => vms.sendMove(p));

@@ -20,6 +20,7 @@ import {
   migrationAbort,
   migrationAttach,
   migrationBegin,
+  migrationCheck,
   migrationDescribe,
   migrationFinish,
   migrationIncoming,
@@ -140,6 +141,16 @@ function refusedUnless(d: MigrationDescription, what: string): void {
   if (d.vm.running && d.liveRefusal) throw new KvmError("invalid_state", `${what}: ${d.liveRefusal}.`);
 }
 
+/** Refuses, before anything is asked of the source, a move the destination would not take (its name taken, no room, too small, a network missing). */
+async function destinationTakes(dst: HostdClient, d: MigrationDescription, sides: Sides, what: string): Promise<void> {
+  try {
+    await dst.call(migrationCheck, { description: d, mode: d.vm.running ? "live" : "offline", fromHostId: sides.fromHostId });
+  } catch (e) {
+    if (!isKvmError(e)) throw e;
+    throw new KvmError(e.code, `${what}: host ${sides.toHostId} does not take it: ${e.message}`, e.details, e.requestId);
+  }
+}
+
 /** What moving `vm` would copy, or why it cannot move (nothing is changed on either host). */
 export async function planMigration(src: HostdClient, dst: HostdClient, vm: string): Promise<MigrationPlan> {
   const what = `Moving VM "${vm}"`;
@@ -147,6 +158,7 @@ export async function planMigration(src: HostdClient, dst: HostdClient, vm: stri
   const d = await src.call(migrationDescribe, { name: vm });
   const sides = await sidesOf(src, dst, what, d.vm.running);
   refusedUnless(d, what);
+  await destinationTakes(dst, d, sides, what);
   const disks = d.disks.map((x) => ({ name: x.name, bytes: x.actualSizeBytes, backing: x.sync === "top" ? ("base-on-destination" as const) : ("none" as const) }));
   const memoryBytes = d.vm.running ? d.vm.memoryBytes : 0;
   return { vmId: d.vm.id, ...sides, mode: d.vm.running ? "live" : "offline", disks, memoryBytes, totalBytes: memoryBytes + disks.reduce((s, x) => s + x.bytes, 0) };
@@ -171,16 +183,21 @@ export async function migrateVm(src: HostdClient, dst: HostdClient, o: MigrateOp
   }
   const sides = await sidesOf(src, dst, what, d.vm.running);
   refusedUnless(d, what);
+  await destinationTakes(dst, d, sides, what);
   const mode = d.vm.running ? "live" : "offline";
   const id = d.vm.id;
   const timeoutMs = o.timeoutMs ?? MIGRATION_LIMITS.defaultTimeoutSeconds * 1000;
   const streams: Duplex[] = [];
   let destinationRuns = false;
+  // Until the destination made its twin, a refusal keeps its own code (insufficient_space, conflict, ...);
+  // once copying began, whatever broke it (a step refused by a hostd that restarted, a stream) is a failed move.
+  let copying = false;
   try {
     o.signal?.throwIfAborted();
     await src.call(migrationBegin, { name: o.vm, id, toHostId: sides.toHostId, mode });
     o.onProgress?.({ phase: "incoming", bytesSent: 0, bytesTotal: 0 });
     await dst.call(migrationIncoming, { description: d, mode, fromHostId: sides.fromHostId }, { timeoutMs });
+    copying = true;
     const kinds: MigrationStream[] = mode === "live" ? [{ kind: "ram" }, ...d.disks.map((x) => ({ kind: "nbd" as const, disk: x.name }))] : d.disks.map((x) => ({ kind: "file" as const, disk: x.name }));
     const relayed: Relayed[] = [];
     for (const stream of kinds) {
@@ -231,9 +248,9 @@ export async function migrateVm(src: HostdClient, dst: HostdClient, o: MigrateOp
     // Destination first: once its copy is gone, resuming the source can never make two.
     const left: string[] = [];
     for (const host of [dst, src]) await host.call(migrationAbort, { name: o.vm, id, why }).catch((x: Error) => left.push(x.message));
-    const code = e instanceof KvmError && e.code !== "internal" ? e.code : "migration_failed";
+    const code = !copying && e instanceof KvmError && e.code !== "internal" && e.code !== "transport_disconnected" ? e.code : "migration_failed";
     throw new KvmError(
-      code === "transport_disconnected" ? "migration_failed" : code,
+      code,
       `${what} from host ${sides.fromHostId} to host ${sides.toHostId} failed: ${why}. It ${mode === "live" ? "runs" : "stays"} on host ${sides.fromHostId}${left.length ? `; cleaning up left something to do: ${left.join("; ")}` : "; nothing of it is left on the destination"}.`,
       e instanceof KvmError ? e.details : undefined,
     );

@@ -5,10 +5,10 @@
  * by a VM cannot be deleted.
  */
 import { randomUUID } from "node:crypto";
-import { chmodSync, existsSync, mkdirSync, rmSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, rmSync, statfsSync } from "node:fs";
 import * as path from "node:path";
 import { errors, KvmError } from "../../sdk/errors";
-import type { DiskCreate, DiskInfo, DiskSpec, ImageInfo } from "../../sdk/protocol";
+import type { DiskCreate, DiskInfo, DiskSpec, ImageInfo, MigratingDisk } from "../../sdk/protocol";
 import { CachedImage, ImageCache, ImageCacheError } from "../drivers/image-cache";
 import { QemuImg, QemuImgError, readImageHeader, readImageHeaderOf } from "../drivers/qemu-img";
 import { Caller, HostPaths, OpenHostFile } from "../host-paths";
@@ -220,9 +220,8 @@ export class DiskService {
    */
   async receive(d: { id: string; name: string; spec: DiskSpec; owner: string | null; format: "qcow2" | "raw"; virtualSizeBytes: number; sync: "top" | "full"; createdAt: string }, r: Reverter): Promise<Rec> {
     return this.locks.run(d.name, async () => {
-      const existing = this.record(d.name);
-      if (existing?.id === d.id) return existing;
-      if (existing) throw errors.conflict(`This host already has a disk named "${d.name}" (id ${existing.id}): the moving disk ${d.id} cannot take its name. Rename or delete that one first.`, { disk: d.name });
+      const existing = this.twinOrFree(d);
+      if (existing) return existing;
       const rec: Rec = { id: d.id, name: d.name, spec: d.spec, path: path.join(this.dir(), `${d.id}.${d.format}`), format: d.format, backingSha256: null, owner: d.owner, createdAt: d.createdAt, updatedAt: new Date().toISOString() };
       this.d.store.insertDisk(rec);
       r.add("delete the received disk's row", () => this.d.store.deleteDisk(rec.id));
@@ -241,6 +240,36 @@ export class DiskService {
       this.d.log.event("disk.received", rec.name, { id: rec.id, sync: d.sync });
       return rec;
     });
+  }
+
+  /**
+   * Refuses, changing nothing, moving disks this host cannot take: a disk of the same name that is
+   * another one, or too little free space for what the move writes here. The first step of a move
+   * and its preview ask this, so a refusal comes before anything is copied.
+   */
+  checkReceivable(disks: MigratingDisk[], mode: "live" | "offline"): { neededBytes: number; freeBytes: number } {
+    for (const d of disks) this.twinOrFree(d);
+    // A live mirror writes what is allocated (zeros are skipped); an offline copy writes the whole file,
+    // which for a sparse raw file is its full size. The cached base of a `top` disk is not counted: its
+    // size is known only once it is fetched (the image cache refuses then if it does not fit).
+    const neededBytes = disks.reduce((sum, d) => sum + (mode === "offline" && d.format === "raw" ? d.virtualSizeBytes : d.actualSizeBytes), 0);
+    const s = statfsSync(this.dir());
+    const freeBytes = Number(s.bavail) * Number(s.bsize);
+    if (neededBytes + MOVE_SPACE_RESERVE_BYTES > freeBytes) {
+      throw new KvmError(
+        "insufficient_space",
+        `This host has ${mib(freeBytes)} MiB free for disks (${this.dir()}), but the move writes about ${mib(neededBytes)} MiB of ${disks.map((d) => `"${d.name}"`).join(", ")} here and keeps ${mib(MOVE_SPACE_RESERVE_BYTES)} MiB spare: free space on this host or move to another; nothing was moved.`,
+        { neededBytes, freeBytes, reserveBytes: MOVE_SPACE_RESERVE_BYTES },
+      );
+    }
+    return { neededBytes, freeBytes };
+  }
+
+  /** The moving disk's twin here (received already), or undefined when its name is free; refused when another disk has the name. */
+  private twinOrFree(d: { id: string; name: string }): Rec | undefined {
+    const existing = this.record(d.name);
+    if (existing && existing.id !== d.id) throw errors.conflict(`This host already has a disk named "${d.name}" (id ${existing.id}): the moving disk ${d.id} cannot take its name. Rename or delete that one first.`, { disk: d.name });
+    return existing;
   }
 
   /** An offline copy landed in the received disk's file: an overlay reads through this host's base again. */
@@ -469,6 +498,13 @@ async function mapDriverErrors<T>(disk: string, fn: () => Promise<T>): Promise<T
 export function missingFileProblem(rec: { name: string; path: string }): string | undefined {
   if (existsSync(rec.path)) return undefined;
   return `the file of Disk "${rec.name}" (${rec.path}) is gone: it was deleted outside hostd. \`pulumi refresh\` then \`pulumi up\` creates the Disk again (empty, or from its source); or delete the Disk`;
+}
+
+/** Space a move leaves free on the destination beyond what it writes (qcow2 metadata, the host's own needs). */
+const MOVE_SPACE_RESERVE_BYTES = 64 * 1024 * 1024;
+
+function mib(bytes: number): number {
+  return Math.ceil(bytes / (1024 * 1024));
 }
 
 /** How a disk travels in a move: `top` only its overlay (the destination has, or fetches, the base by sha256), `full` every block. */

@@ -459,12 +459,8 @@ export class VmService {
     const desc = p.description;
     const v = desc.vm;
     return this.vms.serialize(v.name, async () => {
-      const existing = this.d.store.getVmByName<VmSpec>(v.name);
-      if (existing) {
-        if (existing.id === v.id && existing.devices.migration?.role === "destination") return { vm: await this.info(existing), disks: await Promise.all(desc.disks.map((d) => this.d.disks.get(d.name))) };
-        throw errors.conflict(`This host already has a VM named "${v.name}" (id ${existing.id}): the moving VM ${v.id} cannot take its name.`, { vm: v.name });
-      }
-      if (desc.moveRefusal) throw errors.invalidState(`VM "${v.name}" cannot move: ${desc.moveRefusal}.`);
+      const twin = this.checkIncoming(p, caller).twin;
+      if (twin) return { vm: await this.info(twin), disks: await Promise.all(desc.disks.map((d) => this.d.disks.get(d.name))) };
       return withRevert(this.d.log, "migration.incoming", async (r) => {
         for (const d of desc.disks) await this.d.disks.receive(d, r);
         const now = new Date().toISOString();
@@ -526,6 +522,27 @@ export class VmService {
         sync: moveSync(disk.spec),
       };
     });
+  }
+
+  /**
+   * Whether this host takes the moving VM, changing nothing (migration.check, and the first thing
+   * migration.incoming does): its name and its disks' names free here, its host files readable, its
+   * networks present, the host big enough, room for its disks. `twin`: received here already (a retry).
+   */
+  checkIncoming(p: MigrationIncoming, caller?: Caller): { twin?: Rec; neededBytes: number; freeBytes: number } {
+    const desc = p.description;
+    const v = desc.vm;
+    const existing = this.d.store.getVmByName<VmSpec>(v.name);
+    if (existing) {
+      if (existing.id === v.id && existing.devices.migration?.role === "destination") return { twin: existing, neededBytes: 0, freeBytes: 0 };
+      throw errors.conflict(`This host already has a VM named "${v.name}" (id ${existing.id}): the moving VM ${v.id} cannot take its name.`, { vm: v.name });
+    }
+    if (desc.moveRefusal) throw errors.invalidState(`VM "${v.name}" cannot move: ${desc.moveRefusal}.`);
+    const room = this.d.disks.checkReceivable(desc.disks, p.mode);
+    // Its disks are not here yet (receiving them is the move's first change): the rest of the spec is checked as a create would.
+    this.checkResources({ ...v.spec, disks: [] }, caller);
+    checkCapacity(v.spec, this.d.capacity);
+    return room;
   }
 
   /** One stream of a move, on this host's side (the server pipes the connection to it). */

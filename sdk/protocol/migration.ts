@@ -124,6 +124,22 @@ export const migrationIncoming = defineMethod(
   { mutating: true },
 );
 
+/**
+ * `migration.check` (destination, read-only): would this host take the VM? What `migration.incoming`
+ * refuses before it makes anything — the name taken, a host file or network missing, the VM larger
+ * than the host, too little room for its disks — asked at preview and before a move begins.
+ */
+export const migrationCheck = defineMethod(
+  "migration.check",
+  MigrationIncoming,
+  z.strictObject({
+    /** What the move would write to this host's disk folder, bytes (its cached base not counted). */
+    neededBytes: z.int().min(0),
+    freeBytes: z.int().min(0),
+  }),
+  { mutating: false },
+);
+
 /** `migration.send` (source): mirror the disks, copy the RAM, switch over. Returns when the source is paused for good. */
 export const MigrationSend = z.strictObject({
   name: Name,
@@ -161,4 +177,4 @@ export const migrationAttach = defineMethod(
   { mutating: false },
 );
 
-export const MIGRATION_METHODS = [migrationDescribe, migrationBegin, migrationIncoming, migrationSend, migrationFinish, migrationRelease, migrationAbort, migrationAttach] as const;
+export const MIGRATION_METHODS = [migrationDescribe, migrationCheck, migrationBegin, migrationIncoming, migrationSend, migrationFinish, migrationRelease, migrationAbort, migrationAttach] as const;
