@@ -10,11 +10,14 @@
  * id, the loop's process), the disk holds what was written before and
  * during the move, and nothing of it is left on the source. Offline: the
  * stopped VM moves back, its disk file copied, and boots there with that
- * disk. A move to a host that has a VM of that name already is refused and
- * changes nothing on either host.
+ * disk. A move to a host that has a VM of that name already, or too little
+ * room for its disks, is refused and changes nothing on either host. A live
+ * move cut half-way (the relay, the destination's QEMU, the source's hostd)
+ * leaves the VM running on the source, and the next move completes.
  */
-import { execFile } from "node:child_process";
-import { existsSync, readdirSync } from "node:fs";
+import { execFile, execFileSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { announceAccelerator, tinyGuest, waitFor } from "./fixtures/env";
 import { SerialConsole } from "./fixtures/console";
@@ -191,6 +194,44 @@ test("a move to a host that already has a VM of that name is refused and changes
   await ca.vm.delete({ name: "taken" });
 });
 
+test("a move to a host without room for its disks is refused at the plan and before anything changes on either host", async () => {
+  const ca = a.client();
+  const cb = b.client();
+  // 48 MiB of data in the disk; the destination's disk folder on a 96 MiB filesystem (the move keeps 64 MiB spare).
+  const fill = path.join(a.stateDir, "..", `fill-${process.pid}.raw`);
+  writeFileSync(fill, randomBytes(48 * 1024 * 1024));
+  const disksDir = path.join(b.stateDir, "disks");
+  mkdirSync(disksDir, { recursive: true });
+  expect(readdirSync(disksDir)).toEqual([]);
+  // In hostd's own mount namespace (`ip netns exec` gave it one; a mount out here would not reach it).
+  const inHostd = (cmd: string, ...args: string[]) => execFileSync("nsenter", ["-t", String(b.pid), "-m", cmd, ...args], { encoding: "utf8" });
+  inHostd("mount", "-t", "tmpfs", "-o", "size=96m", "tmpfs", disksDir);
+  try {
+    await ca.disk.create({ name: "big", sizeGiB: 1, source: { kind: "hostPath", path: fill }, owner });
+    const vm = await ca.vm.create({ name: "roomless", memoryMiB: 128, kernel, running: false, disks: [{ disk: "big" }], owner });
+    const toId = (await cb.helloOnce()).hostId;
+    for (const attempt of [planMigration(ca, cb, "roomless"), migrateVm(ca, cb, { vm: "roomless", owner })]) {
+      const err = await attempt.catch((e: unknown) => e);
+      expect(isKvmError(err) && err.code).toBe("insufficient_space");
+      expect((err as Error).message).toMatch(new RegExp(`host ${toId} does not take it: This host has \\d+ MiB free for disks .* about 4\\d MiB of "big"`));
+    }
+    // Nothing began: no move mark, no move event on the source; nothing on the destination.
+    expect(await ca.vm.get("roomless")).toMatchObject({ id: vm.id, state: "stopped", migration: null });
+    const { events } = await ca.events({ limit: 1000 });
+    expect(events.filter((e) => e.details.id === vm.id && e.event?.startsWith("vm.migrat"))).toEqual([]);
+    await expect(cb.vm.get("roomless")).rejects.toMatchObject({ code: "not_found" });
+    expect((await cb.disk.list()).disks).toEqual([]);
+    expect(inHostd("ls", "-A", disksDir)).toBe("");
+  } finally {
+    for (const c of [ca, cb]) {
+      await c.vm.delete({ name: "roomless" }).catch(() => undefined);
+      await c.disk.delete({ name: "big" }).catch(() => undefined);
+    }
+    inHostd("umount", disksDir);
+    rmSync(fill, { force: true });
+  }
+});
+
 describe("a live move that fails half-way leaves the VM running on the source and nothing on the destination; the next move completes", () => {
   const cases: Array<[string, (vmId: string, abort: AbortController) => Promise<void>]> = [
     ["the client's relay cut during the RAM copy", async (vmId, abort) => {
@@ -202,6 +243,12 @@ describe("a live move that fails half-way leaves the VM running on the source an
       const qemus = nss[1]!.processes("qemu-system");
       expect(qemus).toHaveLength(1);
       process.kill(qemus[0]!, "SIGKILL");
+    }],
+    ["the source's hostd SIGKILLed during the RAM copy, then started again", async (vmId) => {
+      await phaseReached(a, vmId, "ram");
+      // The relay's source end was that hostd's: the move dies with it; its QEMU runs on, and the new hostd finds it.
+      await a.kill("SIGKILL");
+      await a.start();
     }],
   ];
   test.each(cases)("%s", async (_what, fault) => {
