@@ -262,6 +262,14 @@ async function startLocked(o: HostdOptions, log: Logger, stateDir: string, hostI
   server.handle(P.migrationFinish, (p) => vms.finishMove(p));
   server.handle(P.migrationRelease, (p) => vms.releaseMove(p));
   server.handle(P.migrationAbort, (p) => vms.abortMove(p));
+  server.handle(P.diskMoveDescribe, (p) => disks.describeForMoveAlone(p.name));
+  server.handle(P.diskMoveCheck, async (p) => disks.checkReceivable([p.disk], "offline"));
+  server.handle(P.diskMoveBegin, (p) => disks.beginLeaving(p));
+  server.handle(P.diskMoveIncoming, (p) => disks.receiveAlone(p));
+  server.handleStream(P.diskMoveAttach, async (p) => disks.openMoveStreamAlone(p));
+  server.handle(P.diskMoveFinish, (p) => disks.finishArrival(p));
+  server.handle(P.diskMoveRelease, (p) => disks.releaseLeaving(p));
+  server.handle(P.diskMoveAbort, (p) => disks.abortMoveAlone(p));
 
   await server.listen(o.socketPath);
   chmodSync(o.socketPath, 0o660);

@@ -354,8 +354,8 @@ export class Store {
   saveDisk<S>(d: DiskRecord<S>): void {
     d.updatedAt = new Date().toISOString();
     this.db
-      .prepare(`UPDATE disks SET spec = ?, backing_sha256 = ?, updated_at = ? WHERE id = ?`)
-      .run(JSON.stringify(d.spec), d.backingSha256, d.updatedAt, d.id);
+      .prepare(`UPDATE disks SET spec = ?, path = ?, backing_sha256 = ?, updated_at = ? WHERE id = ?`)
+      .run(JSON.stringify(d.spec), d.path, d.backingSha256, d.updatedAt, d.id);
   }
 
   deleteDisk(id: string): void {

@@ -30,7 +30,7 @@ export const RESOURCE_FIELDS = fieldTable({
     doc: "The host it is on: a `kvm.Host` (its connection replaces the stack config `kvm:*`, which is the default host).",
     defaultDoc: "the stack's `kvm:*` host",
     effect: "move",
-    effectDoc: "a Vm moves to the other host in place (live when running) with its disks; a detached Disk cannot move in this build (refused at preview, nothing moved); a Network is replaced",
+    effectDoc: "a Vm moves to the other host in place (live when running) with its disks; a detached Disk is copied there by itself, then removed (same disk id); a Network is replaced",
   },
 });
 

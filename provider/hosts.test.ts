@@ -40,7 +40,7 @@ function diskInfo(name: string) {
   const at = "2026-12-01T00:00:00.000Z";
   return {
     id: "33333333-2222-4333-8444-555555555555", name, spec: { name, format: "qcow2", source: { kind: "blank" }, sizeGiB: 1 }, owner: null, format: "qcow2",
-    path: `/x/${name}.qcow2`, virtualSizeBytes: 1 << 30, actualSizeBytes: 1 << 20, backingFile: null, attachedTo: attached[name] ?? null, problem: null, createdAt: at, updatedAt: at,
+    path: `/x/${name}.qcow2`, virtualSizeBytes: 1 << 30, actualSizeBytes: 1 << 20, backingFile: null, attachedTo: attached[name] ?? null, problem: null, migration: null, createdAt: at, updatedAt: at,
   };
 }
 

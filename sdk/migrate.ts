@@ -15,6 +15,15 @@ import { HostClient } from "./client";
 import { isKvmError, KvmError } from "./errors";
 import {
   DiskInfo,
+  MigratingDisk,
+  diskMoveAbort,
+  diskMoveAttach,
+  diskMoveBegin,
+  diskMoveCheck,
+  diskMoveDescribe,
+  diskMoveFinish,
+  diskMoveIncoming,
+  diskMoveRelease,
   MigrationDescription,
   MigrationMark,
   migrationAbort,
@@ -308,14 +317,91 @@ function relay(a: Duplex, b: Duplex): Relayed {
   return { done, bytes: () => bytes };
 }
 
-function notYet(what: string): KvmError {
-  return new KvmError("unsupported", `${what}: moving a detached Disk by itself is not available yet (a Disk attached to a VM moves with its VM); nothing was moved. Delete it here and create it on the other host, or attach it to the VM that moves.`);
+/** What moving the detached disk would copy, or why it cannot move (nothing is changed on either host). */
+export async function planDiskMove(src: HostdClient, dst: HostdClient, disk: string): Promise<DiskMovePlan> {
+  const what = `Moving disk "${disk}"`;
+  await bothServeMoves(src, dst, what);
+  const d = await src.call(diskMoveDescribe, { name: disk });
+  const sides = await sidesOf(src, dst, what, false);
+  if (d.refusal) throw new KvmError("invalid_state", `${what}: ${d.refusal}.`);
+  await diskDestinationTakes(dst, d.disk, sides, what);
+  return { diskId: d.disk.id, fromHostId: sides.fromHostId, toHostId: sides.toHostId, bytes: d.disk.actualSizeBytes };
 }
 
-export async function planDiskMove(_src: HostdClient, _dst: HostdClient, disk: string): Promise<DiskMovePlan> {
-  throw notYet(`Moving disk "${disk}"`);
+async function diskDestinationTakes(dst: HostdClient, disk: MigratingDisk, sides: Sides, what: string): Promise<void> {
+  try {
+    await dst.call(diskMoveCheck, { disk });
+  } catch (e) {
+    if (!isKvmError(e)) throw e;
+    throw new KvmError(e.code, `${what}: host ${sides.toHostId} does not take it: ${e.message}`, e.details, e.requestId);
+  }
 }
 
-export async function moveDisk(_src: HostdClient, _dst: HostdClient, o: DiskMoveOptions): Promise<DiskMoveResult> {
-  throw notYet(`Moving disk "${o.disk}"`);
+/**
+ * Moves a detached disk (no VM uses it) from `src` to `dst`: its file is
+ * copied through the client, then removed from `src`. On success the disk is
+ * on `dst` with the same id and name; on failure it stays on `src`, usable,
+ * and nothing of it is left on `dst`.
+ */
+export async function moveDisk(src: HostdClient, dst: HostdClient, o: DiskMoveOptions): Promise<DiskMoveResult> {
+  const what = `Moving disk "${o.disk}"`;
+  await bothServeMoves(src, dst, what);
+  let d = await src.call(diskMoveDescribe, { name: o.disk });
+  const sides = await sidesOf(src, dst, what, false);
+  if (d.migration) {
+    // An earlier move that did not end (the client died): the destination has it complete, or it starts over.
+    const there = await dst.disk.get(o.disk).catch((e: unknown) => (isKvmError(e, "not_found") ? undefined : Promise.reject(e)));
+    if (there?.id === d.disk.id && !there.migration) {
+      await src.call(diskMoveRelease, { name: o.disk, id: d.disk.id, toHostId: sides.toHostId });
+      return { diskId: d.disk.id, ...sides, bytesSent: 0, disk: there };
+    }
+    const why = `${what}: an earlier move did not finish; starting over`;
+    for (const host of [dst, src]) await host.call(diskMoveAbort, { name: o.disk, id: d.disk.id, why });
+    d = await src.call(diskMoveDescribe, { name: o.disk });
+  }
+  if (d.refusal) throw new KvmError("invalid_state", `${what}: ${d.refusal}.`);
+  await diskDestinationTakes(dst, d.disk, sides, what);
+  const id = d.disk.id;
+  const streams: Duplex[] = [];
+  let destinationHasIt = false;
+  let copying = false;
+  const timeoutMs = o.timeoutMs ?? MIGRATION_LIMITS.defaultTimeoutSeconds * 1000;
+  let timedOut = false;
+  const abortAll = () => streams.forEach((s) => s.destroy());
+  const timer = setTimeout(() => ((timedOut = true), abortAll()), timeoutMs);
+  o.signal?.addEventListener("abort", abortAll, { once: true });
+  try {
+    o.signal?.throwIfAborted();
+    await src.call(diskMoveBegin, { name: o.disk, id, toHostId: sides.toHostId });
+    await dst.call(diskMoveIncoming, { disk: d.disk, fromHostId: sides.fromHostId });
+    copying = true;
+    // The destination's end first (it writes the file), then the source's (it reads it).
+    const b = await dst.openStream(diskMoveAttach, { name: o.disk, id });
+    streams.push(b);
+    const a = await src.openStream(diskMoveAttach, { name: o.disk, id });
+    streams.push(a);
+    const bytesSent = await relay(a, b).done;
+    const disk = await dst.call(diskMoveFinish, { name: o.disk, id }, { timeoutMs: 120_000 });
+    destinationHasIt = true;
+    await src.call(diskMoveRelease, { name: o.disk, id, toHostId: sides.toHostId });
+    return { diskId: id, ...sides, bytesSent, disk };
+  } catch (e) {
+    const why = timedOut ? `the copy did not end within ${Math.round(timeoutMs / 1000)} s` : e instanceof Error ? e.message : String(e);
+    if (destinationHasIt) {
+      throw new KvmError("migration_failed", `${what}: it is on host ${sides.toHostId} now, but host ${sides.fromHostId} could not remove its copy (${why}); run the move again to clean it up.`);
+    }
+    // Destination first: its incomplete copy goes before the source's disk is usable again.
+    const left: string[] = [];
+    for (const host of [dst, src]) await host.call(diskMoveAbort, { name: o.disk, id, why }).catch((x: Error) => left.push(x.message));
+    const code = !copying && e instanceof KvmError && e.code !== "internal" && e.code !== "transport_disconnected" ? e.code : "migration_failed";
+    throw new KvmError(
+      code,
+      `${what} from host ${sides.fromHostId} to host ${sides.toHostId} failed: ${why}. It stays on host ${sides.fromHostId}${left.length ? `; cleaning up left something to do: ${left.join("; ")}` : "; nothing of it is left on the destination"}.`,
+      e instanceof KvmError ? e.details : undefined,
+    );
+  } finally {
+    clearTimeout(timer);
+    o.signal?.removeEventListener("abort", abortAll);
+    streams.forEach((s) => s.destroy());
+  }
 }

@@ -5,10 +5,12 @@
  * by a VM cannot be deleted.
  */
 import { randomUUID } from "node:crypto";
-import { chmodSync, existsSync, mkdirSync, rmSync, statfsSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, renameSync, rmSync, statfsSync } from "node:fs";
 import * as path from "node:path";
 import { errors, KvmError } from "../../sdk/errors";
-import type { DiskCreate, DiskInfo, DiskSpec, ImageInfo, MigratingDisk } from "../../sdk/protocol";
+import type { DiskCreate, DiskInfo, DiskMoveMark, DiskSpec, ImageInfo, MigratingDisk } from "../../sdk/protocol";
+import type { Duplex } from "node:stream";
+import { fileSink, fileSource } from "./vm-migration";
 import { CachedImage, ImageCache, ImageCacheError } from "../drivers/image-cache";
 import { QemuImg, QemuImgError, readImageHeader, readImageHeaderOf } from "../drivers/qemu-img";
 import { Caller, HostPaths, OpenHostFile } from "../host-paths";
@@ -21,6 +23,8 @@ import { checkDeletable, retryOfOwnCreate } from "./ownership";
 type Rec = DiskRecord<DiskSpec>;
 type HostPathSource = Extract<DiskSpec["source"], { kind: "hostPath" }>;
 const GiB = 1024 * 1024 * 1024;
+/** The end of a disk file's name while a move of that disk alone is writing it here: never a usable disk. */
+const INCOMING = ".incoming";
 
 /** A caller's image file, opened and read by hostd: its format and size. */
 interface HostImage {
@@ -50,11 +54,39 @@ export interface DiskServiceDeps {
 export class DiskService {
   private readonly locks = new KeyedMutex();
   private users: DiskUsers = { attachedTo: () => null, resizeOnline: async () => false };
+  /** Disks moving by themselves, by name: in memory, as the move's streams are (a restart ends the move). */
+  private readonly moves = new Map<string, { id: string; mark: DiskMoveMark; written?: Promise<void> }>();
 
   constructor(private readonly d: DiskServiceDeps) {
     // Traversable (not listable): a VM's QEMU opens the disks it was given (they are owned by its user).
     mkdirSync(this.dir(), { recursive: true, mode: 0o711 });
     chmodSync(this.dir(), 0o711);
+    this.dropUnfinishedArrivals();
+  }
+
+  /** A disk that was arriving alone when hostd stopped is incomplete: it goes (the source still has it). */
+  private dropUnfinishedArrivals(): void {
+    for (const rec of this.d.store.listDisks<DiskSpec>()) {
+      if (!rec.path.endsWith(INCOMING)) continue;
+      rmSync(rec.path, { force: true });
+      this.d.store.deleteDisk(rec.id);
+      this.d.log.warn("removed a disk whose move here did not finish before hostd restarted", { disk: rec.name, id: rec.id });
+    }
+  }
+
+  /** Why a VM may not take the disk now (it is moving by itself), or undefined. */
+  movingProblem(name: string): string | undefined {
+    const m = this.moves.get(name);
+    if (!m) return undefined;
+    return m.mark.role === "source"
+      ? `disk "${name}" is moving to host ${m.mark.peerHostId}: wait for the move, or abort it (diskMove.abort)`
+      : `disk "${name}" is still arriving from host ${m.mark.peerHostId}: it is usable once the move finishes`;
+  }
+
+  /** Refuses a change to a disk that is moving by itself (the copy must be of one state of it). */
+  private notMoving(name: string, what: string): void {
+    const problem = this.movingProblem(name);
+    if (problem) throw errors.invalidState(`Cannot ${what}: ${problem}.`, { disk: name });
   }
 
   /** The VM service registers itself here (the two services know each other only through this). */
@@ -71,6 +103,7 @@ export class DiskService {
   async create(params: DiskCreate, caller?: Caller): Promise<DiskInfo> {
     const { owner, ...spec } = params;
     return this.locks.run(spec.name, async () => {
+      this.notMoving(spec.name, `create disk "${spec.name}"`);
       let existing = this.record(spec.name);
       if (existing && !existsSync(existing.path)) {
         // Its file was deleted outside hostd (refresh showed the Disk gone): the owner's create makes it again, under a new id.
@@ -199,16 +232,29 @@ export class DiskService {
   // ---- moves between hosts (the VM service's migration steps call these) ----
 
   /** The disk as a move needs it: how it travels (`top`: only the overlay, the destination fetches the base by sha256; `full`: every block), or why it cannot. */
-  async forMove(name: string): Promise<{ rec: Rec; info: DiskInfo; sync: "top" | "full"; refusal: string | null }> {
+  async forMove(name: string): Promise<{ rec: Rec; disk: MigratingDisk; refusal: string | null }> {
     const rec = this.mustGet(name);
     const info = await this.info(rec);
     const src = rec.spec.source;
-    if (info.problem) return { rec, info, sync: "full", refusal: `disk "${name}": ${info.problem}` };
+    const disk: MigratingDisk = {
+      id: rec.id,
+      name: rec.name,
+      spec: rec.spec,
+      owner: rec.owner,
+      format: rec.format,
+      virtualSizeBytes: info.virtualSizeBytes ?? 0,
+      actualSizeBytes: info.actualSizeBytes ?? 0,
+      baseSha256: rec.backingSha256,
+      sync: moveSync(rec.spec),
+      createdAt: rec.createdAt,
+    };
+    if (info.problem) return { rec, disk, refusal: `disk "${name}": ${info.problem}` };
+    if (info.migration) return { rec, disk, refusal: `disk "${name}" is moving by itself (${info.migration.role}, other host ${info.migration.peerHostId}): let that move finish or abort it` };
     if (src.kind === "hostPath" && src.clone) {
       // Its base is a file of this host that the destination does not have (and hostd may not read it for anyone there).
-      return { rec, info, sync: "top", refusal: `disk "${name}" is a clone of the host file ${src.path}, which the other host does not have: copy it there, or make the disk with clone: false` };
+      return { rec, disk, refusal: `disk "${name}" is a clone of the host file ${src.path}, which the other host does not have: copy it there, or make the disk with clone: false` };
     }
-    return { rec, info, sync: moveSync(rec.spec), refusal: null };
+    return { rec, disk, refusal: null };
   }
 
   /**
@@ -218,28 +264,31 @@ export class DiskService {
    * copy of the base (downloaded here by the source's URL and checked by
    * sha256); a `full` one an empty image of the same size. Undone on `r`.
    */
-  async receive(d: { id: string; name: string; spec: DiskSpec; owner: string | null; format: "qcow2" | "raw"; virtualSizeBytes: number; sync: "top" | "full"; createdAt: string }, r: Reverter): Promise<Rec> {
-    return this.locks.run(d.name, async () => {
-      const existing = this.twinOrFree(d);
-      if (existing) return existing;
-      const rec: Rec = { id: d.id, name: d.name, spec: d.spec, path: path.join(this.dir(), `${d.id}.${d.format}`), format: d.format, backingSha256: null, owner: d.owner, createdAt: d.createdAt, updatedAt: new Date().toISOString() };
-      this.d.store.insertDisk(rec);
-      r.add("delete the received disk's row", () => this.d.store.deleteDisk(rec.id));
-      r.add("remove the received disk's file", () => rmSync(rec.path, { force: true }));
-      await mapDriverErrors(d.name, async () => {
-        const src = d.spec.source;
-        if (d.sync === "top" && src.kind === "url") {
-          const img = await this.d.images.ensure(src.url, src.sha256);
-          await this.d.qemuImg.createOverlay(rec.path, { backingFile: img.path, backingFormat: img.format, sizeBytes: d.virtualSizeBytes });
-          rec.backingSha256 = img.sha256 ?? null;
-          this.d.store.saveDisk(rec);
-        } else {
-          await this.d.qemuImg.create(rec.path, { format: d.format, sizeBytes: d.virtualSizeBytes });
-        }
-      });
-      this.d.log.event("disk.received", rec.name, { id: rec.id, sync: d.sync });
-      return rec;
+  async receive(d: MigratingDisk, r: Reverter): Promise<Rec> {
+    return this.locks.run(d.name, () => this.receiveLocked(d, r, ""));
+  }
+
+  /** `receive` under the disk's lock; `suffix` ends the file's name until the copy is complete (a disk moving alone). */
+  private async receiveLocked(d: MigratingDisk, r: Reverter, suffix: "" | typeof INCOMING): Promise<Rec> {
+    const existing = this.twinOrFree(d);
+    if (existing) return existing;
+    const rec: Rec = { id: d.id, name: d.name, spec: d.spec, path: path.join(this.dir(), `${d.id}.${d.format}${suffix}`), format: d.format, backingSha256: null, owner: d.owner, createdAt: d.createdAt, updatedAt: new Date().toISOString() };
+    this.d.store.insertDisk(rec);
+    r.add("delete the received disk's row", () => this.d.store.deleteDisk(rec.id));
+    r.add("remove the received disk's file", () => rmSync(rec.path, { force: true }));
+    await mapDriverErrors(d.name, async () => {
+      const src = d.spec.source;
+      if (d.sync === "top" && src.kind === "url") {
+        const img = await this.d.images.ensure(src.url, src.sha256);
+        await this.d.qemuImg.createOverlay(rec.path, { backingFile: img.path, backingFormat: img.format, sizeBytes: d.virtualSizeBytes });
+        rec.backingSha256 = img.sha256 ?? null;
+        this.d.store.saveDisk(rec);
+      } else {
+        await this.d.qemuImg.create(rec.path, { format: d.format, sizeBytes: d.virtualSizeBytes });
+      }
     });
+    this.d.log.event("disk.received", rec.name, { id: rec.id, sync: d.sync });
+    return rec;
   }
 
   /**
@@ -298,6 +347,126 @@ export class DiskService {
     this.d.log.event("disk.moved-away", rec.name, { id: rec.id });
   }
 
+  // ---- a detached disk moving by itself (sdk/migrate.ts moveDisk drives these steps) ----
+
+  /** The disk as the destination needs it, and why it cannot move by itself. */
+  async describeForMoveAlone(name: string): Promise<{ disk: MigratingDisk; refusal: string | null; migration: DiskMoveMark | null }> {
+    const m = await this.forMove(name);
+    const vm = this.users.attachedTo(name);
+    const refusal = vm ? `disk "${name}" is attached to VM "${vm}": it moves with that VM (change the VM's host), not by itself` : m.refusal;
+    return { disk: m.disk, refusal: this.moves.has(name) ? null : refusal, migration: this.moves.get(name)?.mark ?? null };
+  }
+
+  /** The source: the disk is leaving for `toHostId`; nothing may change or take it until release or abort. */
+  async beginLeaving(p: { name: string; id: string; toHostId: string }): Promise<{ mark: DiskMoveMark }> {
+    return this.locks.run(p.name, async () => {
+      const rec = this.mustBe(p.name, p.id);
+      const cur = this.moves.get(p.name);
+      if (cur?.mark.role === "source" && cur.mark.peerHostId === p.toHostId) return { mark: cur.mark };
+      const { refusal } = await this.describeForMoveAlone(p.name);
+      if (refusal) throw errors.invalidState(`Disk "${p.name}" cannot move: ${refusal}.`, { disk: p.name });
+      const mark: DiskMoveMark = { role: "source", peerHostId: p.toHostId, since: new Date().toISOString() };
+      this.moves.set(p.name, { id: rec.id, mark });
+      this.d.log.event("disk.moving", rec.name, { id: rec.id, role: "source", peerHostId: p.toHostId });
+      return { mark };
+    });
+  }
+
+  /** The destination: the disk's twin, its file named as incomplete until finish. */
+  async receiveAlone(p: { disk: MigratingDisk; fromHostId: string }): Promise<DiskInfo> {
+    const d = p.disk;
+    return this.locks.run(d.name, async () => {
+      const cur = this.moves.get(d.name);
+      if (cur?.mark.role === "destination" && cur.id === d.id) return this.info(this.mustGet(d.name));
+      this.notMoving(d.name, `receive disk "${d.name}"`);
+      this.checkReceivable([d], "offline");
+      return withRevert(this.d.log, "diskMove.incoming", async (r) => {
+        const rec = await this.receiveLocked(d, r, INCOMING);
+        this.moves.set(d.name, { id: d.id, mark: { role: "destination", peerHostId: p.fromHostId, since: new Date().toISOString() } });
+        r.add("forget the incoming disk's move", () => this.moves.delete(d.name));
+        return this.info(rec);
+      });
+    });
+  }
+
+  /** The disk's one stream: its file read on the source, written on the destination. */
+  openMoveStreamAlone(p: { name: string; id: string }): Duplex {
+    const m = this.moves.get(p.name);
+    if (!m || m.id !== p.id) throw errors.invalidState(`Disk "${p.name}" is not moving: begin the move first (diskMove.begin on the source, diskMove.incoming on the destination).`, { disk: p.name });
+    const rec = this.mustBe(p.name, p.id);
+    if (m.mark.role === "source") return fileSource(rec.path);
+    if (m.written) throw errors.invalidState(`Disk "${p.name}" has its file stream already; abort the move and start again.`, { disk: p.name });
+    const sink = fileSink(rec.path);
+    m.written = sink.written;
+    return sink.stream;
+  }
+
+  /** The destination: the copy landed; the twin becomes an ordinary disk of this host (same id). */
+  async finishArrival(p: { name: string; id: string }): Promise<DiskInfo> {
+    return this.locks.run(p.name, async () => {
+      const rec = this.mustBe(p.name, p.id);
+      const m = this.moves.get(p.name);
+      if (!m && !rec.path.endsWith(INCOMING)) return this.info(rec); // finished already (a retry)
+      if (m?.mark.role !== "destination") throw errors.invalidState(`Disk "${p.name}" is not arriving here; nothing was finished.`, { disk: p.name });
+      if (!m.written) throw errors.invalidState(`Disk "${p.name}" was never copied here: attach its file stream first.`, { disk: p.name });
+      await m.written;
+      const final = rec.path.slice(0, -INCOMING.length);
+      await withRevert(this.d.log, "diskMove.finish", async (r) => {
+        renameSync(rec.path, final);
+        r.add("name the file as incoming again", () => renameSync(final, rec.path));
+        const incoming = rec.path;
+        rec.path = final;
+        r.add("keep the incoming path in the row", () => {
+          rec.path = incoming;
+          this.d.store.saveDisk(rec);
+        });
+        this.d.store.saveDisk(rec);
+        await this.finishReceive(p.name);
+      });
+      this.moves.delete(p.name);
+      this.d.log.event("disk.moved-here", rec.name, { id: rec.id, peerHostId: m.mark.peerHostId });
+      return this.info(rec);
+    });
+  }
+
+  /** The source, once the destination has the disk: its file and row go here. */
+  async releaseLeaving(p: { name: string; id: string; toHostId: string }): Promise<{ released: boolean }> {
+    return this.locks.run(p.name, async () => {
+      const rec = this.record(p.name);
+      if (!rec || rec.id !== p.id) return { released: false };
+      const m = this.moves.get(p.name);
+      if (m?.mark.role !== "source" || m.mark.peerHostId !== p.toHostId) throw errors.invalidState(`Disk "${p.name}" is not moving to host ${p.toHostId} from here; nothing was released.`, { disk: p.name });
+      this.moves.delete(p.name);
+      this.releaseMoved(p.name, p.id);
+      return { released: true };
+    });
+  }
+
+  /** Undoes this host's part of a disk's move: a destination's twin goes; a source's disk is usable again. */
+  async abortMoveAlone(p: { name: string; id: string; why: string }): Promise<{ aborted: boolean }> {
+    return this.locks.run(p.name, async () => {
+      const m = this.moves.get(p.name);
+      if (!m || m.id !== p.id) return { aborted: false };
+      this.moves.delete(p.name);
+      if (m.mark.role === "destination") {
+        const rec = this.record(p.name);
+        if (rec?.id === p.id) {
+          rmSync(rec.path, { force: true });
+          this.d.store.deleteDisk(rec.id);
+        }
+      }
+      this.d.log.event("disk.move-aborted", p.name, { id: p.id, role: m.mark.role, peerHostId: m.mark.peerHostId, why: p.why }, "warn");
+      return { aborted: true };
+    });
+  }
+
+  /** The record named `name` when it is disk `id`; refused otherwise (another disk took the name). */
+  private mustBe(name: string, id: string): Rec {
+    const rec = this.mustGet(name);
+    if (rec.id !== id) throw errors.conflict(`Disk "${name}" here is another disk (id ${rec.id}, not ${id}); nothing was done.`, { disk: name });
+    return rec;
+  }
+
   async get(name: string): Promise<DiskInfo> {
     return this.info(this.mustGet(name));
   }
@@ -310,6 +479,7 @@ export class DiskService {
   async update(u: { name: string; sizeGiB: number }): Promise<{ disk: DiskInfo; online: boolean }> {
     return this.locks.run(u.name, async () => {
       const rec = this.mustGet(u.name);
+      this.notMoving(u.name, `resize disk "${u.name}"`);
       const cur = await mapDriverErrors(u.name, () => this.d.qemuImg.info(rec.path, { shared: true }));
       const want = u.sizeGiB * GiB;
       if (want < cur.virtualSize) {
@@ -343,6 +513,7 @@ export class DiskService {
       const rec = this.record(p.name);
       if (!rec || (p.id !== undefined && rec.id !== p.id)) return { existed: false };
       checkDeletable("Disk", rec, p);
+      this.notMoving(p.name, `delete disk "${p.name}"`);
       const vm = this.users.attachedTo(p.name);
       if (vm) {
         throw errors.invalidState(
@@ -408,6 +579,7 @@ export class DiskService {
       backingFile: i?.backingFile ?? null,
       attachedTo: this.users.attachedTo(rec.name),
       problem: missing ?? null,
+      migration: this.moves.get(rec.name)?.mark ?? null,
       createdAt: rec.createdAt,
       updatedAt: rec.updatedAt,
     };

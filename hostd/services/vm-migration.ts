@@ -19,9 +19,9 @@
  * speaks QMP and opens sockets; the rules (who may move what, what is
  * recorded when) are the VM service's.
  */
-import { chownSync, rmSync } from "node:fs";
+import { chownSync, createReadStream, createWriteStream, rmSync } from "node:fs";
 import * as net from "node:net";
-import { Duplex, PassThrough } from "node:stream";
+import { Duplex, PassThrough, Writable } from "node:stream";
 import { errors, KvmError } from "../../sdk/errors";
 import type { QmpClient, QmpEvent } from "../drivers/qmp";
 import type { Monitor } from "./vm-monitor";
@@ -265,6 +265,30 @@ export function listenForQemu(socketPath: string, owner: { uid: number; gid: num
 }
 
 /** The destination's end of one relayed stream: a connection to QEMU's own listening socket. */
+/** An offline copy's source end: the file's bytes, read once; whatever comes back is dropped. */
+export function fileSource(file: string): Duplex {
+  return Duplex.from({ readable: createReadStream(file), writable: new Writable({ write: (_c, _e, cb) => cb() }) });
+}
+
+/**
+ * An offline copy's destination end: writes `file` as the bytes arrive. `written` settles when
+ * all of them are on disk (or the write failed); the stream's readable side ends then, so the
+ * relay knows the copy landed.
+ */
+export function fileSink(file: string): { stream: Duplex; written: Promise<void> } {
+  const out = createWriteStream(file);
+  const readable = new PassThrough();
+  const written = new Promise<void>((resolve, reject) => {
+    out.on("finish", () => {
+      readable.end();
+      resolve();
+    });
+    out.on("error", reject);
+  });
+  written.catch(() => undefined);
+  return { stream: Duplex.from({ writable: out, readable }), written };
+}
+
 export async function connectToQemu(socketPath: string, what: string): Promise<net.Socket> {
   const sock = net.createConnection(socketPath);
   await new Promise<void>((resolve, reject) => {

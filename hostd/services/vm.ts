@@ -14,8 +14,8 @@
  * parallel. Multi-step changes undo themselves on failure.
  */
 import { randomUUID } from "node:crypto";
-import { createReadStream, createWriteStream, existsSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { Duplex, PassThrough, Writable } from "node:stream";
+import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import type { Duplex } from "node:stream";
 import * as net from "node:net";
 import { errors, KvmError } from "../../sdk/errors";
 import { isNetworkNic, VM_LIMITS, type DiskInfo, type HostCapacity, type MigrationDescription, type MigrationMark, type MigrationSent, type MigrationStream, type MigrationIncoming, type VmCreate, type VmDisk, type VmInfo, type VmSpec, type VmState, type VmUpdate } from "../../sdk/protocol";
@@ -42,7 +42,7 @@ import { VmFiles } from "./vm-files";
 import { VmNics } from "./vm-nics";
 import { QemuProcess } from "./vm-process";
 import { VmRegistry, VmRuntime } from "./vm-runtime";
-import { connectToQemu, finishIncoming, listenForQemu, MirrorDisk, prepareIncoming, resumeAfterMove, send } from "./vm-migration";
+import { connectToQemu, fileSink, fileSource, finishIncoming, listenForQemu, MirrorDisk, prepareIncoming, resumeAfterMove, send } from "./vm-migration";
 
 const MiB = 1024 * 1024;
 
@@ -393,18 +393,7 @@ export class VmService {
         running,
         memoryBytes: rec.spec.memoryMiB * MiB,
       },
-      disks: disks.map(({ rec: d, info, sync }) => ({
-        id: d.id,
-        name: d.name,
-        spec: d.spec,
-        owner: d.owner,
-        format: d.format,
-        virtualSizeBytes: info.virtualSizeBytes ?? 0,
-        actualSizeBytes: info.actualSizeBytes ?? 0,
-        baseSha256: d.backingSha256,
-        sync,
-        createdAt: d.createdAt,
-      })),
+      disks: disks.map((d) => d.disk),
       nvram,
       accelerator: running ? rec.accelerator : null,
       moveRefusal: refusals.length > 0 ? refusals.join("; ") : null,
@@ -558,7 +547,7 @@ export class VmService {
     if (mark.role === "source") {
       if (stream.kind === "file") {
         if (this.isAlive(rec)) throw errors.invalidState(`VM "${name}" runs: its disk files cannot be copied as they are.`);
-        return Duplex.from({ readable: createReadStream(this.d.disks.fileOf(stream.disk)), writable: new Writable({ write: (_c, _e, cb) => cb() }) });
+        return fileSource(this.d.disks.fileOf(stream.disk));
       }
       const socket = this.files.migrationSocket(rec.id, stream.kind === "ram" ? "ram" : { disk: diskIndex });
       const as = this.runAs(rec);
@@ -568,18 +557,9 @@ export class VmService {
     }
     if (stream.kind === "file") {
       // The received disk's own file, written as it arrives; finish waits for the end of it.
-      const out = createWriteStream(this.d.disks.fileOf(stream.disk));
-      const readable = new PassThrough();
-      const written = new Promise<void>((resolve, reject) => {
-        out.on("finish", () => {
-          readable.end();
-          resolve();
-        });
-        out.on("error", reject);
-      });
-      written.catch(() => undefined);
-      move.files.set(stream.disk, written);
-      return Duplex.from({ writable: out, readable });
+      const sink = fileSink(this.d.disks.fileOf(stream.disk));
+      move.files.set(stream.disk, sink.written);
+      return sink.stream;
     }
     return connectToQemu(this.files.migrationSocket(rec.id, stream.kind === "ram" ? "ram" : "nbd"), `The ${stream.kind} stream of VM "${name}"`);
   }
@@ -1248,6 +1228,8 @@ export class VmService {
       if (!this.d.disks.record(d.disk)) {
         throw errors.conflict(`VM "${spec.name}" uses disk "${d.disk}", which does not exist on this host: create the Disk first.`, { disk: d.disk });
       }
+      const moving = this.d.disks.movingProblem(d.disk);
+      if (moving) throw errors.conflict(`VM "${spec.name}" cannot use disk "${d.disk}" now: ${moving}.`, { disk: d.disk });
       const owner = this.vmUsingDisk(d.disk, others);
       if (owner) {
         throw errors.conflict(`Disk "${d.disk}" is already attached to VM "${owner.name}"; a disk belongs to one VM at a time.`, { disk: d.disk, vm: owner.name });

@@ -95,6 +95,14 @@ export const DiskUpdate = z.strictObject({
   sizeGiB: DISK_FIELDS.sizeGiB.schema,
 });
 
+/** A Disk moving by itself to or from another host (a Disk of a moving VM has its VM's mark instead). */
+export const DiskMoveMark = z.strictObject({
+  role: z.enum(["source", "destination"]),
+  peerHostId: HostId,
+  since: Timestamp,
+});
+export type DiskMoveMark = z.infer<typeof DiskMoveMark>;
+
 export const DiskInfo = z.strictObject({
   id: z.uuid(),
   name: Name,
@@ -114,6 +122,8 @@ export const DiskInfo = z.strictObject({
   attachedTo: Name.nullable(),
   /** Why the Disk cannot be used now (its file was deleted outside hostd), or null. The provider's refresh reads such a Disk as gone. */
   problem: z.string().nullable(),
+  /** Set while the Disk moves by itself: a destination's copy is not usable until the move finishes. */
+  migration: DiskMoveMark.nullable(),
   createdAt: Timestamp,
   updatedAt: Timestamp,
 });

@@ -18,7 +18,7 @@
  */
 import { z } from "zod";
 import { HostId, Name, Owner, Timestamp } from "./common";
-import { DiskInfo, DiskSpec } from "./disk";
+import { DiskInfo, DiskMoveMark, DiskSpec } from "./disk";
 import { defineMethod } from "./method";
 import { MigrationMark, VmInfo, VmSpec } from "./vm";
 
@@ -177,4 +177,62 @@ export const migrationAttach = defineMethod(
   { mutating: false },
 );
 
-export const MIGRATION_METHODS = [migrationDescribe, migrationCheck, migrationBegin, migrationIncoming, migrationSend, migrationFinish, migrationRelease, migrationAbort, migrationAttach] as const;
+// ---- a detached Disk moving by itself: always offline (no VM runs it), its file copied ----
+// The same steps as a VM's offline move, driven by sdk/migrate.ts: describe and check (the plan),
+// begin on the source, incoming on the destination, one file stream, finish, release; abort undoes.
+
+/** `diskMove.describe` (source, read-only): the disk as the destination needs it, and why it cannot move by itself. */
+export const diskMoveDescribe = defineMethod(
+  "diskMove.describe",
+  z.strictObject({ name: Name }),
+  z.strictObject({
+    disk: MigratingDisk,
+    /** Why it cannot move by itself (attached to a VM: it moves with that VM), or null. */
+    refusal: z.string().nullable(),
+    migration: DiskMoveMark.nullable(),
+  }),
+  { mutating: false },
+);
+
+/** `diskMove.check` (destination, read-only): would this host take the disk (its name free, room for it)? */
+export const diskMoveCheck = defineMethod(
+  "diskMove.check",
+  z.strictObject({ disk: MigratingDisk }),
+  z.strictObject({ neededBytes: z.int().min(0), freeBytes: z.int().min(0) }),
+  { mutating: false },
+);
+
+/** `diskMove.begin` (source): mark the disk as leaving for `toHostId`; no VM may take it, nothing may change it, until release or abort. */
+export const diskMoveBegin = defineMethod(
+  "diskMove.begin",
+  z.strictObject({ name: Name, id: z.uuid(), toHostId: HostId }),
+  z.strictObject({ mark: DiskMoveMark }),
+  { mutating: true },
+);
+
+/** `diskMove.incoming` (destination): the disk's twin (same id and name), not usable until finish. */
+export const diskMoveIncoming = defineMethod(
+  "diskMove.incoming",
+  z.strictObject({ disk: MigratingDisk, fromHostId: HostId }),
+  DiskInfo,
+  { mutating: true },
+);
+
+/** Streaming: the disk's file, read on the source, written on the destination. */
+export const diskMoveAttach = defineMethod(
+  "diskMove.attach",
+  z.strictObject({ name: Name, id: z.uuid() }),
+  z.strictObject({ attached: z.literal(true) }),
+  { mutating: false },
+);
+
+/** `diskMove.finish` (destination): the file is in; the twin becomes an ordinary disk of this host. */
+export const diskMoveFinish = defineMethod("diskMove.finish", z.strictObject({ name: Name, id: z.uuid() }), DiskInfo, { mutating: true });
+
+/** `diskMove.release` (source): the destination has it: its file and row go here. */
+export const diskMoveRelease = defineMethod("diskMove.release", z.strictObject({ name: Name, id: z.uuid(), toHostId: HostId }), z.strictObject({ released: z.boolean() }), { mutating: true });
+
+/** `diskMove.abort` (either side): the destination's twin goes; the source's disk stays, usable again. */
+export const diskMoveAbort = defineMethod("diskMove.abort", z.strictObject({ name: Name, id: z.uuid(), why: z.string().max(2000) }), z.strictObject({ aborted: z.boolean() }), { mutating: true });
+
+export const MIGRATION_METHODS = [migrationDescribe, migrationCheck, migrationBegin, migrationIncoming, migrationSend, migrationFinish, migrationRelease, migrationAbort, migrationAttach, diskMoveDescribe, diskMoveCheck, diskMoveBegin, diskMoveIncoming, diskMoveAttach, diskMoveFinish, diskMoveRelease, diskMoveAbort] as const;
