@@ -15,15 +15,17 @@
  * move cut half-way (the relay, the destination's QEMU, the source's hostd)
  * leaves the VM running on the source, and the next move completes.
  */
-import { execFile, execFileSync } from "node:child_process";
-import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { execFile, execFileSync, spawn } from "node:child_process";
+import { createHash, randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import * as readline from "node:readline";
 import * as path from "node:path";
 import { announceAccelerator, tinyGuest, waitFor } from "./fixtures/env";
 import { SerialConsole } from "./fixtures/console";
 import { HostdFixture } from "./fixtures/hostd";
 import { Netns } from "./fixtures/netns";
-import { migrateVm, planMigration } from "../sdk/migrate";
+import { migrateVm, moveDisk, planDiskMove, planMigration } from "../sdk/migrate";
+import { diskMoveBegin, diskMoveDescribe, diskMoveIncoming } from "../sdk/protocol";
 import { isKvmError } from "../sdk/errors";
 
 jest.setTimeout(900_000);
@@ -230,6 +232,145 @@ test("a move to a host without room for its disks is refused at the plan and bef
     inHostd("umount", disksDir);
     rmSync(fill, { force: true });
   }
+});
+
+test("a disk on a cached base from a URL moves live as its overlay only: the destination fetches the base into its own cache by sha256", async () => {
+  // Each host downloads from a mirror on its own loopback (same URL, same bytes): nothing crosses between the namespaces but the move.
+  const base = path.join(a.stateDir, "..", `base-${process.pid}.raw`);
+  const marker = Buffer.alloc(512);
+  marker.write("from-the-base");
+  writeFileSync(base, Buffer.concat([marker, randomBytes(16 * 1024 * 1024 - 512)]));
+  const sha256 = createHash("sha256").update(readFileSync(base)).digest("hex");
+  const port = 20_000 + (process.pid % 20_000);
+  const gets: string[][] = [[], []];
+  const mirrors = nss.map((ns, i) => {
+    const m = spawn("ip", ["netns", "exec", ns.host, process.execPath, path.join(__dirname, "fixtures", "serve-file.js"), base, "/base.raw", String(port)], { stdio: ["ignore", "pipe", "inherit"] });
+    readline.createInterface({ input: m.stdout! }).on("line", (l) => gets[i]!.push(l));
+    return m;
+  });
+  const ca = a.client();
+  const cb = b.client();
+  try {
+    await waitFor("both mirrors to listen", () => gets.every((g) => g.includes("listening")) || undefined, 30_000, 50);
+    await ca.disk.create({ name: "based", sizeGiB: 1, source: { kind: "url", url: `http://127.0.0.1:${port}/base.raw`, sha256, clone: true }, owner });
+    const vm = await ca.vm.create({ name: "based-vm", memoryMiB: 256, kernel, disks: [{ disk: "based" }], owner });
+    await waitFor("READY on the serial console", () => /READY ip=\S+/.test(a.serialLog(vm.id)), 180_000);
+    let con = await SerialConsole.open(a.stateDir, vm.id);
+    await con.ok("echo in-the-overlay | dd of=/dev/vda bs=512 seek=100 count=1 conv=sync,fsync 2>/dev/null");
+    con.close();
+    expect(gets[1]).not.toContain("GET /base.raw");
+
+    const plan = await planMigration(ca, cb, "based-vm");
+    expect(plan.disks).toEqual([expect.objectContaining({ name: "based", backing: "base-on-destination" })]);
+    const moved = await migrateVm(ca, cb, { vm: "based-vm", owner });
+    expect(moved.vm).toMatchObject({ id: vm.id, state: "running" });
+
+    // b fetched the base itself, keeps it in its cache under that sha256, and holds the overlay on it.
+    expect(gets[1]).toContain("GET /base.raw");
+    expect((await cb.image.list()).images).toEqual([expect.objectContaining({ sha256, usedBy: ["based"] })]);
+    const onB = await cb.disk.get("based");
+    expect(onB.backingFile?.startsWith(b.stateDir)).toBe(true);
+    expect(onB.actualSizeBytes).toBeLessThan(4 * 1024 * 1024); // the overlay: a few writes, not the 16 MiB base
+    con = await SerialConsole.open(b.stateDir, vm.id);
+    try {
+      expect((await con.ok("dd if=/dev/vda bs=512 count=1 2>/dev/null | tr -d '\\000'")).trim()).toBe("from-the-base");
+      expect((await con.ok("dd if=/dev/vda bs=512 skip=100 count=1 2>/dev/null | tr -d '\\000'")).trim()).toBe("in-the-overlay");
+    } finally {
+      con.close();
+    }
+    await cb.vm.delete({ name: "based-vm" });
+    await cb.disk.delete({ name: "based" });
+  } finally {
+    for (const c of [ca, cb]) {
+      await c.vm.delete({ name: "based-vm" }).catch(() => undefined);
+      await c.disk.delete({ name: "based" }).catch(() => undefined);
+      await c.image.prune().catch(() => undefined);
+    }
+    mirrors.forEach((m) => m.kill("SIGKILL"));
+    rmSync(base, { force: true });
+  }
+});
+
+describe("a detached Disk moves by itself", () => {
+  const MiB = 1024 * 1024;
+  let fill: string;
+  beforeAll(() => {
+    fill = path.join(a.stateDir, "..", `loose-${process.pid}.raw`);
+    writeFileSync(fill, randomBytes(8 * MiB));
+  });
+  afterAll(async () => {
+    rmSync(fill, { force: true });
+    for (const c of [a.client(), b.client()]) {
+      await c.vm.delete({ name: "holder" }).catch(() => undefined);
+      for (const name of ["loose", "held"]) await c.disk.delete({ name }).catch(() => undefined);
+    }
+  });
+  const eventsOf = async (hd: HostdFixture, id: string) => (await hd.client().events({ limit: 1000 })).events.filter((e) => e.details.id === id && e.event?.startsWith("disk.")).map((e) => e.event);
+
+  test("its file is copied (same content, same id) and removed from the source", async () => {
+    const ca = a.client();
+    const cb = b.client();
+    const disk = await ca.disk.create({ name: "loose", sizeGiB: 1, source: { kind: "hostPath", path: fill }, owner });
+    const plan = await planDiskMove(ca, cb, "loose");
+    expect(plan).toMatchObject({ diskId: disk.id, toHostId: (await cb.helloOnce()).hostId });
+    expect(plan.bytes).toBeGreaterThanOrEqual(8 * MiB);
+    const moved = await moveDisk(ca, cb, { disk: "loose", owner });
+    expect(moved.bytesSent).toBeGreaterThanOrEqual(8 * MiB);
+    expect(moved.disk).toMatchObject({ id: disk.id, name: "loose", owner, migration: null, problem: null, virtualSizeBytes: 1024 * MiB });
+    expect(moved.disk.path.endsWith(".incoming")).toBe(false);
+    expect(await cb.disk.get("loose")).toEqual(moved.disk);
+    // Same bytes (the rest of the 1 GiB reads as zeros), gone from the source, each host's events say so.
+    execFileSync("qemu-img", ["compare", "-f", "raw", "-F", "qcow2", fill, moved.disk.path]);
+    await expect(ca.disk.get("loose")).rejects.toMatchObject({ code: "not_found" });
+    expect(existsSync(disk.path)).toBe(false);
+    expect(await eventsOf(a, disk.id)).toEqual(["disk.created", "disk.moving", "disk.moved-away"]);
+    expect(await eventsOf(b, disk.id)).toEqual(["disk.received", "disk.moved-here"]);
+    await cb.disk.delete({ name: "loose" });
+  });
+
+  test("a Disk a VM uses moves only with its VM: refused at the plan and the move, nothing changed", async () => {
+    const ca = a.client();
+    const cb = b.client();
+    const held = await ca.disk.create({ name: "held", sizeGiB: 1, owner });
+    await ca.vm.create({ name: "holder", memoryMiB: 128, kernel, running: false, disks: [{ disk: "held" }], owner });
+    for (const attempt of [planDiskMove(ca, cb, "held"), moveDisk(ca, cb, { disk: "held", owner })]) {
+      const err = await attempt.catch((e: unknown) => e);
+      expect(isKvmError(err) && err.code).toBe("invalid_state");
+      expect((err as Error).message).toContain(`attached to VM "holder": it moves with that VM`);
+    }
+    expect(await ca.disk.get("held")).toMatchObject({ id: held.id, migration: null, attachedTo: "holder" });
+    await expect(cb.disk.get("held")).rejects.toMatchObject({ code: "not_found" });
+    await ca.vm.delete({ name: "holder" });
+    await ca.disk.delete({ name: "held" });
+  });
+
+  test("a move left half-way (its client gone, the destination's hostd restarted) holds the Disk on the source until the next move, which completes", async () => {
+    const ca = a.client();
+    const disk = await ca.disk.create({ name: "loose", sizeGiB: 1, source: { kind: "hostPath", path: fill }, owner });
+    const [ha, hb] = await Promise.all([ca.helloOnce(), b.client().helloOnce()]);
+    const desc = await ca.call(diskMoveDescribe, { name: "loose" });
+    // What a client does before its copy, then it is gone.
+    await ca.call(diskMoveBegin, { name: "loose", id: disk.id, toHostId: hb.hostId });
+    const twin = await b.client().call(diskMoveIncoming, { disk: desc.disk, fromHostId: ha.hostId });
+    expect(twin).toMatchObject({ id: disk.id, migration: { role: "destination", peerHostId: ha.hostId } });
+    // Neither copy can be changed or taken meanwhile.
+    expect(await ca.disk.get("loose")).toMatchObject({ migration: { role: "source", peerHostId: hb.hostId } });
+    await expect(ca.disk.update({ name: "loose", sizeGiB: 2 })).rejects.toMatchObject({ code: "invalid_state", message: expect.stringContaining(`moving to host ${hb.hostId}`) });
+    await expect(ca.disk.delete({ name: "loose" })).rejects.toMatchObject({ code: "invalid_state" });
+    await expect(b.client().vm.create({ name: "holder", memoryMiB: 128, kernel, running: false, disks: [{ disk: "loose" }], owner })).rejects.toMatchObject({ code: "conflict", message: expect.stringContaining("still arriving") });
+    // The destination's hostd restarts: the incomplete copy goes.
+    await b.kill("SIGKILL");
+    await b.start();
+    await expect(b.client().disk.get("loose")).rejects.toMatchObject({ code: "not_found" });
+    expect(readdirSync(path.join(b.stateDir, "disks")).filter((f) => f.startsWith(disk.id))).toEqual([]);
+    expect(b.log).toContain('"msg":"removed a disk whose move here did not finish before hostd restarted"');
+    // The next move undoes the source's half and completes.
+    const moved = await moveDisk(ca, b.client(), { disk: "loose", owner });
+    expect(moved.disk).toMatchObject({ id: disk.id, migration: null });
+    execFileSync("qemu-img", ["compare", "-f", "raw", "-F", "qcow2", fill, moved.disk.path]);
+    await expect(ca.disk.get("loose")).rejects.toMatchObject({ code: "not_found" });
+    await b.client().disk.delete({ name: "loose" });
+  });
 });
 
 describe("a live move that fails half-way leaves the VM running on the source and nothing on the destination; the next move completes", () => {

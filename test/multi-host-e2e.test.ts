@@ -11,8 +11,9 @@
  *
  * Then a VM with its own Disk is moved by changing its `host`: running, it
  * live-migrates (the same boot on the destination, its disk's data with it,
- * nothing left on the source); stopped, it moves back offline; after each
- * move the next preview is empty.
+ * nothing left on the source); stopped, it moves back offline; a detached
+ * Disk moves along by itself (copied, then removed); after each move the
+ * next preview is empty.
  */
 import { announceAccelerator, tinyGuest, waitFor } from "./fixtures/env";
 import { SerialConsole } from "./fixtures/console";
@@ -240,17 +241,20 @@ for (const name of ["a", "b"]) {
 const host = hosts[cfg.require("moverHost")]!;
 const disk = new kvm.Disk("mdata", { host, name: "mdata", sizeGiB: 1 });
 const vm = new kvm.Vm("mover", { host, name: "mover", memoryMiB: 128, kernel, disks: [{ disk }], running: cfg.requireBoolean("moverRunning"), timeoutSeconds: 180 });
-export const placed = { vm: vm.hostId, vmId: vm.vmId, disk: disk.hostId, diskId: disk.diskId, diskPath: disk.path };
+// A Disk no VM uses: it moves by itself (copied, then removed from the old host).
+const spare = new kvm.Disk("spare", { host: hosts[cfg.require("spareHost")]!, name: "spare", sizeGiB: 1 });
+export const placed = { vm: vm.hostId, vmId: vm.vmId, disk: disk.hostId, diskId: disk.diskId, diskPath: disk.path, spare: spare.hostId, spareId: spare.diskId };
 `;
 
-test("changing a running VM's host in the program moves it live with its Disk (same guest, same ids); stopped, it moves back offline; the next previews are empty", async () => {
+test("changing a running VM's host in the program moves it live with its Disk (same guest, same ids), and a detached Disk by itself; stopped, it moves back offline; the next previews are empty", async () => {
   const [a, b] = sides as [Side, Side];
   const p = await PulumiProject.create(MOVER, {
     ...hostsConfig(a, b),
     moverHost: "a",
     moverRunning: "true",
+    spareHost: "a",
   }, { stack: "mover" });
-  type Placed = { vm: string; vmId: string; disk: string; diskId: string; diskPath: string };
+  type Placed = { vm: string; vmId: string; disk: string; diskId: string; diskPath: string; spare: string; spareId: string };
   try {
     await p.mustOperation("up");
     const first = (await p.outputs()).placed as Placed;
@@ -261,16 +265,18 @@ test("changing a running VM's host in the program moves it live with its Disk (s
     await con.ok("echo moved-by-pulumi | dd of=/dev/vda bs=512 count=1 conv=sync,fsync 2>/dev/null");
     con.close();
 
-    // Running, to host b: the preview says it live-migrates and what it copies; up moves it in place.
+    // Running, to host b (and the spare Disk too): the preview says it live-migrates and what it copies; up moves it in place.
     await p.setConfig("moverHost", "b");
+    await p.setConfig("spareHost", "b");
     const pre = await p.operation("preview", { diff: true });
     expect(pre.code === 0 ? "ok" : pre.output).toBe("ok");
     expect(pre.output).toContain(`kvm: Vm "mover": live-migrates to host "b" (id ${b.hd.hostId})`);
+    expect(pre.output).toMatch(new RegExp(`kvm: Disk "spare": is copied to host "b" \\(id ${b.hd.hostId}\\) \\(\\d+ bytes.*\\), then removed from host ${a.hd.hostId}`));
     expect(pre.output).not.toMatch(/\+-\s*kvm:index:Vm|replace/);
     const up = await p.operation("up", { diff: true });
     expect(up.code === 0 ? "ok" : up.output).toBe("ok");
     const moved = (await p.outputs()).placed as Placed;
-    expect(moved).toMatchObject({ vm: b.hd.hostId, vmId: first.vmId, disk: b.hd.hostId, diskId: first.diskId });
+    expect(moved).toMatchObject({ vm: b.hd.hostId, vmId: first.vmId, disk: b.hd.hostId, diskId: first.diskId, spare: b.hd.hostId, spareId: first.spareId });
     expect(moved.diskPath.startsWith(b.hd.stateDir)).toBe(true);
     expect((await a.hd.client().vm.list()).vms).toEqual([]);
     expect((await a.hd.client().disk.list()).disks).toEqual([]);
@@ -292,11 +298,13 @@ test("changing a running VM's host in the program moves it live with its Disk (s
     await p.setConfig("moverRunning", "false");
     await p.mustOperation("up");
     await p.setConfig("moverHost", "a");
+    await p.setConfig("spareHost", "a");
     const pre2 = await p.operation("preview", { diff: true });
     expect(pre2.output).toContain(`kvm: Vm "mover": moves offline to host "a" (id ${a.hd.hostId})`);
+    expect(pre2.output).toContain(`kvm: Disk "spare": is copied to host "a" (id ${a.hd.hostId})`);
     await p.mustOperation("up");
     const home = (await p.outputs()).placed as Placed;
-    expect(home).toMatchObject({ vm: a.hd.hostId, vmId: first.vmId, disk: a.hd.hostId, diskId: first.diskId });
+    expect(home).toMatchObject({ vm: a.hd.hostId, vmId: first.vmId, disk: a.hd.hostId, diskId: first.diskId, spare: a.hd.hostId, spareId: first.spareId });
     expect(await a.hd.client().vm.get("mover")).toMatchObject({ id: first.vmId, state: "stopped" });
     expect((await b.hd.client().vm.list()).vms).toEqual([]);
     expect((await b.hd.client().disk.list()).disks).toEqual([]);
