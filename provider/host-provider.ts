@@ -36,6 +36,9 @@ export interface HostOutputs extends HostInputs {
   cpus: number | null;
   memoryMiB: number | null;
   overcommit: boolean | null;
+  /** What cpuModel `host` gives a guest there, and the named models it has all of (absent from hostds without capability `host.cpu`). */
+  cpuFeatures: string[] | null;
+  cpuModels: string[] | null;
   capabilities: string[];
 }
 
@@ -82,6 +85,8 @@ function outputsOf(i: HostInputs, h: HostHello): HostOutputs {
     cpus: h.capacity?.cpus ?? null,
     memoryMiB: h.capacity?.memoryMiB ?? null,
     overcommit: h.capacity?.overcommit ?? null,
+    cpuFeatures: h.cpu?.features ?? null,
+    cpuModels: h.cpu?.models ?? null,
     capabilities: h.capabilities,
   });
 }

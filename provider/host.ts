@@ -8,7 +8,7 @@ import type { ArgsOf } from "./resource";
 export type HostArgs = ArgsOf<typeof HOST_FIELDS>;
 
 /** What the provider reports besides the inputs (see HostOutputs). */
-const HOST_OUTPUTS = ["hostId", "target", "route", "hostname", "hostdVersion", "qemuVersion", "accelerator", "acceleratorReason", "cpus", "memoryMiB", "overcommit", "capabilities"] as const;
+const HOST_OUTPUTS = ["hostId", "target", "route", "hostname", "hostdVersion", "qemuVersion", "accelerator", "acceleratorReason", "cpus", "memoryMiB", "overcommit", "cpuFeatures", "cpuModels", "capabilities"] as const;
 
 /**
  * A machine running hostd, named once in the program and given as `host:` to
@@ -43,6 +43,10 @@ export class Host extends pulumi.dynamic.Resource {
   declare readonly cpus: pulumi.Output<number | null>;
   declare readonly memoryMiB: pulumi.Output<number | null>;
   declare readonly overcommit: pulumi.Output<boolean | null>;
+  /** The CPU features cpuModel `host` gives a guest on this host. */
+  declare readonly cpuFeatures: pulumi.Output<string[] | null>;
+  /** Named QEMU CPU models this host has every feature of: a VM with one of them starts, and moves live, between hosts that all list it. */
+  declare readonly cpuModels: pulumi.Output<string[] | null>;
   declare readonly capabilities: pulumi.Output<string[]>;
 
   constructor(name: string, args: HostArgs, opts?: pulumi.CustomResourceOptions) {

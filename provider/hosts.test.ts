@@ -158,6 +158,7 @@ describe("changing a VM's host (diff, at preview)", () => {
   const olds = (): VmOutputs => ({
     name: "web",
     namePrefix: "web",
+    cpuModel: "host",
     vcpus: 1,
     memoryMiB: 128,
     running: true,

@@ -21,10 +21,10 @@ describe("check", () => {
   });
 
   test("reports each bad field with a stable code", async () => {
-    const r = await check({}, { name: "Bad_Name", memoryMiB: -1, vcpus: 1000, kernel: { path: "../x" }, cpuModel: "host" });
+    const r = await check({}, { name: "Bad_Name", memoryMiB: -1, vcpus: 1000, kernel: { path: "../x" }, cpuFlavor: "host" });
     const byProp = Object.fromEntries(r.failures!.map((f) => [f.property, f.reason]));
-    expect(Object.keys(byProp).sort()).toEqual(["cpuModel", "kernel.path", "memoryMiB", "name", "vcpus"].sort());
-    expect(byProp.cpuModel).toMatch(/cpuModel: is not an input of this resource/);
+    expect(Object.keys(byProp).sort()).toEqual(["cpuFlavor", "kernel.path", "memoryMiB", "name", "vcpus"].sort());
+    expect(byProp.cpuFlavor).toMatch(/cpuFlavor: is not an input of this resource/);
     for (const reason of Object.values(byProp)) expect(reason).toMatch(/^\[invalid_params\] /);
   });
 
@@ -61,6 +61,7 @@ describe("diff", () => {
   const olds: VmOutputs = {
     name: "web-1",
     namePrefix: "web",
+    cpuModel: "host",
     vcpus: 1,
     memoryMiB: 128,
     running: true,
@@ -91,6 +92,7 @@ describe("diff", () => {
   const news: VmInputs = {
     name: "web-1",
     namePrefix: "web",
+    cpuModel: "host",
     vcpus: 1,
     memoryMiB: 128,
     running: true,

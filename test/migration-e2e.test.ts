@@ -234,6 +234,36 @@ test("a move to a host without room for its disks is refused at the plan and bef
   }
 });
 
+test("a named CPU model is enforced where the VM starts and moves live to a host that has all of it; one this host lacks is refused, naming the features", async () => {
+  const ca = a.client();
+  const cb = b.client();
+  const [ha, hb] = await Promise.all([ca.helloOnce(), cb.helloOnce()]);
+  for (const h of [ha, hb]) {
+    expect(h.capabilities).toContain("host.cpu");
+    expect(h.cpu).toMatchObject({ native: "max" }); // TCG here: QEMU's fullest software CPU stands for "host"
+    expect(h.cpu!.features.length).toBeGreaterThan(20);
+    expect(h.cpu!.models).toContain("qemu64");
+  }
+  // Under TCG, QEMU 7.2 cannot give a guest all of Skylake-Server (pcid, x2apic, ...): refused before anything starts.
+  expect(ha.cpu!.models).not.toContain("Skylake-Server");
+  const err = await ca.vm.create({ name: "sky", memoryMiB: 128, kernel, cpuModel: "Skylake-Server", owner }).catch((e: unknown) => e);
+  expect(isKvmError(err) && err.code).toBe("unsupported");
+  expect((err as Error).message).toMatch(/CPU model "Skylake-Server", but this host's CPU lacks \d+ of its features \(.*pcid.*\): pick a model this host has all of \(.*qemu64/);
+  await expect(ca.vm.get("sky")).rejects.toMatchObject({ code: "not_found" });
+
+  const vm = await ca.vm.create({ name: "q64", memoryMiB: 256, kernel, cpuModel: "qemu64", owner });
+  try {
+    const cpuArg = (pid: number | null) => readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0")[readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").indexOf("-cpu") + 1];
+    expect(cpuArg(vm.pid)).toBe("qemu64,enforce");
+    await waitFor("READY on the serial console", () => /READY ip=\S+/.test(a.serialLog(vm.id)), 180_000);
+    const moved = await migrateVm(ca, cb, { vm: "q64", owner });
+    expect(moved.vm).toMatchObject({ id: vm.id, state: "running", spec: { cpuModel: "qemu64" } });
+    expect(cpuArg(moved.vm.pid)).toBe("qemu64,enforce");
+  } finally {
+    for (const c of [ca, cb]) await c.vm.delete({ name: "q64" }).catch(() => undefined);
+  }
+});
+
 test("a disk on a cached base from a URL moves live as its overlay only: the destination fetches the base into its own cache by sha256", async () => {
   // Each host downloads from a mirror on its own loopback (same URL, same bytes): nothing crosses between the namespaces but the move.
   const base = path.join(a.stateDir, "..", `base-${process.pid}.raw`);

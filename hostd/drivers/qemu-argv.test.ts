@@ -39,6 +39,12 @@ test("TCG hosts get -accel tcg and a software CPU model", () => {
   expect(after(argv, "-cpu")).toEqual(["max"]);
 });
 
+test("a named CPU model is enforced on either accelerator: QEMU refuses to start rather than give the guest less", () => {
+  expect(after(buildQemuArgv({ ...base, accel: "kvm", cpuModel: "EPYC-v4" }), "-cpu")).toEqual(["EPYC-v4,enforce"]);
+  expect(after(buildQemuArgv({ ...base, cpuModel: "qemu64" }), "-cpu")).toEqual(["qemu64,enforce"]);
+  expect(after(buildQemuArgv({ ...base, accel: "kvm", cpuModel: "host" }), "-cpu")).toEqual(["host"]);
+});
+
 test("room to grow: maxcpus, and DIMM slots up to maxmem; none without it", () => {
   const argv = buildQemuArgv({ ...base, maxVcpus: 4, maxMemoryMiB: 1024 });
   expect(after(argv, "-smp")).toEqual(["2,maxcpus=4"]);

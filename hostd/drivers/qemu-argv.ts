@@ -94,6 +94,8 @@ export interface QemuVmConfig {
   /** Room to hot-add memory up to, in DIMMs (QEMU's maxmem and slots); none when absent. */
   maxMemoryMiB?: number;
   accel: AcceleratorKind;
+  /** The VM's cpuModel (absent in rows from before it existed: the host's own, as then). */
+  cpuModel?: string;
   kernel?: { path: string; initrd?: string; cmdline?: string };
   firmware: { type: "bios" } | { type: "uefi"; code: string; vars: string };
   disks: QemuDisk[];
@@ -175,7 +177,8 @@ export function buildQemuArgv(c: QemuVmConfig): string[] {
     "-name", `guest=${c.name},debug-threads=on`,
     "-uuid", c.uuid,
     "-machine", "q35",
-    ...(c.accel === "kvm" ? ["-accel", "kvm", "-cpu", "host"] : ["-accel", "tcg", "-cpu", "max"]),
+    "-accel", c.accel,
+    "-cpu", qemuCpu(c.cpuModel, c.accel),
     "-smp", c.maxVcpus !== undefined && c.maxVcpus > c.vcpus ? `${c.vcpus},maxcpus=${c.maxVcpus}` : String(c.vcpus),
     "-m", c.maxMemoryMiB !== undefined && c.maxMemoryMiB > c.memoryMiB ? `${c.memoryMiB}M,slots=${VM_LIMITS.memorySlots},maxmem=${c.maxMemoryMiB}M` : `${c.memoryMiB}M`,
     // Nothing implicit: every device is one hostd asked for.
@@ -244,4 +247,14 @@ export function buildQemuArgv(c: QemuVmConfig): string[] {
     );
   }
   return argv;
+}
+
+/**
+ * QEMU's `-cpu` for a VM: cpuModel `host` is the host's own CPU (KVM passes it through; TCG has
+ * no host CPU to pass, `max` is its fullest); a named model is enforced, so QEMU refuses to start
+ * rather than quietly give the guest less than the model (a guest that moves must see the same CPU).
+ */
+export function qemuCpu(cpuModel: string | undefined, accel: AcceleratorKind): string {
+  if (cpuModel === undefined || cpuModel === "host") return accel === "kvm" ? "host" : "max";
+  return `${optValue(cpuModel)},enforce`;
 }

@@ -19,6 +19,7 @@ function healthy(): DoctorProbes {
       iso: found("xorriso 1.5.4 : RockRidge filesystem manipulator"),
     },
     qemuBinary: "qemu-system-x86_64",
+    guestCpu: { native: "host", features: 120, usableModels: 40 },
     files: { ovmfCode: true, tun: true, vhostNet: true },
     ovmfCodePath: "/usr/share/OVMF/OVMF_CODE_4M.fd",
     disk: { stateDir: "/var/lib/hostd", measuredOn: "/var/lib/hostd", freeBytes: 100 * GiB },
@@ -94,6 +95,16 @@ test.each([
   expect(failed[0]!.fix).toMatch(pkg);
   expect(doctorExitCode(checks)).toBe(1);
   expect(renderReport(checks)).toMatch(/NOT READY: required check\(s\) failed: .* \(exit 1\)/);
+});
+
+test("a QEMU that cannot be asked for its CPU models warns (named cpuModels are refused), exit 0", () => {
+  const p = healthy();
+  p.guestCpu = { error: "QEMU exited before its QMP socket opened" };
+  const c = evaluate(p).find((x) => x.id === "guest-cpu")!;
+  expect(c).toMatchObject({ status: "warn", required: false });
+  expect(c.detail).toContain("under kvm: QEMU exited before its QMP socket opened");
+  expect(doctorExitCode(evaluate(p))).toBe(0);
+  expect(evaluate(healthy()).find((x) => x.id === "guest-cpu")).toMatchObject({ status: "ok", detail: expect.stringContaining(`cpuModel "host" is QEMU's host here (120 features); 40 named models`) });
 });
 
 test("/dev/net/tun missing is required (exit 1); /dev/vhost-net, OVMF and the ISO tool only warn", () => {

@@ -10,6 +10,8 @@
 import { existsSync, readFileSync, statfsSync, statSync } from "node:fs";
 import * as path from "node:path";
 import { chooseAccelerator, HostFacts, probeHost } from "../drivers/accel";
+import { probeHostCpu } from "../drivers/cpu-models";
+import { usableModels } from "../services/vm-cpu";
 import { cpuHierarchies, hostCgroupFacts } from "../drivers/cgroup";
 import { DELEGATE_SUBGROUP_SINCE, parseSystemdVersion } from "./systemd";
 import { run } from "../exec";
@@ -48,6 +50,8 @@ export interface DoctorProbes {
   };
   /** The QEMU binary looked for (HOSTD_QEMU or qemu-system-x86_64). */
   qemuBinary: string;
+  /** What that QEMU can give guests as their CPU under the accelerator hostd would choose (drivers/cpu-models.ts). */
+  guestCpu: { native: string; features: number; usableModels: number } | { error: string };
   /** tun: missing, or its mode bits (unprivileged QEMU needs it world read-writable, Debian's 0666). */
   files: { ovmfCode: boolean; tun: boolean; tunMode?: number; vhostNet: boolean };
   ovmfCodePath: string;
@@ -131,6 +135,24 @@ export function evaluate(p: DoctorProbes): Check[] {
   );
 
   checks.push(toolCheck("qemu", p.qemuBinary, p.tools.qemu, true, "Install QEMU: apt-get install qemu-system-x86 (or point HOSTD_QEMU at the binary)."));
+  checks.push(
+    "error" in p.guestCpu
+      ? {
+          id: "guest-cpu",
+          title: "guest CPU models",
+          status: "warn",
+          required: false,
+          detail: `QEMU could not be asked which CPU models it gives guests under ${accel.kind}: ${p.guestCpu.error}`,
+          fix: "VMs with a named cpuModel are refused until it can; cpuModel \"host\" still works. Check that QEMU starts with `-machine none -accel " + accel.kind + "`.",
+        }
+      : {
+          id: "guest-cpu",
+          title: "guest CPU models",
+          status: "ok",
+          required: false,
+          detail: `cpuModel "host" is QEMU's ${p.guestCpu.native} here (${p.guestCpu.features} features); ${p.guestCpu.usableModels} named models have every feature on this host (a kvm.Host's \`cpuModels\` output lists them)`,
+        },
+  );
   checks.push(toolCheck("qemu-img", "qemu-img", p.tools.qemuImg, true, "Install qemu-img: apt-get install qemu-utils."));
   checks.push(toolCheck("dnsmasq", "dnsmasq", p.tools.dnsmasq, true, "Install dnsmasq (DHCP and DNS for nat/isolated networks): apt-get install dnsmasq-base."));
   checks.push(toolCheck("nft", "nft (nftables)", p.tools.nft, true, "Install nftables (forwarding and masquerade rules): apt-get install nftables."));
@@ -315,6 +337,11 @@ export function nearestExisting(dir: string): string {
 /** Reads everything {@link evaluate} needs from this machine. */
 export async function gatherProbes(opts: { stateDir: string }): Promise<DoctorProbes> {
   const qemuBinary = process.env.HOSTD_QEMU ?? "qemu-system-x86_64";
+  const host = probeHost();
+  const guestCpu = await probeHostCpu(qemuBinary, chooseAccelerator(host, "auto").kind).then(
+    (c) => ({ native: c.native, features: c.features.length, usableModels: usableModels(c).length }),
+    (e: Error) => ({ error: e.message }),
+  );
   const [qemu, qemuImg, dnsmasq, nft, ip, setpriv, xorriso, systemctl] = await Promise.all([
     probeTool(qemuBinary, ["--version"]),
     probeTool("qemu-img", ["--version"]),
@@ -344,9 +371,10 @@ export async function gatherProbes(opts: { stateDir: string }): Promise<DoctorPr
     ksmRun = undefined;
   }
   return {
-    accel: probeHost(),
+    accel: host,
     tools: { qemu, qemuImg, dnsmasq, nft, ip, setpriv, iso },
     qemuBinary,
+    guestCpu,
     files: { ovmfCode: existsSync(OVMF_CODE), tun: existsSync("/dev/net/tun"), tunMode: modeOf("/dev/net/tun"), vhostNet: existsSync("/dev/vhost-net") },
     ovmfCodePath: OVMF_CODE,
     disk,

@@ -38,6 +38,8 @@ import { NetworkPort, NetworkService } from "./network";
 import { assignDiskSlots, diskHotplugPlan, assignNics, diskIds, DiskChange, nicHotplugPlan, qemuDisks, ResolvedDisk, bootIndexes, slotKey } from "./vm-devices";
 import { cpuPluggables, dimmPluggable, diskPluggable, hotplug, hotunplug, nextDimmSlot, nicPluggable } from "./vm-hotplug";
 import { checkCapacity } from "./vm-capacity";
+import { cpuModelProblem, liveCpuProblem } from "./vm-cpu";
+import type { HostCpu } from "../drivers/cpu-models";
 import { VmFiles } from "./vm-files";
 import { VmNics } from "./vm-nics";
 import { QemuProcess } from "./vm-process";
@@ -52,6 +54,8 @@ export interface VmServiceDeps {
   store: Store;
   qemu: QemuDriver;
   accel: AcceleratorChoice;
+  /** What this host's QEMU can give guests as their CPU (probed once at start). */
+  hostCpu: HostCpu;
   /** Per-VM runtime files live in `<stateDir>/vms/<id>/`. */
   stateDir: string;
   log: Logger;
@@ -396,6 +400,7 @@ export class VmService {
       disks: disks.map((d) => d.disk),
       nvram,
       accelerator: running ? rec.accelerator : null,
+      hostCpuFeatures: running && (rec.spec.cpuModel ?? "host") === "host" ? this.d.hostCpu.features : null,
       moveRefusal: refusals.length > 0 ? refusals.join("; ") : null,
       liveRefusal: running ? await this.liveRefusal(rec) : null,
       migration: rec.devices.migration ?? null,
@@ -531,6 +536,8 @@ export class VmService {
     // Its disks are not here yet (receiving them is the move's first change): the rest of the spec is checked as a create would.
     this.checkResources({ ...v.spec, disks: [] }, caller);
     checkCapacity(v.spec, this.d.capacity);
+    const cpu = p.mode === "live" ? liveCpuProblem(v.name, v.spec.cpuModel, desc.hostCpuFeatures, this.d.hostCpu) : undefined;
+    if (cpu) throw new KvmError("unsupported", `${cpu}.`, { vm: v.name, cpuModel: v.spec.cpuModel });
     return room;
   }
 
@@ -1235,6 +1242,8 @@ export class VmService {
         throw errors.conflict(`Disk "${d.disk}" is already attached to VM "${owner.name}"; a disk belongs to one VM at a time.`, { disk: d.disk, vm: owner.name });
       }
     }
+    const cpu = cpuModelProblem(spec.name, spec.cpuModel, this.d.hostCpu);
+    if (cpu) throw new KvmError("unsupported", `${cpu}.`, { vm: spec.name, cpuModel: spec.cpuModel });
     if (spec.firmware === "uefi") this.files.ovmf();
     if (this.d.isolation && spec.networkInterfaces.some(isNetworkNic) && (statSync("/dev/net/tun").mode & 0o006) !== 0o006) {
       throw errors.conflict(`VM "${spec.name}" has NICs on networks, but its unprivileged QEMU cannot open /dev/net/tun: make it world read-writable (chmod 0666 /dev/net/tun, Debian's default; \`hostd doctor\` checks it).`);
@@ -1284,6 +1293,7 @@ export class VmService {
       maxVcpus: spec.maxVcpus,
       maxMemoryMiB: spec.maxMemoryMiB,
       accel: this.d.accel.kind,
+      cpuModel: spec.cpuModel,
       kernel: spec.kernel && { ...spec.kernel, path: files.kernel!.path, ...(files.initrd && { initrd: files.initrd.path }) },
       firmware: spec.firmware === "uefi" ? { type: "uefi", code: this.files.ovmf().code, vars: this.files.nvramPath(rec.id) } : { type: "bios" },
       disks: qemuDisks(spec, this.resolveDisks(spec), slots),

@@ -186,7 +186,7 @@ export class KvmTerraformProvider {
         try {
           // host.hello through the provider block's connection: the host's id, accelerator and what it can do.
           const h = await (await import("../connection")).clientFor(this.settings, 60_000).helloOnce();
-          return { state: dv({ id: h.hostId, accelerator: h.accelerator.kind, capabilities: h.capabilities, version: h.hostdVersion, hostname: h.hostname, qemu_version: h.qemuVersion }), diagnostics: [] };
+          return { state: dv({ id: h.hostId, accelerator: h.accelerator.kind, capabilities: h.capabilities, version: h.hostdVersion, hostname: h.hostname, qemu_version: h.qemuVersion, cpu_models: h.cpu?.models ?? [] }), diagnostics: [] };
         } catch (e) {
           return { diagnostics: [errorDiag("Error reading kvm_host", messageOf(e))] };
         }

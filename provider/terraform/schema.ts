@@ -142,6 +142,7 @@ export const DATA_SOURCES: Record<string, TfSchema> = {
       computedAttr("version", "hostd's version."),
       computedAttr("hostname", "The host's name, as the host says it."),
       computedAttr("qemu_version", "The QEMU version hostd runs guests with."),
+      computedAttr("cpu_models", "Named QEMU CPU models this host has every feature of (a VM's `cpu_model` moves live between hosts that all list it).", ["list", "string"]),
     ],
   },
 };

@@ -20,7 +20,7 @@ test("the wire's create schema is the table's spec fields, strict", () => {
   expect(Object.keys(parsed).sort()).toEqual(specFields.filter((k) => k in parsed).sort());
   // Provider-only settings never reach hostd; unknown fields are errors.
   expect(VmSpec.safeParse({ name: "x", kernel: { path: "/k" }, waitFor: "ip" }).success).toBe(false);
-  expect(VmSpec.safeParse({ name: "x", kernel: { path: "/k" }, cpuModel: "host" }).success).toBe(false);
+  expect(VmSpec.safeParse({ name: "x", kernel: { path: "/k" }, cpuFlavor: "host" }).success).toBe(false);
   expect(Object.keys(DiskSpec.parse({ name: "d", sizeGiB: 1 })).sort()).toEqual(["format", "name", "sizeGiB", "source"]);
   expect(Object.keys(DISK_FIELDS)).toContain("timeoutSeconds");
 });

@@ -34,6 +34,8 @@ export const Capability = z.enum([
   "host.capacity",
   /** `migration.*`: VMs (and detached Disks) move to and from this host, live or offline (sdk/migrate.ts). */
   "migration",
+  /** `host.hello` reports `cpu`; VMs take `cpuModel` (`host` or a named QEMU model, enforced), checked before a start and a live move. */
+  "host.cpu",
 ]);
 export type Capability = z.infer<typeof Capability>;
 
@@ -61,6 +63,17 @@ export const HostCapacity = z.strictObject({
 });
 export type HostCapacity = z.infer<typeof HostCapacity>;
 
+/** What this host can give guests as their CPU (capability `host.cpu`; absent from older hostds). */
+export const HostCpuInfo = z.strictObject({
+  /** The QEMU model behind cpuModel `host`: `host` (KVM passthrough) or `max` (TCG). */
+  native: z.enum(["host", "max"]),
+  /** The features cpuModel `host` gives a guest here. */
+  features: z.array(z.string()),
+  /** Named QEMU models this host has every feature of (a VM may start, and move live, with them). */
+  models: z.array(z.string()),
+});
+export type HostCpuInfo = z.infer<typeof HostCpuInfo>;
+
 export const HostHelloParams = z.strictObject({
   /** Free-form client identification for hostd's logs. */
   client: z.string().max(128).optional(),
@@ -77,6 +90,7 @@ export const HostHello = z.strictObject({
   qemuVersion: z.string(),
   /** The host's capacity (capability `host.capacity`; absent from older hostds). */
   capacity: HostCapacity.optional(),
+  cpu: HostCpuInfo.optional(),
 });
 export type HostHello = z.infer<typeof HostHello>;
 

@@ -91,6 +91,8 @@ export const MigrationDescription = z.strictObject({
   nvram: z.string().nullable(),
   /** The accelerator the running QEMU uses: a live move needs the same on the destination. */
   accelerator: z.enum(["kvm", "tcg"]).nullable(),
+  /** The CPU features a running VM with cpuModel `host` booted with (the source host's own); null otherwise. */
+  hostCpuFeatures: z.array(z.string()).nullable(),
   /** Why this VM cannot move at all as it stands (null: it can). */
   moveRefusal: z.string().nullable(),
   /** Why a live move of this running VM is refused as it stands (null: it can move live). */

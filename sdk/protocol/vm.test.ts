@@ -10,6 +10,7 @@ test("create fills defaults and rejects unknown fields at every level", () => {
   expect(v).toEqual({
     name: "x",
     vcpus: 1,
+    cpuModel: "host",
     memoryMiB: 512,
     running: true,
     kernel: { path: "/k" },

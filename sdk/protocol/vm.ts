@@ -64,6 +64,12 @@ export type VmDisk = z.output<typeof VmDisk>;
 
 export const Firmware = z.enum(["bios", "uefi"]);
 
+/** `host`, or a QEMU x86 CPU model name as `qemu-system-x86_64 -cpu help` lists them (e.g. `qemu64`, `Haswell-v4`, `EPYC-v4`). */
+export const CpuModel = z
+  .string()
+  .max(64)
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, "must be `host` or a QEMU CPU model name such as qemu64, Haswell-v4 or EPYC-v4 (`qemu-system-x86_64 -cpu help` lists them)");
+
 /** A unicast, locally administered-or-not MAC address in lowercase. */
 export const Mac = z
   .string()
@@ -157,6 +163,12 @@ export const VM_FIELDS = fieldTable({
     effect: "restart",
     effectDoc: "raised within `maxVcpus`: CPUs hot-added to the running VM; otherwise a running VM is restarted (the preview says which)",
     liveWhen: (b, a) => grows(b.vcpus, a.vcpus, b.maxVcpus) && a.maxVcpus === b.maxVcpus,
+  },
+  cpuModel: {
+    schema: CpuModel,
+    default: "host",
+    doc: "The guest's CPU: `host` is this host's own (KVM: passthrough; TCG: QEMU's `max`), fastest, and moves live only to a host whose CPU offers exactly the same features; a named QEMU model (e.g. `Haswell-v4`, `EPYC-v4`, `qemu64`) is the same CPU on every host, starts only where the host offers all of it, and moves live to any such host.",
+    effect: "restart",
   },
   maxVcpus: { schema: Vcpus, removable: true, doc: "vCPUs the running VM can grow to without a restart (QEMU's maxcpus).", defaultDoc: "`vcpus` (no room)", effect: "restart" },
   memoryMiB: {
