@@ -31,7 +31,7 @@ import { lockStateDir } from "./state-lock";
 import { UidClaims } from "./uid-claims";
 import { planUidRange, readRecordedRange, recordRange, UidRange } from "./uid-range";
 import { injectStepFaults, parseStepFaults } from "./revert";
-import { HostCpu, probeHostCpu } from "./drivers/cpu-models";
+import { QemuCaps, probeQemuCaps } from "./drivers/qemu-caps";
 import { usableModels } from "./services/vm-cpu";
 
 export const HOSTD_VERSION = PACKAGE_VERSION;
@@ -134,9 +134,9 @@ async function startLocked(o: HostdOptions, log: Logger, stateDir: string, hostI
   }
 
   await refuseIfServing(o.socketPath);
-  const hostCpu = await probeHostCpu(qemu.binary, accel.kind).catch((e: Error): HostCpu => ({ native: accel.kind === "kvm" ? "host" : "max", features: [], models: new Map(), error: e.message }));
-  if (hostCpu.error) log.warn("could not ask QEMU which CPU models this host has: VMs with a named cpuModel are refused here", { err: hostCpu.error });
-  else log.info("guest CPU", { native: hostCpu.native, features: hostCpu.features.length, models: usableModels(hostCpu).length });
+  const qemuCaps = await probeQemuCaps(qemu.binary, accel.kind).catch((e: Error): QemuCaps => ({ native: accel.kind === "kvm" ? "host" : "max", features: [], models: new Map(), machines: [], q35: "q35", error: e.message }));
+  if (qemuCaps.error) log.warn("could not ask QEMU which CPU models this host has: VMs with a named cpuModel are refused here", { err: qemuCaps.error });
+  else log.info("guest CPU", { native: qemuCaps.native, features: qemuCaps.features.length, models: usableModels(qemuCaps).length });
 
   const store = new Store(path.join(stateDir, "hostd.db"));
   held.add(() => store.close());
@@ -182,7 +182,7 @@ async function startLocked(o: HostdOptions, log: Logger, stateDir: string, hostI
   const cpuGroup = makeCpuGroup(stateDir, log);
   const capacity = hostCapacity(o.allowOvercommit ?? false);
   log.info("host capacity", { ...capacity, rule: capacity.overcommit ? "VMs may be larger than the host (--allow-overcommit)" : "one VM may not be larger than the host" });
-  const vms = new VmService({ store, qemu, accel, hostCpu, stateDir, log, disks, networks, ip, hostPaths, vhostNet, isolation, cpuGroup, capacity });
+  const vms = new VmService({ store, qemu, accel, qemuCaps, stateDir, log, disks, networks, ip, hostPaths, vhostNet, isolation, cpuGroup, capacity });
   // Networks first (bridges, dnsmasq, rules), then VMs (their taps go back on those bridges).
   await networks.init();
   await vms.init();
@@ -217,7 +217,7 @@ async function startLocked(o: HostdOptions, log: Logger, stateDir: string, hostI
       accelerator: { kind: accel.kind, reason: accel.reason, ...(accel.warning && { warning: accel.warning }) },
       qemuVersion,
       capacity,
-      cpu: { native: hostCpu.native, features: hostCpu.features, models: usableModels(hostCpu) },
+      cpu: { native: qemuCaps.native, features: qemuCaps.features, models: usableModels(qemuCaps) },
     };
   });
   server.handle(P.hostEvents, async (p) => ({ events: store.listEvents(p.limit, p.object, p.after).flatMap((row) => eventOf(row, log)) }));

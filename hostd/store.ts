@@ -119,6 +119,8 @@ export interface VmDevices {
   nics?: NicPlacement[];
   /** Next index for a derived MAC: never reused, so a removed NIC's MAC is not handed to a new one. */
   nextNicIndex?: number;
+  /** The versioned machine type (e.g. `pc-q35-7.2`) the VM got at its first start, kept for its life and across moves. */
+  machine?: string;
   /** CPU slots the running QEMU (that pid) must not plug again: an undo took their CPU out (vm.ts growLive says why). */
   spentCpuSlots?: { pid: number; ids: string[] };
   /** The kernel, initrd and cdrom as last checked for a caller (hostd/host-paths.ts): QEMU gets these resolved paths. */

@@ -234,7 +234,7 @@ test("a move to a host without room for its disks is refused at the plan and bef
   }
 });
 
-test("a named CPU model is enforced where the VM starts and moves live to a host that has all of it; one this host lacks is refused, naming the features", async () => {
+test("a named CPU model is enforced where the VM starts and moves live (with its versioned machine type) to a host that has all of it; one this host lacks is refused, naming the features", async () => {
   const ca = a.client();
   const cb = b.client();
   const [ha, hb] = await Promise.all([ca.helloOnce(), cb.helloOnce()]);
@@ -253,12 +253,19 @@ test("a named CPU model is enforced where the VM starts and moves live to a host
 
   const vm = await ca.vm.create({ name: "q64", memoryMiB: 256, kernel, cpuModel: "qemu64", owner });
   try {
-    const cpuArg = (pid: number | null) => readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0")[readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").indexOf("-cpu") + 1];
-    expect(cpuArg(vm.pid)).toBe("qemu64,enforce");
+    const arg = (pid: number | null, flag: string) => {
+      const argv = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
+      return argv[argv.indexOf(flag) + 1];
+    };
+    expect(arg(vm.pid, "-cpu")).toBe("qemu64,enforce");
+    // The versioned machine type it first started with (not the q35 alias), kept on the destination.
+    const machine = arg(vm.pid, "-machine");
+    expect(machine).toMatch(/^pc-q35-\d+\.\d+$/);
     await waitFor("READY on the serial console", () => /READY ip=\S+/.test(a.serialLog(vm.id)), 180_000);
     const moved = await migrateVm(ca, cb, { vm: "q64", owner });
     expect(moved.vm).toMatchObject({ id: vm.id, state: "running", spec: { cpuModel: "qemu64" } });
-    expect(cpuArg(moved.vm.pid)).toBe("qemu64,enforce");
+    expect(arg(moved.vm.pid, "-cpu")).toBe("qemu64,enforce");
+    expect(arg(moved.vm.pid, "-machine")).toBe(machine);
   } finally {
     for (const c of [ca, cb]) await c.vm.delete({ name: "q64" }).catch(() => undefined);
   }

@@ -7,6 +7,7 @@ const base: QemuVmConfig = {
   vcpus: 2,
   memoryMiB: 256,
   accel: "tcg",
+  machine: "pc-q35-7.2",
   kernel: { path: "/k/vmlinuz", initrd: "/k/initrd.img", cmdline: "console=ttyS0 quiet" },
   firmware: { type: "bios" },
   disks: [],
@@ -60,7 +61,8 @@ test("sizes, identity, detachment and monitors", () => {
   expect(after(argv, "-smp")).toEqual(["2"]);
   expect(after(argv, "-m")).toEqual(["256M"]);
   expect(after(argv, "-uuid")).toEqual([base.uuid]);
-  expect(after(argv, "-machine")).toEqual(["q35"]);
+  // The VM's versioned machine type, never the q35 alias: a move to a newer QEMU must get the same machine.
+  expect(after(argv, "-machine")).toEqual(["pc-q35-7.2"]);
   // hostd detaches QEMU itself; -daemonize would fork, which the sandbox forbids.
   expect(argv).not.toContain("-daemonize");
   expect(after(argv, "-sandbox")).toEqual(["on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"]);

@@ -94,6 +94,8 @@ export interface QemuVmConfig {
   /** Room to hot-add memory up to, in DIMMs (QEMU's maxmem and slots); none when absent. */
   maxMemoryMiB?: number;
   accel: AcceleratorKind;
+  /** A versioned machine type such as `pc-q35-7.2` (q35 chipset; fixed for the VM's life: services/vm.ts). */
+  machine: string;
   /** The VM's cpuModel (absent in rows from before it existed: the host's own, as then). */
   cpuModel?: string;
   kernel?: { path: string; initrd?: string; cmdline?: string };
@@ -176,7 +178,7 @@ export function buildQemuArgv(c: QemuVmConfig): string[] {
   const argv = [
     "-name", `guest=${c.name},debug-threads=on`,
     "-uuid", c.uuid,
-    "-machine", "q35",
+    "-machine", optValue(c.machine),
     "-accel", c.accel,
     "-cpu", qemuCpu(c.cpuModel, c.accel),
     "-smp", c.maxVcpus !== undefined && c.maxVcpus > c.vcpus ? `${c.vcpus},maxcpus=${c.maxVcpus}` : String(c.vcpus),

@@ -16,6 +16,7 @@ function config(): QemuVmConfig {
     name: "t",
     vcpus: 1,
     memoryMiB: 64,
+    machine: "q35",
     accel: "tcg",
     kernel: { path: "/vmlinuz" },
     firmware: { type: "bios" },

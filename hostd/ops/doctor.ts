@@ -10,7 +10,7 @@
 import { existsSync, readFileSync, statfsSync, statSync } from "node:fs";
 import * as path from "node:path";
 import { chooseAccelerator, HostFacts, probeHost } from "../drivers/accel";
-import { probeHostCpu } from "../drivers/cpu-models";
+import { probeQemuCaps } from "../drivers/qemu-caps";
 import { usableModels } from "../services/vm-cpu";
 import { cpuHierarchies, hostCgroupFacts } from "../drivers/cgroup";
 import { DELEGATE_SUBGROUP_SINCE, parseSystemdVersion } from "./systemd";
@@ -50,7 +50,7 @@ export interface DoctorProbes {
   };
   /** The QEMU binary looked for (HOSTD_QEMU or qemu-system-x86_64). */
   qemuBinary: string;
-  /** What that QEMU can give guests as their CPU under the accelerator hostd would choose (drivers/cpu-models.ts). */
+  /** What that QEMU can give guests as their CPU under the accelerator hostd would choose (drivers/qemu-caps.ts). */
   guestCpu: { native: string; features: number; usableModels: number } | { error: string };
   /** tun: missing, or its mode bits (unprivileged QEMU needs it world read-writable, Debian's 0666). */
   files: { ovmfCode: boolean; tun: boolean; tunMode?: number; vhostNet: boolean };
@@ -338,7 +338,7 @@ export function nearestExisting(dir: string): string {
 export async function gatherProbes(opts: { stateDir: string }): Promise<DoctorProbes> {
   const qemuBinary = process.env.HOSTD_QEMU ?? "qemu-system-x86_64";
   const host = probeHost();
-  const guestCpu = await probeHostCpu(qemuBinary, chooseAccelerator(host, "auto").kind).then(
+  const guestCpu = await probeQemuCaps(qemuBinary, chooseAccelerator(host, "auto").kind).then(
     (c) => ({ native: c.native, features: c.features.length, usableModels: usableModels(c).length }),
     (e: Error) => ({ error: e.message }),
   );

@@ -1,10 +1,12 @@
-import type { HostCpu } from "../drivers/cpu-models";
+import type { QemuCaps } from "../drivers/qemu-caps";
 import { cpuModelProblem, liveCpuProblem, usableModels } from "./vm-cpu";
 
 // Shaped as this machine's QEMU 7.2 answers under TCG (Skylake-Server lacks pcid, x2apic, ...).
-const tcg: HostCpu = {
+const tcg: QemuCaps = {
   native: "max",
   features: ["avx", "avx2", "sse4.2", "x2apic"].sort(),
+  machines: ["pc-q35-7.2"],
+  q35: "pc-q35-7.2",
   models: new Map([
     ["qemu64", []],
     ["kvm64", []],

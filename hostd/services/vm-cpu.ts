@@ -1,29 +1,29 @@
 /**
  * Rules for a VM's guest CPU (its cpuModel) on this host, from the probe of
- * this host's QEMU (drivers/cpu-models.ts): whether a VM may start here, and
+ * this host's QEMU (drivers/qemu-caps.ts): whether a VM may start here, and
  * whether a running one may move here live. Why: a guest reads its CPU's
  * features once, at boot; a live move to a host whose CPU lacks one of them
  * can crash it later, when it uses the missing instruction.
  */
-import type { HostCpu } from "../drivers/cpu-models";
+import type { QemuCaps } from "../drivers/qemu-caps";
 
 /** How many feature names an error lists before "…" (models: more, they are what the user picks from). */
 const LISTED = 12;
 
 /** Named models this host has all of (hello, and the errors' suggestions). */
-export function usableModels(cpu: HostCpu): string[] {
+export function usableModels(cpu: QemuCaps): string[] {
   return [...cpu.models].filter(([, lacks]) => lacks.length === 0).map(([name]) => name).sort();
 }
 
 /** The usable models without QEMU's `-v1` aliases (`Nehalem-v1` is `Nehalem`), for an error to list. */
-function suggestions(cpu: HostCpu): string {
+function suggestions(cpu: QemuCaps): string {
   const usable = usableModels(cpu);
   const names = usable.filter((m) => !(m.endsWith("-v1") && usable.includes(m.slice(0, -3))));
   return list(names, 40);
 }
 
 /** Why this host cannot start a VM with `model`, or undefined. */
-export function cpuModelProblem(vm: string, model: string | undefined, cpu: HostCpu): string | undefined {
+export function cpuModelProblem(vm: string, model: string | undefined, cpu: QemuCaps): string | undefined {
   if (model === undefined || model === "host") return undefined;
   const lacks = cpu.models.get(model);
   const choose = `pick a model this host has all of (${suggestions(cpu)}), or "host"`;
@@ -42,7 +42,7 @@ export function cpuModelProblem(vm: string, model: string | undefined, cpu: Host
  * Only the same features pass, as libvirt asks of host-passthrough: one fewer
  * can crash the guest, and one more changes what its CPUID reads mid-run.
  */
-export function liveCpuProblem(vm: string, model: string | undefined, from: string[] | null, cpu: HostCpu): string | undefined {
+export function liveCpuProblem(vm: string, model: string | undefined, from: string[] | null, cpu: QemuCaps): string | undefined {
   if (model !== undefined && model !== "host") return undefined; // a named model: the same CPU wherever it starts (cpuModelProblem)
   if (from === null) return undefined; // not running: it boots afresh on this host's CPU
   const here = new Set(cpu.features);

@@ -39,7 +39,7 @@ import { assignDiskSlots, diskHotplugPlan, assignNics, diskIds, DiskChange, nicH
 import { cpuPluggables, dimmPluggable, diskPluggable, hotplug, hotunplug, nextDimmSlot, nicPluggable } from "./vm-hotplug";
 import { checkCapacity } from "./vm-capacity";
 import { cpuModelProblem, liveCpuProblem } from "./vm-cpu";
-import type { HostCpu } from "../drivers/cpu-models";
+import type { QemuCaps } from "../drivers/qemu-caps";
 import { VmFiles } from "./vm-files";
 import { VmNics } from "./vm-nics";
 import { QemuProcess } from "./vm-process";
@@ -55,7 +55,7 @@ export interface VmServiceDeps {
   qemu: QemuDriver;
   accel: AcceleratorChoice;
   /** What this host's QEMU can give guests as their CPU (probed once at start). */
-  hostCpu: HostCpu;
+  qemuCaps: QemuCaps;
   /** Per-VM runtime files live in `<stateDir>/vms/<id>/`. */
   stateDir: string;
   log: Logger;
@@ -393,14 +393,14 @@ export class VmService {
         spec: rec.spec,
         owner: rec.owner,
         createdAt: rec.createdAt,
-        placement: { nics: rec.devices.nics ?? [], nextNicIndex: rec.devices.nextNicIndex ?? 0, diskSlots: rec.devices.diskSlots ?? {} },
+        placement: { nics: rec.devices.nics ?? [], nextNicIndex: rec.devices.nextNicIndex ?? 0, diskSlots: rec.devices.diskSlots ?? {}, machine: this.machineOf(rec) },
         running,
         memoryBytes: rec.spec.memoryMiB * MiB,
       },
       disks: disks.map((d) => d.disk),
       nvram,
       accelerator: running ? rec.accelerator : null,
-      hostCpuFeatures: running && (rec.spec.cpuModel ?? "host") === "host" ? this.d.hostCpu.features : null,
+      hostCpuFeatures: running && (rec.spec.cpuModel ?? "host") === "host" ? this.d.qemuCaps.features : null,
       moveRefusal: refusals.length > 0 ? refusals.join("; ") : null,
       liveRefusal: running ? await this.liveRefusal(rec) : null,
       migration: rec.devices.migration ?? null,
@@ -467,7 +467,7 @@ export class VmService {
           accelerator: null,
           stopRequested: false,
           lastExit: null,
-          devices: { nics: v.placement.nics, nextNicIndex: v.placement.nextNicIndex, diskSlots: v.placement.diskSlots, migration: mark },
+          devices: { nics: v.placement.nics, nextNicIndex: v.placement.nextNicIndex, diskSlots: v.placement.diskSlots, machine: v.placement.machine, migration: mark },
           uid: null,
           owner: v.owner,
           createdAt: v.createdAt,
@@ -536,7 +536,11 @@ export class VmService {
     // Its disks are not here yet (receiving them is the move's first change): the rest of the spec is checked as a create would.
     this.checkResources({ ...v.spec, disks: [] }, caller);
     checkCapacity(v.spec, this.d.capacity);
-    const cpu = p.mode === "live" ? liveCpuProblem(v.name, v.spec.cpuModel, desc.hostCpuFeatures, this.d.hostCpu) : undefined;
+    const machine = v.placement.machine;
+    if (!this.d.qemuCaps.error && !this.d.qemuCaps.machines.includes(machine)) {
+      throw new KvmError("unsupported", `VM "${v.name}" is a ${machine} machine, which this host's QEMU does not have (it has ${this.d.qemuCaps.q35} and older): move it to a host with that QEMU or newer; nothing was moved.`, { vm: v.name, machine });
+    }
+    const cpu = p.mode === "live" ? liveCpuProblem(v.name, v.spec.cpuModel, desc.hostCpuFeatures, this.d.qemuCaps) : undefined;
     if (cpu) throw new KvmError("unsupported", `${cpu}.`, { vm: v.name, cpuModel: v.spec.cpuModel });
     return room;
   }
@@ -1242,7 +1246,7 @@ export class VmService {
         throw errors.conflict(`Disk "${d.disk}" is already attached to VM "${owner.name}"; a disk belongs to one VM at a time.`, { disk: d.disk, vm: owner.name });
       }
     }
-    const cpu = cpuModelProblem(spec.name, spec.cpuModel, this.d.hostCpu);
+    const cpu = cpuModelProblem(spec.name, spec.cpuModel, this.d.qemuCaps);
     if (cpu) throw new KvmError("unsupported", `${cpu}.`, { vm: spec.name, cpuModel: spec.cpuModel });
     if (spec.firmware === "uefi") this.files.ovmf();
     if (this.d.isolation && spec.networkInterfaces.some(isNetworkNic) && (statSync("/dev/net/tun").mode & 0o006) !== 0o006) {
@@ -1277,13 +1281,20 @@ export class VmService {
     return out;
   }
 
+  /** The VM's machine type: the one it first started with; one never started (or from before hostd kept it) gets this QEMU's q35. */
+  private machineOf(rec: Rec): string {
+    return rec.devices.machine ?? this.d.qemuCaps.q35;
+  }
+
   private qemuConfig(rec: Rec): QemuVmConfig {
     const spec = rec.spec;
     // QEMU gets the resolved paths that were checked, never the names as given.
     const files = this.hostFilesOf(spec, undefined, rec.devices.hostFiles);
     rec.devices = { ...rec.devices, hostFiles: files };
     const slots = assignDiskSlots(spec.disks, rec.devices);
-    rec.devices = { ...rec.devices, diskSlots: slots };
+    // The machine type is fixed at the first start (recorded with the devices the start saves), so a
+    // newer QEMU here or on another host gives the VM the same machine, as live migration requires.
+    rec.devices = { ...rec.devices, diskSlots: slots, machine: this.machineOf(rec) };
     const boot = bootIndexes(spec);
     return {
       uuid: rec.id,
@@ -1293,6 +1304,7 @@ export class VmService {
       maxVcpus: spec.maxVcpus,
       maxMemoryMiB: spec.maxMemoryMiB,
       accel: this.d.accel.kind,
+      machine: this.machineOf(rec),
       cpuModel: spec.cpuModel,
       kernel: spec.kernel && { ...spec.kernel, path: files.kernel!.path, ...(files.initrd && { initrd: files.initrd.path }) },
       firmware: spec.firmware === "uefi" ? { type: "uefi", code: this.files.ovmf().code, vars: this.files.nvramPath(rec.id) } : { type: "bios" },

@@ -72,6 +72,8 @@ export const MigratingPlacement = z.strictObject({
   nics: z.array(z.strictObject({ mac: z.string(), slot: z.int().min(0) })),
   nextNicIndex: z.int().min(0),
   diskSlots: z.record(z.string(), z.int().min(0)),
+  /** The versioned machine type it runs (e.g. `pc-q35-7.2`): the destination's QEMU must have it. */
+  machine: z.string().max(64),
 });
 
 /** `migration.describe` (source, read-only): the VM and its disks, for a plan and for the destination. */

@@ -1,7 +1,11 @@
 /**
- * What this host's QEMU can give a guest as its CPU, under the accelerator
- * hostd chose: asked once at start of a QEMU with no machine (`-machine
- * none`, as libvirt probes), over QMP:
+ * What this host's QEMU offers guests, under the accelerator hostd chose:
+ * asked once at start of a QEMU with no machine (`-machine none`, as
+ * libvirt probes), over QMP:
+ *
+ * - its machine types (`query-machines`) and what the `q35` alias stands
+ *   for here (e.g. `pc-q35-7.2`): a VM keeps the versioned type it first
+ *   started with, so a move to a newer QEMU gives it the same machine;
  *
  * - the features of the host's own model (`host` on KVM, `max` on TCG),
  *   from `query-cpu-model-expansion` (full) — what a VM with cpuModel
@@ -17,19 +21,22 @@ import { run } from "../exec";
 import type { AcceleratorKind } from "./accel";
 import { QmpClient } from "./qmp";
 
-export interface HostCpu {
+export interface QemuCaps {
   /** The QEMU model behind cpuModel `host` here. */
   native: "host" | "max";
   /** Features the native model gives a guest here, sorted. */
   features: string[];
   /** Named models this QEMU knows, each with the features this host lacks for it (empty: usable). */
   models: Map<string, string[]>;
-  /** Why QEMU could not be asked (the features and models are then empty). */
+  /** The machine types this QEMU has, and the versioned one behind `q35` (what new VMs get). */
+  machines: string[];
+  q35: string;
+  /** Why QEMU could not be asked (the features, models and machines are then empty). */
   error?: string;
 }
 
 /** Probes the QEMU `binary` under `accel` (about a third of a second). */
-export async function probeHostCpu(binary: string, accel: AcceleratorKind): Promise<HostCpu> {
+export async function probeQemuCaps(binary: string, accel: AcceleratorKind): Promise<QemuCaps> {
   const dir = mkdtempSync(path.join(tmpdir(), "hostd-cpu-"));
   const sock = path.join(dir, "qmp.sock");
   const proc = run(binary, ["-nodefaults", "-display", "none", "-machine", "none", "-accel", accel, "-S", "-qmp", `unix:${sock},server=on,wait=off`], { timeoutMs: 30_000 });
@@ -45,9 +52,10 @@ export async function probeHostCpu(binary: string, accel: AcceleratorKind): Prom
         .map(([k]) => k)
         .sort();
       const models = new Map(defs.filter((d) => d.name !== "host" && d.name !== "max" && d.name !== "base").map((d) => [d.name, [...(d["unavailable-features"] ?? [])].sort()]));
+      const machines = (await qmp.execute("query-machines")) as { name: string; alias?: string }[];
       await qmp.execute("quit").catch(() => undefined);
       await proc.catch(() => undefined);
-      return { native, features, models };
+      return { native, features, models, machines: machines.map((m) => m.name).sort(), q35: machines.find((m) => m.alias === "q35")?.name ?? "q35" };
     } finally {
       qmp.close();
     }
