@@ -126,7 +126,7 @@ test("bad input, and inputs a resource does not have, fail at preview with a sta
   const cases: Array<{ program: string; fields: string[]; unknown?: boolean }> = [
     { program: `new kvm.Vm("bad", { name: "Bad_Name;rm -rf /", memoryMiB: -5, vcpus: 100000, kernel: { path: "../etc/passwd" } });`, fields: ["name", "memoryMiB", "vcpus", "kernel.path"] },
     // Inputs these resources do not have (typos, or fields of a newer version): refused by name, never ignored.
-    { program: `new kvm.Vm("typo", { kernel: { path: "/k" }, cpuModel: "host" } as any);`, fields: ["cpuModel"], unknown: true },
+    { program: `new kvm.Vm("typo", { kernel: { path: "/k" }, cpuModle: "host" } as any);`, fields: ["cpuModle"], unknown: true },
     { program: `new kvm.Disk("typo", { sizeGiB: 1, sizeGB: 1 } as any);`, fields: ["sizeGB"], unknown: true },
     { program: `new kvm.Network("typo", { ipv4: { cidr: "10.9.0.0/24" }, dns: "lab" } as any);`, fields: ["dns"], unknown: true },
   ];
