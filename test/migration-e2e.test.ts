@@ -410,6 +410,44 @@ describe("a detached Disk moves by itself", () => {
   });
 });
 
+test("a live move that cannot finish within its time (1 MiB/s, a guest dirtying its memory) is undone: the guest runs on at the source, nothing on the destination", async () => {
+  const ca = a.client();
+  const cb = b.client();
+  const vm = await ca.vm.create({ name: "slow", memoryMiB: 256, kernel, owner });
+  try {
+    await waitFor("READY on the serial console", () => /READY ip=\S+/.test(a.serialLog(vm.id)), 180_000);
+    const con = await SerialConsole.open(a.stateDir, vm.id);
+    const bootId = (await con.ok("cat /proc/sys/kernel/random/boot_id")).trim();
+    // The initramfs is in RAM: rewriting a file in it keeps dirtying pages the copy must send again.
+    await con.ok("(while true; do dd if=/dev/urandom of=/tmp/dirty bs=1M count=8 2>/dev/null; done) >/dev/null 2>&1 & echo $! > /tmp/dirtier");
+    const dirtier = (await con.ok("cat /tmp/dirtier")).trim();
+    con.close();
+    const pid = (await ca.vm.get("slow")).pid;
+    const err = await migrateVm(ca, cb, { vm: "slow", owner, bandwidthMiBps: 1, timeoutMs: 8_000 }).catch((e: unknown) => e);
+    expect(isKvmError(err) && err.code).toBe("migration_failed");
+    expect((err as Error).message).toContain("did not happen within its time");
+    expect((err as Error).message).toContain("It runs on host");
+    expect(await ca.vm.get("slow")).toMatchObject({ id: vm.id, state: "running", pid, migration: null });
+    await expect(cb.vm.get("slow")).rejects.toMatchObject({ code: "not_found" });
+    expect(vmDirs(b)).toEqual([]);
+    expect(nss[1]!.processes("qemu-system")).toEqual([]);
+    const again = await SerialConsole.open(a.stateDir, vm.id);
+    try {
+      expect((await again.ok("cat /proc/sys/kernel/random/boot_id")).trim()).toBe(bootId);
+      expect((await again.ok(`kill -0 ${dirtier} && echo dirtying`)).trim()).toBe("dirtying");
+      await again.ok(`kill ${dirtier}`);
+    } finally {
+      again.close();
+    }
+    // Nothing stuck: once the guest is quiet, the next move completes.
+    const moved = await migrateVm(ca, cb, { vm: "slow", owner });
+    expect(moved.vm).toMatchObject({ id: vm.id, state: "running" });
+    await expect(ca.vm.get("slow")).rejects.toMatchObject({ code: "not_found" });
+  } finally {
+    for (const c of [ca, cb]) await c.vm.delete({ name: "slow" }).catch(() => undefined);
+  }
+});
+
 describe("a live move that fails half-way leaves the VM running on the source and nothing on the destination; the next move completes", () => {
   const cases: Array<[string, (vmId: string, abort: AbortController) => Promise<void>]> = [
     ["the client's relay cut during the RAM copy", async (vmId, abort) => {
