@@ -13,7 +13,8 @@
  * live-migrates (the same boot on the destination, its disk's data with it,
  * nothing left on the source); stopped, it moves back offline; a detached
  * Disk moves along by itself (copied, then removed); after each move the
- * next preview is empty.
+ * next preview is empty. A live move whose destination QEMU dies leaves the VM
+ * on its old host, where refresh finds it, and the next up completes it.
  */
 import { announceAccelerator, tinyGuest, waitFor } from "./fixtures/env";
 import { SerialConsole } from "./fixtures/console";
@@ -318,5 +319,68 @@ test("changing a running VM's host in the program moves it live with its Disk (s
     }
   } finally {
     await p.cleanup();
+  }
+});
+
+test("a live move through `pulumi up` whose destination QEMU dies leaves the VM running on its old host; refresh finds it there, the preview plans the move again, and the next up completes it", async () => {
+  const [a, b] = sides as [Side, Side];
+  // Host b holds back its reply to migration.incoming: its QEMU is up and waiting for the stream
+  // meanwhile, so the test kills it at a known point of the move (no race with a fast copy).
+  await b.hd.restart({ env: { HOSTD_FAULT_REPLY_DELAY: "migration.incoming=10000" } });
+  const p = await PulumiProject.create(MOVER, { ...hostsConfig(a, b), moverHost: "a", moverRunning: "true", spareHost: "a" }, { stack: "failer" });
+  try {
+    await p.mustOperation("up");
+    const first = (await p.outputs()).placed as { vmId: string; diskId: string };
+    await waitFor("READY on host a", () => /READY ip=/.test(a.hd.serialLog(first.vmId)), 180_000);
+    let con = await SerialConsole.open(a.hd.stateDir, first.vmId);
+    const bootId = (await con.ok("cat /proc/sys/kernel/random/boot_id")).trim();
+    con.close();
+    const pid = (await a.hd.client().vm.get("mover")).pid;
+
+    await p.setConfig("moverHost", "b");
+    const up = p.operation("up");
+    const qemu = await waitFor("the destination's QEMU to start", () => b.ns.processes("qemu-system")[0], 120_000, 50);
+    process.kill(qemu, "SIGKILL");
+    const failed = await up;
+    expect(failed.code).not.toBe(0);
+    expect(failed.output).toContain(`from host ${a.hd.hostId} to host ${b.hd.hostId} failed:`);
+    expect(failed.output).toContain(`It runs on host ${a.hd.hostId}`);
+
+    // The VM runs on at host a (the same QEMU and boot), and host b has nothing of it.
+    expect(await a.hd.client().vm.get("mover")).toMatchObject({ id: first.vmId, state: "running", pid, migration: null });
+    expect((await b.hd.client().vm.list()).vms).toEqual([]);
+    expect((await b.hd.client().disk.list()).disks).toEqual([]);
+    expect(b.ns.processes("qemu-system")).toEqual([]);
+    con = await SerialConsole.open(a.hd.stateDir, first.vmId);
+    try {
+      expect((await con.ok("cat /proc/sys/kernel/random/boot_id")).trim()).toBe(bootId);
+    } finally {
+      con.close();
+    }
+
+    // State tells the truth: refresh finds both on host a; the preview plans the same move again.
+    await p.mustOperation("refresh");
+    expect(await p.resourceOutputs("mover")).toMatchObject({ vmId: first.vmId, hostId: a.hd.hostId, state: "running" });
+    expect(await p.resourceOutputs("mdata")).toMatchObject({ diskId: first.diskId, hostId: a.hd.hostId });
+    const pre = await p.operation("preview", { diff: true });
+    expect(pre.code === 0 ? "ok" : pre.output).toBe("ok");
+    expect(pre.output).toContain(`kvm: Vm "mover": live-migrates to host "b" (id ${b.hd.hostId})`);
+
+    // The next up completes it: the same VM and boot on host b, nothing left on a, then an empty preview.
+    await p.mustOperation("up");
+    expect(await b.hd.client().vm.get("mover")).toMatchObject({ id: first.vmId, state: "running" });
+    await expect(a.hd.client().vm.get("mover")).rejects.toMatchObject({ code: "not_found" });
+    con = await SerialConsole.open(b.hd.stateDir, first.vmId);
+    try {
+      expect((await con.ok("cat /proc/sys/kernel/random/boot_id")).trim()).toBe(bootId);
+    } finally {
+      con.close();
+    }
+    const quiet = await p.operation("preview", { expectNoChanges: true, diff: true });
+    expect(quiet.code === 0 ? "no changes" : quiet.output).toBe("no changes");
+    await p.mustOperation("destroy");
+  } finally {
+    await p.cleanup();
+    await b.hd.restart({ env: {} });
   }
 });
