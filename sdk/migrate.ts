@@ -59,7 +59,10 @@ export interface MigrationResult {
   /** What the guest saw at least: QEMU's downtime plus the destination's `cont` (live moves). */
   pauseMs?: number;
   totalMs: number;
+  /** Every byte relayed from the source (RAM, the mirrors' writes, file copies). */
   bytesSent: number;
+  /** Of those, the RAM stream's, as QEMU counts it (live moves). */
+  ramBytes?: number;
   disksCopied: Array<{ name: string; bytes: number }>;
   /** The VM as the destination reports it. */
   vm: VmInfo;
@@ -241,7 +244,7 @@ export async function migrateVm(src: HostdClient, dst: HostdClient, o: MigrateOp
       vmId: id,
       ...sides,
       mode,
-      ...(sent.downtimeMs !== null && { downtimeMs: sent.downtimeMs, pauseMs: sent.downtimeMs + (fin.pauseMs ?? 0) }),
+      ...(sent.downtimeMs !== null && { downtimeMs: sent.downtimeMs, pauseMs: sent.downtimeMs + (fin.pauseMs ?? 0), ramBytes: sent.ramBytes }),
       totalMs: Date.now() - t0,
       // What went through the relay from the source (RAM and the mirrors' writes; zeros QEMU skips never travel).
       bytesSent: relayed.reduce((s, r) => s + r.bytes(), 0),
