@@ -15,13 +15,14 @@ import { boot } from "./boot";
 import { calls } from "./calls";
 import { guestSpeed } from "./guest-speed";
 import { lab } from "./lab";
+import { migration } from "./migration";
 import { BenchContext, Benchmark } from "./lib/context";
 import { factsTable, machineFacts } from "./lib/machine";
 import { Report } from "./lib/report";
 import { scale } from "./scale";
 import { sharing } from "./sharing";
 
-const ALL: Benchmark[] = [boot, calls, guestSpeed, sharing, scale, lab];
+const ALL: Benchmark[] = [boot, calls, guestSpeed, sharing, scale, migration, lab];
 
 async function main(): Promise<number> {
   const { values } = parseArgs({
