@@ -27,6 +27,7 @@
  */
 import { ChildProcess, execFileSync, spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import * as net from "node:net";
 import * as path from "node:path";
 import { migrateVm } from "../sdk/migrate";
 import { MIGRATION_LIMITS } from "../sdk/protocol";
@@ -158,6 +159,59 @@ function diskNode(argv: string[], file: string): string {
     if (b.file?.filename === file) return b["node-name"];
   }
   throw new Error(`no -blockdev for ${file} in hostd's argv`);
+}
+
+/**
+ * The most a chain of `hops` relaying Node processes carries over unix sockets on this machine,
+ * with no QEMU running: the ceiling of the hostd path's three hops (source hostd, client,
+ * destination hostd) against the floor's none. MB/s of 100 MB written in 32 KiB chunks.
+ */
+async function relayCeiling(hops: number): Promise<number> {
+  const dir = mkdtempSync("/tmp/pkvm-relay-");
+  const relays: ChildProcess[] = [];
+  const total = 100e6;
+  try {
+    const sink = path.join(dir, "sink.sock");
+    let got = 0;
+    let t0 = 0;
+    const done = new Promise<number>((resolve) => {
+      const srv = net.createServer((s) =>
+        s.on("data", (d: Buffer) => {
+          got += d.length;
+          if (got >= total) {
+            resolve(total / 1e6 / ((performance.now() - t0) / 1000));
+            s.destroy();
+            srv.close();
+          }
+        }),
+      );
+      srv.listen(sink);
+    });
+    let to = sink;
+    for (let i = 0; i < hops; i++) {
+      const from = path.join(dir, `relay-${i}.sock`);
+      const code = `const net=require("net");net.createServer(s=>{const c=net.createConnection(${JSON.stringify(to)});s.pipe(c);c.pipe(s);c.on("error",()=>s.destroy());s.on("error",()=>c.destroy())}).listen(${JSON.stringify(from)},()=>console.log("up"))`;
+      const p = spawn(process.execPath, ["-e", code], { stdio: ["ignore", "pipe", "inherit"] });
+      relays.push(p);
+      await new Promise((r) => p.stdout!.once("data", r));
+      to = from;
+    }
+    const c = net.createConnection(to);
+    await new Promise((r) => c.once("connect", r));
+    t0 = performance.now();
+    const buf = Buffer.alloc(32 * 1024, 1);
+    const write = () => {
+      while (got < total && c.write(buf));
+      if (got < total) c.once("drain", write);
+    };
+    write();
+    const mbps = await done;
+    c.destroy();
+    return mbps;
+  } finally {
+    for (const p of relays) p.kill("SIGKILL");
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 async function startGuestLoad(con: SerialConsole, busy: boolean): Promise<void> {
@@ -336,6 +390,18 @@ export const migration: Benchmark = {
       header: ["guest", "path", "setup", "mirrors", "RAM copy", "switchover to end"],
       rows: where,
       notes: ["hostd's phases are the times its source records them (its vm.migrating events); the floor's are taken where it calls the same functions."],
+    });
+    const ceiling: (string | number)[][] = [];
+    for (const hops of [0, 1, 3]) {
+      const runs: number[] = [];
+      for (let i = 0; i < (ctx.quick ? 1 : 3); i++) runs.push(await relayCeiling(hops));
+      ceiling.push([hops, hops === 0 ? "the floor's: QEMU to QEMU" : hops === 3 ? "hostd's: source hostd, client, destination hostd" : "one relay", medRange(summarize(runs))]);
+    }
+    ctx.report.table({
+      title: "What a chain of relaying Node processes carries over unix sockets here, no QEMU running (MB/s; median and range)",
+      header: ["relay processes", "like", "MB/s"],
+      rows: ceiling,
+      notes: ["Each relay is `socket.pipe(socket)` both ways, as hostd's stream attach and the SDK's relay are; 100 MB written in 32 KiB chunks."],
     });
   },
 };
