@@ -380,7 +380,7 @@ export const migration: Benchmark = {
         ...verdicts,
         `Busy: a loop in the guest rewrites 4 MiB of its RAM and 1 MiB of its disk (random data, fsync) over and over. Limits on both sides: ${MIGRATION_LIMITS.defaultBandwidthMiBps} MiB/s, downtime ${MIGRATION_LIMITS.defaultDowntimeLimitMs} ms.`,
         "The hostd side's total includes what the floor does not do: the destination's check, the VM's description, its rows, and every byte relayed through the client (here over local sockets, not SSH).",
-        "The guest pause is the longest gap in a 5 ms serial heartbeat as seen by the hosts, polled every 2 ms; it includes the destination's `cont` and, for hostd, the client's round trip to ask for it.",
+        "The guest pause is the longest gap in a 5 ms serial heartbeat as seen by the hosts, polled every 2 ms; it includes the destination's `cont` and, for hostd, the client's round trip to ask for it. Read it and QEMU's downtime as two approximations: some gaps come out shorter than QEMU's figure for the same move, and QEMU sometimes reports 0 ms.",
         "RAM MB is QEMU's own count of its migration stream; MB relayed is every byte through the client (RAM and the mirror's writes; zero blocks never travel).",
         "libvirt (`virsh migrate --live --copy-storage-all`) is not measured: it refuses a move whose two ends report the same host UUID (its migration cookie's check), and two libvirt daemons on one machine, each with its own host_uuid, state, sockets and network namespace, are not built yet.",
       ],
