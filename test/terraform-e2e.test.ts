@@ -5,7 +5,9 @@
  * the schema read from the field tables, and validation errors that name the
  * attribute; then a lab (a network, a disk, two VMs) applied over SSH (real
  * sshd on 127.0.0.1) to a real hostd in its own network namespace, planned
- * again with no changes, changed, drifted, imported and destroyed.
+ * again with no changes, changed, drifted, imported and destroyed. The CDKTF
+ * bindings are checked against the generator run on `terraform providers
+ * schema -json`, and the CDKTF example app is synthesized and applied.
  */
 import { execFile, spawn } from "node:child_process";
 import { chmodSync, existsSync, mkdtempSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
@@ -349,19 +351,31 @@ test("timeouts { create } bounds the wait for an IP, names the VM and leaves not
   expect((await terraform(["state", "list"], w2)).out.trim()).toBe("");
 });
 
-test("installed like a user: a filesystem mirror, terraform init records the provider in the lock file", async () => {
+/**
+ * Terraform's environment with the provider installed as a user installs it: a filesystem mirror
+ * holding the README's wrapper (pointing at this checkout's build instead of a global install).
+ * Made once per file.
+ */
+let mirrorEnvMade: NodeJS.ProcessEnv | undefined;
+function mirrorEnv(): { env: NodeJS.ProcessEnv; version: string } {
   const version = (JSON.parse(readFileSync(path.join(REPO, "package.json"), "utf8")) as { version: string }).version;
-  const mirror = path.join(dir, "plugin-mirror");
-  const bin = path.join(mirror, "example.net", "pulumi-kvm", "kvm", version, "linux_amd64");
-  mkdirSync(bin, { recursive: true });
-  // The README's wrapper, pointing at this checkout's build instead of a global install.
-  writeFileSync(path.join(bin, `terraform-provider-kvm_v${version}`), `#!/bin/sh\nexec ${JSON.stringify(process.execPath)} ${JSON.stringify(CLI)} "$@"\n`, { mode: 0o755 });
-  writeFileSync(path.join(dir, "mirrorrc"), `provider_installation {\n  filesystem_mirror {\n    path = "${mirror}"\n    include = ["example.net/*/*"]\n  }\n}\n`);
+  if (!mirrorEnvMade) {
+    const mirror = path.join(dir, "plugin-mirror");
+    const bin = path.join(mirror, "example.net", "pulumi-kvm", "kvm", version, "linux_amd64");
+    mkdirSync(bin, { recursive: true });
+    writeFileSync(path.join(bin, `terraform-provider-kvm_v${version}`), `#!/bin/sh\nexec ${JSON.stringify(process.execPath)} ${JSON.stringify(CLI)} "$@"\n`, { mode: 0o755 });
+    writeFileSync(path.join(dir, "mirrorrc"), `provider_installation {\n  filesystem_mirror {\n    path = "${mirror}"\n    include = ["example.net/*/*"]\n  }\n}\n`);
+    mirrorEnvMade = { ...env, TF_CLI_CONFIG_FILE: path.join(dir, "mirrorrc") };
+  }
+  return { env: mirrorEnvMade, version };
+}
+
+test("installed like a user: a filesystem mirror, terraform init records the provider in the lock file", async () => {
+  const { env: viaMirror, version } = mirrorEnv();
   const w = workspace("mirror", `data "kvm_host" "h" {}\n`);
-  const mirrorEnv = { ...env, TF_CLI_CONFIG_FILE: path.join(dir, "mirrorrc") };
-  const run = (args: string[]) =>
+    const run = (args: string[]) =>
     new Promise<{ code: number; out: string; err: string }>((resolve) =>
-      execFile(tf, args, { cwd: w, env: mirrorEnv }, (e, out, err) => resolve({ code: e ? ((e as { code?: number }).code ?? 1) : 0, out, err })),
+      execFile(tf, args, { cwd: w, env: viaMirror }, (e, out, err) => resolve({ code: e ? ((e as { code?: number }).code ?? 1) : 0, out, err })),
     );
   const init = await run(["init", "-no-color"]);
   expect(init.err).toBe("");
@@ -369,4 +383,93 @@ test("installed like a user: a filesystem mirror, terraform init records the pro
   expect(readFileSync(path.join(w, ".terraform.lock.hcl"), "utf8")).toContain(`provider "example.net/pulumi-kvm/kvm"`);
   const v = await run(["validate", "-no-color"]);
   expect(v.code).toBe(0);
+});
+
+/** scripts/cdktf-bindings.js, as this file uses it. */
+interface CdktfBindings {
+  schemaFromTerraform(): { provider_schemas: Record<string, { resource_schemas: Record<string, { block: { attributes: Record<string, unknown> } }> }> };
+  generate(schema: unknown, dir: string): Promise<void>;
+  differences(a: string, b: string): string[];
+  OUT: string;
+}
+
+test("the CDKTF bindings in provider/cdktf/ are what the generator makes of `terraform providers schema -json`, and a field the schema gains makes the check fail", async () => {
+  const cdk = require(path.join(REPO, "scripts", "cdktf-bindings.js")) as CdktfBindings;
+  const schema = cdk.schemaFromTerraform();
+  const fresh = path.join(dir, "cdktf-fresh");
+  await cdk.generate(schema, fresh);
+  expect(cdk.differences(fresh, cdk.OUT)).toEqual([]);
+  // The command the docs name agrees.
+  const check = await new Promise<{ code: number; err: string }>((resolve) =>
+    execFile(process.execPath, [path.join(REPO, "scripts", "cdktf-bindings.js"), "--check"], { env }, (e, _out, err) => resolve({ code: e ? ((e as { code?: number }).code ?? 1) : 0, err })),
+  );
+  expect(check).toEqual({ code: 0, err: "" });
+  // A row added to VM_FIELDS reaches Terraform's schema as one more attribute (schema.test.ts shows
+  // that path); with it, the committed bindings are stale and the check names the file.
+  const grown = structuredClone(schema);
+  grown.provider_schemas["example.net/pulumi-kvm/kvm"]!.resource_schemas.kvm_vm!.block.attributes.added_in_a_test = { type: "string", optional: true, description: "A field the tables gained.", description_kind: "markdown" };
+  const stale = path.join(dir, "cdktf-stale");
+  await cdk.generate(grown, stale);
+  expect(cdk.differences(stale, cdk.OUT)).toEqual(["vm/index.ts"]);
+});
+
+test("a CDK for Terraform app made with the generated bindings synthesizes, and terraform applies it over SSH; the next plan is empty; destroy leaves nothing", async () => {
+  const before = await inventory();
+  const app = path.join(dir, "cdktf-app");
+  mkdirSync(app);
+  const knownHosts = path.join(dir, "cdktf-known_hosts");
+  writeFileSync(knownHosts, sshd!.knownHostsLine() + "\n");
+  const g = tinyGuest();
+  // The example exactly as a user runs it (compiled by npm run build): `node main.js` writes cdktf.out/.
+  const synth = await new Promise<{ code: number; out: string; err: string }>((resolve) =>
+    execFile(process.execPath, [path.join(REPO, "dist", "examples", "cdktf", "main.js")], {
+      cwd: app,
+      env: {
+        ...env,
+        PKVM_HOST: sshd!.host,
+        PKVM_PORT: String(sshd!.port),
+        PKVM_USER: sshd!.user,
+        PKVM_KEY: sshd!.userKeys.ed25519.path,
+        PKVM_KNOWN_HOSTS: knownHosts,
+        PKVM_SOCKET: hd!.socketPath,
+        PKVM_KERNEL: g.kernel,
+        PKVM_INITRD: g.initrd,
+        PKVM_CMDLINE: g.cmdline,
+      },
+    }, (e, out, err) => resolve({ code: e ? ((e as { code?: number }).code ?? 1) : 0, out, err })),
+  );
+  expect(synth.code === 0 ? "ok" : synth.err).toBe("ok");
+  const stack = path.join(app, "cdktf.out", "stacks", "lab");
+  const json = JSON.parse(readFileSync(path.join(stack, "cdk.tf.json"), "utf8")) as { terraform: { required_providers: Record<string, { source: string }> }; resource: Record<string, unknown> };
+  expect(json.terraform.required_providers.kvm?.source).toBe("example.net/pulumi-kvm/kvm");
+  expect(Object.keys(json.resource).sort()).toEqual(["kvm_disk", "kvm_network", "kvm_vm"]);
+
+  // CDKTF writes a local backend into the stack, so this is a user's `terraform init && terraform apply`,
+  // with the provider installed from a filesystem mirror (dev_overrides skip init; init refuses them).
+  const { env: viaMirror } = mirrorEnv();
+  const tfm = (args: string[]) =>
+    new Promise<{ code: number; out: string; err: string }>((resolve) =>
+      execFile(tf, args, { cwd: stack, env: viaMirror }, (e, out, err) => resolve({ code: e ? ((e as { code?: number }).code ?? 1) : 0, out, err })),
+    );
+  const init = await tfm(["init", "-no-color"]);
+  expect(init.code === 0 ? "ok" : init.err).toBe("ok");
+  const up = await tfm(["apply", "-no-color", "-auto-approve"]);
+  expect(up.err).toBe("");
+  expect(up.out).toMatch(/Apply complete! Resources: 4 added, 0 changed, 0 destroyed/);
+  const c = new HostClient(new LocalTransport(hd!.socketPath));
+  const outs = JSON.parse((await tfm(["output", "-json"])).out) as { vm_ids: { value: Record<string, string> }; host_id: { value: string } };
+  for (const n of ["a", "b"]) {
+    const vm = await c.vm.get(`cdk-${n}`);
+    expect([vm.state, vm.owner]).toEqual(["running", `terraform:kvm_vm/cdk-${n}`]);
+    expect(outs.vm_ids.value[n]).toBe(vm.id);
+  }
+  expect(outs.host_id.value).toBe(hd!.hostId);
+  expect((await c.disk.get("cdk-data")).attachedTo).toBe("cdk-a");
+  const again = await tfm(["plan", "-no-color", "-detailed-exitcode"]);
+  expect(again.err).toBe("");
+  expect(again.code).toBe(0);
+  const down = await tfm(["destroy", "-no-color", "-auto-approve"]);
+  expect(down.err).toBe("");
+  expect(down.out).toMatch(/Destroy complete! Resources: 4 destroyed/);
+  expect(await inventory()).toEqual(before);
 });
