@@ -2,10 +2,11 @@ import * as pulumi from "@pulumi/pulumi";
 import type { z } from "zod";
 import type { DiskOutputs } from "./disk-provider";
 import { DISK_FIELDS, DiskSource } from "../sdk/protocol";
+import { DISK_OUTPUT_FIELDS } from "./outputs";
 import { ArgsOf, DeepInput, PLACEMENT_OUTPUTS, placementArgs, resourceInputs, ResourceArgs, resourceOptions } from "./resource";
 
 /** What the provider reports besides the table's fields (see DiskOutputs). */
-const DISK_OUTPUTS = [...PLACEMENT_OUTPUTS, "diskId", "path", "virtualSizeBytes", "actualSizeBytes", "backingFile", "attachedTo"] as const;
+const DISK_OUTPUTS = [...PLACEMENT_OUTPUTS, "diskId", ...Object.keys(DISK_OUTPUT_FIELDS)];
 
 export type DiskSourceArgs = DeepInput<z.input<typeof DiskSource>>;
 

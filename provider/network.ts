@@ -1,10 +1,11 @@
 import * as pulumi from "@pulumi/pulumi";
 import { NETWORK_FIELDS } from "../sdk/protocol";
 import type { NetworkOutputs } from "./network-provider";
+import { NETWORK_OUTPUT_FIELDS } from "./outputs";
 import { ArgsOf, PLACEMENT_OUTPUTS, placementArgs, resourceInputs, ResourceArgs, resourceOptions } from "./resource";
 
 /** What the provider reports besides the table's fields (see NetworkOutputs). */
-const NETWORK_OUTPUTS = [...PLACEMENT_OUTPUTS, "networkId", "bridgeName", "gateway", "dhcpStart", "dhcpEnd", "state", "problems", "vms"] as const;
+const NETWORK_OUTPUTS = [...PLACEMENT_OUTPUTS, "networkId", ...Object.keys(NETWORK_OUTPUT_FIELDS)];
 
 /** A Network's arguments: the fields of `NETWORK_FIELDS` (sdk/protocol/network.ts; the README's `kvm.Network` table is generated from it). */
 export type NetworkArgs = ArgsOf<typeof NETWORK_FIELDS> & ResourceArgs;

@@ -5,10 +5,11 @@ import type { VmOutputs } from "./vm-provider";
 import { CONNECTION_FIELDS } from "./connection";
 import { Disk } from "./disk";
 import { Network } from "./network";
+import { VM_OUTPUT_FIELDS } from "./outputs";
 import { ArgsOf, DeepInput, PLACEMENT_OUTPUTS, resourceInputs, ResourceArgs, resourceOptions } from "./resource";
 
 /** What the provider reports besides the table's fields (see VmOutputs). */
-const VM_OUTPUTS = [...PLACEMENT_OUTPUTS, "vmId", "state", "accelerator", "pid", "qemuStatus", "lastExit", "macAddresses", "nics", "ipAddress", "ipAddresses", "guestHostname", "guestOs"] as const;
+const VM_OUTPUTS = [...PLACEMENT_OUTPUTS, "vmId", ...Object.keys(VM_OUTPUT_FIELDS)];
 
 /** How to reach hostd; every field is optional and overrides the stack's `kvm:*` config. */
 export type ConnectionArgs = ArgsOf<typeof CONNECTION_FIELDS>;

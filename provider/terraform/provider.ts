@@ -127,7 +127,7 @@ export class KvmTerraformProvider {
         const planned = decodeValue(plan.plannedState.msgpack) as Obj;
         const diagnostics: Diagnostic[] = [];
         // A change to a known object: say what it does as the Pulumi preview does (restart, hot-plug, grow, data lost).
-        const table = r.schema.attributes.filter((a) => a.key !== a.name || !["id", "host_id", "host"].includes(a.name));
+        const table = r.schema.attributes.filter((a) => !a.output && (a.key !== a.name || !["id", "host_id", "host"].includes(a.name)));
         if (prior && table.some((a) => JSON.stringify(planned[a.name]) !== JSON.stringify(prior[a.name])) && !table.some((a) => planned[a.name] !== UNKNOWN && hasUnknown(planned[a.name]))) {
           try {
             const lines = await (await import("./resources")).explain(req.typeName, r.schema, prior, planned, req.priorPrivate, this.settings);
@@ -232,6 +232,8 @@ function validateTimeouts(config: Obj): Diagnostic[] {
  * host's defaults filled in: then the prior value stands, so a normalised value never reads
  * as a diff); a computed attribute the user left out keeps its prior value, or is unknown
  * when the object is new or replaced; a change to a `replace` field lists it in requires_replace.
+ * The outputs (a VM's state, pid, addresses, …) are what the host reports after the change, so any
+ * change plans them unknown; with nothing to change they keep their prior values.
  */
 export function planChange(s: TfSchema, prior: Obj | null, proposed: Obj, config: Obj): { plannedState: { msgpack: Buffer }; requiresReplace: { steps: Step[] }[] } {
   const given = (a: { name: string }) => config[a.name] !== null && config[a.name] !== undefined;
@@ -239,9 +241,12 @@ export function planChange(s: TfSchema, prior: Obj | null, proposed: Obj, config
   const fresh = prior === null || replace.length > 0;
   const planned: Obj = { ...proposed };
   for (const a of s.attributes) {
+    if (a.output) continue;
     if (given(a)) {
       if (prior && covers(config[a.name], prior[a.name])) planned[a.name] = prior[a.name];
     } else if (a.computed) planned[a.name] = fresh ? UNKNOWN : prior![a.name];
   }
+  const changing = fresh || s.attributes.some((a) => !a.output && JSON.stringify(planned[a.name]) !== JSON.stringify(prior![a.name]));
+  for (const a of s.attributes.filter((x) => x.output)) planned[a.name] = changing ? UNKNOWN : prior![a.name];
   return { plannedState: { msgpack: encodeValue(planned) }, requiresReplace: replace.map((a) => ({ steps: [{ attributeName: a.name }] })) };
 }

@@ -63,7 +63,7 @@ function outputsOf(b: Buffer | undefined | null): Obj | undefined {
 function inputsOf(s: TfSchema, planned: Obj, timeoutMs: number | undefined): Record<string, unknown> {
   const inputs: Record<string, unknown> = {};
   for (const a of s.attributes) {
-    if (a.key === a.name && ["id", "host_id", "host"].includes(a.name)) continue;
+    if (a.output || (a.key === a.name && ["id", "host_id", "host"].includes(a.name))) continue;
     const v = planned[a.name];
     if (v === null || v === undefined || v === UNKNOWN) continue;
     inputs[a.key] = fromCty(v, a.type);
@@ -128,7 +128,7 @@ export async function destroy(typeName: string, prior: Obj, priv: Buffer, connec
  * wrote stays in state while the host agrees with it (the host's normalised form — a default
  * filled in, a MAC chosen — would read as a diff); a value the host has otherwise (drift, say a
  * VM's memory changed with hostd's CLI) is read, so the next plan puts it back. What the host
- * decides (ids, placement) is read anew.
+ * decides (ids, placement, the outputs) is read anew.
  */
 export async function read(typeName: string, s: TfSchema, current: Obj, priv: Buffer, connection: ConnectionSettings): Promise<{ state: Obj | null; private: Buffer }> {
   const m = await MODULES[typeName]!.load();
@@ -138,7 +138,7 @@ export async function read(typeName: string, s: TfSchema, current: Obj, priv: Bu
   const outs = r.props as Obj;
   const known: Obj = { ...current };
   for (const a of s.attributes) {
-    if (a.key === a.name && ["id", "host_id", "host"].includes(a.name)) known[a.name] = UNKNOWN;
+    if (a.output || (a.key === a.name && ["id", "host_id", "host"].includes(a.name))) known[a.name] = UNKNOWN;
     else {
       // Secrets the host does not hand back read as null there: only a value the host states can drift.
       const host = toCty(outs[a.key], a.type);

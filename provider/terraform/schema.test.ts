@@ -1,3 +1,4 @@
+import { VM_OUTPUT_FIELDS } from "../outputs";
 import { DISK_FIELDS, NETWORK_FIELDS, VM_FIELDS } from "../../sdk/protocol";
 import { fieldsWithEffect, secretFields } from "../../sdk/protocol/fields";
 import { CONNECTION_FIELDS } from "../connection";
@@ -31,14 +32,30 @@ test("the provider block is the connection table", () => {
 
 test("a plan keeps the host's value of a computed field and replaces on a replace field", () => {
   const s = RESOURCES.kvm_disk!.schema;
-  const prior = { id: "d-1", host_id: "h", host: "root@x:22", name: "d1", size_gib: 1, format: "qcow2", source: null, timeout_seconds: 3600, timeouts: null };
-  const config = { ...prior, id: null, host_id: null, host: null, format: null, timeout_seconds: null };
+  const outputs = { path: "/d/d-1.qcow2", virtual_size_bytes: 2 ** 30, actual_size_bytes: 196608, backing_file: null, attached_to: null };
+  const prior = { id: "d-1", host_id: "h", host: "root@x:22", name: "d1", size_gib: 1, format: "qcow2", source: null, timeout_seconds: 3600, timeouts: null, ...outputs };
+  const config = { ...prior, id: null, host_id: null, host: null, format: null, timeout_seconds: null, ...Object.fromEntries(Object.keys(outputs).map((k) => [k, null])) };
   const same = planChange(s, prior, { ...config }, config);
   expect(decodeValue(same.plannedState.msgpack)).toEqual(prior);
   expect(same.requiresReplace).toEqual([]);
   const renamed = planChange(s, prior, { ...config, name: "d2" }, { ...config, name: "d2" });
   expect(renamed.requiresReplace).toEqual([{ steps: [{ attributeName: "name" }] }]);
   expect((decodeValue(renamed.plannedState.msgpack) as Record<string, unknown>).id).toBe(UNKNOWN);
+});
+
+test("a resource's outputs are read-only attributes: kept when nothing changes, unknown (known after apply) when anything does", () => {
+  const s = RESOURCES.kvm_vm!.schema;
+  const outs = s.attributes.filter((a) => a.output);
+  expect(outs.map((a) => a.key)).toEqual(Object.keys(VM_OUTPUT_FIELDS));
+  expect(outs.every((a) => a.computed && !a.optional && !a.required)).toBe(true);
+  expect(outs.find((a) => a.name === "ip_address")?.type).toBe("string");
+  const prior = { id: "v-1", host_id: "h", host: "x", name: "v", memory_mib: 128, ip_address: "10.0.0.5", pid: 42, state: "running" };
+  const config = { name: "v", memory_mib: 128 };
+  const same = decodeValue(planChange(s, prior, config, config).plannedState.msgpack) as Record<string, unknown>;
+  expect([same.ip_address, same.pid, same.state]).toEqual(["10.0.0.5", 42, "running"]);
+  const more = { ...config, memory_mib: 256 };
+  const grown = decodeValue(planChange(s, prior, more, more).plannedState.msgpack) as Record<string, unknown>;
+  expect([grown.memory_mib, grown.ip_address, grown.pid, grown.state, grown.id]).toEqual([256, UNKNOWN, UNKNOWN, UNKNOWN, "v-1"]);
 });
 
 test("a value the host filled in (a default inside a list, a MAC) is no diff; a real change is", () => {

@@ -10,6 +10,7 @@ import { z } from "zod";
 import { FieldDef, FieldTable } from "../../sdk/protocol/fields";
 import { DISK_FIELDS, NETWORK_FIELDS, VM_FIELDS } from "../../sdk/protocol";
 import { CONNECTION_FIELDS } from "../connection";
+import { DISK_OUTPUT_FIELDS, NETWORK_OUTPUT_FIELDS, OutputTable, VM_OUTPUT_FIELDS } from "../outputs";
 
 /** `memoryMiB` → `memory_mib`; `userData` → `user_data`. */
 export function snake(name: string): string {
@@ -80,6 +81,8 @@ export interface TfAttribute {
   sensitive: boolean;
   /** A change replaces the object (the table's effect is `replace`). */
   replaces: boolean;
+  /** One of the resource's outputs (provider/outputs.ts): read-only, never an input, read anew from the host. */
+  output?: boolean;
 }
 
 export interface TfSchema {
@@ -110,6 +113,15 @@ export function attributesOf(t: FieldTable): TfAttribute[] {
   });
 }
 
+/** A resource's outputs as read-only attributes, typed as the module reports them. */
+export function outputAttributes(t: OutputTable): TfAttribute[] {
+  return Object.entries(t).map(([key, o]) => ({
+    ...computedAttr(snake(key), o.doc, ctyOf(z.toJSONSchema(o.schema, { unrepresentable: "any", io: "output" }) as Json)),
+    key,
+    output: true,
+  }));
+}
+
 function computedAttr(name: string, description: string, type: CtyType = "string"): TfAttribute {
   return { name, key: name, type, description, required: false, optional: false, computed: true, sensitive: false, replaces: false };
 }
@@ -128,9 +140,9 @@ const PLACEMENT = [
 ];
 
 export const RESOURCES: Record<string, { table: FieldTable; schema: TfSchema }> = {
-  kvm_vm: { table: VM_FIELDS, schema: { attributes: [...PLACEMENT, ...attributesOf(VM_FIELDS)], timeouts: ["create", "update", "delete"] } },
-  kvm_disk: { table: DISK_FIELDS, schema: { attributes: [...PLACEMENT, ...attributesOf(DISK_FIELDS)], timeouts: ["create", "update", "delete"] } },
-  kvm_network: { table: NETWORK_FIELDS, schema: { attributes: [...PLACEMENT, ...attributesOf(NETWORK_FIELDS)], timeouts: ["create", "update", "delete"] } },
+  kvm_vm: { table: VM_FIELDS, schema: { attributes: [...PLACEMENT, ...attributesOf(VM_FIELDS), ...outputAttributes(VM_OUTPUT_FIELDS)], timeouts: ["create", "update", "delete"] } },
+  kvm_disk: { table: DISK_FIELDS, schema: { attributes: [...PLACEMENT, ...attributesOf(DISK_FIELDS), ...outputAttributes(DISK_OUTPUT_FIELDS)], timeouts: ["create", "update", "delete"] } },
+  kvm_network: { table: NETWORK_FIELDS, schema: { attributes: [...PLACEMENT, ...attributesOf(NETWORK_FIELDS), ...outputAttributes(NETWORK_OUTPUT_FIELDS)], timeouts: ["create", "update", "delete"] } },
 };
 
 export const DATA_SOURCES: Record<string, TfSchema> = {
