@@ -531,6 +531,21 @@ export class Disk extends cdktf.TerraformResource {
   // ATTRIBUTES
   // ==========
 
+  // actual_size_bytes - computed: true, optional: false, required: false
+  public get actualSizeBytes() {
+    return this.getNumberAttribute('actual_size_bytes');
+  }
+
+  // attached_to - computed: true, optional: false, required: false
+  public get attachedTo() {
+    return this.getStringAttribute('attached_to');
+  }
+
+  // backing_file - computed: true, optional: false, required: false
+  public get backingFile() {
+    return this.getStringAttribute('backing_file');
+  }
+
   // format - computed: true, optional: true, required: false
   private _format?: string; 
   public get format() {
@@ -576,6 +591,11 @@ export class Disk extends cdktf.TerraformResource {
   // Temporarily expose input value. Use with caution.
   public get nameInput() {
     return this._name;
+  }
+
+  // path - computed: true, optional: false, required: false
+  public get path() {
+    return this.getStringAttribute('path');
   }
 
   // size_gib - computed: true, optional: true, required: false
@@ -624,6 +644,11 @@ export class Disk extends cdktf.TerraformResource {
   // Temporarily expose input value. Use with caution.
   public get timeoutSecondsInput() {
     return this._timeoutSeconds;
+  }
+
+  // virtual_size_bytes - computed: true, optional: false, required: false
+  public get virtualSizeBytes() {
+    return this.getNumberAttribute('virtual_size_bytes');
   }
 
   // timeouts - computed: false, optional: true, required: false

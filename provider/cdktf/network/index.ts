@@ -589,6 +589,11 @@ export class Network extends cdktf.TerraformResource {
     return this._bridge;
   }
 
+  // bridge_name - computed: true, optional: false, required: false
+  public get bridgeName() {
+    return this.getStringAttribute('bridge_name');
+  }
+
   // dhcp - computed: true, optional: true, required: false
   private _dhcp = new NetworkDhcpOutputReference(this, "dhcp");
   public get dhcp() {
@@ -605,6 +610,16 @@ export class Network extends cdktf.TerraformResource {
     return this._dhcp.internalValue;
   }
 
+  // dhcp_end - computed: true, optional: false, required: false
+  public get dhcpEnd() {
+    return this.getStringAttribute('dhcp_end');
+  }
+
+  // dhcp_start - computed: true, optional: false, required: false
+  public get dhcpStart() {
+    return this.getStringAttribute('dhcp_start');
+  }
+
   // domain - computed: true, optional: true, required: false
   private _domain?: string; 
   public get domain() {
@@ -619,6 +634,11 @@ export class Network extends cdktf.TerraformResource {
   // Temporarily expose input value. Use with caution.
   public get domainInput() {
     return this._domain;
+  }
+
+  // gateway - computed: true, optional: false, required: false
+  public get gateway() {
+    return this.getStringAttribute('gateway');
   }
 
   // host - computed: true, optional: false, required: false
@@ -698,6 +718,21 @@ export class Network extends cdktf.TerraformResource {
   // Temporarily expose input value. Use with caution.
   public get nameInput() {
     return this._name;
+  }
+
+  // problems - computed: true, optional: false, required: false
+  public get problems() {
+    return this.getListAttribute('problems');
+  }
+
+  // state - computed: true, optional: false, required: false
+  public get state() {
+    return this.getStringAttribute('state');
+  }
+
+  // vms - computed: true, optional: false, required: false
+  public get vms() {
+    return this.getListAttribute('vms');
   }
 
   // timeouts - computed: false, optional: true, required: false

@@ -718,6 +718,156 @@ export class VmKernelOutputReference extends cdktf.ComplexObject {
     return this._path;
   }
 }
+export interface VmLastExit {
+  /**
+  * Docs at Terraform Registry: {@link https://example.net/providers/pulumi-kvm/kvm/latest/docs/resources/vm#at Vm#at}
+  */
+  readonly at?: string;
+  /**
+  * Docs at Terraform Registry: {@link https://example.net/providers/pulumi-kvm/kvm/latest/docs/resources/vm#detail Vm#detail}
+  */
+  readonly detail?: string;
+  /**
+  * Docs at Terraform Registry: {@link https://example.net/providers/pulumi-kvm/kvm/latest/docs/resources/vm#reason Vm#reason}
+  */
+  readonly reason?: string;
+}
+
+export function vmLastExitToTerraform(struct?: VmLastExit): any {
+  if (!cdktf.canInspect(struct) || cdktf.Tokenization.isResolvable(struct)) { return struct; }
+  if (cdktf.isComplexElement(struct)) {
+    throw new Error("A complex element was used as configuration, this is not supported: https://cdk.tf/complex-object-as-configuration");
+  }
+  return {
+    at: cdktf.stringToTerraform(struct!.at),
+    detail: cdktf.stringToTerraform(struct!.detail),
+    reason: cdktf.stringToTerraform(struct!.reason),
+  }
+}
+
+
+export function vmLastExitToHclTerraform(struct?: VmLastExit): any {
+  if (!cdktf.canInspect(struct) || cdktf.Tokenization.isResolvable(struct)) { return struct; }
+  if (cdktf.isComplexElement(struct)) {
+    throw new Error("A complex element was used as configuration, this is not supported: https://cdk.tf/complex-object-as-configuration");
+  }
+  const attrs = {
+    at: {
+      value: cdktf.stringToHclTerraform(struct!.at),
+      isBlock: false,
+      type: "simple",
+      storageClassType: "string",
+    },
+    detail: {
+      value: cdktf.stringToHclTerraform(struct!.detail),
+      isBlock: false,
+      type: "simple",
+      storageClassType: "string",
+    },
+    reason: {
+      value: cdktf.stringToHclTerraform(struct!.reason),
+      isBlock: false,
+      type: "simple",
+      storageClassType: "string",
+    },
+  };
+
+  // remove undefined attributes
+  return Object.fromEntries(Object.entries(attrs).filter(([_, value]) => value !== undefined && value.value !== undefined));
+}
+
+export class VmLastExitOutputReference extends cdktf.ComplexObject {
+  private isEmptyObject = false;
+
+  /**
+  * @param terraformResource The parent resource
+  * @param terraformAttribute The attribute on the parent resource this class is referencing
+  */
+  public constructor(terraformResource: cdktf.IInterpolatingParent, terraformAttribute: string) {
+    super(terraformResource, terraformAttribute, false);
+  }
+
+  public get internalValue(): VmLastExit | undefined {
+    let hasAnyValues = this.isEmptyObject;
+    const internalValueResult: any = {};
+    if (this._at !== undefined) {
+      hasAnyValues = true;
+      internalValueResult.at = this._at;
+    }
+    if (this._detail !== undefined) {
+      hasAnyValues = true;
+      internalValueResult.detail = this._detail;
+    }
+    if (this._reason !== undefined) {
+      hasAnyValues = true;
+      internalValueResult.reason = this._reason;
+    }
+    return hasAnyValues ? internalValueResult : undefined;
+  }
+
+  public set internalValue(value: VmLastExit | undefined) {
+    if (value === undefined) {
+      this.isEmptyObject = false;
+      this._at = undefined;
+      this._detail = undefined;
+      this._reason = undefined;
+    }
+    else {
+      this.isEmptyObject = Object.keys(value).length === 0;
+      this._at = value.at;
+      this._detail = value.detail;
+      this._reason = value.reason;
+    }
+  }
+
+  // at - computed: true, optional: true, required: false
+  private _at?: string; 
+  public get at() {
+    return this.getStringAttribute('at');
+  }
+  public set at(value: string) {
+    this._at = value;
+  }
+  public resetAt() {
+    this._at = undefined;
+  }
+  // Temporarily expose input value. Use with caution.
+  public get atInput() {
+    return this._at;
+  }
+
+  // detail - computed: true, optional: true, required: false
+  private _detail?: string; 
+  public get detail() {
+    return this.getStringAttribute('detail');
+  }
+  public set detail(value: string) {
+    this._detail = value;
+  }
+  public resetDetail() {
+    this._detail = undefined;
+  }
+  // Temporarily expose input value. Use with caution.
+  public get detailInput() {
+    return this._detail;
+  }
+
+  // reason - computed: true, optional: true, required: false
+  private _reason?: string; 
+  public get reason() {
+    return this.getStringAttribute('reason');
+  }
+  public set reason(value: string) {
+    this._reason = value;
+  }
+  public resetReason() {
+    this._reason = undefined;
+  }
+  // Temporarily expose input value. Use with caution.
+  public get reasonInput() {
+    return this._reason;
+  }
+}
 export interface VmNetworkInterfacesPortForwards {
   /**
   * Docs at Terraform Registry: {@link https://example.net/providers/pulumi-kvm/kvm/latest/docs/resources/vm#guest_port Vm#guest_port}
@@ -1214,6 +1364,211 @@ export class VmNetworkInterfacesList extends cdktf.ComplexList {
     return new VmNetworkInterfacesOutputReference(this.terraformResource, this.terraformAttribute, index, this.wrapsSet);
   }
 }
+export interface VmNics {
+  /**
+  * Docs at Terraform Registry: {@link https://example.net/providers/pulumi-kvm/kvm/latest/docs/resources/vm#ip_addresses Vm#ip_addresses}
+  */
+  readonly ipAddresses?: string[];
+  /**
+  * Docs at Terraform Registry: {@link https://example.net/providers/pulumi-kvm/kvm/latest/docs/resources/vm#mac Vm#mac}
+  */
+  readonly mac?: string;
+  /**
+  * Docs at Terraform Registry: {@link https://example.net/providers/pulumi-kvm/kvm/latest/docs/resources/vm#network Vm#network}
+  */
+  readonly network?: string;
+  /**
+  * Docs at Terraform Registry: {@link https://example.net/providers/pulumi-kvm/kvm/latest/docs/resources/vm#tap Vm#tap}
+  */
+  readonly tap?: string;
+}
+
+export function vmNicsToTerraform(struct?: VmNics): any {
+  if (!cdktf.canInspect(struct) || cdktf.Tokenization.isResolvable(struct)) { return struct; }
+  if (cdktf.isComplexElement(struct)) {
+    throw new Error("A complex element was used as configuration, this is not supported: https://cdk.tf/complex-object-as-configuration");
+  }
+  return {
+    ip_addresses: cdktf.listMapper(cdktf.stringToTerraform, false)(struct!.ipAddresses),
+    mac: cdktf.stringToTerraform(struct!.mac),
+    network: cdktf.stringToTerraform(struct!.network),
+    tap: cdktf.stringToTerraform(struct!.tap),
+  }
+}
+
+
+export function vmNicsToHclTerraform(struct?: VmNics): any {
+  if (!cdktf.canInspect(struct) || cdktf.Tokenization.isResolvable(struct)) { return struct; }
+  if (cdktf.isComplexElement(struct)) {
+    throw new Error("A complex element was used as configuration, this is not supported: https://cdk.tf/complex-object-as-configuration");
+  }
+  const attrs = {
+    ip_addresses: {
+      value: cdktf.listMapperHcl(cdktf.stringToHclTerraform, false)(struct!.ipAddresses),
+      isBlock: false,
+      type: "list",
+      storageClassType: "stringList",
+    },
+    mac: {
+      value: cdktf.stringToHclTerraform(struct!.mac),
+      isBlock: false,
+      type: "simple",
+      storageClassType: "string",
+    },
+    network: {
+      value: cdktf.stringToHclTerraform(struct!.network),
+      isBlock: false,
+      type: "simple",
+      storageClassType: "string",
+    },
+    tap: {
+      value: cdktf.stringToHclTerraform(struct!.tap),
+      isBlock: false,
+      type: "simple",
+      storageClassType: "string",
+    },
+  };
+
+  // remove undefined attributes
+  return Object.fromEntries(Object.entries(attrs).filter(([_, value]) => value !== undefined && value.value !== undefined));
+}
+
+export class VmNicsOutputReference extends cdktf.ComplexObject {
+  private isEmptyObject = false;
+
+  /**
+  * @param terraformResource The parent resource
+  * @param terraformAttribute The attribute on the parent resource this class is referencing
+  * @param complexObjectIndex the index of this item in the list
+  * @param complexObjectIsFromSet whether the list is wrapping a set (will add tolist() to be able to access an item via an index)
+  */
+  public constructor(terraformResource: cdktf.IInterpolatingParent, terraformAttribute: string, complexObjectIndex: number, complexObjectIsFromSet: boolean) {
+    super(terraformResource, terraformAttribute, complexObjectIsFromSet, complexObjectIndex);
+  }
+
+  public get internalValue(): VmNics | undefined {
+    let hasAnyValues = this.isEmptyObject;
+    const internalValueResult: any = {};
+    if (this._ipAddresses !== undefined) {
+      hasAnyValues = true;
+      internalValueResult.ipAddresses = this._ipAddresses;
+    }
+    if (this._mac !== undefined) {
+      hasAnyValues = true;
+      internalValueResult.mac = this._mac;
+    }
+    if (this._network !== undefined) {
+      hasAnyValues = true;
+      internalValueResult.network = this._network;
+    }
+    if (this._tap !== undefined) {
+      hasAnyValues = true;
+      internalValueResult.tap = this._tap;
+    }
+    return hasAnyValues ? internalValueResult : undefined;
+  }
+
+  public set internalValue(value: VmNics | undefined) {
+    if (value === undefined) {
+      this.isEmptyObject = false;
+      this._ipAddresses = undefined;
+      this._mac = undefined;
+      this._network = undefined;
+      this._tap = undefined;
+    }
+    else {
+      this.isEmptyObject = Object.keys(value).length === 0;
+      this._ipAddresses = value.ipAddresses;
+      this._mac = value.mac;
+      this._network = value.network;
+      this._tap = value.tap;
+    }
+  }
+
+  // ip_addresses - computed: true, optional: true, required: false
+  private _ipAddresses?: string[]; 
+  public get ipAddresses() {
+    return this.getListAttribute('ip_addresses');
+  }
+  public set ipAddresses(value: string[]) {
+    this._ipAddresses = value;
+  }
+  public resetIpAddresses() {
+    this._ipAddresses = undefined;
+  }
+  // Temporarily expose input value. Use with caution.
+  public get ipAddressesInput() {
+    return this._ipAddresses;
+  }
+
+  // mac - computed: true, optional: true, required: false
+  private _mac?: string; 
+  public get mac() {
+    return this.getStringAttribute('mac');
+  }
+  public set mac(value: string) {
+    this._mac = value;
+  }
+  public resetMac() {
+    this._mac = undefined;
+  }
+  // Temporarily expose input value. Use with caution.
+  public get macInput() {
+    return this._mac;
+  }
+
+  // network - computed: true, optional: true, required: false
+  private _network?: string; 
+  public get network() {
+    return this.getStringAttribute('network');
+  }
+  public set network(value: string) {
+    this._network = value;
+  }
+  public resetNetwork() {
+    this._network = undefined;
+  }
+  // Temporarily expose input value. Use with caution.
+  public get networkInput() {
+    return this._network;
+  }
+
+  // tap - computed: true, optional: true, required: false
+  private _tap?: string; 
+  public get tap() {
+    return this.getStringAttribute('tap');
+  }
+  public set tap(value: string) {
+    this._tap = value;
+  }
+  public resetTap() {
+    this._tap = undefined;
+  }
+  // Temporarily expose input value. Use with caution.
+  public get tapInput() {
+    return this._tap;
+  }
+}
+
+export class VmNicsList extends cdktf.ComplexList {
+  public internalValue? : VmNics[] | cdktf.IResolvable
+
+  /**
+  * @param terraformResource The parent resource
+  * @param terraformAttribute The attribute on the parent resource this class is referencing
+  * @param wrapsSet whether the list is wrapping a set (will add tolist() to be able to access an item via an index)
+  */
+  constructor(protected terraformResource: cdktf.IInterpolatingParent, protected terraformAttribute: string, protected wrapsSet: boolean) {
+    super(terraformResource, terraformAttribute, wrapsSet)
+  }
+
+  /**
+  * @param index the index of the item to return
+  */
+  public get(index: number): VmNicsOutputReference {
+    return new VmNicsOutputReference(this.terraformResource, this.terraformAttribute, index, this.wrapsSet);
+  }
+}
 export interface VmTimeouts {
   /**
   * How long create may take, e.g. "10m" (Go duration).
@@ -1455,6 +1810,11 @@ export class Vm extends cdktf.TerraformResource {
   // ATTRIBUTES
   // ==========
 
+  // accelerator - computed: true, optional: false, required: false
+  public get accelerator() {
+    return this.getStringAttribute('accelerator');
+  }
+
   // boot_order - computed: true, optional: true, required: false
   private _bootOrder?: string[]; 
   public get bootOrder() {
@@ -1567,6 +1927,16 @@ export class Vm extends cdktf.TerraformResource {
     return this._guestAgent;
   }
 
+  // guest_hostname - computed: true, optional: false, required: false
+  public get guestHostname() {
+    return this.getStringAttribute('guest_hostname');
+  }
+
+  // guest_os - computed: true, optional: false, required: false
+  public get guestOs() {
+    return this.getStringAttribute('guest_os');
+  }
+
   // host - computed: true, optional: false, required: false
   public get host() {
     return this.getStringAttribute('host');
@@ -1580,6 +1950,16 @@ export class Vm extends cdktf.TerraformResource {
   // id - computed: true, optional: false, required: false
   public get id() {
     return this.getStringAttribute('id');
+  }
+
+  // ip_address - computed: true, optional: false, required: false
+  public get ipAddress() {
+    return this.getStringAttribute('ip_address');
+  }
+
+  // ip_addresses - computed: true, optional: false, required: false
+  public get ipAddresses() {
+    return this.getListAttribute('ip_addresses');
   }
 
   // kernel - computed: false, optional: true, required: false
@@ -1596,6 +1976,17 @@ export class Vm extends cdktf.TerraformResource {
   // Temporarily expose input value. Use with caution.
   public get kernelInput() {
     return this._kernel.internalValue;
+  }
+
+  // last_exit - computed: true, optional: false, required: false
+  private _lastExit = new VmLastExitOutputReference(this, "last_exit");
+  public get lastExit() {
+    return this._lastExit;
+  }
+
+  // mac_addresses - computed: true, optional: false, required: false
+  public get macAddresses() {
+    return this.getListAttribute('mac_addresses');
   }
 
   // max_memory_mib - computed: true, optional: true, required: false
@@ -1678,6 +2069,22 @@ export class Vm extends cdktf.TerraformResource {
     return this._networkInterfaces.internalValue;
   }
 
+  // nics - computed: true, optional: false, required: false
+  private _nics = new VmNicsList(this, "nics", false);
+  public get nics() {
+    return this._nics;
+  }
+
+  // pid - computed: true, optional: false, required: false
+  public get pid() {
+    return this.getNumberAttribute('pid');
+  }
+
+  // qemu_status - computed: true, optional: false, required: false
+  public get qemuStatus() {
+    return this.getStringAttribute('qemu_status');
+  }
+
   // restart_policy - computed: true, optional: true, required: false
   private _restartPolicy?: string; 
   public get restartPolicy() {
@@ -1708,6 +2115,11 @@ export class Vm extends cdktf.TerraformResource {
   // Temporarily expose input value. Use with caution.
   public get runningInput() {
     return this._running;
+  }
+
+  // state - computed: true, optional: false, required: false
+  public get state() {
+    return this.getStringAttribute('state');
   }
 
   // timeout_seconds - computed: true, optional: true, required: false
