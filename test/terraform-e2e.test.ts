@@ -22,6 +22,7 @@ import { LocalTransport } from "../sdk/transport/local";
 import { DISK_FIELDS, VM_FIELDS } from "../sdk/protocol";
 import { secretFields } from "../sdk/protocol/fields";
 import { snake } from "../provider/terraform/schema";
+import { VM_OUTPUT_FIELDS } from "../provider/outputs";
 
 const TF_VERSION = process.env.TF_VERSION ?? "1.13.3";
 const CLI = path.join(REPO, "dist", "provider", "terraform", "cli.js");
@@ -171,6 +172,15 @@ test("a lab over SSH: apply, no changes on the next plan, secrets hidden, import
   const again = await terraform(["plan", "-no-color", "-detailed-exitcode"], w);
   expect(again.err).toBe("");
   expect(again.code).toBe(0);
+  // The outputs are attributes, as the host reports them. The disk was made before its VM took it:
+  // a refresh (a plan's refresh is not saved) reads what changed since, such as attached_to.
+  expect((await terraform(["apply", "-refresh-only", "-auto-approve", "-no-color"], w)).err).toBe("");
+  const shown = JSON.parse((await terraform(["show", "-json"], w)).out) as { values: { root_module: { resources: { address: string; values: Record<string, unknown> }[] } } };
+  const attrs = (address: string) => shown.values.root_module.resources.find((r) => r.address === address)!.values;
+  const vmA = await c.vm.get("tfa");
+  expect(attrs("kvm_vm.a")).toMatchObject({ state: "running", pid: vmA.pid, accelerator: vmA.accelerator, mac_addresses: vmA.nics.map((n) => n.mac) });
+  expect(attrs("kvm_disk.data")).toMatchObject({ attached_to: "tfa", path: (await c.disk.get("tfdata")).path, virtual_size_bytes: 1024 ** 3 });
+  expect(attrs("kvm_network.lab")).toMatchObject({ state: "active", gateway: "10.77.0.1", bridge_name: (await c.network.get("tflab")).bridge });
 
   // 3. a VM deleted out of band: the next plan creates it again.
   const b = await c.vm.get("tfb");
@@ -267,7 +277,9 @@ test("terraform reads the schema over mTLS: snake_case names from the field tabl
   expect(Object.keys(p.data_source_schemas)).toEqual(["kvm_host"]);
   const vm = p.resource_schemas.kvm_vm.block.attributes;
   for (const k of Object.keys(VM_FIELDS)) expect(vm[snake(k)]).toBeDefined();
-  expect(Object.keys(vm).length).toBe(Object.keys(VM_FIELDS).length + 3); // + id, host_id, host
+  expect(Object.keys(vm).length).toBe(Object.keys(VM_FIELDS).length + 3 + Object.keys(VM_OUTPUT_FIELDS).length); // + id, host_id, host and the outputs
+  for (const k of Object.keys(VM_OUTPUT_FIELDS)) expect(vm[snake(k)]).toMatchObject({ computed: true });
+  for (const k of Object.keys(VM_OUTPUT_FIELDS)) expect(vm[snake(k)].optional).toBeUndefined();
   for (const k of secretFields(VM_FIELDS)) expect(vm[snake(k)].sensitive).toBe(true);
   expect(p.resource_schemas.kvm_disk.block.attributes[snake("sizeGiB")]).toBeDefined();
   expect(Object.keys(DISK_FIELDS)).toContain("sizeGiB");
