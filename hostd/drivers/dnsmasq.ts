@@ -119,13 +119,23 @@ export class DnsmasqDriver {
     return true;
   }
 
+  /**
+   * Stops this network's dnsmasq and returns once it has exited: its sockets are closed then, so a
+   * new one can bind the same address. Gone means no process or a zombie, not "its command line no
+   * longer matches": an exiting process drops its memory (and /proc cmdline reads empty) before it
+   * closes its files, and a dnsmasq started in that window found the port taken.
+   */
   async stop(pidFile: string): Promise<void> {
     const pid = this.running(pidFile);
     if (pid === undefined) return;
+    const alive = () => {
+      const st = procState(pid);
+      return st !== undefined && st !== "Z" && st !== "X";
+    };
     process.kill(pid, "SIGTERM");
-    if (!(await waitGone(() => this.running(pidFile) !== undefined, 5000))) {
+    if (!(await waitGone(alive, 5000))) {
       process.kill(pid, "SIGKILL");
-      await waitGone(() => this.running(pidFile) !== undefined, 5000);
+      await waitGone(alive, 5000);
     }
   }
 
