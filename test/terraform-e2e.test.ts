@@ -485,3 +485,25 @@ test("a CDK for Terraform app made with the generated bindings synthesizes, and 
   expect(down.out).toMatch(/Destroy complete! Resources: 4 destroyed/);
   expect(await inventory()).toEqual(before);
 });
+
+test("the HCL quick-start lab (examples/terraform-quickstart/main.tf) applies as it is: its VM runs, its outputs are the host's, the next plan is empty, destroy leaves nothing", async () => {
+  const before = await inventory();
+  const w = path.join(dir, "quickstart");
+  mkdirSync(w);
+  writeFileSync(path.join(w, "main.tf"), readFileSync(path.join(REPO, "examples", "terraform-quickstart", "main.tf")));
+  const vars = ["-var", `socket_path=${hd!.socketPath}`, "-var", `guest_dir=${path.dirname(tinyGuest().kernel)}`];
+  const up = await terraform(["apply", "-no-color", "-auto-approve", ...vars], w);
+  expect(up.err).toBe("");
+  expect(up.out).toMatch(/Apply complete! Resources: 1 added, 0 changed, 0 destroyed/);
+  const c = new HostClient(new LocalTransport(hd!.socketPath));
+  const vm = await c.vm.get("hello");
+  const outs = JSON.parse((await terraform(["output", "-json"], w)).out) as Record<string, { value: unknown }>;
+  expect([outs.state?.value, outs.accelerator?.value, outs.vm_id?.value]).toEqual(["running", vm.accelerator, vm.id]);
+  await waitFor("the quick-start VM's READY line", () => /READY/.test(hd!.serialLog(vm.id)), 180_000);
+  const again = await terraform(["plan", "-no-color", "-detailed-exitcode", ...vars], w);
+  expect(again.err).toBe("");
+  expect(again.code).toBe(0);
+  const down = await terraform(["destroy", "-no-color", "-auto-approve", ...vars], w);
+  expect(down.err).toBe("");
+  expect(await inventory()).toEqual(before);
+});
