@@ -64,4 +64,7 @@ export PATH="$_root/.cache/pulumi/$_pulumi_version/bin:$PATH"
 # 7. The Terraform CLI (for terraform-provider-kvm's tests), built from Go modules.
 _tf=$("$_root/scripts/build-terraform.sh")
 export PATH="$(dirname "$_tf"):$PATH"
-_log "ready: node $(node --version), pulumi $(pulumi version), $(terraform version | sed -n 1p)"
+# 8. The OpenTofu CLI (terraform-provider-kvm under OpenTofu), built the same way.
+_tofu=$("$_root/scripts/build-opentofu.sh")
+export PATH="$(dirname "$_tofu"):$PATH"
+_log "ready: node $(node --version), pulumi $(pulumi version), $(terraform version | sed -n 1p), $(tofu version | sed -n 1p)"
