@@ -486,24 +486,41 @@ test("a CDK for Terraform app made with the generated bindings synthesizes, and 
   expect(await inventory()).toEqual(before);
 });
 
-test("the HCL quick-start lab (examples/terraform-quickstart/main.tf) applies as it is: its VM runs, its outputs are the host's, the next plan is empty, destroy leaves nothing", async () => {
+/** OpenTofu's CLI, built from Go modules by scripts/build-opentofu.sh (which bootstrap runs). */
+function tofuBin(): string {
+  if (process.env.TOFU) return process.env.TOFU;
+  const v = process.env.TOFU_VERSION ?? "1.10.10";
+  const built = path.join(CACHE, "opentofu", v, "tofu");
+  if (existsSync(built)) return built;
+  throw new Error(`OpenTofu ${v} missing: run scripts/build-opentofu.sh (looked for ${built})`);
+}
+
+test.each([
+  ["Terraform", () => tf],
+  ["OpenTofu", tofuBin],
+])("the HCL quick-start lab (examples/terraform-quickstart/main.tf) applies as it is with %s: its VM runs, its outputs are the host's, the next plan is empty, destroy leaves nothing", async (cli, bin) => {
+  const run = (args: string[], cwd: string) =>
+    new Promise<{ code: number; out: string; err: string }>((resolve) =>
+      execFile(bin(), args, { cwd, env, maxBuffer: 64 << 20 }, (e, out, err) => resolve({ code: e ? ((e as { code?: number }).code ?? 1) : 0, out, err })),
+    );
   const before = await inventory();
-  const w = path.join(dir, "quickstart");
+  const w = path.join(dir, `quickstart-${cli}`);
   mkdirSync(w);
   writeFileSync(path.join(w, "main.tf"), readFileSync(path.join(REPO, "examples", "terraform-quickstart", "main.tf")));
   const vars = ["-var", `socket_path=${hd!.socketPath}`, "-var", `guest_dir=${path.dirname(tinyGuest().kernel)}`];
-  const up = await terraform(["apply", "-no-color", "-auto-approve", ...vars], w);
+  const up = await run(["apply", "-no-color", "-auto-approve", ...vars], w);
   expect(up.err).toBe("");
   expect(up.out).toMatch(/Apply complete! Resources: 1 added, 0 changed, 0 destroyed/);
   const c = new HostClient(new LocalTransport(hd!.socketPath));
   const vm = await c.vm.get("hello");
-  const outs = JSON.parse((await terraform(["output", "-json"], w)).out) as Record<string, { value: unknown }>;
+  const outs = JSON.parse((await run(["output", "-json"], w)).out) as Record<string, { value: unknown }>;
   expect([outs.state?.value, outs.accelerator?.value, outs.vm_id?.value]).toEqual(["running", vm.accelerator, vm.id]);
   await waitFor("the quick-start VM's READY line", () => /READY/.test(hd!.serialLog(vm.id)), 180_000);
-  const again = await terraform(["plan", "-no-color", "-detailed-exitcode", ...vars], w);
+  const again = await run(["plan", "-no-color", "-detailed-exitcode", ...vars], w);
   expect(again.err).toBe("");
   expect(again.code).toBe(0);
-  const down = await terraform(["destroy", "-no-color", "-auto-approve", ...vars], w);
+  const down = await run(["destroy", "-no-color", "-auto-approve", ...vars], w);
   expect(down.err).toBe("");
+  expect(down.out).toMatch(/Destroy complete! Resources: 1 destroyed/);
   expect(await inventory()).toEqual(before);
 });
