@@ -21,8 +21,9 @@ import { factsTable, machineFacts } from "./lib/machine";
 import { Report } from "./lib/report";
 import { scale } from "./scale";
 import { sharing } from "./sharing";
+import { terraform } from "./terraform";
 
-const ALL: Benchmark[] = [boot, calls, guestSpeed, sharing, scale, migration, lab];
+const ALL: Benchmark[] = [boot, calls, guestSpeed, sharing, scale, migration, terraform, lab];
 
 async function main(): Promise<number> {
   const { values } = parseArgs({
