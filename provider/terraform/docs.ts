@@ -59,6 +59,8 @@ export function terraformDocs(): Record<string, string> {
     "index.md": `${HEADER}# kvm Provider
 
 Runs VMs, disks and networks on hosts running hostd, over SSH (or hostd's local socket). The provider block takes the same settings as Pulumi's \`kvm:*\` config.
+The same provider works with OpenTofu. CDK for Terraform users import typed classes generated from this schema from \`pulumi-kvm/cdktf\` (README, "Terraform").
+Each resource's read-only attributes are the Pulumi face's outputs: what the host reports, known after apply and read again on refresh.
 
 ## Provider block
 
