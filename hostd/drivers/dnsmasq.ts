@@ -6,7 +6,7 @@
  */
 import { readFileSync, statSync, writeFileSync, renameSync } from "node:fs";
 import { run } from "../exec";
-import { cmdline, procState, readPidfile, waitGone } from "./process";
+import { cmdline, isRunning, readPidfile, waitGone } from "./process";
 
 export interface DnsmasqConfig {
   bridge: string;
@@ -98,8 +98,7 @@ export class DnsmasqDriver {
   running(pidFile: string): number | undefined {
     const pid = readPidfile(pidFile);
     if (pid === undefined) return undefined;
-    const st = procState(pid);
-    if (st === undefined || st === "Z" || st === "X") return undefined;
+    if (!isRunning(pid)) return undefined;
     return cmdline(pid).includes(`--pid-file=${pidFile}`) ? pid : undefined;
   }
 
@@ -128,14 +127,10 @@ export class DnsmasqDriver {
   async stop(pidFile: string): Promise<void> {
     const pid = this.running(pidFile);
     if (pid === undefined) return;
-    const alive = () => {
-      const st = procState(pid);
-      return st !== undefined && st !== "Z" && st !== "X";
-    };
     process.kill(pid, "SIGTERM");
-    if (!(await waitGone(alive, 5000))) {
+    if (!(await waitGone(() => isRunning(pid), 5000))) {
       process.kill(pid, "SIGKILL");
-      await waitGone(alive, 5000);
+      await waitGone(() => isRunning(pid), 5000);
     }
   }
 

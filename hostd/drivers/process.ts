@@ -16,6 +16,15 @@ export function procState(pid: number): string | undefined {
   }
 }
 
+/**
+ * True while `pid` is a process that has not exited: a zombie has closed its files and sockets
+ * already, so it counts as gone.
+ */
+export function isRunning(pid: number): boolean {
+  const st = procState(pid);
+  return st !== undefined && st !== "Z" && st !== "X";
+}
+
 export function cmdline(pid: number): string[] {
   try {
     return readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").filter((s) => s !== "");
@@ -26,8 +35,7 @@ export function cmdline(pid: number): string[] {
 
 /** True when `pid` is a live (non-zombie) process whose argv contains `-uuid <uuid>`. */
 export function isOurQemu(pid: number, uuid: string): boolean {
-  const st = procState(pid);
-  if (st === undefined || st === "Z" || st === "X") return false;
+  if (!isRunning(pid)) return false;
   const argv = cmdline(pid);
   const i = argv.indexOf("-uuid");
   return i >= 0 && argv[i + 1] === uuid;
