@@ -4,7 +4,7 @@
  * this several times per command, so start-up stays lean: nothing but the
  * gRPC server loads before the handshake, and no SSH until a call needs it.
  */
-const MAGIC_COOKIE = "d602bf8f470bc67ca7faa0386276bbdd4330efaf76d1a219cb4d6991ca9872b2";
+import { MAGIC_COOKIE } from "./handshake";
 
 if (process.env.TF_PLUGIN_MAGIC_COOKIE !== MAGIC_COOKIE) {
   process.stderr.write(

@@ -8,7 +8,7 @@ import { z } from "zod";
 import { isKvmError } from "../../sdk/errors";
 import { ConnectionSettings } from "../connection";
 import { CONNECTION_FIELDS } from "../connection";
-import { CtyType, DATA_SOURCES, objectType, PROVIDER, RESOURCES, snake, TfSchema, wireSchema } from "./schema";
+import { CtyType, DATA_SOURCES, isInput, objectType, PROVIDER, RESOURCES, snake, TfSchema, wireSchema } from "./schema";
 import { covers, decodeValue, encodeValue, fromCty, hasUnknown, UNKNOWN, Value } from "./values";
 export { covers, fromCty, toCty } from "./values";
 
@@ -127,7 +127,7 @@ export class KvmTerraformProvider {
         const planned = decodeValue(plan.plannedState.msgpack) as Obj;
         const diagnostics: Diagnostic[] = [];
         // A change to a known object: say what it does as the Pulumi preview does (restart, hot-plug, grow, data lost).
-        const table = r.schema.attributes.filter((a) => !a.output && (a.key !== a.name || !["id", "host_id", "host"].includes(a.name)));
+        const table = r.schema.attributes.filter(isInput);
         if (prior && table.some((a) => JSON.stringify(planned[a.name]) !== JSON.stringify(prior[a.name])) && !table.some((a) => planned[a.name] !== UNKNOWN && hasUnknown(planned[a.name]))) {
           try {
             const lines = await (await import("./resources")).explain(req.typeName, r.schema, prior, planned, req.priorPrivate, this.settings);
@@ -246,7 +246,7 @@ export function planChange(s: TfSchema, prior: Obj | null, proposed: Obj, config
       if (prior && covers(config[a.name], prior[a.name])) planned[a.name] = prior[a.name];
     } else if (a.computed) planned[a.name] = fresh ? UNKNOWN : prior![a.name];
   }
-  const changing = fresh || s.attributes.some((a) => !a.output && JSON.stringify(planned[a.name]) !== JSON.stringify(prior![a.name]));
+  const changing = fresh || s.attributes.some((a) => isInput(a) && JSON.stringify(planned[a.name]) !== JSON.stringify(prior![a.name]));
   for (const a of s.attributes.filter((x) => x.output)) planned[a.name] = changing ? UNKNOWN : prior![a.name];
   return { plannedState: { msgpack: encodeValue(planned) }, requiresReplace: replace.map((a) => ({ steps: [{ attributeName: a.name }] })) };
 }

@@ -15,7 +15,7 @@ import { HostClient } from "../../sdk/client";
 import { isKvmError, KvmError } from "../../sdk/errors";
 import { clientFor, ConnectionSettings } from "../connection";
 import { hostIdOf } from "../placement";
-import { TfSchema } from "./schema";
+import { isInput, TfSchema } from "./schema";
 import { covers, fromCty, toCty, UNKNOWN, Value } from "./values";
 
 type Obj = Record<string, Value>;
@@ -63,7 +63,7 @@ function outputsOf(b: Buffer | undefined | null): Obj | undefined {
 function inputsOf(s: TfSchema, planned: Obj, timeoutMs: number | undefined): Record<string, unknown> {
   const inputs: Record<string, unknown> = {};
   for (const a of s.attributes) {
-    if (a.output || (a.key === a.name && ["id", "host_id", "host"].includes(a.name))) continue;
+    if (!isInput(a)) continue;
     const v = planned[a.name];
     if (v === null || v === undefined || v === UNKNOWN) continue;
     inputs[a.key] = fromCty(v, a.type);
@@ -82,7 +82,7 @@ export function stateOf(s: TfSchema, planned: Obj, id: string, outs: Obj): Obj {
   const placement: Obj = { id, host_id: outs.hostId, host: outs.host };
   for (const a of s.attributes) {
     if (planned[a.name] !== UNKNOWN && planned[a.name] !== undefined) continue;
-    state[a.name] = toCty(a.name in placement && a.key === a.name ? placement[a.name] : outs[a.key], a.type);
+    state[a.name] = toCty(a.placement ? placement[a.name] : outs[a.key], a.type);
   }
   if (state.timeouts === UNKNOWN || state.timeouts === undefined) state.timeouts = null;
   return state;
@@ -138,7 +138,7 @@ export async function read(typeName: string, s: TfSchema, current: Obj, priv: Bu
   const outs = r.props as Obj;
   const known: Obj = { ...current };
   for (const a of s.attributes) {
-    if (a.output || (a.key === a.name && ["id", "host_id", "host"].includes(a.name))) known[a.name] = UNKNOWN;
+    if (!isInput(a)) known[a.name] = UNKNOWN;
     else {
       // Secrets the host does not hand back read as null there: only a value the host states can drift.
       const host = toCty(outs[a.key], a.type);

@@ -83,6 +83,13 @@ export interface TfAttribute {
   replaces: boolean;
   /** One of the resource's outputs (provider/outputs.ts): read-only, never an input, read anew from the host. */
   output?: boolean;
+  /** Where the object is (its id on the host, the host's id, the route): read-only, decided by the host. */
+  placement?: boolean;
+}
+
+/** A field of the resource's table: what the user may write and the module takes as input. */
+export function isInput(a: TfAttribute): boolean {
+  return !a.output && !a.placement;
 }
 
 export interface TfSchema {
@@ -133,11 +140,11 @@ function computedAttr(name: string, description: string, type: CtyType = "string
  * pick hosts the Terraform way, with provider aliases (`provider = kvm.other`), so the computed `host` here is
  * only the route the object was last reached by, never an input.
  */
-const PLACEMENT = [
+const PLACEMENT: TfAttribute[] = [
   computedAttr("id", "The object's id on the host (`terraform import` takes its name)."),
   computedAttr("host_id", "The id of the host the object is on (from host.hello); another host is another object."),
   computedAttr("host", "The route the host was last reached by, e.g. root@10.0.0.5:22."),
-];
+].map((a) => ({ ...a, placement: true }));
 
 export const RESOURCES: Record<string, { table: FieldTable; schema: TfSchema }> = {
   kvm_vm: { table: VM_FIELDS, schema: { attributes: [...PLACEMENT, ...attributesOf(VM_FIELDS), ...outputAttributes(VM_OUTPUT_FIELDS)], timeouts: ["create", "update", "delete"] } },
