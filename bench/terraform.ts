@@ -13,27 +13,21 @@
  *              all: Terraform's own cost)
  *
  * Targets (issue 15): handshake ≤ 0.3 s; the no-op plan no slower than the
- * peer's (terraform-provider-libvirt's no-op plan is measured by the lab
- * benchmark's peer only when it runs; here, our plan is set against
- * Terraform's floor).
+ * peer's. The peer's (terraform-provider-libvirt's) no-op plan is not measured
+ * yet; here our plan is set against Terraform's own floor.
  */
 import { execFile, execFileSync, spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
-import { CACHE, REPO } from "../test/fixtures/env";
+import { MAGIC_COOKIE } from "../provider/terraform/handshake";
+import { REPO, terraformBin } from "../test/fixtures/env";
 import { alternate, BenchContext, Benchmark } from "./lib/context";
 import { startHostd, tinyKernel } from "./lib/hosts";
 import { fmt, medRange, ratio, summarize } from "./lib/stats";
 
 const VMS = 10;
 const CLI = path.join(REPO, "dist", "provider", "terraform", "cli.js");
-const MAGIC_COOKIE = "d602bf8f470bc67ca7faa0386276bbdd4330efaf76d1a219cb4d6991ca9872b2";
-
-function terraformBin(): string {
-  const v = process.env.TF_VERSION ?? "1.13.3";
-  return process.env.TERRAFORM ?? path.join(CACHE, "terraform", v, "terraform");
-}
 
 /** ms from exec until `matches(stdout so far)`; the process is then killed. */
 function timeToOutput(cmd: string, args: string[], env: NodeJS.ProcessEnv, matches: (out: string) => boolean): Promise<number> {

@@ -13,7 +13,7 @@ import { execFile, spawn } from "node:child_process";
 import { chmodSync, existsSync, mkdtempSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
-import { announceAccelerator, CACHE, REPO, tinyGuest, waitFor } from "./fixtures/env";
+import { announceAccelerator, REPO, terraformBin, tinyGuest, tofuBin, waitFor } from "./fixtures/env";
 import { HostdFixture } from "./fixtures/hostd";
 import { Netns } from "./fixtures/netns";
 import { SshdFixture } from "./fixtures/sshd";
@@ -24,24 +24,28 @@ import { secretFields } from "../sdk/protocol/fields";
 import { snake } from "../provider/terraform/schema";
 import { VM_OUTPUT_FIELDS } from "../provider/outputs";
 
-const TF_VERSION = process.env.TF_VERSION ?? "1.13.3";
 const CLI = path.join(REPO, "dist", "provider", "terraform", "cli.js");
-
-function terraformBin(): string {
-  if (process.env.TERRAFORM) return process.env.TERRAFORM;
-  const built = path.join(CACHE, "terraform", TF_VERSION, "terraform");
-  if (existsSync(built)) return built;
-  throw new Error(`Terraform ${TF_VERSION} missing: run scripts/build-terraform.sh (looked for ${built})`);
-}
 
 let dir: string;
 let env: NodeJS.ProcessEnv;
 const tf = terraformBin();
 
-function terraform(args: string[], cwd: string): Promise<{ code: number; out: string; err: string }> {
+interface Ran {
+  code: number;
+  out: string;
+  err: string;
+}
+
+/** Runs `cmd` to its end (no shell): its exit code, stdout and stderr. */
+function run(cmd: string, args: string[], o: { cwd?: string; env?: NodeJS.ProcessEnv }): Promise<Ran> {
   return new Promise((resolve) => {
-    execFile(tf, args, { cwd, env, maxBuffer: 64 << 20 }, (e, out, err) => resolve({ code: e ? ((e as { code?: number }).code ?? 1) : 0, out, err }));
+    execFile(cmd, args, { ...o, maxBuffer: 64 << 20 }, (e, out, err) => resolve({ code: e ? ((e as { code?: number }).code ?? 1) : 0, out, err }));
   });
+}
+
+/** The Terraform CLI (or `o.bin`, e.g. OpenTofu's) in `cwd`, with the file's dev_overrides (or `o.env`). */
+function terraform(args: string[], cwd: string, o: { bin?: string; env?: NodeJS.ProcessEnv } = {}): Promise<Ran> {
+  return run(o.bin ?? tf, args, { cwd, env: o.env ?? env });
 }
 
 function workspace(name: string, hcl: string, provider = `transport = "local"`): string {
@@ -385,15 +389,11 @@ function mirrorEnv(): { env: NodeJS.ProcessEnv; version: string } {
 test("installed like a user: a filesystem mirror, terraform init records the provider in the lock file", async () => {
   const { env: viaMirror, version } = mirrorEnv();
   const w = workspace("mirror", `data "kvm_host" "h" {}\n`);
-    const run = (args: string[]) =>
-    new Promise<{ code: number; out: string; err: string }>((resolve) =>
-      execFile(tf, args, { cwd: w, env: viaMirror }, (e, out, err) => resolve({ code: e ? ((e as { code?: number }).code ?? 1) : 0, out, err })),
-    );
-  const init = await run(["init", "-no-color"]);
+  const init = await terraform(["init", "-no-color"], w, { env: viaMirror });
   expect(init.err).toBe("");
   expect(init.out).toMatch(new RegExp(`Installed example.net/pulumi-kvm/kvm v${version.replace(/\./g, "\\.")}`));
   expect(readFileSync(path.join(w, ".terraform.lock.hcl"), "utf8")).toContain(`provider "example.net/pulumi-kvm/kvm"`);
-  const v = await run(["validate", "-no-color"]);
+  const v = await terraform(["validate", "-no-color"], w, { env: viaMirror });
   expect(v.code).toBe(0);
 });
 
@@ -412,10 +412,8 @@ test("the CDKTF bindings in provider/cdktf/ are what the generator makes of `ter
   await cdk.generate(schema, fresh);
   expect(cdk.differences(fresh, cdk.OUT)).toEqual([]);
   // The command the docs name agrees.
-  const check = await new Promise<{ code: number; err: string }>((resolve) =>
-    execFile(process.execPath, [path.join(REPO, "scripts", "cdktf-bindings.js"), "--check"], { env }, (e, _out, err) => resolve({ code: e ? ((e as { code?: number }).code ?? 1) : 0, err })),
-  );
-  expect(check).toEqual({ code: 0, err: "" });
+  const check = await run(process.execPath, [path.join(REPO, "scripts", "cdktf-bindings.js"), "--check"], { env });
+  expect([check.code, check.err]).toEqual([0, ""]);
   // A row added to VM_FIELDS reaches Terraform's schema as one more attribute (schema.test.ts shows
   // that path); with it, the committed bindings are stale and the check names the file.
   const grown = structuredClone(schema);
@@ -433,23 +431,21 @@ test("a CDK for Terraform app made with the generated bindings synthesizes, and 
   writeFileSync(knownHosts, sshd!.knownHostsLine() + "\n");
   const g = tinyGuest();
   // The example exactly as a user runs it (compiled by npm run build): `node main.js` writes cdktf.out/.
-  const synth = await new Promise<{ code: number; out: string; err: string }>((resolve) =>
-    execFile(process.execPath, [path.join(REPO, "dist", "examples", "cdktf", "main.js")], {
-      cwd: app,
-      env: {
-        ...env,
-        PKVM_HOST: sshd!.host,
-        PKVM_PORT: String(sshd!.port),
-        PKVM_USER: sshd!.user,
-        PKVM_KEY: sshd!.userKeys.ed25519.path,
-        PKVM_KNOWN_HOSTS: knownHosts,
-        PKVM_SOCKET: hd!.socketPath,
-        PKVM_KERNEL: g.kernel,
-        PKVM_INITRD: g.initrd,
-        PKVM_CMDLINE: g.cmdline,
-      },
-    }, (e, out, err) => resolve({ code: e ? ((e as { code?: number }).code ?? 1) : 0, out, err })),
-  );
+  const synth = await run(process.execPath, [path.join(REPO, "dist", "examples", "cdktf", "main.js")], {
+    cwd: app,
+    env: {
+      ...env,
+      PKVM_HOST: sshd!.host,
+      PKVM_PORT: String(sshd!.port),
+      PKVM_USER: sshd!.user,
+      PKVM_KEY: sshd!.userKeys.ed25519.path,
+      PKVM_KNOWN_HOSTS: knownHosts,
+      PKVM_SOCKET: hd!.socketPath,
+      PKVM_KERNEL: g.kernel,
+      PKVM_INITRD: g.initrd,
+      PKVM_CMDLINE: g.cmdline,
+    },
+  });
   expect(synth.code === 0 ? "ok" : synth.err).toBe("ok");
   const stack = path.join(app, "cdktf.out", "stacks", "lab");
   const json = JSON.parse(readFileSync(path.join(stack, "cdk.tf.json"), "utf8")) as { terraform: { required_providers: Record<string, { source: string }> }; resource: Record<string, unknown> };
@@ -459,10 +455,7 @@ test("a CDK for Terraform app made with the generated bindings synthesizes, and 
   // CDKTF writes a local backend into the stack, so this is a user's `terraform init && terraform apply`,
   // with the provider installed from a filesystem mirror (dev_overrides skip init; init refuses them).
   const { env: viaMirror } = mirrorEnv();
-  const tfm = (args: string[]) =>
-    new Promise<{ code: number; out: string; err: string }>((resolve) =>
-      execFile(tf, args, { cwd: stack, env: viaMirror }, (e, out, err) => resolve({ code: e ? ((e as { code?: number }).code ?? 1) : 0, out, err })),
-    );
+  const tfm = (args: string[]) => terraform(args, stack, { env: viaMirror });
   const init = await tfm(["init", "-no-color"]);
   expect(init.code === 0 ? "ok" : init.err).toBe("ok");
   const up = await tfm(["apply", "-no-color", "-auto-approve"]);
@@ -486,40 +479,28 @@ test("a CDK for Terraform app made with the generated bindings synthesizes, and 
   expect(await inventory()).toEqual(before);
 });
 
-/** OpenTofu's CLI, built from Go modules by scripts/build-opentofu.sh (which bootstrap runs). */
-function tofuBin(): string {
-  if (process.env.TOFU) return process.env.TOFU;
-  const v = process.env.TOFU_VERSION ?? "1.10.10";
-  const built = path.join(CACHE, "opentofu", v, "tofu");
-  if (existsSync(built)) return built;
-  throw new Error(`OpenTofu ${v} missing: run scripts/build-opentofu.sh (looked for ${built})`);
-}
-
 test.each([
   ["Terraform", () => tf],
   ["OpenTofu", tofuBin],
 ])("the HCL quick-start lab (examples/terraform-quickstart/main.tf) applies as it is with %s: its VM runs, its outputs are the host's, the next plan is empty, destroy leaves nothing", async (cli, bin) => {
-  const run = (args: string[], cwd: string) =>
-    new Promise<{ code: number; out: string; err: string }>((resolve) =>
-      execFile(bin(), args, { cwd, env, maxBuffer: 64 << 20 }, (e, out, err) => resolve({ code: e ? ((e as { code?: number }).code ?? 1) : 0, out, err })),
-    );
+  const cliIn = (args: string[], cwd: string) => terraform(args, cwd, { bin: bin() });
   const before = await inventory();
   const w = path.join(dir, `quickstart-${cli}`);
   mkdirSync(w);
   writeFileSync(path.join(w, "main.tf"), readFileSync(path.join(REPO, "examples", "terraform-quickstart", "main.tf")));
   const vars = ["-var", `socket_path=${hd!.socketPath}`, "-var", `guest_dir=${path.dirname(tinyGuest().kernel)}`];
-  const up = await run(["apply", "-no-color", "-auto-approve", ...vars], w);
+  const up = await cliIn(["apply", "-no-color", "-auto-approve", ...vars], w);
   expect(up.err).toBe("");
   expect(up.out).toMatch(/Apply complete! Resources: 1 added, 0 changed, 0 destroyed/);
   const c = new HostClient(new LocalTransport(hd!.socketPath));
   const vm = await c.vm.get("hello");
-  const outs = JSON.parse((await run(["output", "-json"], w)).out) as Record<string, { value: unknown }>;
+  const outs = JSON.parse((await cliIn(["output", "-json"], w)).out) as Record<string, { value: unknown }>;
   expect([outs.state?.value, outs.accelerator?.value, outs.vm_id?.value]).toEqual(["running", vm.accelerator, vm.id]);
   await waitFor("the quick-start VM's READY line", () => /READY/.test(hd!.serialLog(vm.id)), 180_000);
-  const again = await run(["plan", "-no-color", "-detailed-exitcode", ...vars], w);
+  const again = await cliIn(["plan", "-no-color", "-detailed-exitcode", ...vars], w);
   expect(again.err).toBe("");
   expect(again.code).toBe(0);
-  const down = await run(["destroy", "-no-color", "-auto-approve", ...vars], w);
+  const down = await cliIn(["destroy", "-no-color", "-auto-approve", ...vars], w);
   expect(down.err).toBe("");
   expect(down.out).toMatch(/Destroy complete! Resources: 1 destroyed/);
   expect(await inventory()).toEqual(before);
