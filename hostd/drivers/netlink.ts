@@ -9,7 +9,7 @@
  * each other's links, even when a name comes back (a user-chosen bridge name,
  * a link recreated while its hostd was down).
  */
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, readlinkSync } from "node:fs";
 import * as path from "node:path";
 import { KvmError } from "../../sdk/errors";
 import { ExecError, run } from "../exec";
@@ -88,6 +88,17 @@ export class NetlinkDriver {
       return l && toLinkInfo(l);
     } catch (e) {
       if (e instanceof ExecError && /does not exist|Cannot find device/i.test(e.stderr)) return undefined;
+      throw e;
+    }
+  }
+
+  /** The bridge a link is a port of, through sysfs (no exec): null when none, undefined when the link is gone. */
+  masterOf(name: string): string | null | undefined {
+    if (!this.exists(name)) return undefined;
+    try {
+      return path.basename(readlinkSync(path.join("/sys/class/net", name, "master")));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "ENOENT") return null;
       throw e;
     }
   }

@@ -45,6 +45,8 @@ export const SEED_SLOT = FIRST_NIC_SLOT + MAX_NICS;
 export const ROOT_PORTS = SEED_SLOT + 1;
 /** AHCI ports on q35's built-in controller: ide.0 .. ide.5. */
 export const SATA_PORTS = 6;
+/** The cdrom's device id and block node name (one cdrom, on the last AHCI port). */
+export const CDROM_ID = "cdrom0";
 
 export interface QemuDisk {
   /** Stable device id (also used by hot-plug). */
@@ -227,8 +229,8 @@ export function buildQemuArgv(c: QemuVmConfig): string[] {
   }
   if (c.cdrom) {
     argv.push(
-      "-blockdev", json({ driver: "raw", "node-name": "cdrom0", "read-only": true, file: { driver: "file", filename: c.cdrom.file, "read-only": true } }),
-      "-device", json({ driver: "ide-cd", id: "cdrom0", bus: `ide.${SATA_PORTS - 1}`, drive: "cdrom0", ...(c.cdrom.bootIndex !== undefined && { bootindex: c.cdrom.bootIndex }) }),
+      "-blockdev", json({ driver: "raw", "node-name": CDROM_ID, "read-only": true, file: { driver: "file", filename: c.cdrom.file, "read-only": true } }),
+      "-device", json({ driver: "ide-cd", id: CDROM_ID, bus: `ide.${SATA_PORTS - 1}`, drive: CDROM_ID, ...(c.cdrom.bootIndex !== undefined && { bootindex: c.cdrom.bootIndex }) }),
     );
   }
   if (c.seed) {

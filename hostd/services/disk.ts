@@ -570,7 +570,7 @@ export class DiskService {
     return {
       id: rec.id,
       name: rec.name,
-      spec: rec.spec,
+      spec: grownOutside(rec.spec, i?.virtualSize),
       owner: rec.owner,
       format: rec.format,
       path: rec.path,
@@ -598,6 +598,16 @@ export class DiskService {
 
 function gib(bytes: number): number {
   return Math.round((bytes / GiB) * 100) / 100;
+}
+
+/**
+ * The spec with the size the file really has, when it was grown outside hostd (`qemu-img resize`, QMP
+ * `block_resize` on the operators' socket): refresh shows it, and the preview refuses to shrink it back.
+ */
+function grownOutside(spec: DiskSpec, virtualSize: number | undefined): DiskSpec {
+  const declared = sizeOf(spec);
+  if (virtualSize === undefined || declared === undefined || virtualSize <= declared) return spec;
+  return { ...spec, sizeGiB: Math.ceil(virtualSize / GiB) };
 }
 
 function sizeOf(spec: DiskSpec): number | undefined {

@@ -260,6 +260,11 @@ export class NetworkService {
     return resolveNetwork(rec);
   }
 
+  /** The name of the Network whose bridge this is (undefined: none of this hostd's). */
+  onBridge(bridge: string): string | undefined {
+    return this.records().find((r) => r.bridge === bridge)?.name;
+  }
+
   /**
    * A static lease must be a host address of the subnet, not the gateway,
    * and not another NIC's static address.

@@ -33,6 +33,21 @@ export class VmNics {
     return qemuNics(vm.id, vm.spec, placements, this.vhostNet);
   }
 
+  /** The bridge each tap of these NICs is on now (vm-observe.ts: a tap moved outside hostd is drift). */
+  tapBridges(nics: QemuNic[]): Map<string, string | null> {
+    const out = new Map<string, string | null>();
+    for (const t of this.taps(nics)) {
+      const master = this.ip.masterOf(t.tap);
+      if (master !== undefined) out.set(t.tap, master);
+    }
+    return out;
+  }
+
+  /** The Network whose bridge this is, if any. */
+  networkOnBridge(bridge: string): string | undefined {
+    return this.networks.onBridge(bridge);
+  }
+
   /** The taps of these NICs (network NICs have one; user-mode NICs none). */
   taps(nics: QemuNic[]): { tap: string; network: string }[] {
     return nics.flatMap((n) => (n.netdev.type === "tap" ? [{ tap: n.netdev.ifname, network: n.netdev.network }] : []));

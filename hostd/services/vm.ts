@@ -42,6 +42,7 @@ import { cpuModelProblem, liveCpuProblem } from "./vm-cpu";
 import type { QemuCaps } from "../drivers/qemu-caps";
 import { VmFiles } from "./vm-files";
 import { VmNics } from "./vm-nics";
+import { observeSpec, type Drift, type Seen } from "./vm-observe";
 import { QemuProcess } from "./vm-process";
 import { VmRegistry, VmRuntime } from "./vm-runtime";
 import { connectToQemu, fileSink, fileSource, finishIncoming, listenForQemu, MirrorDisk, prepareIncoming, resumeAfterMove, send } from "./vm-migration";
@@ -206,7 +207,7 @@ export class VmService {
   }
 
   async get(name: string): Promise<VmInfo> {
-    return this.info(this.mustGet(name));
+    return this.info(this.mustGet(name), true);
   }
 
   /** Every VM in one call; live state is read for all of them concurrently. */
@@ -230,8 +231,10 @@ export class VmService {
       const afterNics = this.nics.qemuNics({ ...rec, spec: after, devices: afterDevices });
       const nicPlan = nicHotplugPlan(beforeNics, afterNics);
       const stopTimeout = { force: false, timeoutSeconds: u.stopTimeoutSeconds ?? 60 };
-      // A running QEMU that lost devices outside hostd gets them back the sure way: started again from the spec.
-      const drifted = alive && this.observed(rec, null).drift.some((d) => d.field === "disks" || d.field === "networkInterfaces");
+      // A running QEMU changed outside hostd (devices, cdrom, boot order, sizes) is put back the sure way: started
+      // again from the spec. A seed changed outside hostd is rebuilt below, without a restart.
+      const now = alive ? await this.inspect(rec) : undefined;
+      const drifted = alive && this.observed(rec, now?.actual ?? null, now?.seen).drift.some((d) => d.field !== "cloudInit");
       let restarted = false;
       const hotplugged: string[] = [];
       await withRevert(this.d.log, "vm.update", async (r) => {
@@ -921,7 +924,8 @@ export class VmService {
     return rec.pid !== null && isOurQemu(rec.pid, rec.id);
   }
 
-  private async info(rec: Rec): Promise<VmInfo> {
+  /** The VM as it is; `fresh`: what its QEMU has is read afresh over QMP (vm.get) instead of from what hostd heard. */
+  private async info(rec: Rec, fresh = false): Promise<VmInfo> {
     if (rec.pid !== null && !isOurQemu(rec.pid, rec.id)) {
       // Gone without hostd having heard yet: record it (once, whoever gets there first), then report that.
       await this.vms.of(rec).process?.settle();
@@ -933,20 +937,21 @@ export class VmService {
     let state: VmState;
     let qemuStatus: string | null = null;
     let actual: VmInfo["actual"] = null;
+    const now = fresh && rt ? await this.inspect(rec) : undefined;
     if (rt) {
       const mon = rt.attached ? rt.monitor : undefined;
       if (mon) {
         // Normally answered from memory; only a monitor still attaching asks QEMU.
         const live = mon.live ?? (await mon.readLive().catch(() => undefined));
         qemuStatus = live?.status ?? null;
-        actual = live?.actual ?? null;
+        actual = now?.actual ?? live?.actual ?? null;
       }
       state = qemuStatus === null || qemuStatus === "running" ? "running" : "paused";
     } else {
       state = rec.lastExit && CRASH_REASONS.has(rec.lastExit.reason) ? "crashed" : "stopped";
     }
     const running = rt && { startedMs: rt.process?.startedMs(), guest: rt.guest };
-    const real = this.observed(rec, actual);
+    const real = this.observed(rec, actual, now?.seen);
     return {
       id: rec.id,
       name: rec.name,
@@ -968,29 +973,34 @@ export class VmService {
   }
 
   /**
-   * The spec as the running QEMU really has it: the disks and NICs whose devices it still has (one
-   * unplugged on the operators' QMP socket is gone from it), the vCPUs and memory it reports. What
+   * The spec as the running QEMU really has it (vm-observe.ts): from `seen`, read afresh over QMP
+   * (vm.get, which refresh reads), or else from what the monitor's events kept (vm.list: which
+   * devices QEMU still has); and the vCPUs and memory it reports, the seed by its hash. What
    * differs from the kept spec is listed as drift; refresh shows it, and the next update repairs it.
    */
-  private observed(rec: Rec, actual: VmInfo["actual"]): { spec: VmSpec; drift: NonNullable<VmInfo["drift"]> } {
+  private observed(rec: Rec, actual: VmInfo["actual"], seen?: Omit<Seen, "tapBridge">): { spec: VmSpec; drift: Drift[] } {
     const rt = rec.pid !== null ? this.vms.of(rec) : undefined;
-    const devices = rt?.attached ? rt.monitor?.devices : undefined;
-    const drift: NonNullable<VmInfo["drift"]> = [];
+    const kept = rt?.attached ? rt.monitor?.devices : undefined;
     let spec = rec.spec;
-    if (devices) {
-      const disks = spec.disks.filter((d) => {
-        const r = this.d.disks.record(d.disk);
-        const there = !r || devices.has(diskIds(r.id).id);
-        if (!there) drift.push({ field: "disks", detail: `QEMU no longer has disk "${d.disk}" (unplugged outside hostd)` });
-        return there;
-      });
-      const nicIds = this.nics.qemuNics(rec).map((n) => n.id);
-      const nics = spec.networkInterfaces.filter((n, i) => {
-        const there = nicIds[i] === undefined || devices.has(nicIds[i]!);
-        if (!there) drift.push({ field: "networkInterfaces", detail: `QEMU no longer has NIC ${i} (${isNetworkNic(n) ? `network "${n.network}"` : "user"}; unplugged outside hostd)` });
-        return there;
-      });
-      if (disks.length !== spec.disks.length || nics.length !== spec.networkInterfaces.length) spec = { ...spec, disks, networkInterfaces: nics };
+    const drift: Drift[] = [];
+    if (seen ?? kept) {
+      const nics = this.nics.qemuNics(rec);
+      const r = observeSpec(
+        spec,
+        {
+          disks: spec.disks.map((d) => {
+            const disk = this.d.disks.record(d.disk);
+            return disk && { id: diskIds(disk.id).id, file: disk.path, gone: missingFileProblem(disk) };
+          }),
+          nics,
+          cdromFile: rec.devices.hostFiles?.cdrom?.path,
+          networkOnBridge: (b) => this.nics.networkOnBridge(b),
+        },
+        // Kept devices carry no types: only whether each is there is compared.
+        { ...(seen ?? { devices: new Map([...kept!].map((id) => [id, ""])) }), tapBridge: this.nics.tapBridges(nics) },
+      );
+      spec = r.spec;
+      drift.push(...r.drift);
     }
     const seed = this.seedDrift(rec);
     if (seed) {
@@ -1003,6 +1013,20 @@ export class VmService {
       spec = { ...spec, vcpus: actual.vcpus, memoryMiB: actual.memoryMiB };
     }
     return { spec, drift };
+  }
+
+  /** What the running QEMU has now, read afresh (undefined when hostd has no monitor of it). */
+  private async inspect(rec: Rec): Promise<{ actual: VmInfo["actual"]; seen: Omit<Seen, "tapBridge"> } | undefined> {
+    const mon = rec.pid !== null && this.vms.of(rec).attached ? this.vms.of(rec).monitor : undefined;
+    if (!mon) return undefined;
+    try {
+      const [live, seen] = await Promise.all([mon.readLive(), mon.inspect()]);
+      return { actual: live.actual, seen };
+    } catch (e) {
+      // QEMU exiting as we ask: the state read next says so.
+      this.d.log.debug("could not inspect QEMU", { vm: rec.name, err: (e as Error).message });
+      return undefined;
+    }
   }
 
   // ---- the VM's own user ------------------------------------------------------------
