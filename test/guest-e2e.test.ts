@@ -94,6 +94,12 @@ describe("examples/debian-vm", () => {
     await ssh(`echo ${token} > ~/before.txt && sync`);
   });
 
+  test("1b. refreshed untouched, the example previews with zero changes (no perpetual diff)", async () => {
+    await p.mustOperation("refresh", { diff: true });
+    expect((await p.operation("preview", { expectNoChanges: true, diff: true })).code).toBe(0);
+    expect((await out()).pid).toBe(pid);
+  });
+
   test("2. growing the Disk is online (same QEMU), the guest sees it, data intact; shrinking fails at preview", async () => {
     await p.setConfig("rootSizeGiB", "6");
     const pv = await p.mustOperation("preview", { diff: true });

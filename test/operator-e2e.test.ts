@@ -1,15 +1,21 @@
 /**
- * An operator at the host and the stack that declared the VM, with the real
+ * An operator at the host and the stack that declared the VMs, with the real
  * Pulumi CLI: each operator command (`hostd vm set`, `vm stop`, `vm kill`,
- * `vm start`) shows on `pulumi refresh` as exactly that change, `pulumi up`
- * puts the declared state back, and `hostd events` names the operator's uid.
- * A Disk whose file is deleted out of band reads as gone, and `up` makes it
- * again. One booted tiny guest for the whole file.
+ * `vm start`, `vm restart`, `disk resize`) shows on `pulumi refresh` as exactly
+ * that change, `pulumi up` puts the declared state back (a grown disk cannot
+ * shrink: the preview refuses, loses nothing), and `hostd events` names the
+ * operator's uid. Each change an operator can make under a running QEMU (on its
+ * operators' QMP socket, or to its tap) shows the same way. A VM or a Disk's
+ * file deleted out of band reads as gone, and `up` makes it again.
+ * One booted tiny guest for the whole file, beside a stopped one and a VM that
+ * boots nothing (a blank disk and an empty ISO: only its devices matter).
  */
-import { spawnSync } from "node:child_process";
-import { rmSync } from "node:fs";
+import { execFileSync, spawnSync } from "node:child_process";
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
 import { VM_FIELDS } from "../sdk/protocol";
-import { announceAccelerator, HOSTD_CLI, NODE, tinyGuest, waitFor } from "./fixtures/env";
+import { announceAccelerator, HOSTD_CLI, NODE, REPO, tinyGuest, waitFor } from "./fixtures/env";
 import { HostdFixture } from "./fixtures/hostd";
 import { PulumiProject } from "./fixtures/pulumi";
 
@@ -18,20 +24,37 @@ jest.setTimeout(900_000);
 const g = tinyGuest();
 let hd: HostdFixture;
 let p: PulumiProject;
+// Two ISOs the VMs' users may read (QEMU opens a cdrom as the VM's own uid).
+const isoDir = mkdtempSync(path.join(tmpdir(), "pkvm-operator-iso-"));
+const ISO_A = path.join(isoDir, "a.iso");
+const ISO_B = path.join(isoDir, "b.iso");
 
+const kernel = `{ path: ${JSON.stringify(g.kernel)}, initrd: ${JSON.stringify(g.initrd)}, cmdline: ${JSON.stringify(g.cmdline)} }`;
 const PROGRAM = `
+import * as pulumi from "@pulumi/pulumi";
 import * as kvm from "pulumi-kvm";
-const disk = new kvm.Disk("data", { sizeGiB: 1 });
-new kvm.Vm("app", {
-  memoryMiB: 128,
-  kernel: { path: ${JSON.stringify(g.kernel)}, initrd: ${JSON.stringify(g.initrd)}, cmdline: ${JSON.stringify(g.cmdline)} },
-  disks: [{ disk: disk.name }],
+const cfg = new pulumi.Config();
+const disk = new kvm.Disk("data", { sizeGiB: cfg.getNumber("dataGiB") ?? 1 });
+new kvm.Disk("spare", { sizeGiB: cfg.getNumber("spareGiB") ?? 1 });
+const lan = new kvm.Network("lan", { mode: "isolated", ipv4: { cidr: "10.83.0.0/24" } });
+new kvm.Vm("app", { memoryMiB: 128, kernel: ${kernel}, disks: [{ disk: disk.name }], networkInterfaces: [{ network: lan.name }], timeoutSeconds: 120 });
+// Declared stopped: an operator's "vm start" is the change.
+new kvm.Vm("idle", { running: false, memoryMiB: 64, kernel: ${kernel} });
+const blank = new kvm.Disk("blank", { sizeGiB: 1 });
+new kvm.Vm("firm", {
+  memoryMiB: 64,
+  disks: [{ disk: blank.name }],
+  cdrom: { path: ${JSON.stringify(ISO_A)} },
+  networkInterfaces: [{ network: lan.name }],
+  guestAgent: false,
   timeoutSeconds: 120,
 });
 `;
 
 beforeAll(async () => {
   announceAccelerator();
+  chmodSync(isoDir, 0o755);
+  for (const f of [ISO_A, ISO_B]) writeFileSync(f, Buffer.alloc(1024 * 1024), { mode: 0o644 });
   hd = await HostdFixture.start();
   p = await PulumiProject.create(PROGRAM, { "kvm:transport": "local", "kvm:socketPath": hd.socketPath });
   await p.up();
@@ -40,6 +63,7 @@ afterAll(async () => {
   await p?.mustOperation("destroy").catch((e: Error) => console.log(e.message));
   await p?.cleanup();
   await hd?.cleanup();
+  rmSync(isoDir, { recursive: true, force: true });
 });
 
 function hostd(...args: string[]): string {
@@ -53,23 +77,39 @@ function specChanges(before: Record<string, unknown>, after: Record<string, unkn
   return Object.keys(VM_FIELDS).filter((k) => JSON.stringify(before[k]) !== JSON.stringify(after[k]));
 }
 
+/** Every VM's declared spec fields that differ between the state now and `before` (by resource). */
+async function changesOfEveryVm(before: Record<string, Record<string, unknown>>): Promise<Record<string, string[]>> {
+  const out: Record<string, string[]> = {};
+  for (const [r, outs] of Object.entries(before)) out[r] = specChanges(outs, await p.resourceOutputs(r));
+  return out;
+}
+
+async function vmOutputs(): Promise<Record<string, Record<string, unknown>>> {
+  return { app: await p.resourceOutputs("app"), idle: await p.resourceOutputs("idle"), firm: await p.resourceOutputs("firm") };
+}
+
+const none = { app: [], idle: [], firm: [] };
+
 test.each([
-  { title: "vm set --memory 160", command: ["vm", "set", "NAME", "--memory", "160", "--timeout", "0"], changes: ["memoryMiB"], event: "vm.updated" },
-  { title: "vm set --vcpus 2", command: ["vm", "set", "NAME", "--vcpus", "2", "--timeout", "0"], changes: ["vcpus"], event: "vm.updated" },
-  { title: "vm stop", command: ["vm", "stop", "NAME", "--timeout", "0"], changes: ["running"], event: "vm.exited" },
-  { title: "vm kill", command: ["vm", "kill", "NAME"], changes: ["running"], event: "vm.exited" },
+  { title: "vm set --memory 160", vm: "app", command: ["vm", "set", "NAME", "--memory", "160", "--timeout", "0"], changes: ["memoryMiB"], event: "vm.updated" },
+  { title: "vm set --vcpus 2", vm: "app", command: ["vm", "set", "NAME", "--vcpus", "2", "--timeout", "0"], changes: ["vcpus"], event: "vm.updated" },
+  { title: "vm set --running false", vm: "app", command: ["vm", "set", "NAME", "--running", "false", "--timeout", "0"], changes: ["running"], event: "vm.updated" },
+  { title: "vm stop", vm: "app", command: ["vm", "stop", "NAME", "--timeout", "0"], changes: ["running"], event: "vm.exited" },
+  { title: "vm kill", vm: "app", command: ["vm", "kill", "NAME"], changes: ["running"], event: "vm.exited" },
+  { title: "vm start", vm: "idle", command: ["vm", "start", "NAME"], changes: ["running"], event: "vm.started" },
   // A restart changes no declared field: refresh shows nothing to put back (only the new pid).
-  { title: "vm restart", command: ["vm", "restart", "NAME", "--timeout", "0"], changes: [], event: "vm.started" },
-])("hostd $title: refresh shows exactly $changes, up puts it back, events name the uid", async ({ command, changes, event }) => {
-  const declared = await p.resourceOutputs("app");
+  { title: "vm restart", vm: "app", command: ["vm", "restart", "NAME", "--timeout", "0"], changes: [], event: "vm.started" },
+])("hostd $title: refresh shows exactly $changes, up puts it back, events name the uid", async ({ vm, command, changes, event }) => {
+  const vmsBefore = await vmOutputs();
+  const declared = vmsBefore[vm]!;
   const diskBefore = await p.resourceOutputs("data");
   const name = declared.name as string;
   const { events: before } = await hd.client().events({ object: name, limit: 1 });
   hostd(...command.map((a) => (a === "NAME" ? name : a)));
 
   const refresh = await p.mustOperation("refresh", { diff: true });
-  const refreshed = await p.resourceOutputs("app");
-  expect(specChanges(declared, refreshed)).toEqual(changes);
+  // That one change, on that VM, and nothing on the others.
+  expect(await changesOfEveryVm(vmsBefore)).toEqual({ ...none, [vm]: changes });
   for (const k of changes) expect(refresh.output).toContain(k);
   // The Disk did not change.
   const diskAfter = await p.resourceOutputs("data");
@@ -78,15 +118,14 @@ test.each([
   const preview = await p.operation("preview", { expectNoChanges: true, diff: true });
   expect(preview.code === 0).toBe(changes.length === 0);
   await p.up();
-  const restored = await p.resourceOutputs("app");
-  expect(specChanges(declared, restored)).toEqual([]);
-  expect(restored).toMatchObject({ state: "running", running: true });
-  expect((await p.operation("preview", { expectNoChanges: true })).code).toBe(0);
+  expect(await changesOfEveryVm(vmsBefore)).toEqual(none);
+  expect(await p.resourceOutputs(vm)).toMatchObject({ state: declared.state, running: declared.running });
+  await p.mustOperation("preview", { expectNoChanges: true, diff: true });
 
   // The operator's call is in the history with the uid that made it (this test's: it runs the CLI).
   const { events } = await hd.client().events({ object: name, after: before.at(-1)?.seq ?? 0 });
   expect(events.find((e) => e.event === event)).toMatchObject({ uid: process.getuid!(), requestId: expect.any(String) });
-  expect(hostd("events", "--object", name)).toMatch(new RegExp(`${event === "vm.updated" ? "VM updated" : "VM exited"} +by uid ${process.getuid!()}`));
+  expect(hostd("events", "--object", name)).toMatch(new RegExp(`${{ "vm.updated": "VM updated", "vm.exited": "VM exited", "vm.started": "VM started" }[event]} +by uid ${process.getuid!()}`));
 });
 
 test("a disk unplugged on the operators' QMP socket: refresh shows it gone from disks, up plugs it back", async () => {
@@ -109,20 +148,131 @@ test("a disk unplugged on the operators' QMP socket: refresh shows it gone from 
   expect(vm.drift).toEqual([]);
   // Put back by starting QEMU again from the spec.
   expect(vm.pid).not.toBe(declared.pid);
-  expect((await p.operation("preview", { expectNoChanges: true })).code).toBe(0);
+  await p.mustOperation("preview", { expectNoChanges: true, diff: true });
 });
 
-test("a Disk whose file was deleted out of band: refresh reads it gone, the preview plans to create it, up makes it again", async () => {
-  const disk = await p.resourceOutputs("data");
-  rmSync(disk.path as string);
-  const refresh = await p.mustOperation("refresh", { diff: true });
-  expect(refresh.output).toContain(`Disk "${disk.name as string}" is gone from the host: the file of Disk`);
+/**
+ * How an operator changes a running VM under hostd: on its operators' QMP socket, or its tap. "firm" boots
+ * nothing (so it needs no guest), "app" is a Linux guest (an unplug completes when the guest lets go).
+ */
+const UNDER_QEMU: { title: string; vm: "app" | "firm"; field: string; change: (vm: Record<string, unknown>) => Promise<unknown> }[] = [
+  { title: "the cdrom ejected (QMP eject)", vm: "firm", field: "cdrom", change: (vm) => hd.opsQmp(vm.vmId as string, "eject", { id: "cdrom0", force: true }) },
+  {
+    title: "another ISO in the cdrom (QMP blockdev-change-medium)",
+    vm: "firm",
+    field: "cdrom",
+    change: (vm) => hd.opsQmp(vm.vmId as string, "blockdev-change-medium", { id: "cdrom0", filename: ISO_B, format: "raw" }),
+  },
+  {
+    title: "the boot order (QMP qom-set bootindex)",
+    vm: "firm",
+    field: "bootOrder",
+    change: (vm) => hd.opsQmp(vm.vmId as string, "qom-set", { path: "/machine/peripheral/cdrom0", property: "bootindex", value: 9 }),
+  },
+  { title: "the NIC unplugged (QMP device_del)", vm: "app", field: "networkInterfaces", change: (vm) => hd.opsQmp(vm.vmId as string, "device_del", { id: "nic0" }) },
+  {
+    title: "the tap taken off its network's bridge (ip link set nomaster)",
+    vm: "app",
+    field: "networkInterfaces",
+    change: async (vm) => execFileSync("ip", ["link", "set", "dev", (vm.nics as { tap: string }[])[0]!.tap, "nomaster"]),
+  },
+];
+
+test.each(UNDER_QEMU)("$title: vm.get reads it from QEMU, refresh shows exactly $field, up puts it back", async ({ vm: which, field, change }) => {
+  const vmsBefore = await vmOutputs();
+  const declared = vmsBefore[which]!;
+  const c = hd.client();
+  expect((await c.vm.get(declared.name as string)).drift).toEqual([]);
+  await change(declared);
+  // device_del completes when the guest lets go; the others at once.
+  const vm = await waitFor("hostd to read the change", async () => {
+    const v = await c.vm.get(declared.name as string);
+    return v.drift?.length ? v : undefined;
+  }, 60_000);
+  expect(vm.drift).toEqual([{ field, detail: expect.stringContaining("outside hostd") }]);
+
+  await p.mustOperation("refresh", { diff: true });
+  expect(await changesOfEveryVm(vmsBefore)).toEqual({ ...none, [which]: [field] });
+  expect((await p.operation("preview", { expectNoChanges: true })).code).not.toBe(0);
+  await p.up();
+  expect(await changesOfEveryVm(vmsBefore)).toEqual(none);
+  const after = await c.vm.get(declared.name as string);
+  expect(after.drift).toEqual([]);
+  // Put back by starting QEMU again from the spec.
+  expect(after.pid).not.toBe(declared.pid);
+  await p.mustOperation("preview", { expectNoChanges: true, diff: true });
+});
+
+test("a VM deleted out of band: refresh drops it from state, up creates it again (a new vmId)", async () => {
+  const idle = await p.resourceOutputs("idle");
+  await hd.client().vm.delete({ name: idle.name as string });
+  await p.mustOperation("refresh");
+  expect(await p.stateHas("idle")).toBe(false);
   const preview = await p.mustOperation("preview", { diff: true });
-  expect(preview.output).toMatch(/\+ pulumi-nodejs:dynamic\/kvm:Disk: \(create\)\s*\n\s*\[urn=\S+::data\]/);
   expect(preview.output).toMatch(/\+ 1 to create/);
   await p.up();
-  const again = await p.resourceOutputs("data");
-  expect(again.diskId).not.toBe(disk.diskId);
-  expect(again).toMatchObject({ name: disk.name, virtualSizeBytes: 1024 ** 3, attachedTo: (await p.resourceOutputs("app")).name });
-  expect((await p.operation("preview", { expectNoChanges: true })).code).toBe(0);
+  const again = await p.resourceOutputs("idle");
+  expect(again).toMatchObject({ name: idle.name, state: "stopped" });
+  expect(again.vmId).not.toBe(idle.vmId);
+  await p.mustOperation("preview", { expectNoChanges: true, diff: true });
+});
+
+test("Disks whose files were deleted out of band (one attached, one not): refresh reads them gone, the preview plans to create them, up makes them again", async () => {
+  const disks = { data: await p.resourceOutputs("data"), spare: await p.resourceOutputs("spare") };
+  for (const d of Object.values(disks)) rmSync(d.path as string);
+  // hostd's own list goes on: the rest list, these two are marked.
+  expect(hostd("disk", "list")).toMatch(new RegExp(`${disks.data.name as string} +MISSING FILE`));
+  const refresh = await p.mustOperation("refresh", { diff: true });
+  for (const d of Object.values(disks)) expect(refresh.output).toContain(`Disk "${d.name as string}" is gone from the host: the file of Disk`);
+  const preview = await p.mustOperation("preview", { diff: true });
+  for (const r of Object.keys(disks)) expect(preview.output).toMatch(new RegExp(`\\+ pulumi-nodejs:dynamic/kvm:Disk: \\(create\\)\\s*\\n\\s*\\[urn=\\S+::${r}\\]`));
+  expect(preview.output).toMatch(/\+ 2 to create/);
+  const app = await hd.client().vm.get((await p.resourceOutputs("app")).name as string);
+  await p.up();
+  // The same up put the VM that held the deleted file onto the new one: started again, nothing drifts.
+  const appAfter = await hd.client().vm.get(app.name);
+  expect({ drift: appAfter.drift, restarted: appAfter.pid !== app.pid }).toEqual({ drift: [], restarted: true });
+  for (const [r, d] of Object.entries(disks)) {
+    const again = await p.resourceOutputs(r);
+    expect(again.diskId).not.toBe(d.diskId);
+    expect(again).toMatchObject({ name: d.name, virtualSizeBytes: 1024 ** 3, attachedTo: r === "data" ? (await p.resourceOutputs("app")).name : null });
+  }
+  await p.mustOperation("preview", { expectNoChanges: true, diff: true });
+});
+
+test("Disks grown outside the program (hostd disk resize; qemu-img resize): refresh shows the size, the preview refuses to shrink and loses nothing", async () => {
+  const before = { data: await p.resourceOutputs("data"), spare: await p.resourceOutputs("spare") };
+  const vms = await vmOutputs();
+  hostd("disk", "resize", before.data.name as string, "2");
+  execFileSync("qemu-img", ["resize", "-f", "qcow2", before.spare.path as string, "3G"]);
+  await p.mustOperation("refresh", { diff: true });
+  for (const [r, gib] of [["data", 2], ["spare", 3]] as const) {
+    const now = await p.resourceOutputs(r);
+    expect({ r, sizeGiB: now.sizeGiB, virtualSizeBytes: now.virtualSizeBytes, diskId: now.diskId }).toEqual({ r, sizeGiB: gib, virtualSizeBytes: gib * 1024 ** 3, diskId: before[r].diskId });
+  }
+  expect(await changesOfEveryVm(vms)).toEqual(none);
+  const refused = await p.operation("preview");
+  expect(refused.code).not.toBe(0);
+  expect(refused.output).toContain("shrinking it to 1 GiB would destroy data, so it is refused. Disks only grow.");
+  // The program catches up with the host: nothing left to do.
+  await p.setConfig("dataGiB", "2");
+  await p.setConfig("spareGiB", "3");
+  await p.mustOperation("preview", { expectNoChanges: true, diff: true });
+});
+
+test("examples/quickstart as it is: up, then refreshed untouched it previews with zero changes; destroy leaves nothing", async () => {
+  const program = readFileSync(path.join(REPO, "examples", "quickstart", "index.ts"), "utf8");
+  const q = await PulumiProject.create(program, { "kvm:transport": "local", "kvm:socketPath": hd.socketPath, guestDir: path.dirname(g.kernel) });
+  try {
+    await q.up();
+    const vm = await q.resourceOutputs("hello");
+    expect(vm).toMatchObject({ state: "running" });
+    await q.mustOperation("refresh", { diff: true });
+    await q.mustOperation("preview", { expectNoChanges: true, diff: true });
+    expect((await q.resourceOutputs("hello")).pid).toBe(vm.pid);
+    await q.mustOperation("destroy");
+    expect((await hd.client().vm.list()).vms.map((v) => v.name)).not.toContain(vm.name);
+  } finally {
+    await q.cleanup();
+  }
 });
