@@ -134,6 +134,27 @@ describe("diff", () => {
     log.mockRestore();
   });
 
+  test("disks: a virtio or scsi one added says hot-plug; a sata one added or removed, or kept disks reordered, says restart", async () => {
+    const log = jest.spyOn(console, "log").mockImplementation(() => undefined);
+    const said = async (before: VmOutputs["disks"], after: VmInputs["disks"]) => {
+      log.mockClear();
+      expect(await diff("id", { ...olds, disks: before }, { ...news, disks: after })).toMatchObject({ changes: true, replaces: [] });
+      return log.mock.calls.join(" ");
+    };
+    const a = { disk: "a", bus: "virtio" as const };
+    const b = { disk: "b", bus: "virtio" as const };
+    for (const bus of ["virtio", "scsi"] as const) {
+      const text = await said([a], [a, { disk: "data", bus }]);
+      expect(text).toContain("disks change on the running VM by hot-plug");
+      expect(text).not.toContain("restarts");
+    }
+    expect(await said([a], [a, { disk: "data", bus: "sata" }])).toContain("changing disks restarts the running VM in place");
+    expect(await said([a, { disk: "data", bus: "sata" }], [a])).toContain("changing disks restarts the running VM in place");
+    // Boot order is disk order: swapping the two is a restart too.
+    expect(await said([a, b], [b, a])).toContain("changing disks restarts the running VM in place");
+    log.mockRestore();
+  });
+
   test("a crashed VM (running: false after refresh) is an update, not a replacement", async () => {
     expect(await diff("id", { ...olds, running: false, state: "crashed" }, news)).toMatchObject({ changes: true, replaces: [] });
   });

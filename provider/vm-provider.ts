@@ -136,7 +136,7 @@ export async function diff(_id: string, olds: VmOutputs, news: VmInputs): Promis
         console.log(`kvm: Vm "${olds.name}": ${what} by hot-plug into the running VM (no restart; the guest brings the new CPUs and memory online).`);
       }
       if (devices.length > 0) {
-        console.log(`kvm: Vm "${olds.name}": ${devices.join(" and ")} change on the running VM by hot-plug (no restart; other devices and every kept NIC's MAC unchanged) where the bus allows it.`);
+        console.log(`kvm: Vm "${olds.name}": ${devices.join(" and ")} change on the running VM by hot-plug (no restart; other devices and every kept NIC's MAC unchanged).`);
       }
     }
   }

@@ -3,8 +3,8 @@
 # quickly when everything is already there:
 #   apt packages (QEMU, qemu-img, OpenSSH, busybox, ...), Node 24 from the npm
 #   registry, npm dependencies (native addons built against Node 24), the
-#   TypeScript build, the packed package in node_modules, the test guests (a
-#   tiny one and a Debian cloud image), and the Pulumi CLI built from Go modules.
+#   TypeScript build, the packed package in node_modules, the test guests (tiny
+#   ones, boot ISOs and a Debian cloud image), and the Pulumi CLI built from Go modules.
 # Source it (`. scripts/bootstrap.sh`) to get Node 24 and Pulumi on PATH.
 set -euo pipefail
 _root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -51,9 +51,13 @@ _log "build (tsc, native peer-credential module)"
 chmod +x "$_root/dist/hostd/cli.js"
 "$_root/scripts/install-self.sh"
 
-# 5. The test guests: a tiny one (Debian cloud kernel + busybox initramfs) and a
-#    Debian 12 cloud image (debootstrap, cloud-init, guest agent, BIOS + UEFI boot).
+# 5. The test guests: a tiny one (Debian cloud kernel + busybox initramfs), the
+#    same on Debian's generic kernel (drivers for emulated sata and e1000e), two
+#    GRUB rescue ISOs (BIOS + UEFI) and a Debian 12 cloud image (debootstrap,
+#    cloud-init, guest agent, BIOS + UEFI boot).
 "$_root/scripts/build-tiny-guest.sh" >&2
+"$_root/scripts/build-tiny-guest.sh" --flavour=generic >&2
+"$_root/scripts/build-boot-iso.sh" >&2
 # One retry: the build downloads ~200 packages, and the mirror can fail once.
 "$_root/scripts/build-debian-image.sh" >&2 || "$_root/scripts/build-debian-image.sh" >&2
 

@@ -7,6 +7,12 @@
 #                                    modules and the files in scripts/tiny-guest/rootfs
 #   .cache/guest/tiny/manifest.json  what was built and the recipe hash
 #
+# With --flavour=generic (TINY_GUEST_FLAVOUR=generic) the same guest on
+# Debian's generic kernel (linux-image-6.1.0-N-amd64) in .cache/guest/tiny-generic:
+# the cloud kernel has no drivers for emulated hardware such as AHCI (sata)
+# and e1000e, which the device tests need. modules.list says which modules
+# only the generic flavour loads.
+#
 # The guest loads its modules, sets the hostname from `hostname=` on the
 # kernel command line, runs udhcpc on every ethN (unless `tiny.dhcp=off`),
 # starts acpid so the ACPI power button (QMP system_powerdown) powers it off,
@@ -24,17 +30,17 @@
 # Idempotent: does nothing when the outputs exist and were made by the same
 # recipe (this script + scripts/tiny-guest/). Rebuild anyway with --force or
 # TINY_GUEST_FORCE=1. Output folder: TINY_GUEST_OUT (default
-# <repo>/.cache/guest/tiny). Kernel: TINY_GUEST_KERNEL_PACKAGE (default: what
-# the linux-image-cloud-amd64 metapackage depends on). Runs as root.
+# <repo>/.cache/guest/tiny, or tiny-generic). Kernel: TINY_GUEST_KERNEL_PACKAGE
+# (default: what the linux-image-cloud-amd64, or for generic the
+# linux-image-amd64, metapackage depends on). Runs as root.
 set -euo pipefail
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_ROOT=$(cd "$SCRIPT_DIR/.." && pwd)
 RECIPE_DIR="$SCRIPT_DIR/tiny-guest"
-OUT_DIR=${TINY_GUEST_OUT:-$REPO_ROOT/.cache/guest/tiny}
+FLAVOUR=${TINY_GUEST_FLAVOUR:-cloud}
 FORCE=${TINY_GUEST_FORCE:-0}
 CMDLINE="console=ttyS0 no_timer_check panic=-1"
-METAPACKAGE=linux-image-cloud-amd64
 
 log() { echo "build-tiny-guest: $*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -42,10 +48,17 @@ die() { log "error: $*"; exit 1; }
 for a in "$@"; do
 	case "$a" in
 	--force|-f) FORCE=1 ;;
+	--flavour=*) FLAVOUR=${a#--flavour=} ;;
 	-h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-	*) die "unknown argument: $a (usage: $0 [--force])" ;;
+	*) die "unknown argument: $a (usage: $0 [--force] [--flavour=cloud|generic])" ;;
 	esac
 done
+case "$FLAVOUR" in
+cloud) METAPACKAGE=linux-image-cloud-amd64 KSUFFIX=-cloud-amd64 DEFAULT_OUT=tiny ;;
+generic) METAPACKAGE=linux-image-amd64 KSUFFIX=-amd64 DEFAULT_OUT=tiny-generic ;;
+*) die "unknown flavour $FLAVOUR (cloud or generic)" ;;
+esac
+OUT_DIR=${TINY_GUEST_OUT:-$REPO_ROOT/.cache/guest/$DEFAULT_OUT}
 
 # ---------------------------------------------------------------- checks ----
 [ "$(id -u)" = 0 ] || die "must run as root (apt-get download, device nodes in the initramfs)"
@@ -82,6 +95,7 @@ recipe_hash() {
 			echo "$f $x $(sha256sum <"$f" | cut -d' ' -f1)"
 		done
 		echo "kernel-override ${TINY_GUEST_KERNEL_PACKAGE:-}"
+		echo "flavour $FLAVOUR"
 	) | sha256sum | cut -d' ' -f1
 }
 RECIPE_HASH=$(recipe_hash)
@@ -128,7 +142,7 @@ apt_download() { # apt_download PACKAGE -> path of the .deb in $WORK/debs
 
 resolve_kernel_package() {
 	apt-cache depends "$METAPACKAGE" 2>/dev/null |
-		awk '$1 == "Depends:" && $2 ~ /^linux-image-[0-9].*-cloud-amd64$/ { print $2; exit }'
+		awk -v suffix="$KSUFFIX" '$1 == "Depends:" && $2 ~ "^linux-image-[0-9]" && substr($2, length($2) - length(suffix) + 1) == suffix { print $2; exit }'
 }
 
 KPKG=${TINY_GUEST_KERNEL_PACKAGE:-}
@@ -222,8 +236,9 @@ add_module() { # add_module NAME CHAIN: dependencies first, each once
 	decompress_module "$f" "$ROOT/lib/modules/tiny/$n.ko"
 	ORDER+=("$n.ko")
 }
-while read -r m _; do
+while read -r m only _; do
 	case "$m" in ''|'#'*) continue ;; esac
+	[ -z "$only" ] || [ "$only" = "$FLAVOUR" ] || continue
 	add_module "$m" "$m"
 done <"$RECIPE_DIR/modules.list"
 printf '%s\n' "${ORDER[@]}" >"$ROOT/lib/modules/tiny/order"
@@ -270,6 +285,7 @@ cat >"$WORK/manifest.json" <<EOF
   "kernel": "vmlinuz",
   "initrd": "initrd.img",
   "cmdline": "$CMDLINE",
+  "flavour": "$FLAVOUR",
   "kernelPackage": "$KPKG",
   "version": "$KVER",
   "kernelRelease": "$KREL",

@@ -1,9 +1,9 @@
 /**
  * The SSH transport against a real OpenSSH sshd on 127.0.0.1 (throwaway
  * keys) in front of a real hostd: connection sharing, the dial-stdio
- * fallback, reconnects, refusing unknown or changed host keys and wrong
- * user keys, and errors that name their cause (no ssh-agent, no hostd
- * socket at the path).
+ * fallback, reconnects, ed25519, RSA and ECDSA keys, refusing unknown or
+ * changed host keys and wrong user keys, and errors that name their cause
+ * (no ssh-agent, no hostd socket at the path).
  */
 import { execFileSync, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
@@ -13,7 +13,7 @@ import { closeAllSshConnections, SshOptions, SshTransport } from "../sdk/transpo
 import type { Transport } from "../sdk/transport/types";
 import { announceAccelerator, HOSTD_CLI, NODE, tinyGuest, waitFor } from "./fixtures/env";
 import { HostdFixture } from "./fixtures/hostd";
-import { SshdFixture } from "./fixtures/sshd";
+import { fingerprint, SshdFixture } from "./fixtures/sshd";
 
 jest.setTimeout(240_000);
 
@@ -225,6 +225,33 @@ describe("host and user keys", () => {
     expect(hashed.startsWith("|1|")).toBe(true);
     const c = new HostClient(new SshTransport(opts({ knownHosts: undefined, knownHostsPath: file })));
     expect((await c.vm.list()).vms).toEqual([]);
+  });
+
+  test("ECDSA: user keys on P-256, P-384 and P-521 log in to a server whose only host key is ECDSA, checked against known_hosts", async () => {
+    const ecdsa = await SshdFixture.start({ hostKey: "ecdsa256" });
+    try {
+      expect(ecdsa.hostKeyPub).toMatch(/^ecdsa-sha2-nistp256 /);
+      const to = (o: Partial<SshOptions>) => new SshTransport({ ...opts(), port: ecdsa.port, knownHosts: ecdsa.knownHostsLine() + "\n", ...o });
+      for (const kind of ["ecdsa256", "ecdsa384", "ecdsa521"] as const) {
+        const key = ecdsa.userKeys[kind];
+        const logged = ecdsa.log.length;
+        const t = to({ privateKey: key.privateKey });
+        expect((await new HostClient(t).vm.list()).vms).toEqual([]);
+        expect(t.stats.handshakes).toBe(1);
+        // The server's word on which key logged in: this ECDSA key, by its fingerprint.
+        expect(ecdsa.log.slice(logged)).toContain(`Accepted publickey for ${ecdsa.user} from 127.0.0.1`);
+        expect(ecdsa.log.slice(logged)).toContain(`ssh2: ECDSA ${fingerprint(key.path + ".pub")}`);
+        closeAllSshConnections();
+      }
+      // Another ECDSA key listed for this host is a changed host key: refused, naming the server's.
+      const other = execFileSync("ssh-keygen", ["-y", "-f", ecdsa.userKeys.ecdsa256.path], { encoding: "utf8" }).trim().split(" ");
+      const e = await failure(new HostClient(to({ knownHosts: `[${ecdsa.host}]:${ecdsa.port} ${other[0]} ${other[1]}\n` })).vm.list());
+      expect(e.code).toBe("host_key_mismatch");
+      expect(e.message).toContain(ecdsa.hostKeyFingerprint());
+    } finally {
+      closeAllSshConnections();
+      await ecdsa.stop();
+    }
   });
 
   test("a user key the server does not accept fails with a clear authentication error", async () => {

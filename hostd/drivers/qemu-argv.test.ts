@@ -132,6 +132,10 @@ test("disks on their buses with boot order; seed, agent and NICs at fixed places
   expect(argv).not.toContain("-kernel");
 });
 
+test("the virtio-scsi controller is there without scsi disks: the first one hot-plugs onto it", () => {
+  expect(devices(buildQemuArgv(base))).toContainEqual({ driver: "virtio-scsi-pci", id: "scsi0", bus: "pcie.0", addr: "0x6" });
+});
+
 test("adding a seed or a disk does not move the NIC (stable guest device names)", () => {
   const nic = { id: "nic0", mac: "52:54:00:aa:bb:cc", slot: 10, model: "virtio" as const, netdev: { type: "user" as const, hostForwards: [] } };
   const a = devices(buildQemuArgv({ ...base, nics: [nic] })).find((d) => d.driver === "virtio-net-pci");

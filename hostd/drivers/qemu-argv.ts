@@ -12,7 +12,7 @@
  *                         behind root ports, in slot order, so the guest names the boot disk vda
  *                         and the seed comes last.
  *   00:05.0               virtio-serial (guest agent channel)
- *   00:06.0               virtio-scsi controller (scsi disks)
+ *   00:06.0               virtio-scsi controller (scsi disks; always there, so one hot-plugs)
  *   00:1f.2               q35's built-in AHCI: sata disks, cdrom
  */
 import { VM_LIMITS } from "../../sdk/protocol/vm";
@@ -221,9 +221,8 @@ export function buildQemuArgv(c: QemuVmConfig): string[] {
       ...(fn0 && { multifunction: true }), "io-reserve": 0,
     }));
   }
-  if (c.disks.some((d) => d.bus === "scsi")) {
-    argv.push("-device", json({ driver: "virtio-scsi-pci", id: "scsi0", bus: "pcie.0", addr: "0x6" }));
-  }
+  // Always, even with no scsi disk yet: the first scsi disk hot-plugs onto it (pcie.0 itself takes no hot-plug).
+  argv.push("-device", json({ driver: "virtio-scsi-pci", id: "scsi0", bus: "pcie.0", addr: "0x6" }));
   for (const d of c.disks) {
     argv.push("-blockdev", json(blockdevOf(d)), "-device", json(diskDeviceOf(d)));
   }

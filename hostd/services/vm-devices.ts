@@ -194,22 +194,3 @@ export function nicHotplugPlan(before: QemuNic[], after: QemuNic[]): { attach: Q
   return { attach: after.filter((n) => !b.has(key(n))), detach: before.filter((n) => !a.has(key(n))) };
 }
 
-export type DiskChange = { attach: VmDisk[]; detach: VmDisk[] };
-
-/**
- * The disks to hot-plug and unplug to go from `before` to `after`, or null
- * when the change needs a restart: SATA has no hot-plug, and reordering the
- * disks that stay changes boot order.
- */
-export function diskHotplugPlan(before: VmDisk[], after: VmDisk[]): DiskChange | null {
-  const key = (d: VmDisk) => `${d.bus}:${d.disk}`;
-  const beforeKeys = new Set(before.map(key));
-  const afterKeys = new Set(after.map(key));
-  const attach = after.filter((d) => !beforeKeys.has(key(d)));
-  const detach = before.filter((d) => !afterKeys.has(key(d)));
-  if ([...attach, ...detach].some((d) => d.bus === "sata")) return null;
-  const stayBefore = before.filter((d) => afterKeys.has(key(d))).map(key);
-  const stayAfter = after.filter((d) => beforeKeys.has(key(d))).map(key);
-  if (stayBefore.join() !== stayAfter.join()) return null;
-  return { attach, detach };
-}

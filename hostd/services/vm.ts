@@ -18,7 +18,7 @@ import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from "node:
 import type { Duplex } from "node:stream";
 import * as net from "node:net";
 import { errors, KvmError } from "../../sdk/errors";
-import { isNetworkNic, VM_LIMITS, type DiskInfo, type HostCapacity, type MigrationDescription, type MigrationMark, type MigrationSent, type MigrationStream, type MigrationIncoming, type VmCreate, type VmDisk, type VmInfo, type VmSpec, type VmState, type VmUpdate } from "../../sdk/protocol";
+import { diskHotplugPlan, isNetworkNic, VM_LIMITS, type DiskChange, type DiskInfo, type HostCapacity, type MigrationDescription, type MigrationMark, type MigrationSent, type MigrationStream, type MigrationIncoming, type VmCreate, type VmDisk, type VmInfo, type VmSpec, type VmState, type VmUpdate } from "../../sdk/protocol";
 import { AcceleratorChoice } from "../drivers/accel";
 import { qemuCgroupName, QemuCgroup, type VmCgroup } from "../drivers/cgroup";
 import { isOurQemu, waitGone } from "../drivers/process";
@@ -35,7 +35,7 @@ import { applyUpdate, stableJson, updateEffects } from "./vm-spec";
 import { DiskService, missingFileProblem, moveSync } from "./disk";
 import { checkDeletable, retryOfOwnCreate } from "./ownership";
 import { NetworkPort, NetworkService } from "./network";
-import { assignDiskSlots, diskHotplugPlan, assignNics, diskIds, DiskChange, nicHotplugPlan, qemuDisks, ResolvedDisk, bootIndexes, slotKey } from "./vm-devices";
+import { assignDiskSlots, assignNics, diskIds, nicHotplugPlan, qemuDisks, ResolvedDisk, bootIndexes, slotKey } from "./vm-devices";
 import { cpuPluggables, dimmPluggable, diskPluggable, hotplug, hotunplug, nextDimmSlot, nicPluggable } from "./vm-hotplug";
 import { checkCapacity } from "./vm-capacity";
 import { cpuModelProblem, liveCpuProblem } from "./vm-cpu";

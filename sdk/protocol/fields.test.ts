@@ -40,7 +40,12 @@ test("an update accepts exactly the fields that do not replace the object", () =
 test("the restart rule is read from the table", () => {
   expect(VM_RESTART_FIELDS).toEqual(fieldsWithEffect(VM_FIELDS, "restart"));
   expect(VM_RESTART_FIELDS).toEqual(expect.arrayContaining(["vcpus", "memoryMiB", "kernel", "firmware", "cdrom", "bootOrder", "guestAgent"]));
-  expect(VM_RESTART_FIELDS).not.toContain("disks");
+  // Hot-plugged, where liveWhen says: NICs always, disks unless sata or a reorder (hostd plugs by the same rule).
+  expect(VM_RESTART_FIELDS).not.toContain("networkInterfaces");
+  const disks = (...d: { disk: string; bus: "virtio" | "scsi" | "sata" }[]) => ({ disks: d });
+  const a = { disk: "a", bus: "virtio" as const };
+  expect(effectOf(VM_FIELDS, "disks", disks(a), disks(a, { disk: "b", bus: "scsi" }))).toBe("hotplug");
+  expect(effectOf(VM_FIELDS, "disks", disks(a), disks(a, { disk: "b", bus: "sata" }))).toBe("restart");
 });
 
 test("the disk and NIC limits are one number each, shared by the schema and hostd's device plan", () => {

@@ -62,6 +62,27 @@ export const VmDisk = z.strictObject({
 });
 export type VmDisk = z.output<typeof VmDisk>;
 
+export type DiskChange = { attach: VmDisk[]; detach: VmDisk[] };
+
+/**
+ * The disks to hot-plug and unplug to go from `before` to `after`, or null
+ * when the change needs a restart: SATA has no hot-plug, and reordering the
+ * disks that stay changes boot order. hostd plugs by it and the preview says
+ * it (the disks field's liveWhen), so they cannot disagree.
+ */
+export function diskHotplugPlan(before: VmDisk[], after: VmDisk[]): DiskChange | null {
+  const key = (d: VmDisk) => `${d.bus}:${d.disk}`;
+  const beforeKeys = new Set(before.map(key));
+  const afterKeys = new Set(after.map(key));
+  const attach = after.filter((d) => !beforeKeys.has(key(d)));
+  const detach = before.filter((d) => !afterKeys.has(key(d)));
+  if ([...attach, ...detach].some((d) => d.bus === "sata")) return null;
+  const stayBefore = before.filter((d) => afterKeys.has(key(d))).map(key);
+  const stayAfter = after.filter((d) => beforeKeys.has(key(d))).map(key);
+  if (stayBefore.join() !== stayAfter.join()) return null;
+  return { attach, detach };
+}
+
 export const Firmware = z.enum(["bios", "uefi"]);
 
 /** `host`, or a QEMU x86 CPU model name as `qemu-system-x86_64 -cpu help` lists them (e.g. `qemu64`, `Haswell-v4`, `EPYC-v4`). */
@@ -194,8 +215,9 @@ export const VM_FIELDS = fieldTable({
     schema: z.array(VmDisk).max(VM_LIMITS.maxDisks),
     default: [],
     doc: "Disks `[{ disk, bus? }]`, boot disk first; bus `virtio` (default), `scsi` or `sata`.",
-    effect: "hotplug",
-    effectDoc: "adding or removing a virtio/scsi disk on a running VM is a hot-plug (same QEMU, no other device moves); sata needs a restart",
+    effect: "restart",
+    effectDoc: "adding or removing a virtio/scsi disk on a running VM is a hot-plug (same QEMU, no other device moves); sata, or reordering the disks that stay, needs a restart (the preview says which)",
+    liveWhen: (b, a) => diskHotplugPlan(b.disks as VmDisk[], a.disks as VmDisk[]) !== null,
   },
   cdrom: { schema: z.strictObject({ path: HostPath }), removable: true, doc: "A read-only ISO on the host `{ path }`, e.g. an installer; booted first by default.", effect: "restart" },
   bootOrder: { schema: BootOrder, removable: true, doc: "`cdrom` and `disk` in boot order.", defaultDoc: "cdrom first when there is one", effect: "restart" },
@@ -236,7 +258,7 @@ function grows(before: unknown, after: unknown, max: unknown): boolean {
   return typeof before === "number" && typeof after === "number" && typeof max === "number" && after > before && after <= max;
 }
 
-/** Fields QEMU cannot change on a running VM: changing one restarts it (disks and NICs hot-plug; vCPUs and memory grow live within their room). */
+/** Fields QEMU cannot change on a running VM: changing one restarts it (NICs hot-plug; disks, vCPUs and memory where their liveWhen says). */
 export const VM_RESTART_FIELDS = fieldsWithEffect(VM_FIELDS, "restart");
 
 /**
