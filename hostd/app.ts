@@ -33,6 +33,7 @@ import { planUidRange, readRecordedRange, recordRange, UidRange } from "./uid-ra
 import { injectStepFaults, parseStepFaults } from "./revert";
 import { QemuCaps, probeQemuCaps } from "./drivers/qemu-caps";
 import { usableModels } from "./services/vm-cpu";
+import { capabilitiesOf, probeCapabilityFacts } from "./capabilities";
 
 export const HOSTD_VERSION = PACKAGE_VERSION;
 
@@ -138,6 +139,10 @@ async function startLocked(o: HostdOptions, log: Logger, stateDir: string, hostI
   if (qemuCaps.error) log.warn("could not ask QEMU which CPU models this host has: VMs with a named cpuModel are refused here", { err: qemuCaps.error });
   else log.info("guest CPU", { native: qemuCaps.native, features: qemuCaps.features.length, models: usableModels(qemuCaps).length });
 
+  const capabilities = capabilitiesOf(await probeCapabilityFacts({ qemu: qemu.binary }));
+  const lacking = P.Capability.options.filter((c) => !capabilities.includes(c));
+  if (lacking.length > 0) log.warn("this host lacks what some features need: they are not announced (run `hostd doctor`)", { lacking });
+
   const store = new Store(path.join(stateDir, "hostd.db"));
   held.add(() => store.close());
   store.onCorrupt = (row) => log.error("a row of hostd's database cannot be read; it is left out and the rest served", row);
@@ -213,7 +218,7 @@ async function startLocked(o: HostdOptions, log: Logger, stateDir: string, hostI
       protocolVersion: P.PROTOCOL_VERSION,
       hostdVersion: HOSTD_VERSION,
       hostname: hostname(),
-      capabilities: [...P.Capability.options],
+      capabilities,
       accelerator: { kind: accel.kind, reason: accel.reason, ...(accel.warning && { warning: accel.warning }) },
       qemuVersion,
       capacity,

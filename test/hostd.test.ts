@@ -9,6 +9,7 @@ import * as path from "node:path";
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { isKvmError, KvmError } from "../sdk/errors";
 import { procState } from "../hostd/drivers/process";
+import { ovmfMissing } from "../hostd/services/vm-files";
 import { cgroupPathIn, cpuHierarchies, hostCgroupFacts, qemuCgroupName, vmCgroupPlan } from "../hostd/drivers/cgroup";
 import { announceAccelerator, HOSTD_CLI, NODE, queryDb, tinyGuest, waitFor } from "./fixtures/env";
 import { HostdFixture, sendFrame } from "./fixtures/hostd";
@@ -448,6 +449,24 @@ function lowerMemoryLimit(dir: string, headroom: number): void {
   const usage = Number(readFileSync(path.join(dir, v1 ? "memory.usage_in_bytes" : "memory.current"), "utf8").trim());
   writeFileSync(path.join(dir, v1 ? "memory.limit_in_bytes" : "memory.max"), String(usage + headroom));
 }
+
+test("host.hello announces what this machine has: UEFI with OVMF, cloud-init with an ISO tool, user NICs with slirp, networks with their tools", async () => {
+  const onPath = (prog: string) => (process.env.PATH ?? "").split(path.delimiter).some((d) => d !== "" && existsSync(path.join(d, prog)));
+  const qemu = process.env.HOSTD_QEMU ?? "qemu-system-x86_64";
+  const has = {
+    "vm.firmware.uefi": ovmfMissing() === undefined,
+    "vm.cloud-init": ["xorriso", "genisoimage", "mkisofs"].some(onPath),
+    "vm.nic.user": /^user$/m.test(execFileSync(qemu, ["-netdev", "help"], { encoding: "utf8" })),
+    networks: ["ip", "nft", "dnsmasq"].every(onPath),
+    disks: onPath("qemu-img"),
+    // Features of hostd's own protocol: always there.
+    idempotency: true,
+    "host.id": true,
+  };
+  const { capabilities } = await hd.client().helloOnce();
+  for (const [cap, present] of Object.entries(has)) expect([cap, capabilities.includes(cap)]).toEqual([cap, present]);
+  console.log(`[hostd] announced: ${capabilities.join(", ")}`);
+});
 
 test("capacity: one VM larger than the host is refused at create, update and start with the host's figures; VMs together may exceed it", async () => {
   const c = hd.client();

@@ -26,7 +26,7 @@ import { classifyExit, CRASH_REASONS } from "./vm-exit";
 import { QemuDriver, RunAs } from "../drivers/qemu";
 import { whyNotWorldReadable } from "../files";
 import { QemuNic, QemuVmConfig } from "../drivers/qemu-argv";
-import { NetlinkDriver } from "../drivers/netlink";
+import { NetlinkDriver, TUN } from "../drivers/netlink";
 import { Logger } from "../log";
 import { Reverter, withRevert } from "../revert";
 import { Store, VmDevices, VmHostFiles, VmRecord } from "../store";
@@ -1249,7 +1249,7 @@ export class VmService {
     const cpu = cpuModelProblem(spec.name, spec.cpuModel, this.d.qemuCaps);
     if (cpu) throw new KvmError("unsupported", `${cpu}.`, { vm: spec.name, cpuModel: spec.cpuModel });
     if (spec.firmware === "uefi") this.files.ovmf();
-    if (this.d.isolation && spec.networkInterfaces.some(isNetworkNic) && (statSync("/dev/net/tun").mode & 0o006) !== 0o006) {
+    if (this.d.isolation && spec.networkInterfaces.some(isNetworkNic) && (statSync(TUN).mode & 0o006) !== 0o006) {
       throw errors.conflict(`VM "${spec.name}" has NICs on networks, but its unprivileged QEMU cannot open /dev/net/tun: make it world read-writable (chmod 0666 /dev/net/tun, Debian's default; \`hostd doctor\` checks it).`);
     }
     for (const n of spec.networkInterfaces) {
