@@ -145,7 +145,12 @@ async function startLocked(o: HostdOptions, log: Logger, stateDir: string, hostI
 
   const store = new Store(path.join(stateDir, "hostd.db"));
   held.add(() => store.close());
-  store.onCorrupt = (row) => log.error("a row of hostd's database cannot be read; it is left out and the rest served", row);
+  // Logged under the object's kind too, so the event history (`hostd events`) shows it on that VM, Disk or Network.
+  const objectKey = { vms: "vm", disks: "disk", networks: "network", events: undefined } as const;
+  store.onCorrupt = (row) => {
+    const key = objectKey[row.table];
+    log.error("a row of hostd's database cannot be read; it is left out and the rest served", { ...row, ...(key && { [key]: row.name }) });
+  };
   // The event history (`hostd events`): the declared events (sdk/protocol/events.ts) and whatever else hostd
   // logged about a VM, network or disk, with the request and caller they happened in.
   log.tap((e) => {

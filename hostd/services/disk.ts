@@ -66,7 +66,7 @@ export class DiskService {
 
   /** A disk that was arriving alone when hostd stopped is incomplete: it goes (the source still has it). */
   private dropUnfinishedArrivals(): void {
-    for (const rec of this.d.store.listDisks<DiskSpec>()) {
+    for (const rec of this.d.store.listDisks()) {
       if (!rec.path.endsWith(INCOMING)) continue;
       rmSync(rec.path, { force: true });
       this.d.store.deleteDisk(rec.id);
@@ -96,7 +96,7 @@ export class DiskService {
 
   /** A disk's record (its file and format), for the VM service. */
   record(name: string): Rec | undefined {
-    return this.d.store.getDiskByName<DiskSpec>(name);
+    return this.d.store.getDiskByName(name);
   }
 
   /** `caller`: who asks (the connection's peer); a host path source is read with their rights. */
@@ -472,7 +472,7 @@ export class DiskService {
   }
 
   async list(): Promise<DiskInfo[]> {
-    return Promise.all(this.d.store.listDisks<DiskSpec>().map((r) => this.info(r)));
+    return Promise.all(this.d.store.listDisks().map((r) => this.info(r)));
   }
 
   /** Grows a disk; online (QMP block_resize) when a running VM holds it. Never shrinks. */
@@ -531,7 +531,7 @@ export class DiskService {
   // ---- images ----
 
   async listImages(): Promise<{ images: ImageInfo[]; downloads: { sha256: string; url: string; bytes: number; totalBytes: number | null }[] }> {
-    const disks = this.d.store.listDisks<DiskSpec>();
+    const disks = this.d.store.listDisks();
     const images = (await this.d.images.list()).map((i) => ({
       sha256: i.sha256,
       url: i.url,

@@ -117,7 +117,7 @@ export class VmService {
    */
   async init(): Promise<void> {
     this.files.init();
-    for (const rec of this.d.store.listVms<VmSpec>()) {
+    for (const rec of this.d.store.listVms()) {
       if (rec.pid === null) continue;
       if (isOurQemu(rec.pid, rec.id)) {
         const rt = this.vms.of(rec);
@@ -159,7 +159,7 @@ export class VmService {
   async create(params: VmCreate, caller?: Caller): Promise<VmInfo> {
     const { owner, ...spec } = params;
     return this.vms.serialize(spec.name, async () => {
-      const existing = this.d.store.getVmByName<VmSpec>(spec.name);
+      const existing = this.d.store.getVmByName(spec.name);
       if (existing) {
         // The caller's own retry of the same create (e.g. after a dropped connection) is not an error.
         retryOfOwnCreate("VM", existing, owner, stableJson(existing.spec) === stableJson(spec));
@@ -211,7 +211,7 @@ export class VmService {
 
   /** Every VM in one call; live state is read for all of them concurrently. */
   async list(): Promise<VmInfo[]> {
-    return Promise.all(this.d.store.listVms<VmSpec>().map((r) => this.info(r)));
+    return Promise.all(this.d.store.listVms().map((r) => this.info(r)));
   }
 
   async update(u: VmUpdate, caller?: Caller): Promise<{ vm: VmInfo; restarted: boolean; hotplugged: string[] }> {
@@ -342,7 +342,7 @@ export class VmService {
 
   async delete(p: { name: string; id?: string; owner?: string }): Promise<{ existed: boolean }> {
     return this.vms.serialize(p.name, async () => {
-      const rec = this.d.store.getVmByName<VmSpec>(p.name);
+      const rec = this.d.store.getVmByName(p.name);
       // A namesake with another id is not the VM the caller means: leave it alone.
       if (!rec || (p.id !== undefined && rec.id !== p.id)) return { existed: false };
       checkDeletable("VM", rec, p);
@@ -526,7 +526,7 @@ export class VmService {
   checkIncoming(p: MigrationIncoming, caller?: Caller): { twin?: Rec; neededBytes: number; freeBytes: number } {
     const desc = p.description;
     const v = desc.vm;
-    const existing = this.d.store.getVmByName<VmSpec>(v.name);
+    const existing = this.d.store.getVmByName(v.name);
     if (existing) {
       if (existing.id === v.id && existing.devices.migration?.role === "destination") return { twin: existing, neededBytes: 0, freeBytes: 0 };
       throw errors.conflict(`This host already has a VM named "${v.name}" (id ${existing.id}): the moving VM ${v.id} cannot take its name.`, { vm: v.name });
@@ -630,7 +630,7 @@ export class VmService {
   /** The source after the destination took over: nothing of the VM stays here (QEMU, taps, disks, files, row). */
   async releaseMove(p: { name: string; id: string; toHostId: string }): Promise<{ released: boolean }> {
     return this.vms.serialize(p.name, async () => {
-      const rec = this.d.store.getVmByName<VmSpec>(p.name);
+      const rec = this.d.store.getVmByName(p.name);
       if (!rec || rec.id !== p.id) return { released: false };
       const mark = rec.devices.migration;
       if (mark?.role !== "source" || mark.peerHostId !== p.toHostId) throw errors.invalidState(`VM "${p.name}" is not moving to host ${p.toHostId} from here; nothing was released.`);
@@ -660,12 +660,12 @@ export class VmService {
    * caller aborts the destination first, so no other copy runs); the destination's twin is removed.
    */
   async abortMove(p: { name: string; id: string; why: string }): Promise<{ aborted: boolean }> {
-    const rec0 = this.d.store.getVmByName<VmSpec>(p.name);
+    const rec0 = this.d.store.getVmByName(p.name);
     if (!rec0 || rec0.id !== p.id || !rec0.devices.migration) return { aborted: false };
     // A send under way stops at its next step (it undoes its own QMP changes).
     this.vms.of(rec0).move?.abort.abort(p.why);
     return this.vms.serialize(p.name, async () => {
-      const rec = this.d.store.getVmByName<VmSpec>(p.name);
+      const rec = this.d.store.getVmByName(p.name);
       const mark = rec?.devices.migration;
       if (!rec || rec.id !== p.id || !mark) return { aborted: false };
       const rt = this.vms.of(rec);
@@ -688,7 +688,7 @@ export class VmService {
    * stays paused: only the destination knows whether it runs there (the client's next move asks).
    */
   private async reconcileMoves(): Promise<void> {
-    for (const rec of this.d.store.listVms<VmSpec>()) {
+    for (const rec of this.d.store.listVms()) {
       const mark = rec.devices.migration;
       if (!mark) continue;
       const why = "hostd restarted during the move";
@@ -812,7 +812,7 @@ export class VmService {
     if (this.polling) return;
     this.polling = true;
     try {
-      const recs = this.d.store.listVms<VmSpec>();
+      const recs = this.d.store.listVms();
       // Own cgroups of QEMUs whose exit is recorded and that are reaped by now; those still recorded stay.
       this.d.cpuGroup?.sweep(new Set(recs.flatMap((r) => (r.pid === null ? [] : [qemuCgroupName(r.id, r.pid)]))));
       for (const rec of recs) {
@@ -841,7 +841,7 @@ export class VmService {
 
   /** Records the exit of QEMU `pid` of VM `id`, once, if it is really gone. */
   private reap(name: string, id: string, pid: number): void {
-    const rec = this.d.store.getVmByName<VmSpec>(name);
+    const rec = this.d.store.getVmByName(name);
     if (!rec || rec.id !== id || rec.pid !== pid || isOurQemu(pid, id)) return;
     this.recordExit(rec);
   }
@@ -849,7 +849,7 @@ export class VmService {
   /** Records why the VM's QEMU ended (once per QEMU; a second caller only picks up the recorded state). */
   private recordExit(rec: Rec): void {
     if (rec.pid === null) return;
-    const stored = this.d.store.getVmByName<VmSpec>(rec.name);
+    const stored = this.d.store.getVmByName(rec.name);
     if (stored?.id === rec.id && stored.pid !== rec.pid) {
       // Recorded already (a QMP close and a stop can race): take what was saved.
       Object.assign(rec, stored);
@@ -889,7 +889,7 @@ export class VmService {
       if (this.closing) return;
       void this.vms
         .serialize(name, async () => {
-          const rec = this.d.store.getVmByName<VmSpec>(name);
+          const rec = this.d.store.getVmByName(name);
           // Only the same VM, still meant to run, still crashed (nobody started or stopped it meanwhile).
           if (!rec || rec.id !== id || !rec.spec.running || rec.spec.restartPolicy !== "on-crash" || this.isAlive(rec)) return;
           this.d.log.warn("restarting crashed VM (restartPolicy on-crash)", { vm: name, attempt });
@@ -926,7 +926,7 @@ export class VmService {
       // Gone without hostd having heard yet: record it (once, whoever gets there first), then report that.
       await this.vms.of(rec).process?.settle();
       this.reap(rec.name, rec.id, rec.pid);
-      const now = this.d.store.getVmByName<VmSpec>(rec.name);
+      const now = this.d.store.getVmByName(rec.name);
       if (now && now.id === rec.id) Object.assign(rec, now);
     }
     const rt = rec.pid !== null ? this.vms.of(rec) : undefined;
@@ -1061,7 +1061,7 @@ export class VmService {
 
   /** Puts running VMs' taps back on `network`'s bridge after it was recreated. */
   private async reattachTaps(network: string): Promise<void> {
-    for (const rec of this.d.store.listVms<VmSpec>()) {
+    for (const rec of this.d.store.listVms()) {
       if (!this.isAlive(rec)) continue;
       for (const t of this.nics.taps(this.nics.qemuNics(rec))) {
         if (t.network !== network) continue;
@@ -1073,7 +1073,7 @@ export class VmService {
 
   /** NICs on `network`, for dnsmasq's static hosts and the network's "still in use" check. */
   private portsOn(network: string): NetworkPort[] {
-    return this.nics.portsOn(network, this.d.store.listVms<VmSpec>());
+    return this.nics.portsOn(network, this.d.store.listVms());
   }
 
   // ---- disks -------------------------------------------------------------------
@@ -1211,12 +1211,12 @@ export class VmService {
   // ---- helpers ----------------------------------------------------------------
 
   /** The VM whose spec lists `disk` (a disk belongs to one VM at a time), among `vms` (default: all). */
-  private vmUsingDisk(disk: string, vms: Rec[] = this.d.store.listVms<VmSpec>()): Rec | undefined {
+  private vmUsingDisk(disk: string, vms: Rec[] = this.d.store.listVms()): Rec | undefined {
     return vms.find((v) => v.spec.disks.some((x) => x.disk === disk));
   }
 
   private mustGet(name: string): Rec {
-    const rec = this.d.store.getVmByName<VmSpec>(name);
+    const rec = this.d.store.getVmByName(name);
     if (!rec) throw errors.notFound("VM", name);
     return rec;
   }
@@ -1234,7 +1234,7 @@ export class VmService {
         throw errors.conflict(`The ${what} file ${f.asked} of VM "${spec.name}" cannot be read by QEMU, which runs as an unprivileged user: ${why}.`, { file: f.asked });
       }
     }
-    const others = spec.disks.length > 0 ? this.d.store.listVms<VmSpec>().filter((v) => v.name !== spec.name) : [];
+    const others = spec.disks.length > 0 ? this.d.store.listVms().filter((v) => v.name !== spec.name) : [];
     for (const d of spec.disks) {
       if (!this.d.disks.record(d.disk)) {
         throw errors.conflict(`VM "${spec.name}" uses disk "${d.disk}", which does not exist on this host: create the Disk first.`, { disk: d.disk });
