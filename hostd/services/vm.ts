@@ -803,8 +803,23 @@ export class VmService {
     void waitGone(() => proc.alive(), 2000)
       .then(() => proc.settle())
       .then(() => {
-        if (!this.stopping.has(rec.id)) this.reap(rec.name, rec.id, proc.pid);
+        if (!this.stopping.has(rec.id)) this.reapInBackground(rec.name, rec.id, proc.pid);
       });
+  }
+
+  /**
+   * A background writer (QMP closed, the poller) records an exit under the VM's lock, as API calls
+   * write, so it never saves a record an API call is changing. No API call waits for it (both callers
+   * are callbacks nobody awaits), so it cannot wait on a lock held by its own caller. Where a call sees
+   * the exit first (stopQemu, or info reading the VM) it records it itself, and reap here then finds
+   * the exit recorded and does nothing.
+   */
+  private reapInBackground(name: string, id: string, pid: number): void {
+    void this.vms
+      .serialize(name, async () => {
+        if (!this.closing) this.reap(name, id, pid);
+      })
+      .catch((e: Error) => this.d.log.error("could not record a VM's exit", { vm: name, pid, err: e.message }));
   }
 
   /** Backstop: VMs whose QEMU disappeared without a QMP close we noticed, or whose QMP we lost. */
@@ -822,7 +837,7 @@ export class VmService {
           // A stop under way records this exit itself, in its request.
           if (this.stopping.has(rec.id)) continue;
           const pid = rec.pid;
-          void (rt.process?.settle() ?? Promise.resolve()).then(() => this.reap(rec.name, rec.id, pid));
+          void (rt.process?.settle() ?? Promise.resolve()).then(() => this.reapInBackground(rec.name, rec.id, pid));
         } else if (!rt.attached) {
           if (!rt.process) {
             const proc = QemuProcess.adopt(rec.pid, rec, this.d.log);
