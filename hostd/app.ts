@@ -33,6 +33,7 @@ import { planUidRange, readRecordedRange, recordRange, UidRange } from "./uid-ra
 import { injectStepFaults, parseStepFaults } from "./revert";
 import { QemuCaps, probeQemuCaps } from "./drivers/qemu-caps";
 import { usableModels } from "./services/vm-cpu";
+import { capabilitiesOf, probeCapabilityFacts } from "./capabilities";
 
 export const HOSTD_VERSION = PACKAGE_VERSION;
 
@@ -138,9 +139,18 @@ async function startLocked(o: HostdOptions, log: Logger, stateDir: string, hostI
   if (qemuCaps.error) log.warn("could not ask QEMU which CPU models this host has: VMs with a named cpuModel are refused here", { err: qemuCaps.error });
   else log.info("guest CPU", { native: qemuCaps.native, features: qemuCaps.features.length, models: usableModels(qemuCaps).length });
 
+  const capabilities = capabilitiesOf(await probeCapabilityFacts({ qemu: qemu.binary }));
+  const lacking = P.Capability.options.filter((c) => !capabilities.includes(c));
+  if (lacking.length > 0) log.warn("this host lacks what some features need: they are not announced (run `hostd doctor`)", { lacking });
+
   const store = new Store(path.join(stateDir, "hostd.db"));
   held.add(() => store.close());
-  store.onCorrupt = (row) => log.error("a row of hostd's database cannot be read; it is left out and the rest served", row);
+  // Logged under the object's kind too, so the event history (`hostd events`) shows it on that VM, Disk or Network.
+  const objectKey = { vms: "vm", disks: "disk", networks: "network", events: undefined } as const;
+  store.onCorrupt = (row) => {
+    const key = objectKey[row.table];
+    log.error("a row of hostd's database cannot be read; it is left out and the rest served", { ...row, ...(key && { [key]: row.name }) });
+  };
   // The event history (`hostd events`): the declared events (sdk/protocol/events.ts) and whatever else hostd
   // logged about a VM, network or disk, with the request and caller they happened in.
   log.tap((e) => {
@@ -213,7 +223,7 @@ async function startLocked(o: HostdOptions, log: Logger, stateDir: string, hostI
       protocolVersion: P.PROTOCOL_VERSION,
       hostdVersion: HOSTD_VERSION,
       hostname: hostname(),
-      capabilities: [...P.Capability.options],
+      capabilities,
       accelerator: { kind: accel.kind, reason: accel.reason, ...(accel.warning && { warning: accel.warning }) },
       qemuVersion,
       capacity,

@@ -3,11 +3,11 @@
  * no native addon to build). The database records what hostd was asked for
  * and what it last saw; the live state is always re-read from /proc and QMP.
  */
-import type { MigrationMark } from "../sdk/protocol";
 import { chmodSync, closeSync, openSync } from "node:fs";
-import { KvmError } from "../sdk/errors";
 import { DatabaseSync } from "node:sqlite";
-import type { ExitReason } from "../sdk/protocol";
+import { z } from "zod";
+import { KvmError } from "../sdk/errors";
+import { DiskSpec, ExitReason, MigrationMark, NetworkSpec, VmSpec } from "../sdk/protocol";
 import type { HostFile } from "./host-paths";
 
 export interface LastExit {
@@ -17,7 +17,7 @@ export interface LastExit {
 }
 
 /** One VM as hostd stores it. `spec` is the desired spec (JSON in the row). */
-export interface VmRecord<Spec = unknown> {
+export interface VmRecord<Spec = VmSpec> {
   id: string;
   name: string;
   spec: Spec;
@@ -140,7 +140,7 @@ export interface NicPlacement {
 }
 
 /** One Network as hostd stores it. */
-export interface NetworkRecord<Spec = unknown> {
+export interface NetworkRecord<Spec = NetworkSpec> {
   id: string;
   name: string;
   spec: Spec;
@@ -161,7 +161,7 @@ interface NetworkRow {
   updated_at: string;
 }
 
-export interface DiskRecord<Spec = unknown> {
+export interface DiskRecord<Spec = DiskSpec> {
   id: string;
   name: string;
   spec: Spec;
@@ -197,6 +197,55 @@ export interface StoredEvent {
   details: Record<string, unknown>;
 }
 
+/**
+ * What each JSON column holds, checked on every read: a row of another shape
+ * (a disk error, a hand edit, a bug) is reported as corrupt, never cast to
+ * its type. Loose where hostd may add fields: a row written by a newer hostd
+ * still reads.
+ */
+const LastExitJson = z.object({ reason: ExitReason, at: z.string(), detail: z.string().optional() });
+const HostFileJson = z.object({ asked: z.string(), path: z.string(), kind: z.enum(["file", "block"]), dev: z.string(), ino: z.string() });
+const VmDevicesJson = z.looseObject({
+  diskSlots: z.record(z.string(), z.int()).optional(),
+  nics: z.array(z.looseObject({ mac: z.string(), slot: z.int() })).optional(),
+  nextNicIndex: z.int().optional(),
+  machine: z.string().optional(),
+  spentCpuSlots: z.object({ pid: z.int(), ids: z.array(z.string()) }).optional(),
+  hostFiles: z.partialRecord(z.enum(["kernel", "initrd", "cdrom"]), HostFileJson).optional(),
+  seedSha256: z.string().optional(),
+  migration: MigrationMark.optional(),
+});
+const EventDetailsJson = z.record(z.string(), z.unknown());
+
+/** `text` (column `column` of a row) as `schema` says it must be; throws saying what is wrong. */
+function column<T extends z.ZodType>(schema: T, text: string, columnName: string): z.output<T> {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (e) {
+    throw new Error(`${columnName} is not JSON: ${(e as Error).message}`);
+  }
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) throw new Error(`${columnName} does not have the shape hostd writes: ${z.prettifyError(parsed.error).replace(/\n\s*/g, " ")}`);
+  return parsed.data;
+}
+
+/** A text column that holds one of `values`. */
+function oneOf<const V extends string>(values: readonly V[], value: string | null, columnName: string): V {
+  if (!values.includes(value as V)) throw new Error(`${columnName} is ${JSON.stringify(value)}, not one of ${values.join(", ")}`);
+  return value as V;
+}
+
+/** A row hostd cannot read, as {@link Store.onCorrupt} is told of it. */
+export interface CorruptRow {
+  table: "vms" | "disks" | "networks" | "events";
+  /** The row's id (an event's seq, as text). */
+  id: string;
+  /** The object's name (an event's object). */
+  name: string;
+  why: string;
+}
+
 export class Store {
   private readonly db: DatabaseSync;
 
@@ -229,16 +278,16 @@ export class Store {
     this.db.close();
   }
 
-  private static toRecord<S>(r: Row): VmRecord<S> {
+  private static toRecord(r: Row): VmRecord {
     return {
       id: r.id,
       name: r.name,
-      spec: JSON.parse(r.spec) as S,
+      spec: column(VmSpec, r.spec, "spec"),
       pid: r.pid,
-      accelerator: r.accelerator as VmRecord["accelerator"],
+      accelerator: r.accelerator === null ? null : oneOf(["kvm", "tcg"], r.accelerator, "accelerator"),
       stopRequested: r.stop_requested === 1,
-      lastExit: r.last_exit ? (JSON.parse(r.last_exit) as LastExit) : null,
-      devices: JSON.parse(r.devices) as VmDevices,
+      lastExit: r.last_exit ? column(LastExitJson, r.last_exit, "last_exit") : null,
+      devices: column(VmDevicesJson, r.devices, "devices"),
       uid: r.uid,
       owner: r.owner,
       createdAt: r.created_at,
@@ -246,7 +295,7 @@ export class Store {
     };
   }
 
-  insertVm<S>(rec: VmRecord<S>): void {
+  insertVm(rec: VmRecord): void {
     this.db
       .prepare(
         `INSERT INTO vms (id, name, spec, pid, accelerator, stop_requested, last_exit, devices, uid, owner, created_at, updated_at)
@@ -269,7 +318,7 @@ export class Store {
   }
 
   /** Writes every mutable field of the record and bumps updatedAt. */
-  saveVm<S>(rec: VmRecord<S>): void {
+  saveVm(rec: VmRecord): void {
     rec.updatedAt = new Date().toISOString();
     this.db
       .prepare(
@@ -292,14 +341,9 @@ export class Store {
     this.db.prepare("DELETE FROM vms WHERE id = ?").run(id);
   }
 
-  getVmByName<S>(name: string): VmRecord<S> | undefined {
+  getVmByName(name: string): VmRecord | undefined {
     const r = this.db.prepare("SELECT * FROM vms WHERE name = ?").get(name) as Row | undefined;
-    if (!r) return undefined;
-    try {
-      return Store.toRecord<S>(r);
-    } catch (e) {
-      throw new KvmError("conflict", `The record of VM "${name}" (id ${r.id}) in hostd's database cannot be read (${(e as Error).message}); hostd leaves it alone and serves the other VMs. Restore hostd.db from a backup, or delete the row.`, { vm: name, id: r.id });
-    }
+    return r && this.readOne("vms", "VM", r, Store.toRecord);
   }
 
   /** uids already given to VMs. */
@@ -307,37 +351,61 @@ export class Store {
     return (this.db.prepare("SELECT uid FROM vms WHERE uid IS NOT NULL").all() as { uid: number }[]).map((r) => r.uid);
   }
 
+  /** Every VM row that reads as a record; the others are reported and left out (see {@link readAll}). */
+  listVms(): VmRecord[] {
+    return this.readAll("vms", this.db.prepare("SELECT * FROM vms ORDER BY name").all() as unknown as Row[], Store.toRecord);
+  }
+
+  /** Told of each row hostd cannot read, once per process (hostd logs it). */
+  onCorrupt?: (row: CorruptRow) => void;
+  private readonly reportedCorrupt = new Set<string>();
+
+  private reportCorrupt(row: CorruptRow): void {
+    const key = `${row.table}/${row.id}`;
+    if (this.reportedCorrupt.has(key)) return;
+    this.reportedCorrupt.add(key);
+    this.onCorrupt?.(row);
+  }
+
   /**
-   * Every VM row that reads as a record. A row that does not (its JSON is corrupt: a disk error, a hand
-   * edit) is reported to `onCorrupt` once per process and left out, so hostd keeps serving the others.
+   * The rows that read as records. A row that does not (corrupt JSON, or JSON of another shape: a disk
+   * error, a hand edit) is reported to `onCorrupt` and left out, so hostd keeps serving the others.
    */
-  listVms<S>(): VmRecord<S>[] {
-    return (this.db.prepare("SELECT * FROM vms ORDER BY name").all() as unknown as Row[]).flatMap((r) => {
+  private readAll<R extends { id: string | number; name?: string; object?: string }, T>(table: CorruptRow["table"], rows: R[], read: (r: R) => T): T[] {
+    return rows.flatMap((r) => {
       try {
-        return [Store.toRecord<S>(r)];
+        return [read(r)];
       } catch (e) {
-        if (!this.reportedCorrupt.has(r.id)) {
-          this.reportedCorrupt.add(r.id);
-          this.onCorrupt?.({ table: "vms", id: r.id, name: r.name, why: (e as Error).message });
-        }
+        this.reportCorrupt({ table, id: String(r.id), name: r.name ?? r.object ?? "", why: (e as Error).message });
         return [];
       }
     });
   }
 
-  /** Told of each row hostd cannot read (hostd logs it). */
-  onCorrupt?: (row: { table: string; id: string; name: string; why: string }) => void;
-  private readonly reportedCorrupt = new Set<string>();
+  /** The row asked for by name as a record; a row that does not read is reported, and the caller told what to do. */
+  private readOne<R extends { id: string; name: string }, T>(table: CorruptRow["table"], kind: string, r: R, read: (r: R) => T): T {
+    try {
+      return read(r);
+    } catch (e) {
+      const why = (e as Error).message;
+      this.reportCorrupt({ table, id: r.id, name: r.name, why });
+      throw new KvmError(
+        "conflict",
+        `The record of ${kind} "${r.name}" (id ${r.id}) in hostd's database cannot be read (${why}); hostd leaves it alone and serves the others. Restore hostd.db from a backup, or delete the row.`,
+        { [kind.toLowerCase()]: r.name, id: r.id, table },
+      );
+    }
+  }
 
   // ---- disks ----
 
-  private static toDisk<S>(r: DiskRow): DiskRecord<S> {
+  private static toDisk(r: DiskRow): DiskRecord {
     return {
       id: r.id,
       name: r.name,
-      spec: JSON.parse(r.spec) as S,
+      spec: column(DiskSpec, r.spec, "spec"),
       path: r.path,
-      format: r.format as DiskRecord["format"],
+      format: oneOf(["qcow2", "raw"], r.format, "format"),
       backingSha256: r.backing_sha256,
       owner: r.owner,
       createdAt: r.created_at,
@@ -345,7 +413,7 @@ export class Store {
     };
   }
 
-  insertDisk<S>(d: DiskRecord<S>): void {
+  insertDisk(d: DiskRecord): void {
     this.db
       .prepare(
         `INSERT INTO disks (id, name, spec, path, format, backing_sha256, owner, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -353,7 +421,7 @@ export class Store {
       .run(d.id, d.name, JSON.stringify(d.spec), d.path, d.format, d.backingSha256, d.owner, d.createdAt, d.updatedAt);
   }
 
-  saveDisk<S>(d: DiskRecord<S>): void {
+  saveDisk(d: DiskRecord): void {
     d.updatedAt = new Date().toISOString();
     this.db
       .prepare(`UPDATE disks SET spec = ?, path = ?, backing_sha256 = ?, updated_at = ? WHERE id = ?`)
@@ -364,13 +432,13 @@ export class Store {
     this.db.prepare("DELETE FROM disks WHERE id = ?").run(id);
   }
 
-  getDiskByName<S>(name: string): DiskRecord<S> | undefined {
+  getDiskByName(name: string): DiskRecord | undefined {
     const r = this.db.prepare("SELECT * FROM disks WHERE name = ?").get(name) as DiskRow | undefined;
-    return r ? Store.toDisk<S>(r) : undefined;
+    return r && this.readOne("disks", "Disk", r, Store.toDisk);
   }
 
-  listDisks<S>(): DiskRecord<S>[] {
-    return (this.db.prepare("SELECT * FROM disks ORDER BY name").all() as unknown as DiskRow[]).map((r) => Store.toDisk<S>(r));
+  listDisks(): DiskRecord[] {
+    return this.readAll("disks", this.db.prepare("SELECT * FROM disks ORDER BY name").all() as unknown as DiskRow[], Store.toDisk);
   }
 
   // ---- events ----
@@ -395,7 +463,7 @@ export class Store {
     const sql = `SELECT * FROM events ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY id ${after === undefined ? "DESC" : "ASC"} LIMIT ?`;
     const rows = this.db.prepare(sql).all(...args, limit) as { id: number; at: string; level: string; kind: string; object: string; message: string; details: string }[];
     if (after === undefined) rows.reverse();
-    return rows.map((r) => ({ seq: r.id, at: r.at, level: r.level, kind: r.kind, object: r.object, message: r.message, details: JSON.parse(r.details) as Record<string, unknown> }));
+    return this.readAll("events", rows, (r) => ({ seq: r.id, at: r.at, level: r.level, kind: r.kind, object: r.object, message: r.message, details: column(EventDetailsJson, r.details, "details") }));
   }
 
   // ---- idempotency keys ----
@@ -420,17 +488,17 @@ export class Store {
 
   // ---- networks ----
 
-  private static toNetwork<S>(r: NetworkRow): NetworkRecord<S> {
-    return { id: r.id, name: r.name, spec: JSON.parse(r.spec) as S, bridge: r.bridge, owner: r.owner, createdAt: r.created_at, updatedAt: r.updated_at };
+  private static toNetwork(r: NetworkRow): NetworkRecord {
+    return { id: r.id, name: r.name, spec: column(NetworkSpec, r.spec, "spec"), bridge: r.bridge, owner: r.owner, createdAt: r.created_at, updatedAt: r.updated_at };
   }
 
-  insertNetwork<S>(n: NetworkRecord<S>): void {
+  insertNetwork(n: NetworkRecord): void {
     this.db
       .prepare(`INSERT INTO networks (id, name, spec, bridge, owner, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)`)
       .run(n.id, n.name, JSON.stringify(n.spec), n.bridge, n.owner, n.createdAt, n.updatedAt);
   }
 
-  saveNetwork<S>(n: NetworkRecord<S>): void {
+  saveNetwork(n: NetworkRecord): void {
     n.updatedAt = new Date().toISOString();
     this.db.prepare(`UPDATE networks SET spec = ?, updated_at = ? WHERE id = ?`).run(JSON.stringify(n.spec), n.updatedAt, n.id);
   }
@@ -439,12 +507,12 @@ export class Store {
     this.db.prepare("DELETE FROM networks WHERE id = ?").run(id);
   }
 
-  getNetworkByName<S>(name: string): NetworkRecord<S> | undefined {
+  getNetworkByName(name: string): NetworkRecord | undefined {
     const r = this.db.prepare("SELECT * FROM networks WHERE name = ?").get(name) as NetworkRow | undefined;
-    return r ? Store.toNetwork<S>(r) : undefined;
+    return r && this.readOne("networks", "Network", r, Store.toNetwork);
   }
 
-  listNetworks<S>(): NetworkRecord<S>[] {
-    return (this.db.prepare("SELECT * FROM networks ORDER BY name").all() as unknown as NetworkRow[]).map((r) => Store.toNetwork<S>(r));
+  listNetworks(): NetworkRecord[] {
+    return this.readAll("networks", this.db.prepare("SELECT * FROM networks ORDER BY name").all() as unknown as NetworkRow[], Store.toNetwork);
   }
 }

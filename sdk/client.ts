@@ -4,7 +4,7 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import { Duplex } from "node:stream";
 import { z } from "zod";
-import { KvmError } from "./errors";
+import { isKvmError, KvmError } from "./errors";
 import {
   AnyMethod,
   HostHello,
@@ -46,7 +46,9 @@ export interface CallOptions {
 /**
  * Retries after the connection broke or could not be made. Mutating calls
  * carry an idempotency key, the same on every attempt, so hostd runs them
- * once however often they are sent.
+ * once however often they are sent; a mutating call without one (the hostd
+ * does not announce `idempotency`) is sent again only if it never reached
+ * hostd, since a second run could do it twice.
  */
 const RETRY_DELAYS_MS = [250, 1000, 2000];
 /** `too_many_connections`: hostd refused the connection before reading a byte of it, so a retry cannot run anything twice. */
@@ -83,13 +85,17 @@ export class HostClient {
     });
     let reply: unknown;
     for (let attempt = 0; ; attempt++) {
+      /** Whether the request went out on a stream (before that, nothing can have run). */
+      let sent = false;
       try {
         const stream = await this.transport.openStream();
+        sent = true;
         reply = await exchange(stream, frame, timeoutMs, this.transport.target, method.name);
         const refused = refusedConnection(reply);
         if (refused) throw refused;
         break;
       } catch (e) {
+        if (sent && method.mutating && !keyed && isKvmError(e, "transport_disconnected")) throw this.outcomeUnknown(method.name, e);
         if (!(e instanceof KvmError) || !RETRYABLE.has(e.code) || attempt >= RETRY_DELAYS_MS.length) throw e;
         await new Promise((r) => setTimeout(r, RETRY_DELAYS_MS[attempt]));
       }
@@ -163,6 +169,15 @@ export class HostClient {
       throw new KvmError(e.code, e.message, e.details, env.data.id ?? id);
     }
     return stream;
+  }
+
+  /** A mutating call without an idempotency key lost its connection after it was sent: it is not sent again. */
+  private outcomeUnknown(method: string, cause: KvmError): KvmError {
+    return new KvmError(
+      "transport_disconnected",
+      `${cause.message} ${method} was not sent again: hostd on ${this.transport.target} does not announce the \`idempotency\` capability, so a second attempt could do it twice. Look at the object (a get, or \`pulumi refresh\`) to see whether it happened, then run it again if not; upgrading hostd makes such calls safe to retry.`,
+      { ...cause.details, method, outcomeUnknown: true },
+    );
   }
 
   /** `host.hello`, cached per client; checks the protocol version. */

@@ -9,8 +9,9 @@ import * as path from "node:path";
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { isKvmError, KvmError } from "../sdk/errors";
 import { procState } from "../hostd/drivers/process";
+import { ovmfMissing } from "../hostd/services/vm-files";
 import { cgroupPathIn, cpuHierarchies, hostCgroupFacts, qemuCgroupName, vmCgroupPlan } from "../hostd/drivers/cgroup";
-import { announceAccelerator, HOSTD_CLI, NODE, queryDb, tinyGuest, waitFor } from "./fixtures/env";
+import { announceAccelerator, HOSTD_CLI, NODE, queryDb, tinyGuest, waitFor, writeDb } from "./fixtures/env";
 import { HostdFixture, sendFrame } from "./fixtures/hostd";
 
 jest.setTimeout(240_000);
@@ -158,6 +159,32 @@ test("hostd killed with SIGKILL: VMs keep running and are reported correctly aft
   expect(s).toMatchObject({ state: "stopped", lastExit: { reason: "hostd-stop" } });
   for (const n of ["survive-a", "survive-b", "survive-off"]) await c.vm.delete({ name: n });
   expect(hd.qemuPids()).toEqual([]);
+});
+
+test("a corrupt VM row in hostd's database: hostd starts, reports the row, and serves the other VMs", async () => {
+  const c = hd.client();
+  await c.vm.create({ name: "row-good", memoryMiB: 96, running: false, kernel });
+  const bad = await c.vm.create({ name: "row-bad", memoryMiB: 96, running: false, kernel });
+  const db = path.join(hd.stateDir, "hostd.db");
+  const { spec } = (queryDb(db, "SELECT spec FROM vms WHERE id = ?", bad.id) as { spec: string }[])[0]!;
+  await hd.kill("SIGTERM");
+  // Valid JSON of the wrong shape: only a check against the spec's schema finds it.
+  writeDb(db, "UPDATE vms SET spec = ? WHERE id = ?", JSON.stringify({ ...JSON.parse(spec), memoryMiB: "a lot" }), bad.id);
+  await hd.start();
+  try {
+    expect(hd.log).toMatch(/a row of hostd's database cannot be read.*"table":"vms".*"id":"[^"]+".*"name":"row-bad".*memoryMiB/);
+    const events = (await c.events({ object: "row-bad" })).events;
+    expect(events.at(-1)).toMatchObject({ level: "error", message: expect.stringContaining("cannot be read"), details: expect.objectContaining({ table: "vms", id: bad.id }) });
+    expect((await c.vm.list()).vms.map((v) => v.name)).toContain("row-good");
+    expect((await c.vm.list()).vms.map((v) => v.name)).not.toContain("row-bad");
+    expect(await c.vm.get("row-good")).toMatchObject({ name: "row-good", state: "stopped" });
+    await expect(c.vm.get("row-bad")).rejects.toMatchObject({ code: "conflict", message: expect.stringContaining("Restore hostd.db from a backup, or delete the row") });
+  } finally {
+    await hd.kill("SIGTERM");
+    writeDb(db, "UPDATE vms SET spec = ? WHERE id = ?", spec, bad.id);
+    await hd.start();
+  }
+  for (const n of ["row-good", "row-bad"]) await c.vm.delete({ name: n });
 });
 
 test("restartPolicy on-crash: hostd starts a killed VM again by itself; a guest power-off stays off", async () => {
@@ -448,6 +475,24 @@ function lowerMemoryLimit(dir: string, headroom: number): void {
   const usage = Number(readFileSync(path.join(dir, v1 ? "memory.usage_in_bytes" : "memory.current"), "utf8").trim());
   writeFileSync(path.join(dir, v1 ? "memory.limit_in_bytes" : "memory.max"), String(usage + headroom));
 }
+
+test("host.hello announces what this machine has: UEFI with OVMF, cloud-init with an ISO tool, user NICs with slirp, networks with their tools", async () => {
+  const onPath = (prog: string) => (process.env.PATH ?? "").split(path.delimiter).some((d) => d !== "" && existsSync(path.join(d, prog)));
+  const qemu = process.env.HOSTD_QEMU ?? "qemu-system-x86_64";
+  const has = {
+    "vm.firmware.uefi": ovmfMissing() === undefined,
+    "vm.cloud-init": ["xorriso", "genisoimage", "mkisofs"].some(onPath),
+    "vm.nic.user": /^user$/m.test(execFileSync(qemu, ["-netdev", "help"], { encoding: "utf8" })),
+    networks: ["ip", "nft", "dnsmasq"].every(onPath),
+    disks: onPath("qemu-img"),
+    // Features of hostd's own protocol: always there.
+    idempotency: true,
+    "host.id": true,
+  };
+  const { capabilities } = await hd.client().helloOnce();
+  for (const [cap, present] of Object.entries(has)) expect([cap, capabilities.includes(cap)]).toEqual([cap, present]);
+  console.log(`[hostd] announced: ${capabilities.join(", ")}`);
+});
 
 test("capacity: one VM larger than the host is refused at create, update and start with the host's figures; VMs together may exceed it", async () => {
   const c = hd.client();

@@ -67,6 +67,32 @@ test("10 concurrent vm.create calls share one SSH connection (one handshake)", a
   expect(sshd.acceptedLogins() - before).toBe(1);
 });
 
+test("closing one of two transports on a pooled connection leaves it to the other; the last close ends it", async () => {
+  const logins = sshd.acceptedLogins();
+  const disconnects = () => (sshd.log.match(/Disconnected from user/g) ?? []).length;
+  const t1 = new SshTransport(opts());
+  const t2 = new SshTransport(opts());
+  const c1 = new HostClient(t1);
+  const c2 = new HostClient(t2);
+  await Promise.all([c1.helloOnce(), c2.helloOnce()]);
+  expect(t2.stats.handshakes).toBe(1);
+  expect(sshd.acceptedLogins() - logins).toBe(1);
+  const before = disconnects();
+  await c1.close();
+  // The other client goes on on the same connection: no new handshake, and sshd saw no disconnect.
+  expect((await c2.vm.list()).vms).toEqual([]);
+  expect(t2.stats.handshakes).toBe(1);
+  expect(sshd.acceptedLogins() - logins).toBe(1);
+  expect(disconnects()).toBe(before);
+  await c2.close();
+  await waitFor("sshd to see the pooled connection end", () => disconnects() === before + 1, 10_000, 50);
+  // Gone from the pool too: a new transport makes a connection of its own.
+  const t3 = new SshTransport(opts());
+  expect((await new HostClient(t3).vm.list()).vms).toEqual([]);
+  expect(t3.stats.handshakes).toBe(1);
+  expect(sshd.acceptedLogins() - logins).toBe(2);
+});
+
 test("RSA user keys work too, and a dropped connection is re-established", async () => {
   const t = new SshTransport(opts({ privateKey: sshd.userKeys.rsa.privateKey }));
   const c = new HostClient(t);

@@ -16,6 +16,9 @@ import { ExecError, run } from "../exec";
 
 const MARK_PREFIX = "pulumi-kvm host ";
 
+/** The device QEMU opens a VM's tap through. */
+export const TUN = "/dev/net/tun";
+
 /** The alias hostd gives the links it makes. */
 export function linkMark(hostId: string): string {
   return `${MARK_PREFIX}${hostId}`;

@@ -12,6 +12,8 @@ import * as path from "node:path";
 import { chooseAccelerator, HostFacts, probeHost } from "../drivers/accel";
 import { probeQemuCaps } from "../drivers/qemu-caps";
 import { usableModels } from "../services/vm-cpu";
+import { OVMF, ovmfMissing } from "../services/vm-files";
+import { TUN } from "../drivers/netlink";
 import { cpuHierarchies, hostCgroupFacts } from "../drivers/cgroup";
 import { DELEGATE_SUBGROUP_SINCE, parseSystemdVersion } from "./systemd";
 import { run } from "../exec";
@@ -53,7 +55,9 @@ export interface DoctorProbes {
   /** What that QEMU can give guests as their CPU under the accelerator hostd would choose (drivers/qemu-caps.ts). */
   guestCpu: { native: string; features: number; usableModels: number } | { error: string };
   /** tun: missing, or its mode bits (unprivileged QEMU needs it world read-writable, Debian's 0666). */
+  /** ovmfCode: the UEFI firmware's files are all there (services/vm-files.ts ovmfMissing). */
   files: { ovmfCode: boolean; tun: boolean; tunMode?: number; vhostNet: boolean };
+  /** The firmware file that is missing, else its code file. */
   ovmfCodePath: string;
   disk: { stateDir: string; measuredOn: string; freeBytes?: number; error?: string };
   /** Contents of /sys/kernel/mm/ksm/run, undefined when the kernel has no KSM. */
@@ -79,7 +83,6 @@ export interface DoctorProbes {
 export const GiB = 1024 ** 3;
 /** Below this much free space in the state directory's file system: warn. */
 export const MIN_FREE_BYTES = 10 * GiB;
-export const OVMF_CODE = "/usr/share/OVMF/OVMF_CODE_4M.fd";
 
 /** A version number from a program's `--version` output ("QEMU emulator version 7.2.22 (...)" → "7.2.22"). */
 export function parseVersion(output: string): string | undefined {
@@ -375,8 +378,8 @@ export async function gatherProbes(opts: { stateDir: string }): Promise<DoctorPr
     tools: { qemu, qemuImg, dnsmasq, nft, ip, setpriv, iso },
     qemuBinary,
     guestCpu,
-    files: { ovmfCode: existsSync(OVMF_CODE), tun: existsSync("/dev/net/tun"), tunMode: modeOf("/dev/net/tun"), vhostNet: existsSync("/dev/vhost-net") },
-    ovmfCodePath: OVMF_CODE,
+    files: { ovmfCode: ovmfMissing() === undefined, tun: existsSync(TUN), tunMode: modeOf(TUN), vhostNet: existsSync("/dev/vhost-net") },
+    ovmfCodePath: ovmfMissing() ?? OVMF.code,
     disk,
     ...(ksmRun !== undefined && { ksmRun }),
     cpuCgroup: cpuHierarchies(hostCgroupFacts()),

@@ -15,6 +15,7 @@ import { CachedImage, ImageCache, ImageCacheError } from "../drivers/image-cache
 import { QemuImg, QemuImgError, readImageHeader, readImageHeaderOf } from "../drivers/qemu-img";
 import { Caller, HostPaths, OpenHostFile } from "../host-paths";
 import { Logger } from "../log";
+import { ImageInfoCache } from "./image-info-cache";
 import { KeyedMutex } from "../mutex";
 import { Reverter, withRevert } from "../revert";
 import { DiskRecord, Store } from "../store";
@@ -53,6 +54,8 @@ export interface DiskServiceDeps {
 
 export class DiskService {
   private readonly locks = new KeyedMutex();
+  /** qemu-img's view of each disk file, read again only when the file changed (disk.list runs no qemu-img per unchanged disk). */
+  private readonly infoCache = new ImageInfoCache((file) => this.d.qemuImg.info(file, { shared: true }));
   private users: DiskUsers = { attachedTo: () => null, resizeOnline: async () => false };
   /** Disks moving by themselves, by name: in memory, as the move's streams are (a restart ends the move). */
   private readonly moves = new Map<string, { id: string; mark: DiskMoveMark; written?: Promise<void> }>();
@@ -66,7 +69,7 @@ export class DiskService {
 
   /** A disk that was arriving alone when hostd stopped is incomplete: it goes (the source still has it). */
   private dropUnfinishedArrivals(): void {
-    for (const rec of this.d.store.listDisks<DiskSpec>()) {
+    for (const rec of this.d.store.listDisks()) {
       if (!rec.path.endsWith(INCOMING)) continue;
       rmSync(rec.path, { force: true });
       this.d.store.deleteDisk(rec.id);
@@ -96,7 +99,7 @@ export class DiskService {
 
   /** A disk's record (its file and format), for the VM service. */
   record(name: string): Rec | undefined {
-    return this.d.store.getDiskByName<DiskSpec>(name);
+    return this.d.store.getDiskByName(name);
   }
 
   /** `caller`: who asks (the connection's peer); a host path source is read with their rights. */
@@ -329,6 +332,7 @@ export class DiskService {
       const img = await this.d.images.ensure(src.url, src.sha256);
       await mapDriverErrors(name, () => this.d.qemuImg.rebaseUnsafe(rec.path, { backingFile: img.path, backingFormat: img.format }));
     }
+    this.infoCache.forget(rec.path);
     // The copy is an image hostd can read, of the size it was.
     await mapDriverErrors(name, () => this.d.qemuImg.info(rec.path, { format: rec.format }));
   }
@@ -472,7 +476,7 @@ export class DiskService {
   }
 
   async list(): Promise<DiskInfo[]> {
-    return Promise.all(this.d.store.listDisks<DiskSpec>().map((r) => this.info(r)));
+    return Promise.all(this.d.store.listDisks().map((r) => this.info(r)));
   }
 
   /** Grows a disk; online (QMP block_resize) when a running VM holds it. Never shrinks. */
@@ -503,6 +507,7 @@ export class DiskService {
         await mapDriverErrors(u.name, () => this.d.qemuImg.resize(rec.path, want, { format: rec.format }));
         return false;
       });
+      this.infoCache.forget(rec.path);
       this.d.log.event("disk.grown", rec.name, { sizeGiB: u.sizeGiB, online });
       return { disk: await this.info(rec), online };
     });
@@ -522,6 +527,7 @@ export class DiskService {
         );
       }
       rmSync(rec.path, { force: true });
+      this.infoCache.forget(rec.path);
       this.d.store.deleteDisk(rec.id);
       this.d.log.event("disk.deleted", rec.name, { id: rec.id });
       return { existed: true };
@@ -531,7 +537,7 @@ export class DiskService {
   // ---- images ----
 
   async listImages(): Promise<{ images: ImageInfo[]; downloads: { sha256: string; url: string; bytes: number; totalBytes: number | null }[] }> {
-    const disks = this.d.store.listDisks<DiskSpec>();
+    const disks = this.d.store.listDisks();
     const images = (await this.d.images.list()).map((i) => ({
       sha256: i.sha256,
       url: i.url,
@@ -566,7 +572,7 @@ export class DiskService {
   private async info(rec: Rec): Promise<DiskInfo> {
     // A file deleted outside hostd is reported, not an error: the other disks still list, and refresh sees this one gone.
     const missing = missingFileProblem(rec);
-    const i = missing ? undefined : await mapDriverErrors(rec.name, () => this.d.qemuImg.info(rec.path, { shared: true }));
+    const i = missing ? undefined : await mapDriverErrors(rec.name, () => this.infoCache.info(rec.path));
     return {
       id: rec.id,
       name: rec.name,

@@ -134,7 +134,7 @@ export class NetworkService {
   async create(params: NetworkCreate): Promise<NetworkInfo> {
     const { owner, ...spec } = params;
     return this.locks.run(LOCK, async () => {
-      const existing = this.d.store.getNetworkByName<NetworkSpec>(spec.name);
+      const existing = this.d.store.getNetworkByName(spec.name);
       if (existing) {
         // The caller's own retry of the same create is not an error.
         retryOfOwnCreate("Network", existing, owner, JSON.stringify(existing.spec) === JSON.stringify(spec));
@@ -226,7 +226,7 @@ export class NetworkService {
 
   async delete(p: { name: string; id?: string; owner?: string }): Promise<{ existed: boolean }> {
     return this.locks.run(LOCK, async () => {
-      const rec = this.d.store.getNetworkByName<NetworkSpec>(p.name);
+      const rec = this.d.store.getNetworkByName(p.name);
       if (!rec || (p.id !== undefined && rec.id !== p.id)) return { existed: false };
       checkDeletable("Network", rec, p);
       const vms = [...new Set(this.users.portsOn(rec.name).map((x) => x.vm))];
@@ -253,7 +253,7 @@ export class NetworkService {
 
   /** The network a NIC names, with defaults filled in; a clear error when it does not exist. */
   resolve(name: string, forVm?: string): ResolvedNetwork {
-    const rec = this.d.store.getNetworkByName<NetworkSpec>(name);
+    const rec = this.d.store.getNetworkByName(name);
     if (!rec) {
       throw errors.conflict(`${forVm ? `VM "${forVm}" has a NIC on network "${name}", which` : `Network "${name}"`} does not exist on this host: create the Network first.`, { network: name });
     }
@@ -289,7 +289,7 @@ export class NetworkService {
    * lease time; two seconds allow for clock granularity.
    */
   addressesSince(name: string, mac: string, sinceMs: number): string[] {
-    const rec = this.d.store.getNetworkByName<NetworkSpec>(name);
+    const rec = this.d.store.getNetworkByName(name);
     const v4 = rec ? resolveNetwork(rec).ipv4 : undefined;
     if (!rec || !v4) return [];
     const now = Date.now() / 1000;
@@ -302,7 +302,7 @@ export class NetworkService {
 
   /** The VMs' NICs on `name` changed: rewrite dnsmasq's static hosts and have it re-read them. */
   hostsChanged(name: string): void {
-    const rec = this.d.store.getNetworkByName<NetworkSpec>(name);
+    const rec = this.d.store.getNetworkByName(name);
     if (!rec || rec.spec.mode === "bridge") return;
     this.writeHosts(rec);
     this.d.dnsmasq.reload(this.files(rec).pidFile);
@@ -485,7 +485,7 @@ export class NetworkService {
         // Looked again under the lock: an update restarting dnsmasq right now is not a loss.
         const lost = await this.locks
           .run(LOCK, async () => {
-            const current = this.d.store.getNetworkByName<NetworkSpec>(rec.name);
+            const current = this.d.store.getNetworkByName(rec.name);
             if (!current || current.id !== rec.id) return undefined;
             const m = missing(current);
             if (!m.bridgeGone && !m.dnsmasqGone) return undefined;
@@ -539,11 +539,11 @@ export class NetworkService {
   }
 
   private records(): Rec[] {
-    return this.d.store.listNetworks<NetworkSpec>();
+    return this.d.store.listNetworks();
   }
 
   private mustGet(name: string): Rec {
-    const rec = this.d.store.getNetworkByName<NetworkSpec>(name);
+    const rec = this.d.store.getNetworkByName(name);
     if (!rec) throw errors.notFound("Network", name);
     return rec;
   }

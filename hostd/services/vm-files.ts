@@ -13,13 +13,18 @@ import { buildSeed, renderMetaData } from "../drivers/cloud-init";
 import type { QemuPaths } from "../drivers/qemu-argv";
 import type { RunAs } from "../drivers/qemu";
 
-/** Debian's ovmf package. */
-const DEFAULT_OVMF = { code: "/usr/share/OVMF/OVMF_CODE_4M.fd", vars: "/usr/share/OVMF/OVMF_VARS_4M.fd" };
+/** The UEFI firmware hostd gives `firmware: uefi` VMs: Debian's ovmf package (the one place these paths are named). */
+export const OVMF = { code: "/usr/share/OVMF/OVMF_CODE_4M.fd", vars: "/usr/share/OVMF/OVMF_VARS_4M.fd" };
+
+/** The first of the firmware's files that is not there, or undefined when UEFI VMs can start. */
+export function ovmfMissing(firmware: { code: string; vars: string } = OVMF): string | undefined {
+  return [firmware.code, firmware.vars].find((f) => !existsSync(f));
+}
 
 export class VmFiles {
   constructor(
     private readonly stateDir: string,
-    private readonly firmware: { code: string; vars: string } = DEFAULT_OVMF,
+    private readonly firmware: { code: string; vars: string } = OVMF,
   ) {}
 
   /** Makes `<stateDir>/vms`: traversable (not listable), so each VM's QEMU reaches its own directory inside. */
@@ -80,11 +85,9 @@ export class VmFiles {
 
   /** The OVMF firmware for `firmware: uefi`; a clear error when the host lacks it. */
   ovmf(): { code: string; vars: string } {
-    const o = this.firmware;
-    if (!existsSync(o.code) || !existsSync(o.vars)) {
-      throw new KvmError("unsupported", `UEFI firmware is not installed on this host (${o.code}): install the ovmf package.`);
-    }
-    return o;
+    const missing = ovmfMissing(this.firmware);
+    if (missing) throw new KvmError("unsupported", `UEFI firmware is not installed on this host (${missing}): install the ovmf package.`);
+    return this.firmware;
   }
 
   /** The VM's NVRAM: created once, kept across restarts, removed with the VM. True when it was made now. */

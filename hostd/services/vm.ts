@@ -26,7 +26,7 @@ import { classifyExit, CRASH_REASONS } from "./vm-exit";
 import { QemuDriver, RunAs } from "../drivers/qemu";
 import { whyNotWorldReadable } from "../files";
 import { QemuNic, QemuVmConfig } from "../drivers/qemu-argv";
-import { NetlinkDriver } from "../drivers/netlink";
+import { NetlinkDriver, TUN } from "../drivers/netlink";
 import { Logger } from "../log";
 import { Reverter, withRevert } from "../revert";
 import { Store, VmDevices, VmHostFiles, VmRecord } from "../store";
@@ -118,7 +118,7 @@ export class VmService {
    */
   async init(): Promise<void> {
     this.files.init();
-    for (const rec of this.d.store.listVms<VmSpec>()) {
+    for (const rec of this.d.store.listVms()) {
       if (rec.pid === null) continue;
       if (isOurQemu(rec.pid, rec.id)) {
         const rt = this.vms.of(rec);
@@ -160,7 +160,7 @@ export class VmService {
   async create(params: VmCreate, caller?: Caller): Promise<VmInfo> {
     const { owner, ...spec } = params;
     return this.vms.serialize(spec.name, async () => {
-      const existing = this.d.store.getVmByName<VmSpec>(spec.name);
+      const existing = this.d.store.getVmByName(spec.name);
       if (existing) {
         // The caller's own retry of the same create (e.g. after a dropped connection) is not an error.
         retryOfOwnCreate("VM", existing, owner, stableJson(existing.spec) === stableJson(spec));
@@ -212,7 +212,7 @@ export class VmService {
 
   /** Every VM in one call; live state is read for all of them concurrently. */
   async list(): Promise<VmInfo[]> {
-    return Promise.all(this.d.store.listVms<VmSpec>().map((r) => this.info(r)));
+    return Promise.all(this.d.store.listVms().map((r) => this.info(r)));
   }
 
   async update(u: VmUpdate, caller?: Caller): Promise<{ vm: VmInfo; restarted: boolean; hotplugged: string[] }> {
@@ -345,7 +345,7 @@ export class VmService {
 
   async delete(p: { name: string; id?: string; owner?: string }): Promise<{ existed: boolean }> {
     return this.vms.serialize(p.name, async () => {
-      const rec = this.d.store.getVmByName<VmSpec>(p.name);
+      const rec = this.d.store.getVmByName(p.name);
       // A namesake with another id is not the VM the caller means: leave it alone.
       if (!rec || (p.id !== undefined && rec.id !== p.id)) return { existed: false };
       checkDeletable("VM", rec, p);
@@ -529,7 +529,7 @@ export class VmService {
   checkIncoming(p: MigrationIncoming, caller?: Caller): { twin?: Rec; neededBytes: number; freeBytes: number } {
     const desc = p.description;
     const v = desc.vm;
-    const existing = this.d.store.getVmByName<VmSpec>(v.name);
+    const existing = this.d.store.getVmByName(v.name);
     if (existing) {
       if (existing.id === v.id && existing.devices.migration?.role === "destination") return { twin: existing, neededBytes: 0, freeBytes: 0 };
       throw errors.conflict(`This host already has a VM named "${v.name}" (id ${existing.id}): the moving VM ${v.id} cannot take its name.`, { vm: v.name });
@@ -633,7 +633,7 @@ export class VmService {
   /** The source after the destination took over: nothing of the VM stays here (QEMU, taps, disks, files, row). */
   async releaseMove(p: { name: string; id: string; toHostId: string }): Promise<{ released: boolean }> {
     return this.vms.serialize(p.name, async () => {
-      const rec = this.d.store.getVmByName<VmSpec>(p.name);
+      const rec = this.d.store.getVmByName(p.name);
       if (!rec || rec.id !== p.id) return { released: false };
       const mark = rec.devices.migration;
       if (mark?.role !== "source" || mark.peerHostId !== p.toHostId) throw errors.invalidState(`VM "${p.name}" is not moving to host ${p.toHostId} from here; nothing was released.`);
@@ -663,12 +663,12 @@ export class VmService {
    * caller aborts the destination first, so no other copy runs); the destination's twin is removed.
    */
   async abortMove(p: { name: string; id: string; why: string }): Promise<{ aborted: boolean }> {
-    const rec0 = this.d.store.getVmByName<VmSpec>(p.name);
+    const rec0 = this.d.store.getVmByName(p.name);
     if (!rec0 || rec0.id !== p.id || !rec0.devices.migration) return { aborted: false };
     // A send under way stops at its next step (it undoes its own QMP changes).
     this.vms.of(rec0).move?.abort.abort(p.why);
     return this.vms.serialize(p.name, async () => {
-      const rec = this.d.store.getVmByName<VmSpec>(p.name);
+      const rec = this.d.store.getVmByName(p.name);
       const mark = rec?.devices.migration;
       if (!rec || rec.id !== p.id || !mark) return { aborted: false };
       const rt = this.vms.of(rec);
@@ -691,7 +691,7 @@ export class VmService {
    * stays paused: only the destination knows whether it runs there (the client's next move asks).
    */
   private async reconcileMoves(): Promise<void> {
-    for (const rec of this.d.store.listVms<VmSpec>()) {
+    for (const rec of this.d.store.listVms()) {
       const mark = rec.devices.migration;
       if (!mark) continue;
       const why = "hostd restarted during the move";
@@ -806,8 +806,23 @@ export class VmService {
     void waitGone(() => proc.alive(), 2000)
       .then(() => proc.settle())
       .then(() => {
-        if (!this.stopping.has(rec.id)) this.reap(rec.name, rec.id, proc.pid);
+        if (!this.stopping.has(rec.id)) this.reapInBackground(rec.name, rec.id, proc.pid);
       });
+  }
+
+  /**
+   * A background writer (QMP closed, the poller) records an exit under the VM's lock, as API calls
+   * write, so it never saves a record an API call is changing. No API call waits for it (both callers
+   * are callbacks nobody awaits), so it cannot wait on a lock held by its own caller. Where a call sees
+   * the exit first (stopQemu, or info reading the VM) it records it itself, and reap here then finds
+   * the exit recorded and does nothing.
+   */
+  private reapInBackground(name: string, id: string, pid: number): void {
+    void this.vms
+      .serialize(name, async () => {
+        if (!this.closing) this.reap(name, id, pid);
+      })
+      .catch((e: Error) => this.d.log.error("could not record a VM's exit", { vm: name, pid, err: e.message }));
   }
 
   /** Backstop: VMs whose QEMU disappeared without a QMP close we noticed, or whose QMP we lost. */
@@ -815,7 +830,7 @@ export class VmService {
     if (this.polling) return;
     this.polling = true;
     try {
-      const recs = this.d.store.listVms<VmSpec>();
+      const recs = this.d.store.listVms();
       // Own cgroups of QEMUs whose exit is recorded and that are reaped by now; those still recorded stay.
       this.d.cpuGroup?.sweep(new Set(recs.flatMap((r) => (r.pid === null ? [] : [qemuCgroupName(r.id, r.pid)]))));
       for (const rec of recs) {
@@ -825,7 +840,7 @@ export class VmService {
           // A stop under way records this exit itself, in its request.
           if (this.stopping.has(rec.id)) continue;
           const pid = rec.pid;
-          void (rt.process?.settle() ?? Promise.resolve()).then(() => this.reap(rec.name, rec.id, pid));
+          void (rt.process?.settle() ?? Promise.resolve()).then(() => this.reapInBackground(rec.name, rec.id, pid));
         } else if (!rt.attached) {
           if (!rt.process) {
             const proc = QemuProcess.adopt(rec.pid, rec, this.d.log);
@@ -844,7 +859,7 @@ export class VmService {
 
   /** Records the exit of QEMU `pid` of VM `id`, once, if it is really gone. */
   private reap(name: string, id: string, pid: number): void {
-    const rec = this.d.store.getVmByName<VmSpec>(name);
+    const rec = this.d.store.getVmByName(name);
     if (!rec || rec.id !== id || rec.pid !== pid || isOurQemu(pid, id)) return;
     this.recordExit(rec);
   }
@@ -852,7 +867,7 @@ export class VmService {
   /** Records why the VM's QEMU ended (once per QEMU; a second caller only picks up the recorded state). */
   private recordExit(rec: Rec): void {
     if (rec.pid === null) return;
-    const stored = this.d.store.getVmByName<VmSpec>(rec.name);
+    const stored = this.d.store.getVmByName(rec.name);
     if (stored?.id === rec.id && stored.pid !== rec.pid) {
       // Recorded already (a QMP close and a stop can race): take what was saved.
       Object.assign(rec, stored);
@@ -892,7 +907,7 @@ export class VmService {
       if (this.closing) return;
       void this.vms
         .serialize(name, async () => {
-          const rec = this.d.store.getVmByName<VmSpec>(name);
+          const rec = this.d.store.getVmByName(name);
           // Only the same VM, still meant to run, still crashed (nobody started or stopped it meanwhile).
           if (!rec || rec.id !== id || !rec.spec.running || rec.spec.restartPolicy !== "on-crash" || this.isAlive(rec)) return;
           this.d.log.warn("restarting crashed VM (restartPolicy on-crash)", { vm: name, attempt });
@@ -930,7 +945,7 @@ export class VmService {
       // Gone without hostd having heard yet: record it (once, whoever gets there first), then report that.
       await this.vms.of(rec).process?.settle();
       this.reap(rec.name, rec.id, rec.pid);
-      const now = this.d.store.getVmByName<VmSpec>(rec.name);
+      const now = this.d.store.getVmByName(rec.name);
       if (now && now.id === rec.id) Object.assign(rec, now);
     }
     const rt = rec.pid !== null ? this.vms.of(rec) : undefined;
@@ -1085,7 +1100,7 @@ export class VmService {
 
   /** Puts running VMs' taps back on `network`'s bridge after it was recreated. */
   private async reattachTaps(network: string): Promise<void> {
-    for (const rec of this.d.store.listVms<VmSpec>()) {
+    for (const rec of this.d.store.listVms()) {
       if (!this.isAlive(rec)) continue;
       for (const t of this.nics.taps(this.nics.qemuNics(rec))) {
         if (t.network !== network) continue;
@@ -1097,7 +1112,7 @@ export class VmService {
 
   /** NICs on `network`, for dnsmasq's static hosts and the network's "still in use" check. */
   private portsOn(network: string): NetworkPort[] {
-    return this.nics.portsOn(network, this.d.store.listVms<VmSpec>());
+    return this.nics.portsOn(network, this.d.store.listVms());
   }
 
   // ---- disks -------------------------------------------------------------------
@@ -1235,12 +1250,12 @@ export class VmService {
   // ---- helpers ----------------------------------------------------------------
 
   /** The VM whose spec lists `disk` (a disk belongs to one VM at a time), among `vms` (default: all). */
-  private vmUsingDisk(disk: string, vms: Rec[] = this.d.store.listVms<VmSpec>()): Rec | undefined {
+  private vmUsingDisk(disk: string, vms: Rec[] = this.d.store.listVms()): Rec | undefined {
     return vms.find((v) => v.spec.disks.some((x) => x.disk === disk));
   }
 
   private mustGet(name: string): Rec {
-    const rec = this.d.store.getVmByName<VmSpec>(name);
+    const rec = this.d.store.getVmByName(name);
     if (!rec) throw errors.notFound("VM", name);
     return rec;
   }
@@ -1258,7 +1273,7 @@ export class VmService {
         throw errors.conflict(`The ${what} file ${f.asked} of VM "${spec.name}" cannot be read by QEMU, which runs as an unprivileged user: ${why}.`, { file: f.asked });
       }
     }
-    const others = spec.disks.length > 0 ? this.d.store.listVms<VmSpec>().filter((v) => v.name !== spec.name) : [];
+    const others = spec.disks.length > 0 ? this.d.store.listVms().filter((v) => v.name !== spec.name) : [];
     for (const d of spec.disks) {
       if (!this.d.disks.record(d.disk)) {
         throw errors.conflict(`VM "${spec.name}" uses disk "${d.disk}", which does not exist on this host: create the Disk first.`, { disk: d.disk });
@@ -1273,7 +1288,7 @@ export class VmService {
     const cpu = cpuModelProblem(spec.name, spec.cpuModel, this.d.qemuCaps);
     if (cpu) throw new KvmError("unsupported", `${cpu}.`, { vm: spec.name, cpuModel: spec.cpuModel });
     if (spec.firmware === "uefi") this.files.ovmf();
-    if (this.d.isolation && spec.networkInterfaces.some(isNetworkNic) && (statSync("/dev/net/tun").mode & 0o006) !== 0o006) {
+    if (this.d.isolation && spec.networkInterfaces.some(isNetworkNic) && (statSync(TUN).mode & 0o006) !== 0o006) {
       throw errors.conflict(`VM "${spec.name}" has NICs on networks, but its unprivileged QEMU cannot open /dev/net/tun: make it world read-writable (chmod 0666 /dev/net/tun, Debian's default; \`hostd doctor\` checks it).`);
     }
     for (const n of spec.networkInterfaces) {

@@ -3,8 +3,10 @@ import { HostId } from "./common";
 import { defineMethod } from "./method";
 
 /**
- * Capabilities a hostd announces. Clients check these, not version numbers,
- * before using a feature. Later issues add "disks", "networks", ...
+ * Capabilities a hostd can announce. Clients check these, not version numbers,
+ * before using a feature. Those that need something on the host (OVMF for
+ * `vm.firmware.uefi`, an ISO tool for `vm.cloud-init`, ...) are announced
+ * only where it is there (hostd/capabilities.ts).
  */
 export const Capability = z.enum([
   "vm.kernel-boot",

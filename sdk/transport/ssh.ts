@@ -396,7 +396,31 @@ function hostKeyVerifier(o: SshOptions, target: string): { check: (key: Buffer) 
   return state;
 }
 
-const pool = new Map<string, SshConnection>();
+/**
+ * One SSH connection per set of options, with the number of transports that
+ * use it: a transport's close() gives back its use, and only the last one
+ * closes the connection (others may be in the middle of calls on it).
+ */
+const pool = new Map<string, { conn: SshConnection; users: number }>();
+
+function acquire(key: string, opts: SshOptions, target: string): SshConnection {
+  let entry = pool.get(key);
+  if (!entry) {
+    entry = { conn: new SshConnection(opts, target), users: 0 };
+    pool.set(key, entry);
+  }
+  entry.users++;
+  return entry.conn;
+}
+
+function release(key: string, conn: SshConnection): void {
+  const entry = pool.get(key);
+  // closeAllSshConnections() may have closed and dropped it already.
+  if (!entry || entry.conn !== conn) return;
+  if (--entry.users > 0) return;
+  pool.delete(key);
+  conn.close();
+}
 
 function poolKey(o: SshOptions): string {
   const h = createHash("sha256");
@@ -426,17 +450,15 @@ function poolKey(o: SshOptions): string {
  */
 export class SshTransport implements Transport {
   readonly target: string;
-  private readonly conn: SshConnection;
+  private readonly key: string;
+  private conn: SshConnection;
+  /** Whether this transport holds one use of `conn` (from construction until close()). */
+  private holding = true;
 
-  constructor(opts: SshOptions) {
+  constructor(private readonly opts: SshOptions) {
     this.target = `${opts.username}@${opts.host}:${opts.port ?? 22}`;
-    const key = poolKey(opts);
-    let conn = pool.get(key);
-    if (!conn) {
-      conn = new SshConnection(opts, this.target);
-      pool.set(key, conn);
-    }
-    this.conn = conn;
+    this.key = poolKey(opts);
+    this.conn = acquire(this.key, opts, this.target);
   }
 
   /** Counters of the shared connection behind this transport. */
@@ -445,16 +467,24 @@ export class SshTransport implements Transport {
   }
 
   openStream(): Promise<Duplex> {
+    // A transport used again after close() takes a use of the pool's connection again.
+    if (!this.holding) {
+      this.conn = acquire(this.key, this.opts, this.target);
+      this.holding = true;
+    }
     return this.conn.openStream();
   }
 
+  /** Gives back this transport's use of the shared connection; the last user's close() closes it. */
   async close(): Promise<void> {
-    this.conn.close();
+    if (!this.holding) return;
+    this.holding = false;
+    release(this.key, this.conn);
   }
 }
 
-/** Closes every pooled SSH connection (for tests and clean process exit). */
+/** Closes every pooled SSH connection, whoever uses it (for tests and clean process exit). */
 export function closeAllSshConnections(): void {
-  for (const c of pool.values()) c.close();
+  for (const { conn } of pool.values()) conn.close();
   pool.clear();
 }
