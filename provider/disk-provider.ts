@@ -46,25 +46,23 @@ export async function check(olds: Partial<DiskInputs>, allNews: Record<string, u
     if (!spec.success) return { inputs, failures: failuresOf(spec.error) };
     Object.assign(inputs, { format: spec.data.format, source: spec.data.source });
     // Refuse a shrink at preview: it would destroy data, and the host refuses it anyway.
-    const before = olds.sizeGiB;
-    const after = spec.data.sizeGiB;
-    if (typeof before === "number" && typeof after === "number" && after < before && olds.name === inputs.name) {
-      return {
-        inputs,
-        failures: [
-          {
-            property: "sizeGiB",
-            reason: `[invalid_params] sizeGiB: disk "${String(inputs.name)}" is ${before} GiB; shrinking it to ${after} GiB would destroy data, so it is refused. Disks only grow.`,
-          },
-        ],
-      };
-    }
+    const refused = olds.name === inputs.name ? shrinkRefusal(String(inputs.name), olds.sizeGiB, spec.data.sizeGiB) : undefined;
+    if (refused) return { inputs, failures: [{ property: "sizeGiB", reason: `[invalid_params] sizeGiB: ${refused}` }] };
   }
   return { inputs, failures: [] };
 }
 
+/** Why going from `before` to `after` GiB is refused (a shrink), or undefined. */
+function shrinkRefusal(name: string, before: unknown, after: unknown): string | undefined {
+  if (typeof before !== "number" || typeof after !== "number" || after >= before) return undefined;
+  return `disk "${name}" is ${before} GiB; shrinking it to ${after} GiB would destroy data, so it is refused. Disks only grow.`;
+}
+
 export async function diff(_id: string, olds: DiskOutputs, news: DiskInputs): Promise<dynamic.DiffResult> {
   const { replaces, changed } = classify(DISK_FIELDS, olds, news);
+  // check() compares with the last inputs; a refresh may have read a disk grown on the host (`hostd disk resize`, `qemu-img resize`) since.
+  const refused = replaces.length === 0 ? shrinkRefusal(olds.name, olds.sizeGiB, news.sizeGiB) : undefined;
+  if (refused) throw new KvmError("invalid_params", `sizeGiB: ${refused} The host has it at ${olds.sizeGiB} GiB (grown there since the last up): declare ${olds.sizeGiB} or more.`);
   const route = await routeChange("Disk", olds, news);
   // Preview contacts the host: reachable, and (unless the route moved: asked above) the one the state says.
   await mustReach("Disk", olds.name, settingsFor(news), route.changed ? undefined : olds.hostId);
