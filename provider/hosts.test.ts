@@ -170,6 +170,7 @@ describe("changing a VM's host (diff, at preview)", () => {
     restartPolicy: "never",
     waitFor: "running",
     timeoutSeconds: 300,
+    stopTimeoutSeconds: 60,
     vmId: "11111111-2222-4333-8444-555555555555",
     ...placed(a, ID_A),
     state: "running",

@@ -73,6 +73,7 @@ describe("diff", () => {
     restartPolicy: "never",
     waitFor: "running",
     timeoutSeconds: 300,
+    stopTimeoutSeconds: 60,
     vmId: "11111111-2222-3333-4444-555555555555",
     hostId: "99999999-2222-3333-4444-555555555555",
     host: "unix:/run/hostd/hostd.sock",
@@ -104,6 +105,7 @@ describe("diff", () => {
     restartPolicy: "never",
     waitFor: "running",
     timeoutSeconds: 300,
+    stopTimeoutSeconds: 60,
   };
 
   test("no change", async () => {

@@ -316,7 +316,7 @@ export async function update(id: string, olds: VmOutputs, news: VmInputs, o: Cal
     // Check it is still the stack's VM on its host before touching it: a namesake must not be changed.
     const hostId = await mustBeOnHost("VM", news.name, client, movedTo ?? olds.hostId);
     let vm = await mustOwn("VM", news.name, id, () => client.vm.get(news.name));
-    if (Object.keys(u).length > 1) vm = (await client.vm.update(u as z.input<typeof VmUpdate>)).vm;
+    if (Object.keys(u).length > 1) vm = (await client.vm.update({ ...(u as z.input<typeof VmUpdate>), stopTimeoutSeconds: news.stopTimeoutSeconds })).vm;
     if (news.running) vm = await waitReady(client, news.name, news.waitFor, news.timeoutSeconds, o.signal);
     return { outs: outputsOf(news, vm, placementOf(settings, hostId, hostRefOf(news))) };
   });

@@ -251,6 +251,13 @@ export const VM_FIELDS = fieldTable({
     effect: "none",
   },
   timeoutSeconds: { schema: z.int().min(1).max(86_400), default: 300, where: "provider", doc: "Bound on that wait, in seconds (customTimeouts do not reach dynamic providers).", effect: "none" },
+  stopTimeoutSeconds: {
+    schema: z.int().min(0).max(3600),
+    default: 60,
+    where: "provider",
+    doc: "How long the guest gets to shut down (guest agent, else ACPI) when an update stops or restarts it, before it is powered off. 0 powers it off at once: for guests that ignore ACPI (firmware alone, installers).",
+    effect: "none",
+  },
 });
 
 /** A raise that stays within the room given (`max` undefined: none). */
@@ -305,7 +312,7 @@ export const VmUpdate = z
     ...updateShape(VM_FIELDS),
     networkInterfaces: VM_FIELDS.networkInterfaces.schema.refine(uniqueMacs, "each NIC needs its own MAC address").optional(),
     /** How long a graceful shutdown may take before power-off, when a restart is needed. */
-    stopTimeoutSeconds: z.int().min(0).max(3600).optional(),
+    stopTimeoutSeconds: VM_FIELDS.stopTimeoutSeconds.schema.optional(),
   })
   .refine((u) => Object.keys(u).some((k) => k !== "name" && k !== "stopTimeoutSeconds"), {
     message: "an update must change at least one property of the VM",

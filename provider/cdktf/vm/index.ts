@@ -98,6 +98,12 @@ export interface VmConfig extends cdktf.TerraformMetaArguments {
   */
   readonly running?: boolean | cdktf.IResolvable;
   /**
+  * How long the guest gets to shut down (guest agent, else ACPI) when an update stops or restarts it, before it is powered off. 0 powers it off at once: for guests that ignore ACPI (firmware alone, installers).
+  *
+  * Docs at Terraform Registry: {@link https://example.net/providers/pulumi-kvm/kvm/latest/docs/resources/vm#stop_timeout_seconds Vm#stop_timeout_seconds}
+  */
+  readonly stopTimeoutSeconds?: number;
+  /**
   * Bound on that wait, in seconds (customTimeouts do not reach dynamic providers).
   *
   * Docs at Terraform Registry: {@link https://example.net/providers/pulumi-kvm/kvm/latest/docs/resources/vm#timeout_seconds Vm#timeout_seconds}
@@ -1800,6 +1806,7 @@ export class Vm extends cdktf.TerraformResource {
     this._networkInterfaces.internalValue = config.networkInterfaces;
     this._restartPolicy = config.restartPolicy;
     this._running = config.running;
+    this._stopTimeoutSeconds = config.stopTimeoutSeconds;
     this._timeoutSeconds = config.timeoutSeconds;
     this._vcpus = config.vcpus;
     this._waitFor = config.waitFor;
@@ -2122,6 +2129,22 @@ export class Vm extends cdktf.TerraformResource {
     return this.getStringAttribute('state');
   }
 
+  // stop_timeout_seconds - computed: true, optional: true, required: false
+  private _stopTimeoutSeconds?: number; 
+  public get stopTimeoutSeconds() {
+    return this.getNumberAttribute('stop_timeout_seconds');
+  }
+  public set stopTimeoutSeconds(value: number) {
+    this._stopTimeoutSeconds = value;
+  }
+  public resetStopTimeoutSeconds() {
+    this._stopTimeoutSeconds = undefined;
+  }
+  // Temporarily expose input value. Use with caution.
+  public get stopTimeoutSecondsInput() {
+    return this._stopTimeoutSeconds;
+  }
+
   // timeout_seconds - computed: true, optional: true, required: false
   private _timeoutSeconds?: number; 
   public get timeoutSeconds() {
@@ -2207,6 +2230,7 @@ export class Vm extends cdktf.TerraformResource {
       network_interfaces: cdktf.listMapper(vmNetworkInterfacesToTerraform, false)(this._networkInterfaces.internalValue),
       restart_policy: cdktf.stringToTerraform(this._restartPolicy),
       running: cdktf.booleanToTerraform(this._running),
+      stop_timeout_seconds: cdktf.numberToTerraform(this._stopTimeoutSeconds),
       timeout_seconds: cdktf.numberToTerraform(this._timeoutSeconds),
       vcpus: cdktf.numberToTerraform(this._vcpus),
       wait_for: cdktf.stringToTerraform(this._waitFor),
@@ -2305,6 +2329,12 @@ export class Vm extends cdktf.TerraformResource {
         isBlock: false,
         type: "simple",
         storageClassType: "boolean",
+      },
+      stop_timeout_seconds: {
+        value: cdktf.numberToHclTerraform(this._stopTimeoutSeconds),
+        isBlock: false,
+        type: "simple",
+        storageClassType: "number",
       },
       timeout_seconds: {
         value: cdktf.numberToHclTerraform(this._timeoutSeconds),
