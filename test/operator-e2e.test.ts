@@ -39,7 +39,7 @@ new kvm.Disk("spare", { sizeGiB: cfg.getNumber("spareGiB") ?? 1 });
 const lan = new kvm.Network("lan", { mode: "isolated", ipv4: { cidr: "10.83.0.0/24" } });
 new kvm.Vm("app", { memoryMiB: 128, kernel: ${kernel}, disks: [{ disk: disk.name }], networkInterfaces: [{ network: lan.name }], timeoutSeconds: 120 });
 // Declared stopped: an operator's "vm start" is the change.
-new kvm.Vm("idle", { running: false, memoryMiB: 64, kernel: ${kernel} });
+new kvm.Vm("idle", { running: false, memoryMiB: 64, kernel: ${kernel}, stopTimeoutSeconds: 0 });
 const blank = new kvm.Disk("blank", { sizeGiB: 1 });
 new kvm.Vm("firm", {
   memoryMiB: 64,
@@ -47,6 +47,8 @@ new kvm.Vm("firm", {
   cdrom: { path: ${JSON.stringify(ISO_A)} },
   networkInterfaces: [{ network: lan.name }],
   guestAgent: false,
+  // Nothing in it answers ACPI: a restart powers it off at once.
+  stopTimeoutSeconds: 0,
   timeoutSeconds: 120,
 });
 `;
@@ -200,6 +202,20 @@ test.each(UNDER_QEMU)("$title: vm.get reads it from QEMU, refresh shows exactly 
   expect(after.drift).toEqual([]);
   // Put back by starting QEMU again from the spec.
   expect(after.pid).not.toBe(declared.pid);
+  await p.mustOperation("preview", { expectNoChanges: true, diff: true });
+});
+
+test.each([
+  { field: "restartPolicy", update: () => ({ restartPolicy: "on-crash" as const }) },
+  { field: "kernel", update: (vm: Record<string, unknown>) => ({ kernel: { ...(vm.kernel as { path: string }), cmdline: `${(vm.kernel as { cmdline: string }).cmdline} quiet` } }) },
+])("$field changed through hostd's API by another tool: refresh shows exactly it, up puts it back", async ({ field, update }) => {
+  const vmsBefore = await vmOutputs();
+  const app = vmsBefore.app!;
+  await hd.client().vm.update({ name: app.name as string, ...update(app), stopTimeoutSeconds: 0 });
+  await p.mustOperation("refresh", { diff: true });
+  expect(await changesOfEveryVm(vmsBefore)).toEqual({ ...none, app: [field] });
+  await p.up();
+  expect(await changesOfEveryVm(vmsBefore)).toEqual(none);
   await p.mustOperation("preview", { expectNoChanges: true, diff: true });
 });
 
