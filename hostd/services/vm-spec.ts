@@ -5,7 +5,7 @@
  * without a line changing.
  */
 import { KvmError } from "../../sdk/errors";
-import { changedFields, stableJson, VM_FIELDS, type VmSpec, type VmUpdate } from "../../sdk/protocol";
+import { changedFields, specFields, stableJson, VM_FIELDS, type VmSpec, type VmUpdate } from "../../sdk/protocol";
 
 export { stableJson };
 
@@ -23,7 +23,8 @@ export function updateEffects(before: VmSpec, after: VmSpec): { restartFor: (key
 /** The spec after an update: given fields replace, `null` removes optional ones. */
 export function applyUpdate(before: VmSpec, u: VmUpdate): VmSpec {
   const out: Record<string, unknown> = { ...before };
-  for (const k of Object.keys(VM_FIELDS)) {
+  // Only the fields hostd keeps: an update's own settings (stopTimeoutSeconds) are not the VM's.
+  for (const k of specFields(VM_FIELDS)) {
     const v = (u as Record<string, unknown>)[k];
     if (k === "name" || v === undefined) continue;
     if (v === null) delete out[k];

@@ -94,6 +94,11 @@ function pick<T extends FieldTable>(t: T, where: "spec" | "provider"): [string, 
   return Object.entries(t).filter(([, f]) => (f.where ?? "spec") === where);
 }
 
+/** The names of the fields the host keeps (not the provider's own settings). */
+export function specFields<T extends FieldTable>(t: T): (SpecKeys<T> & string)[] {
+  return pick(t, "spec").map(([k]) => k as SpecKeys<T> & string);
+}
+
 /** The object as the host stores it: every spec field, defaults filled in (a strict object: unknown fields are errors). */
 export function specShape<T extends FieldTable>(t: T): CreateShape<T, SpecKeys<T>> {
   return Object.fromEntries(pick(t, "spec").map(([k, f]) => [k, createField(f)])) as CreateShape<T, SpecKeys<T>>;
