@@ -149,6 +149,18 @@ export async function withUserErrors<T>(what: string, fn: () => Promise<T>): Pro
 }
 
 /**
+ * The inputs a read records in place of the last ones, from its outputs (which carry every input):
+ * the table's fields and the provider's naming and connection settings. Dynamic providers give the
+ * engine no detailed diff, so `preview --diff` shows recorded against declared inputs; a read that
+ * finds the host changed (a VM found stopped, a Disk grown there) records that, and the next
+ * preview shows it, and check() compares with it.
+ */
+export function inputsFromOutputs(table: Record<string, unknown>, outs: object): Record<string, unknown> {
+  const own = new Set<string>([...Object.keys(table), "namePrefix", "nameSeed", "connection"]);
+  return Object.fromEntries(Object.entries(outs).filter(([k]) => own.has(k)));
+}
+
+/**
  * Removes `undefined` (deeply): Pulumi serializes outputs as a protobuf Struct,
  * which rejects undefined values ("Unexpected struct type").
  */

@@ -9,7 +9,7 @@ import { classify, inputsSchema, specFromHost, specOf, withDefaults } from "./fi
 import { mustBeOnHost, onItsHost, ownerOf, Placement, placementOf, routeChange } from "./placement";
 import { mustReach } from "./reachable";
 import { diskMoveText, moveDisk, moveIfAsked, moveVmOnce } from "./moves";
-import { configureFromStack, failuresOf, hasUnknown, hostRefOf, identified, ownInputs, same, settingsFor, withoutUnknowns, withUserErrors, definedOnly, ownedOrGone, mustOwn, CallOptions } from "./common";
+import { configureFromStack, failuresOf, hasUnknown, hostRefOf, identified, ownInputs, same, settingsFor, withoutUnknowns, withUserErrors, definedOnly, ownedOrGone, mustOwn, CallOptions, inputsFromOutputs } from "./common";
 
 /** Inputs after check (defaults filled in from the table). */
 export type DiskInputs = DiskSpec & {
@@ -55,14 +55,11 @@ export async function check(olds: Partial<DiskInputs>, allNews: Record<string, u
 /** Why going from `before` to `after` GiB is refused (a shrink), or undefined. */
 function shrinkRefusal(name: string, before: unknown, after: unknown): string | undefined {
   if (typeof before !== "number" || typeof after !== "number" || after >= before) return undefined;
-  return `disk "${name}" is ${before} GiB; shrinking it to ${after} GiB would destroy data, so it is refused. Disks only grow.`;
+  return `disk "${name}" is ${before} GiB; shrinking it to ${after} GiB would destroy data, so it is refused. Disks only grow: declare ${before} GiB or more.`;
 }
 
 export async function diff(_id: string, olds: DiskOutputs, news: DiskInputs): Promise<dynamic.DiffResult> {
   const { replaces, changed } = classify(DISK_FIELDS, olds, news);
-  // check() compares with the last inputs; a refresh may have read a disk grown on the host (`hostd disk resize`, `qemu-img resize`) since.
-  const refused = replaces.length === 0 ? shrinkRefusal(olds.name, olds.sizeGiB, news.sizeGiB) : undefined;
-  if (refused) throw new KvmError("invalid_params", `sizeGiB: ${refused} The host has it at ${olds.sizeGiB} GiB (grown there since the last up): declare ${olds.sizeGiB} or more.`);
   const route = await routeChange("Disk", olds, news);
   // Preview contacts the host: reachable, and (unless the route moved: asked above) the one the state says.
   await mustReach("Disk", olds.name, settingsFor(news), route.changed ? undefined : olds.hostId);
@@ -138,7 +135,10 @@ export async function read(id: string, props: DiskOutputs): Promise<dynamic.Read
       console.log(`kvm: Disk "${props.name}" is gone from the host: ${d.problem}.`);
       return { id: "", props: {} as DiskOutputs };
     }
-    return { id, props: outputsOf(props, d, placementOf(settings, hostId, props.hostRef)) };
+    const outs = outputsOf(props, d, placementOf(settings, hostId, props.hostRef));
+    // Grown on the host (`hostd disk resize`, `qemu-img resize`): recorded as the input too, so check() refuses to shrink it back.
+    const grown = typeof props.sizeGiB === "number" && typeof outs.sizeGiB === "number" && outs.sizeGiB > props.sizeGiB;
+    return { id, props: outs, ...(grown && { inputs: inputsFromOutputs(DISK_FIELDS, outs) as unknown as DiskOutputs }) };
   });
 }
 

@@ -31,6 +31,7 @@ import {
   mustOwn,
   ownedOrGone,
   CallOptions,
+  inputsFromOutputs,
 } from "./common";
 
 export { UNKNOWN } from "./common";
@@ -271,14 +272,9 @@ export async function create(inputs: VmInputs, o: CallOptions = {}): Promise<dyn
   });
 }
 
-/**
- * Dynamic providers cannot give the engine a detailed diff, so `preview --diff` shows the
- * difference between recorded and declared inputs. A refresh that finds the VM stopped or
- * crashed records `running: false` as its input, so the next preview shows `running: false => true`.
- */
+/** A refresh that finds the VM stopped or crashed records `running: false`, so the next preview shows `running: false => true`. */
 function inputsFoundStopped(outs: VmOutputs): VmInputs {
-  const own = new Set<string>([...Object.keys(VM_FIELDS), "namePrefix", "nameSeed", "connection"]);
-  return { ...Object.fromEntries(Object.entries(outs).filter(([k]) => own.has(k))), running: false } as VmInputs;
+  return { ...inputsFromOutputs(VM_FIELDS, outs), running: false } as VmInputs;
 }
 
 export async function read(id: string, props: VmOutputs): Promise<dynamic.ReadResult<VmOutputs>> {
