@@ -94,10 +94,11 @@ function observeNics(spec: VmSpec, expected: Expected, seen: Seen, drift: Drift[
   return spec.networkInterfaces.flatMap((n, i) => {
     const q = expected.nics[i];
     if (!q) return [n];
-    const what = `NIC ${i} (${isNetworkNic(n) ? `network "${n.network}"` : "user"})`;
+    const kind = isNetworkNic(n) ? `network "${n.network}"` : "user";
+    const what = `NIC ${i} (${kind})`;
     const type = seen.devices.get(q.id);
     if (type === undefined) {
-      drift.push({ field: "networkInterfaces", detail: `QEMU no longer has ${what} (unplugged outside hostd)` });
+      drift.push({ field: "networkInterfaces", detail: `QEMU no longer has NIC ${i} (${kind}; unplugged outside hostd)` });
       return [];
     }
     let nic: NetworkInterface = n;
