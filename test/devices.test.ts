@@ -158,31 +158,21 @@ describe("bootOrder: unmodified GRUB rescue ISOs say on the serial console wheth
     for (const name of ["bios-disk", "uefi-disk"]) await c.disk.delete({ name }).catch(() => undefined);
   });
 
-  test("BIOS: [cdrom, disk] boots the cdrom, and after an update to [disk, cdrom] (a restart) the disk", async () => {
-    await bootDisk("bios-disk");
-    const vm = await c.vm.create({ name: "bios-boot", memoryMiB: 128, guestAgent: false, disks: [{ disk: "bios-disk" }], cdrom, bootOrder: ["cdrom", "disk"] });
-    const first = await awaitMarker("bios-boot", iso.cdrom.marker);
-    expect(first).not.toContain(iso.disk.marker);
+  test.each([
+    { title: "BIOS: [cdrom, disk] boots the cdrom, and after an update to [disk, cdrom] (a restart) the disk", name: "bios", firmware: "bios" as const, memoryMiB: 128, first: "cdrom" as const },
+    { title: "UEFI (OVMF): [disk, cdrom] boots the disk, and [cdrom, disk] the cdrom", name: "uefi", firmware: "uefi" as const, memoryMiB: 256, first: "disk" as const },
+  ])("$title", async ({ name, firmware, memoryMiB, first }) => {
+    const then = first === "cdrom" ? "disk" : "cdrom";
+    await bootDisk(`${name}-disk`);
+    const vm = await c.vm.create({ name: `${name}-boot`, memoryMiB, guestAgent: false, firmware, disks: [{ disk: `${name}-disk` }], cdrom, bootOrder: [first, then] });
+    const booted = await awaitMarker(`${name}-boot`, iso[first].marker);
+    expect(booted).not.toContain(iso[then].marker);
 
-    const logged = (await serialText("bios-boot")).length;
-    const up = await c.vm.update({ name: "bios-boot", bootOrder: ["disk", "cdrom"], stopTimeoutSeconds: 0 });
+    const logged = (await serialText(`${name}-boot`)).length;
+    const up = await c.vm.update({ name: `${name}-boot`, bootOrder: [then, first], stopTimeoutSeconds: 0 });
     expect(up.restarted).toBe(true);
     expect(up.vm.pid).not.toBe(vm.pid);
-    const second = await awaitMarker("bios-boot", iso.disk.marker, logged);
-    expect(second).not.toContain(iso.cdrom.marker);
-  });
-
-  test("UEFI (OVMF): [disk, cdrom] boots the disk, and [cdrom, disk] the cdrom", async () => {
-    await bootDisk("uefi-disk");
-    const vm = await c.vm.create({ name: "uefi-boot", memoryMiB: 256, guestAgent: false, firmware: "uefi", disks: [{ disk: "uefi-disk" }], cdrom, bootOrder: ["disk", "cdrom"] });
-    const first = await awaitMarker("uefi-boot", iso.disk.marker);
-    expect(first).not.toContain(iso.cdrom.marker);
-
-    const logged = (await serialText("uefi-boot")).length;
-    const up = await c.vm.update({ name: "uefi-boot", bootOrder: ["cdrom", "disk"], stopTimeoutSeconds: 0 });
-    expect(up.restarted).toBe(true);
-    expect(up.vm.pid).not.toBe(vm.pid);
-    const second = await awaitMarker("uefi-boot", iso.cdrom.marker, logged);
-    expect(second).not.toContain(iso.disk.marker);
+    const again = await awaitMarker(`${name}-boot`, iso[then].marker, logged);
+    expect(again).not.toContain(iso[first].marker);
   });
 });
